@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/go-seckill/seckill/config"
+	"github.com/go-seckill/seckill/consumer"
+	"github.com/go-seckill/seckill/handlers"
+	"github.com/go-seckill/seckill/migrations"
+	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/store"
+)
+
+func loadConfig(path string, lookupEnv func(string) (string, bool)) (config.Config, error) {
+	cfg, err := config.Load(path, lookupEnv)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// app is one running instance. Its parts are started in dependency order by
+// start and stopped in reverse by shutdown.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	mysql    *store.MySQL
+	redis    *store.Redis
+	nsqd     *store.EmbeddedNSQD // nil when nsqd runs elsewhere
+	pub      *store.Publisher
+	consumer *consumer.Consumer // nil when switched off
+	svc      *service.Service
+	http     *http.Server
+	listener net.Listener
+	draining atomic.Bool
+	stopLoop context.CancelFunc
+	loopDone chan struct{}
+}
+
+// migrate applies the migrations on the primary and returns.
+func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	m, err := store.OpenMySQL(ctx, cfg.MySQL.DSN, 2)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := migrations.Up(ctx, m.DB()); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	log.Info("migrations applied")
+	return nil
+}
+
+// start connects every dependency, applies migrations and begins listening.
+// On failure it stops whatever it had started.
+func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
+	a = &app{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.shutdown()
+			a = nil
+		}
+	}()
+	log.Info("starting", "config", cfg.String())
+
+	if a.mysql, err = store.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.MySQL.MaxOpenConns); err != nil {
+		return nil, err
+	}
+	if err = migrations.Up(ctx, a.mysql.DB()); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if a.redis, err = store.OpenRedis(ctx, store.RedisOptions{
+		Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		PoolSize: cfg.Redis.PoolSize, KeyPrefix: cfg.Redis.KeyPrefix,
+	}); err != nil {
+		return nil, fmt.Errorf("redis %s: %w", cfg.Redis.Addr, err)
+	}
+
+	nsqds := cfg.NSQDAddrs()
+	if len(nsqds) == 0 {
+		dir, _ := filepath.Abs(cfg.NSQ.EmbeddedDataDir)
+		if a.nsqd, err = store.StartNSQD(dir, cfg.NSQ.EmbeddedTCPAddr, cfg.NSQ.EmbeddedHTTPAddr, log); err != nil {
+			return nil, err
+		}
+		nsqds = []string{a.nsqd.TCPAddr()}
+		log.Info("embedded nsqd started", "tcp", a.nsqd.TCPAddr(), "http", a.nsqd.HTTPAddr(), "data", dir)
+	}
+	if a.pub, err = store.NewPublisher(nsqds, cfg.NSQ.Topic, log); err != nil {
+		return nil, err
+	}
+	ids, err := store.NewIDs(cfg.Snowflake.Node)
+	if err != nil {
+		return nil, err
+	}
+	a.svc = service.New(a.mysql, a.redis, a.pub, ids, service.Options{
+		MaxNumber: cfg.Order.MaxNumber, Grace: cfg.Outbox.Grace,
+	}, log)
+
+	if cfg.Consumer.Enabled {
+		if a.consumer, err = consumer.Start(a.svc, consumer.Options{
+			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds,
+			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
+			NSQLog: store.NSQLogger(log),
+		}, log); err != nil {
+			return nil, err
+		}
+	}
+	a.startOutboxLoop()
+
+	token := cfg.Admin.Token
+	if token == "" {
+		token = randomToken()
+		log.Warn("admin.token is not set; generated one for this run", "admin_token", token)
+	}
+	gin.SetMode(gin.ReleaseMode)
+	a.http = &http.Server{
+		Handler: handlers.New(a.svc, handlers.Options{
+			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Draining: a.draining.Load, Log: log,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	if a.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	log.Info("serving", "addr", a.listener.Addr().String(), "versions", service.Versions(), "order", service.BestVersion())
+	return a, nil
+}
+
+// startOutboxLoop republishes, every outbox.interval, the stock messages of
+// orders that have no stock log after the grace period.
+func (a *app) startOutboxLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopLoop, a.loopDone = cancel, make(chan struct{})
+	go func() {
+		defer close(a.loopDone)
+		t := time.NewTicker(a.cfg.Outbox.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, err := a.svc.SweepOutbox(ctx); err != nil && ctx.Err() == nil {
+					a.log.Warn("outbox sweep failed", "err", err)
+				} else if n > 0 {
+					a.log.Info("outbox sweep republished stock messages", "count", n)
+				}
+			}
+		}
+	}()
+}
+
+// addr is where the instance listens.
+func (a *app) addr() string { return a.listener.Addr().String() }
+
+// serve answers requests until ctx ends, then shuts down.
+func (a *app) serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Serve(a.listener) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	a.shutdown()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// shutdown stops in the order that loses nothing: readiness off, HTTP
+// drained (in-flight orders finish), the consumer's handlers finished, the
+// publisher flushed, nsqd's queues written to disk, then the stores closed.
+// It is safe on a partly started app.
+func (a *app) shutdown() {
+	a.draining.Store(true)
+	if a.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.http.Shutdown(ctx); err != nil {
+			a.log.Warn("http shutdown", "err", err)
+		}
+		cancel()
+	}
+	if a.listener != nil {
+		a.listener.Close() // in case serve never ran
+	}
+	if a.stopLoop != nil {
+		a.stopLoop()
+		<-a.loopDone
+	}
+	if a.consumer != nil {
+		a.consumer.Stop()
+	}
+	if a.pub != nil {
+		a.pub.Stop()
+	}
+	if a.nsqd != nil {
+		a.nsqd.Exit()
+	}
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	if a.mysql != nil {
+		a.mysql.Close()
+	}
+	a.log.Info("stopped")
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

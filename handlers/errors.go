@@ -1,0 +1,117 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// errorBody is every error response: a machine code and a sentence.
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message,omitempty"`
+}
+
+// statusOf is the one table from service errors to HTTP.
+var statusOf = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{service.ErrInvalid, http.StatusBadRequest, "invalid_request"},
+	{service.ErrNotFound, http.StatusNotFound, "not_found"},
+	{service.ErrSoldOut, http.StatusConflict, "sold_out"},
+	{service.ErrStockNotLoaded, http.StatusServiceUnavailable, "stock_not_loaded"},
+	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+}
+
+// writeError answers err by the table. Causes of 5xx are logged here, once,
+// and not shown to the client.
+func (a *api) writeError(c *gin.Context, err error) {
+	for _, e := range statusOf {
+		if !errors.Is(err, e.err) {
+			continue
+		}
+		msg := err.Error()
+		if e.status >= 500 {
+			a.opts.Log.Warn("request failed", "path", c.FullPath(), "err", err)
+			c.Header("Retry-After", "1")
+			msg = "a dependency is unavailable; nothing was reserved, try again"
+		}
+		writeErrorCode(c, e.status, e.code, msg)
+		return
+	}
+	a.opts.Log.Error("unexpected error", "path", c.FullPath(), "err", err)
+	writeErrorCode(c, http.StatusInternalServerError, "internal", "internal error")
+}
+
+func writeErrorCode(c *gin.Context, status int, code, msg string) {
+	c.JSON(status, errorBody{Error: code, Message: msg})
+}
+
+// decode reads one JSON object of at most MaxBodyBytes into dst and answers
+// the client itself when it cannot: 415, 413 or 400.
+func (a *api) decode(c *gin.Context, dst any) bool {
+	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
+		writeErrorCode(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+		return false
+	}
+	limit := a.opts.MaxBodyBytes
+	if c.Request.ContentLength > limit {
+		c.Header("Connection", "close")
+		writeErrorCode(c, http.StatusRequestEntityTooLarge, "body_too_large", "request body is too large")
+		return false
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		// Exactly one value: trailing data, even past the limit, is an error.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errTrailing
+			if terr != nil && !isSyntax(terr) {
+				err = terr
+			}
+		}
+	}
+	var maxErr *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &maxErr):
+		writeErrorCode(c, http.StatusRequestEntityTooLarge, "body_too_large", "request body is too large")
+	case errors.As(err, &typeErr):
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "field "+typeErr.Field+" must be "+kindOf(typeErr))
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", strings.TrimPrefix(err.Error(), "json: "))
+	default:
+		writeErrorCode(c, http.StatusBadRequest, "invalid_json", "body is not one valid JSON object")
+	}
+	return false
+}
+
+var errTrailing = errors.New("trailing data after the JSON object")
+
+func isSyntax(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+func kindOf(e *json.UnmarshalTypeError) string {
+	switch e.Type.Kind().String() {
+	case "int64":
+		return "an integer within 64 bits"
+	case "string":
+		return "a string"
+	}
+	return e.Type.String()
+}

@@ -1,0 +1,232 @@
+// Package handlers is the HTTP face of the service: routes in one place,
+// each handler decodes, calls the service and encodes.
+package handlers
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// Service is what the handlers need of the service.
+type Service interface {
+	PlaceOrder(ctx context.Context, version string, req service.OrderRequest) (service.Order, error)
+	CreateGoods(ctx context.Context, name string, stock int64) (service.Goods, error)
+	AddStock(ctx context.Context, goodsID, n int64, opID string) (service.Goods, bool, error)
+	Goods(ctx context.Context, id int64) (service.Goods, error)
+	ListGoods(ctx context.Context) ([]service.Goods, error)
+	Stats(ctx context.Context, id int64) (service.Stats, error)
+	Ready(ctx context.Context) error
+}
+
+var _ Service = (*service.Service)(nil)
+
+// Options configure the routes.
+type Options struct {
+	AdminToken   string
+	MaxBodyBytes int64
+	// Draining turns readiness off while the instance shuts down.
+	Draining func() bool
+	Log      *slog.Logger
+}
+
+type api struct {
+	svc  Service
+	opts Options
+}
+
+// New returns the router with every route of the service.
+func New(svc Service, opts Options) http.Handler {
+	a := &api{svc: svc, opts: opts}
+	r := gin.New()
+	// No proxy is trusted until one is configured: ClientIP is the peer.
+	_ = r.SetTrustedProxies(nil)
+	r.Use(a.recover)
+
+	r.GET("/healthz", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"status": "ok", "versions": service.Versions(), "order": service.BestVersion()})
+	})
+	r.GET("/readyz", a.ready)
+	r.GET("/goods/:id", a.goods)
+	for _, v := range service.Versions() {
+		r.POST("/order"+v, a.order(v))
+	}
+	r.POST("/order", a.order(service.BestVersion()))
+
+	admin := r.Group("/admin", a.requireAdmin)
+	admin.GET("/goods", a.listGoods)
+	admin.POST("/goods", a.adminGoods)
+	admin.GET("/goods/:id/stats", a.stats)
+	return r
+}
+
+func (a *api) ready(c *gin.Context) {
+	if a.opts.Draining != nil && a.opts.Draining() {
+		writeErrorCode(c, http.StatusServiceUnavailable, "not_ready", "shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.svc.Ready(ctx); err != nil {
+		writeErrorCode(c, http.StatusServiceUnavailable, "not_ready", err.Error())
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// orderBody is POST /order*'s body. Pointers tell a missing field from zero.
+type orderBody struct {
+	UserID  *int64 `json:"user_id"`
+	GoodsID *int64 `json:"goods_id"`
+	Number  *int64 `json:"number"`
+}
+
+func (a *api) order(version string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var b orderBody
+		if !a.decode(c, &b) {
+			return
+		}
+		if missing := missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}); missing != "" {
+			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
+			return
+		}
+		o, err := a.svc.PlaceOrder(c.Request.Context(), version,
+			service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number})
+		if err != nil {
+			a.writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, o)
+	}
+}
+
+func (a *api) goods(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	g, err := a.svc.Goods(c.Request.Context(), id)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, g)
+}
+
+func (a *api) listGoods(c *gin.Context) {
+	gs, err := a.svc.ListGoods(c.Request.Context())
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"goods": gs})
+}
+
+// adminGoodsBody creates goods ({name, stock}) or adds stock ({id, add_stock, op_id}).
+type adminGoodsBody struct {
+	Name     *string `json:"name"`
+	Stock    *int64  `json:"stock"`
+	ID       *int64  `json:"id"`
+	AddStock *int64  `json:"add_stock"`
+	OpID     string  `json:"op_id"`
+}
+
+func (a *api) adminGoods(c *gin.Context) {
+	var b adminGoodsBody
+	if !a.decode(c, &b) {
+		return
+	}
+	ctx := c.Request.Context()
+	if b.ID != nil || b.AddStock != nil {
+		if b.Name != nil || b.Stock != nil {
+			writeErrorCode(c, http.StatusBadRequest, "invalid_request", "send either {name, stock} to create goods or {id, add_stock} to add stock")
+			return
+		}
+		if missing := missingFields(map[string]*int64{"id": b.ID, "add_stock": b.AddStock}); missing != "" {
+			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
+			return
+		}
+		g, replayed, err := a.svc.AddStock(ctx, *b.ID, *b.AddStock, b.OpID)
+		if err != nil {
+			a.writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"id": g.ID, "name": g.Name, "stock": g.Stock, "sale": g.Sale, "replayed": replayed})
+		return
+	}
+	if b.Name == nil || b.Stock == nil {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "name and stock are required")
+		return
+	}
+	g, err := a.svc.CreateGoods(ctx, *b.Name, *b.Stock)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, g)
+}
+
+func (a *api) stats(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	st, err := a.svc.Stats(c.Request.Context(), id)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func (a *api) requireAdmin(c *gin.Context) {
+	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) != 1 {
+		writeErrorCode(c, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <admin token>")
+		c.Abort()
+	}
+}
+
+func (a *api) recover(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.opts.Log.Error("panic in handler", "path", c.FullPath(), "panic", p)
+			writeErrorCode(c, http.StatusInternalServerError, "internal", "internal error")
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+func pathID(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "id must be a positive integer")
+		return 0, false
+	}
+	return id, true
+}
+
+func missingFields(fields map[string]*int64) string {
+	var missing []string
+	for name, v := range fields {
+		if v == nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	slices.Sort(missing)
+	return "missing integer field(s): " + strings.Join(missing, ", ")
+}

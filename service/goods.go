@@ -1,0 +1,103 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxNameLen bounds a goods name, in characters.
+const MaxNameLen = 100
+
+// CreateGoods puts new goods on sale with the given stock in MySQL and Redis.
+func (s *Service) CreateGoods(ctx context.Context, name string, stock int64) (Goods, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "" || utf8.RuneCountInString(name) > MaxNameLen:
+		return Goods{}, invalid("name must have 1 to %d characters", MaxNameLen)
+	case stock < 0:
+		return Goods{}, invalid("stock must not be negative")
+	}
+	g, err := s.goods.CreateGoods(ctx, name, stock)
+	if err != nil {
+		return Goods{}, err
+	}
+	if err := s.stock.Put(ctx, g.ID, stock); err != nil {
+		return Goods{}, fmt.Errorf("goods %d created in mysql but not loaded in redis: %w", g.ID, err)
+	}
+	return g, nil
+}
+
+// AddStock adds n units to a running sale, once per opID: MySQL first, so
+// Redis never offers units MySQL does not have, then Redis. A replayed opID
+// changes nothing and reports replayed; it also finishes a Redis step that
+// failed the first time.
+func (s *Service) AddStock(ctx context.Context, goodsID, n int64, opID string) (g Goods, replayed bool, err error) {
+	switch {
+	case goodsID < 1:
+		return Goods{}, false, invalid("id must be a positive integer")
+	case n < 1:
+		return Goods{}, false, invalid("add_stock must be a positive integer: stock is only ever added")
+	case len(opID) > 64:
+		return Goods{}, false, invalid("op_id must have at most 64 characters")
+	}
+	if opID == "" {
+		opID = fmt.Sprintf("auto-%d", s.ids.NewID())
+	}
+	err = s.goods.AddStock(ctx, goodsID, n, opID)
+	replayed = errors.Is(err, ErrDuplicate)
+	if err != nil && !replayed {
+		return Goods{}, false, err
+	}
+	if err := s.stock.Add(ctx, goodsID, n, opID); err != nil && !errors.Is(err, ErrStockNotLoaded) {
+		return Goods{}, replayed, fmt.Errorf("stock added in mysql, not yet in redis (repeat with op_id %q): %w", opID, err)
+	}
+	g, err = s.goods.Goods(ctx, goodsID)
+	return g, replayed, err
+}
+
+// Goods is what a shopper sees: Stock is what may still be bought, from
+// Redis while it holds the goods, else from MySQL.
+func (s *Service) Goods(ctx context.Context, id int64) (Goods, error) {
+	g, err := s.goods.Goods(ctx, id)
+	if err != nil {
+		return Goods{}, err
+	}
+	if stock, ok, err := s.stock.Stock(ctx, id); err == nil && ok {
+		g.Stock = stock
+	}
+	return g, nil
+}
+
+// ListGoods lists every goods, as MySQL holds it.
+func (s *Service) ListGoods(ctx context.Context) ([]Goods, error) { return s.goods.ListGoods(ctx) }
+
+// Stats puts one goods' stock as Redis and MySQL see it side by side.
+func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
+	g, err := s.goods.Goods(ctx, id)
+	if err != nil {
+		return Stats{}, err
+	}
+	st := Stats{GoodsID: id, MySQLStock: g.Stock, MySQLSale: g.Sale}
+	if stock, ok, err := s.stock.Stock(ctx, id); err != nil {
+		return Stats{}, err
+	} else if ok {
+		st.RedisStock = &stock
+	}
+	st.Orders, st.StockLogs, st.DeadLetters, err = s.goods.Counts(ctx, id)
+	return st, err
+}
+
+// Ready reports the first dependency that does not answer.
+func (s *Service) Ready(ctx context.Context) error {
+	for name, ping := range map[string]func(context.Context) error{
+		"mysql": s.goods.Ping, "redis": s.stock.Ping, "nsqd": s.pub.Ping,
+	} {
+		if err := ping(ctx); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package service holds the domain of the flash sale: goods, orders, the
+// order paths of each architecture version and the stock consumer's logic.
+// It declares the interfaces it needs and imports nothing of the project's.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Goods is one item on sale. Stock is what MySQL still holds; Sale what it
+// has sold. During a V2+ sale MySQL lags Redis until the consumer drains.
+type Goods struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Stock     int64     `json:"stock"`
+	Sale      int64     `json:"sale"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// OrderRequest is what a shopper asks for.
+type OrderRequest struct {
+	UserID  int64
+	GoodsID int64
+	Number  int64
+}
+
+// Order is an accepted order. Its ID is a snowflake id, unique across every
+// order table and host.
+type Order struct {
+	ID      int64  `json:"order_id,string"`
+	UserID  int64  `json:"user_id"`
+	GoodsID int64  `json:"goods_id"`
+	Number  int64  `json:"number"`
+	Version string `json:"version"`
+}
+
+// StockMessage asks the consumer to apply one order's decrement to MySQL.
+type StockMessage struct {
+	OrderID int64 `json:"order_id"`
+	GoodsID int64 `json:"goods_id"`
+	UserID  int64 `json:"user_id"`
+	Number  int64 `json:"number"`
+}
+
+// Stats shows one goods' stock as every store sees it.
+type Stats struct {
+	GoodsID     int64  `json:"goods_id"`
+	RedisStock  *int64 `json:"redis_stock"` // nil: Redis holds no stock for it
+	MySQLStock  int64  `json:"mysql_stock"`
+	MySQLSale   int64  `json:"mysql_sale"`
+	Orders      int64  `json:"orders"`
+	StockLogs   int64  `json:"stock_logs"`
+	DeadLetters int64  `json:"dead_letters"`
+}
+
+// The errors callers branch on. Wrapped errors carry details for the client.
+var (
+	ErrInvalid        = errors.New("invalid request")
+	ErrNotFound       = errors.New("not found")
+	ErrSoldOut        = errors.New("sold out")
+	ErrStockNotLoaded = errors.New("stock not loaded in redis")
+	ErrUnavailable    = errors.New("dependency unavailable")
+	// ErrAlreadyApplied: the order's stock log exists; the decrement is done.
+	ErrAlreadyApplied = errors.New("stock already applied")
+	// ErrDuplicate: a unique key (an admin op id) was used before.
+	ErrDuplicate = errors.New("duplicate")
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// GoodsStore is the system of record (MySQL): goods, orders, stock logs.
+type GoodsStore interface {
+	CreateGoods(ctx context.Context, name string, stock int64) (Goods, error)
+	// AddStock adds n to the goods' stock once per opID; a replay returns ErrDuplicate.
+	AddStock(ctx context.Context, goodsID, n int64, opID string) error
+	Goods(ctx context.Context, id int64) (Goods, error)
+	ListGoods(ctx context.Context) ([]Goods, error)
+	// SellInTx runs V1's transaction: conditional decrement, order and stock
+	// log; gate runs before commit and aborts the sale when it fails.
+	// Zero rows decremented gives ErrSoldOut.
+	SellInTx(ctx context.Context, o Order, gate func() error) error
+	InsertOrder(ctx context.Context, o Order) error
+	// ApplyStock writes the stock log and the conditional decrement in one
+	// transaction: ErrAlreadyApplied when the log exists, ErrSoldOut when
+	// MySQL's stock cannot cover it.
+	ApplyStock(ctx context.Context, m StockMessage) error
+	// ScanOrders returns up to limit orders with afterID < id < beforeID, by id.
+	ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]StockMessage, error)
+	// Settled says which of ids have a stock log or a dead letter.
+	Settled(ctx context.Context, ids []int64) (map[int64]bool, error)
+	DeadLetter(ctx context.Context, m StockMessage, body []byte, reason string) error
+	Counts(ctx context.Context, goodsID int64) (orders, stockLogs, deadLetters int64, err error)
+	Ping(ctx context.Context) error
+}
+
+// StockCache is the gate in front of MySQL (Redis): sellable stock per goods.
+type StockCache interface {
+	// Reserve takes n units: ErrSoldOut when fewer remain, ErrStockNotLoaded
+	// when the cache holds no stock for the goods.
+	Reserve(ctx context.Context, goodsID, n int64) error
+	Release(ctx context.Context, goodsID, n int64) error
+	Put(ctx context.Context, goodsID, stock int64) error
+	// Add adds n once per opID.
+	Add(ctx context.Context, goodsID, n int64, opID string) error
+	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
+	Ping(ctx context.Context) error
+}
+
+// Publisher sends stock messages to the queue.
+type Publisher interface {
+	Publish(ctx context.Context, m StockMessage) error
+	Ping(ctx context.Context) error
+}
+
+// IDs makes order ids that grow with time.
+type IDs interface {
+	NewID() int64
+	// FirstIDAt is the smallest id made at or after t.
+	FirstIDAt(t time.Time) int64
+}
+
+// Options tune the service.
+type Options struct {
+	MaxNumber int64         // most units one order may take
+	Grace     time.Duration // how long an order's own message has before the outbox sweep republishes it
+}
+
+// Service is the flash sale.
+type Service struct {
+	goods GoodsStore
+	stock StockCache
+	pub   Publisher
+	ids   IDs
+	opts  Options
+	log   *slog.Logger
+
+	sweepFrom int64 // outbox sweep watermark: orders below it are settled
+}
+
+// New wires a service.
+func New(goods GoodsStore, stock StockCache, pub Publisher, ids IDs, opts Options, log *slog.Logger) *Service {
+	return &Service{goods: goods, stock: stock, pub: pub, ids: ids, opts: opts, log: log}
+}
+
+// afterReserve keeps the work after a reservation going when the client
+// hangs up: a reservation is either turned into an order or given back.
+func afterReserve(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}

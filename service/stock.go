@@ -1,0 +1,119 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// reserve takes the order's units from the Redis gate. A missing stock key
+// is either unknown goods (404) or stock Redis has lost (503), never zero.
+func (s *Service) reserve(ctx context.Context, o Order) error {
+	err := s.stock.Reserve(ctx, o.GoodsID, o.Number)
+	if errors.Is(err, ErrStockNotLoaded) {
+		if _, gerr := s.goods.Goods(ctx, o.GoodsID); gerr != nil {
+			return gerr
+		}
+	}
+	return err
+}
+
+// release gives a reservation back. If that fails too, Redis holds less
+// than MySQL: the sale sells less, never more.
+func (s *Service) release(ctx context.Context, o Order) {
+	if err := s.stock.Release(ctx, o.GoodsID, o.Number); err != nil {
+		s.log.Error("give back reservation failed; redis now undercounts", "order_id", o.ID, "goods_id", o.GoodsID, "number", o.Number, "err", err)
+	}
+}
+
+// publish sends the order's stock message. The order row is already
+// committed, so a failed publish loses nothing: the outbox sweep finds the
+// order without a stock log and publishes it again.
+func (s *Service) publish(ctx context.Context, o Order) {
+	if err := s.pub.Publish(ctx, stockMessage(o)); err != nil {
+		s.log.Warn("publish failed; the outbox sweep will retry", "order_id", o.ID, "err", err)
+	}
+}
+
+func stockMessage(o Order) StockMessage {
+	return StockMessage{OrderID: o.ID, GoodsID: o.GoodsID, UserID: o.UserID, Number: o.Number}
+}
+
+// ApplyStock applies one order's decrement to MySQL exactly once. A message
+// seen before is acknowledged without a second decrement.
+func (s *Service) ApplyStock(ctx context.Context, m StockMessage) error {
+	if m.OrderID < 1 || m.GoodsID < 1 || m.Number < 1 {
+		return invalid("stock message needs positive order_id, goods_id and number")
+	}
+	err := s.goods.ApplyStock(ctx, m)
+	if errors.Is(err, ErrAlreadyApplied) {
+		return nil
+	}
+	if errors.Is(err, ErrSoldOut) {
+		// Redis sold units MySQL does not have: only possible if Redis was
+		// wrong (lost writes, a manual edit). MySQL's guard held; the order
+		// needs an operator.
+		return fmt.Errorf("%w: mysql stock cannot cover order %d", ErrInvalid, m.OrderID)
+	}
+	return err
+}
+
+// DeadLetter records a message the consumer gives up on.
+// m holds what could be decoded of body, possibly nothing.
+func (s *Service) DeadLetter(ctx context.Context, m StockMessage, body []byte, reason string) error {
+	s.log.Error("stock message dead-lettered", "order_id", m.OrderID, "goods_id", m.GoodsID, "reason", reason)
+	return s.goods.DeadLetter(ctx, m, body, reason)
+}
+
+// SweepOutbox republishes the stock message of every order older than the
+// grace period that has neither a stock log nor a dead letter: the stock log
+// is the acknowledgement, so no outbox table and no extra write sits on the
+// order path. It returns how many it republished.
+func (s *Service) SweepOutbox(ctx context.Context) (int, error) {
+	const batch = 500
+	before := s.ids.FirstIDAt(time.Now().Add(-s.opts.Grace))
+	after := s.sweepFrom
+	firstPending := int64(0)
+	republished := 0
+	for {
+		orders, err := s.goods.ScanOrders(ctx, after, before, batch)
+		if err != nil || len(orders) == 0 {
+			if err == nil {
+				s.advanceSweep(firstPending, before)
+			}
+			return republished, err
+		}
+		ids := make([]int64, len(orders))
+		for i, o := range orders {
+			ids[i] = o.OrderID
+		}
+		settled, err := s.goods.Settled(ctx, ids)
+		if err != nil {
+			return republished, err
+		}
+		for _, o := range orders {
+			if settled[o.OrderID] {
+				continue
+			}
+			if firstPending == 0 {
+				firstPending = o.OrderID
+			}
+			if err := s.pub.Publish(ctx, o); err != nil {
+				return republished, err
+			}
+			republished++
+		}
+		after = orders[len(orders)-1].OrderID
+	}
+}
+
+// advanceSweep moves the watermark past every settled order: up to the first
+// order still pending, or to the end of the window when none is.
+func (s *Service) advanceSweep(firstPending, before int64) {
+	if firstPending != 0 {
+		s.sweepFrom = firstPending - 1
+	} else {
+		s.sweepFrom = before - 1
+	}
+}

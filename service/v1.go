@@ -1,0 +1,40 @@
+package service
+
+import (
+	"context"
+	"errors"
+)
+
+// placeV1 sells in one MySQL transaction on the goods row: the conditional
+// decrement locks the row until commit, so the row lock is the ceiling.
+//
+// V1 also passes the Redis gate inside that transaction, so that V1 and the
+// Redis-first versions can sell one goods at the same time: every sale, of
+// any version, takes its units from Redis, which never goes below zero, and
+// MySQL's conditional update guards the rest.
+func (s *Service) placeV1(ctx context.Context, o Order) error {
+	reserved := false
+	err := s.goods.SellInTx(ctx, o, func() error {
+		if err := s.reserve(ctx, o); err != nil {
+			return err
+		}
+		reserved = true
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	if reserved {
+		// The transaction failed after the gate took the units: give them back.
+		ctx, cancel := afterReserve(ctx)
+		defer cancel()
+		s.release(ctx, o)
+	}
+	if errors.Is(err, ErrSoldOut) {
+		// Zero rows decremented: sold out, or no such goods.
+		if _, gerr := s.goods.Goods(ctx, o.GoodsID); errors.Is(gerr, ErrNotFound) {
+			return gerr
+		}
+	}
+	return err
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/nsqio/go-nsq"
+	"github.com/nsqio/nsq/nsqd"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// Publisher publishes stock messages to one topic on a list of nsqd. A
+// go-nsq producer talks to one nsqd and neither fails over nor retries: a
+// failed publish is the caller's to handle (the outbox sweep).
+type Publisher struct {
+	producers []*nsq.Producer
+	topic     string
+}
+
+var _ service.Publisher = (*Publisher)(nil)
+
+// NewPublisher connects one producer per nsqd address.
+func NewPublisher(addrs []string, topic string, log *slog.Logger) (*Publisher, error) {
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("no nsqd address to publish to")
+	}
+	p := &Publisher{topic: topic}
+	for _, addr := range addrs {
+		prod, err := nsq.NewProducer(addr, nsq.NewConfig())
+		if err != nil {
+			p.Stop()
+			return nil, fmt.Errorf("nsq producer for %s: %w", addr, err)
+		}
+		prod.SetLogger(NSQLogger(log), nsq.LogLevelWarning)
+		p.producers = append(p.producers, prod)
+	}
+	return p, nil
+}
+
+// Publish sends m to the first nsqd.
+func (p *Publisher) Publish(ctx context.Context, m service.StockMessage) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return unavailable(p.producers[0].Publish(p.topic, body))
+}
+
+// Ping checks every nsqd answers.
+func (p *Publisher) Ping(ctx context.Context) error {
+	for _, prod := range p.producers {
+		if err := prod.Ping(); err != nil {
+			return unavailable(err)
+		}
+	}
+	return nil
+}
+
+// Stop closes every producer after its in-flight publishes.
+func (p *Publisher) Stop() {
+	for _, prod := range p.producers {
+		prod.Stop()
+	}
+}
+
+// EmbeddedNSQD runs a real nsqd inside this process, for a single-instance
+// run and for tests.
+type EmbeddedNSQD struct {
+	n *nsqd.NSQD
+}
+
+// StartNSQD starts an nsqd listening on tcpAddr and httpAddr (":0" ports
+// pick free ones) and keeping its queues in dataDir.
+func StartNSQD(dataDir, tcpAddr, httpAddr string, log *slog.Logger) (*EmbeddedNSQD, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("nsqd data dir: %w", err)
+	}
+	opts := nsqd.NewOptions()
+	opts.DataPath = dataDir
+	opts.TCPAddress = tcpAddr
+	opts.HTTPAddress = httpAddr
+	opts.HTTPSAddress = ""
+	opts.BroadcastAddress = "127.0.0.1"
+	opts.LogLevel = 3 // warn
+	opts.Logger = NSQLogger(log)
+	n, err := nsqd.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nsqd: %w", err)
+	}
+	go func() {
+		if err := n.Main(); err != nil {
+			log.Error("embedded nsqd stopped", "err", err)
+		}
+	}()
+	return &EmbeddedNSQD{n: n}, nil
+}
+
+// TCPAddr is the address producers and consumers connect to.
+func (e *EmbeddedNSQD) TCPAddr() string { return e.n.RealTCPAddr().String() }
+
+// HTTPAddr is nsqd's HTTP API.
+func (e *EmbeddedNSQD) HTTPAddr() string { return e.n.RealHTTPAddr().String() }
+
+// Exit flushes queues to disk and stops. Stop clients first.
+func (e *EmbeddedNSQD) Exit() { e.n.Exit() }
+
+// NSQLogger routes nsqd's and go-nsq's log lines to log.
+func NSQLogger(log *slog.Logger) nsqLogger { return nsqLogger{log} }
+
+type nsqLogger struct{ log *slog.Logger }
+
+func (l nsqLogger) Output(_ int, s string) error {
+	l.log.Info(strings.TrimSpace(s), "component", "nsq")
+	return nil
+}
