@@ -89,6 +89,8 @@ func (a *api) decode(c *gin.Context, dst any) bool {
 		return true
 	case errors.As(err, &maxErr):
 		writeErrorCode(c, http.StatusRequestEntityTooLarge, "body_too_large", "request body is too large")
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "body must be a JSON object")
 	case errors.As(err, &typeErr):
 		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "field "+typeErr.Field+" must be "+kindOf(typeErr))
 	case strings.HasPrefix(err.Error(), "json: unknown field"):

@@ -1,0 +1,61 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/nsqio/go-nsq"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// recorder stands in for the service to test the handler's FIN/REQ and
+// dead-letter decisions; storage itself is tested against real servers.
+type recorder struct {
+	applyErr   error
+	deadErr    error
+	deadLetter []string
+}
+
+func (r *recorder) ApplyStock(context.Context, service.StockMessage) error { return r.applyErr }
+
+func (r *recorder) DeadLetter(_ context.Context, _ service.StockMessage, _ []byte, reason string) error {
+	r.deadLetter = append(r.deadLetter, reason)
+	return r.deadErr
+}
+
+func TestHandlerDecisions(t *testing.T) {
+	transient := errors.New("mysql: connection refused")
+	valid := `{"order_id":1,"goods_id":2,"user_id":3,"number":1}`
+	cases := []struct {
+		name     string
+		body     string
+		attempts uint16
+		applyErr error
+		deadErr  error
+		wantErr  bool // true: REQ
+		wantDead bool
+	}{
+		{"applied", valid, 1, nil, nil, false, false},
+		{"transient error is retried", valid, 1, transient, nil, true, false},
+		{"last attempt is dead-lettered", valid, 5, transient, nil, false, true},
+		{"dead letter write failing is retried", valid, 5, transient, transient, true, true},
+		{"invalid message is dead-lettered at once", valid, 1, service.ErrInvalid, nil, false, true},
+		{"undecodable body is dead-lettered at once", "{", 1, nil, nil, false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := &recorder{applyErr: c.applyErr, deadErr: c.deadErr}
+			h := &stockHandler{svc: r, maxAttempts: 5, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			m := nsq.NewMessage(nsq.MessageID{}, []byte(c.body))
+			m.Attempts = c.attempts
+			err := h.HandleMessage(m)
+			if (err != nil) != c.wantErr || (len(r.deadLetter) > 0) != c.wantDead {
+				t.Errorf("err=%v dead letters=%q; want REQ=%v dead-lettered=%v", err, r.deadLetter, c.wantErr, c.wantDead)
+			}
+		})
+	}
+}
