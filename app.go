@@ -46,9 +46,10 @@ type app struct {
 	nsqd     *store.EmbeddedNSQD // nil when nsqd runs elsewhere
 	pub      *store.Publisher
 	consumer *consumer.Consumer // nil when switched off
+	listener *consumer.Consumer // stock-back broadcasts
 	svc      *service.Service
 	http     *http.Server
-	listener net.Listener
+	httpLn   net.Listener
 	draining atomic.Bool
 	stopLoop context.CancelFunc
 	loopDone chan struct{}
@@ -56,15 +57,25 @@ type app struct {
 
 // migrate applies the migrations on the primary and returns.
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	m, err := store.OpenMySQL(ctx, cfg.MySQL.DSN, 2)
+	m, err := store.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.ShardDSNs(), 2)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if err := migrations.Up(ctx, m.DB()); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	if err := migrateAll(ctx, m); err != nil {
+		return err
 	}
-	log.Info("migrations applied")
+	log.Info("migrations applied", "databases", len(m.Databases()))
+	return nil
+}
+
+// migrateAll applies the migrations on the primary and every order host.
+func migrateAll(ctx context.Context, m *store.MySQL) error {
+	for _, db := range m.Databases() {
+		if err := migrations.Up(ctx, db); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -80,11 +91,11 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}()
 	log.Info("starting", "config", cfg.String())
 
-	if a.mysql, err = store.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.MySQL.MaxOpenConns); err != nil {
+	if a.mysql, err = store.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.ShardDSNs(), cfg.MySQL.MaxOpenConns); err != nil {
 		return nil, err
 	}
-	if err = migrations.Up(ctx, a.mysql.DB()); err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
+	if err = migrateAll(ctx, a.mysql); err != nil {
+		return nil, err
 	}
 	if a.redis, err = store.OpenRedis(ctx, store.RedisOptions{
 		Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
@@ -102,7 +113,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		nsqds = []string{a.nsqd.TCPAddr()}
 		log.Info("embedded nsqd started", "tcp", a.nsqd.TCPAddr(), "http", a.nsqd.HTTPAddr(), "data", dir)
 	}
-	if a.pub, err = store.NewPublisher(nsqds, cfg.NSQ.Topic, log); err != nil {
+	if a.pub, err = store.NewPublisher(nsqds, cfg.NSQ.Topic, cfg.NSQ.StockBackTopic, log); err != nil {
 		return nil, err
 	}
 	ids, err := store.NewIDs(cfg.Snowflake.Node)
@@ -111,11 +122,19 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}
 	a.svc = service.New(a.mysql, a.redis, a.pub, ids, service.Options{
 		MaxNumber: cfg.Order.MaxNumber, Grace: cfg.Outbox.Grace,
+		OrderTables: cfg.MySQL.OrderTables, OrderHosts: len(cfg.ShardDSNs()), SoldOutTTL: cfg.SoldOut.TTL,
 	}, log)
 
+	lookupds := cfg.LookupdAddrs()
+	if a.listener, err = consumer.StartStockBack(a.svc, consumer.Options{
+		Topic: cfg.NSQ.StockBackTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", cfg.Snowflake.Node, randomToken()[:8]),
+		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log),
+	}); err != nil {
+		return nil, err
+	}
 	if cfg.Consumer.Enabled {
 		if a.consumer, err = consumer.Start(a.svc, consumer.Options{
-			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds,
+			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
 			NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
@@ -140,10 +159,10 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
-	if a.listener, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+	if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
-	log.Info("serving", "addr", a.listener.Addr().String(), "versions", service.Versions(), "order", service.BestVersion())
+	log.Info("serving", "addr", a.httpLn.Addr().String(), "versions", service.Versions(), "order", service.BestVersion())
 	return a, nil
 }
 
@@ -172,12 +191,12 @@ func (a *app) startOutboxLoop() {
 }
 
 // addr is where the instance listens.
-func (a *app) addr() string { return a.listener.Addr().String() }
+func (a *app) addr() string { return a.httpLn.Addr().String() }
 
 // serve answers requests until ctx ends, then shuts down.
 func (a *app) serve(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- a.http.Serve(a.listener) }()
+	go func() { errc <- a.http.Serve(a.httpLn) }()
 	var err error
 	select {
 	case <-ctx.Done():
@@ -203,8 +222,8 @@ func (a *app) shutdown() {
 		}
 		cancel()
 	}
-	if a.listener != nil {
-		a.listener.Close() // in case serve never ran
+	if a.httpLn != nil {
+		a.httpLn.Close() // in case serve never ran
 	}
 	if a.stopLoop != nil {
 		a.stopLoop()
@@ -212,6 +231,9 @@ func (a *app) shutdown() {
 	}
 	if a.consumer != nil {
 		a.consumer.Stop()
+	}
+	if a.listener != nil {
+		a.listener.Stop()
 	}
 	if a.pub != nil {
 		a.pub.Stop()

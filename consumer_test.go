@@ -22,7 +22,7 @@ func sellWithoutMessage(t *testing.T, in *instance, goodsID, userID int64) servi
 	if err := in.redis.Reserve(ctx, goodsID, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.mysql.InsertOrder(ctx, o); err != nil {
+	if err := in.mysql.InsertOrder(ctx, o, service.OrderTable{}); err != nil {
 		t.Fatal(err)
 	}
 	return service.StockMessage{OrderID: o.ID, GoodsID: goodsID, UserID: userID, Number: 1}
@@ -30,7 +30,7 @@ func sellWithoutMessage(t *testing.T, in *instance, goodsID, userID int64) servi
 
 func publishRaw(t *testing.T, in *instance, bodies ...[]byte) {
 	t.Helper()
-	p, err := nsq.NewProducer(in.nsqd.TCPAddr(), nsq.NewConfig())
+	p, err := nsq.NewProducer(in.cfg.NSQDAddrs()[0], nsq.NewConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,16 +54,16 @@ func TestDuplicateMessagesApplyOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, m := range []service.StockMessage{m1, m2, m1, m2, m1} {
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = in.pub.Publish(ctx, m) }()
+		go func() { defer wg.Done(); _ = in.pub.Publish(ctx, m, 0) }()
 	}
 	wg.Wait()
 	checkSettled(t, in.drained(t, g.ID), 10, 2)
 	// Once more, long after: still applied once.
-	if err := in.pub.Publish(ctx, m2); err != nil {
+	if err := in.pub.Publish(ctx, m2, 0); err != nil {
 		t.Fatal(err)
 	}
 	m3 := sellWithoutMessage(t, in, g.ID, 3)
-	if err := in.pub.Publish(ctx, m3); err != nil {
+	if err := in.pub.Publish(ctx, m3, 0); err != nil {
 		t.Fatal(err)
 	}
 	checkSettled(t, in.drained(t, g.ID), 10, 3)
@@ -77,7 +77,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 	g := in.createGoods(t, 10)
 	publishRaw(t, in, []byte("not json"), []byte(`{"order_id":-1,"goods_id":999,"number":1}`), []byte(`{"order_id":1,"goods_id":999,"number":1,"extra":true}`))
 	m := sellWithoutMessage(t, in, g.ID, 1)
-	if err := in.pub.Publish(context.Background(), m); err != nil {
+	if err := in.pub.Publish(context.Background(), m, 0); err != nil {
 		t.Fatal(err)
 	}
 	checkSettled(t, in.drained(t, g.ID), 10, 1)
@@ -115,6 +115,7 @@ func TestOutboxSweepRepublishesLostMessages(t *testing.T) {
 // one exists in MySQL, and after a restart its stock is applied once.
 func TestGracefulShutdownMidLoadLosesNothing(t *testing.T) {
 	e := newEnv(t)
+	e.embeddedNSQD() // its queue must survive the restart on disk
 	in := e.start()
 	g := in.createGoods(t, 100000)
 	var (
@@ -159,8 +160,7 @@ func TestGracefulShutdownMidLoadLosesNothing(t *testing.T) {
 		t.Errorf("%d orders in MySQL, %d accepted", st.Orders, len(accepted))
 	}
 	for _, id := range accepted {
-		var n int
-		if err := in.mysql.DB().QueryRow("SELECT COUNT(*) FROM orders WHERE id = ?", id).Scan(&n); err != nil || n != 1 {
+		if n, err := in.mysql.CountOrder(context.Background(), id); err != nil || n != 1 {
 			t.Errorf("accepted order %d: %d rows (%v)", id, n, err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-seckill/seckill/internal/testenv"
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/store"
 )
 
 const testToken = "test-admin-token"
@@ -23,14 +24,22 @@ const testToken = "test-admin-token"
 type env struct {
 	t        *testing.T
 	settings map[string]string
+	nsqds    []*store.EmbeddedNSQD
 }
 
+// newEnv gives the test two MySQL databases (the primary doubles as the
+// first order host) and two nsqd, so every version runs as designed.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	redisAddr, prefix := testenv.Redis(t)
-	return &env{t: t, settings: map[string]string{
+	primary, second := testenv.MySQL(t), testenv.MySQL(t)
+	nsqds := []*store.EmbeddedNSQD{startNSQD(t), startNSQD(t)}
+	return &env{t: t, nsqds: nsqds, settings: map[string]string{
 		"SECKILL_HTTP_ADDR":              "127.0.0.1:0",
-		"SECKILL_MYSQL_DSN":              testenv.MySQL(t),
+		"SECKILL_MYSQL_DSN":              primary,
+		"SECKILL_MYSQL_SHARDS":           primary + "," + second,
+		"SECKILL_NSQ_NSQD":               nsqds[0].TCPAddr() + "," + nsqds[1].TCPAddr(),
+		"SECKILL_SOLDOUT_TTL":            "1m", // only the broadcast clears flags in tests
 		"SECKILL_MYSQL_MAX_OPEN_CONNS":   "32",
 		"SECKILL_REDIS_ADDR":             redisAddr,
 		"SECKILL_REDIS_KEY_PREFIX":       prefix,
@@ -43,6 +52,20 @@ func newEnv(t *testing.T) *env {
 		"SECKILL_CONSUMER_MAX_ATTEMPTS":  "5",
 	}}
 }
+
+// startNSQD runs a real nsqd for the test.
+func startNSQD(t *testing.T) *store.EmbeddedNSQD {
+	t.Helper()
+	n, err := store.StartNSQD(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", newLogger(testenv.LogWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Exit) // after the instances, which are cleaned up first
+	return n
+}
+
+// embeddedNSQD has instances run their own nsqd, kept in the env's folder.
+func (e *env) embeddedNSQD() { delete(e.settings, "SECKILL_NSQ_NSQD") }
 
 func (e *env) lookup(key string) (string, bool) {
 	v, ok := e.settings[key]

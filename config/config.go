@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/viper"
+
+	"github.com/go-seckill/seckill/migrations"
 )
 
 //go:embed seckill.yaml
@@ -32,6 +34,7 @@ type Config struct {
 	Order     Order     `mapstructure:"order"`
 	Snowflake Snowflake `mapstructure:"snowflake"`
 	Admin     Admin     `mapstructure:"admin"`
+	SoldOut   SoldOut   `mapstructure:"soldout"`
 }
 
 type HTTP struct {
@@ -42,6 +45,7 @@ type HTTP struct {
 type MySQL struct {
 	DSN          string `mapstructure:"dsn"`
 	Shards       string `mapstructure:"shards"`
+	OrderTables  int    `mapstructure:"order_tables"`
 	MaxOpenConns int    `mapstructure:"max_open_conns"`
 }
 
@@ -55,11 +59,13 @@ type Redis struct {
 
 type NSQ struct {
 	NSQD             string `mapstructure:"nsqd"`
+	Lookupd          string `mapstructure:"lookupd"`
 	EmbeddedDataDir  string `mapstructure:"embedded_data_dir"`
 	EmbeddedTCPAddr  string `mapstructure:"embedded_tcp_addr"`
 	EmbeddedHTTPAddr string `mapstructure:"embedded_http_addr"`
 	Topic            string `mapstructure:"topic"`
 	Channel          string `mapstructure:"channel"`
+	StockBackTopic   string `mapstructure:"stock_back_topic"`
 }
 
 type Consumer struct {
@@ -79,6 +85,10 @@ type Order struct {
 
 type Snowflake struct {
 	Node int64 `mapstructure:"node"`
+}
+
+type SoldOut struct {
+	TTL time.Duration `mapstructure:"ttl"`
 }
 
 type Admin struct {
@@ -145,6 +155,9 @@ func (c Config) Validate() error {
 			bad("mysql.dsn/mysql.shards", err.Error())
 		}
 	}
+	if c.MySQL.OrderTables < 1 || c.MySQL.OrderTables > migrations.OrderTables {
+		bad("mysql.order_tables", fmt.Sprintf("must be within 1..%d (the tables the migrations create)", migrations.OrderTables))
+	}
 	if c.MySQL.MaxOpenConns < 1 {
 		bad("mysql.max_open_conns", "must be at least 1")
 	}
@@ -154,8 +167,11 @@ func (c Config) Validate() error {
 	if c.Redis.PoolSize < 1 {
 		bad("redis.pool_size", "must be at least 1")
 	}
-	if c.NSQ.Topic == "" || c.NSQ.Channel == "" {
-		bad("nsq.topic/nsq.channel", "must not be empty")
+	if c.NSQ.Topic == "" || c.NSQ.Channel == "" || c.NSQ.StockBackTopic == "" {
+		bad("nsq.topic/nsq.channel/nsq.stock_back_topic", "must not be empty")
+	}
+	if c.SoldOut.TTL <= 0 {
+		bad("soldout.ttl", "must be a positive duration such as 2s")
 	}
 	if c.Consumer.Concurrency < 1 {
 		bad("consumer.concurrency", "must be at least 1")
@@ -185,6 +201,9 @@ func (c Config) ShardDSNs() []string {
 
 // NSQDAddrs are the nsqd TCP addresses; empty means run one embedded.
 func (c Config) NSQDAddrs() []string { return splitList(c.NSQ.NSQD) }
+
+// LookupdAddrs are the nsqlookupd HTTP addresses consumers ask for nsqd.
+func (c Config) LookupdAddrs() []string { return splitList(c.NSQ.Lookupd) }
 
 // String is safe to log: passwords and the admin token are masked.
 func (c Config) String() string {

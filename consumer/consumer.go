@@ -24,9 +24,12 @@ type Service interface {
 
 // Options configure the consumer.
 type Options struct {
-	Topic       string
-	Channel     string
+	Topic   string
+	Channel string
+	// NSQDs are read directly unless Lookupds (nsqlookupd HTTP addresses) are
+	// given, which then tell which nsqd carry the topic.
 	NSQDs       []string
+	Lookupds    []string
 	Concurrency int
 	// MaxAttempts is how many deliveries a message gets before it is written
 	// to the dead-letter table.
@@ -37,38 +40,78 @@ type Options struct {
 	}
 }
 
-// Consumer applies stock messages to MySQL.
+// Consumer reads one topic.
 type Consumer struct {
-	c *nsq.Consumer
+	cs []*nsq.Consumer
 }
 
-// Start connects to every nsqd and begins consuming.
+// Start connects to the topic's nsqd and begins applying stock messages.
 func Start(svc Service, o Options, log *slog.Logger) (*Consumer, error) {
+	return start(o, &stockHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log})
+}
+
+// start reads o.Topic through nsqlookupd, or from each nsqd in o.NSQDs with
+// a go-nsq consumer of its own: one consumer over several nsqd shares its
+// RDY count among them and can leave a connection at RDY 0 for seconds
+// after start-up, which delays stock and stock-back messages alike.
+func start(o Options, h nsq.Handler) (*Consumer, error) {
+	c := &Consumer{}
+	if len(o.Lookupds) > 0 {
+		nc, err := newConsumer(o, h)
+		if err != nil {
+			return nil, err
+		}
+		c.cs = append(c.cs, nc)
+		if err := nc.ConnectToNSQLookupds(o.Lookupds); err != nil {
+			c.Stop()
+			return nil, fmt.Errorf("consumer of %s: %w", o.Topic, err)
+		}
+		return c, nil
+	}
+	for _, addr := range o.NSQDs {
+		nc, err := newConsumer(o, h)
+		if err != nil {
+			c.Stop()
+			return nil, err
+		}
+		c.cs = append(c.cs, nc)
+		if err := nc.ConnectToNSQD(addr); err != nil {
+			c.Stop()
+			return nil, fmt.Errorf("consumer of %s on %s: %w", o.Topic, addr, err)
+		}
+	}
+	return c, nil
+}
+
+func newConsumer(o Options, h nsq.Handler) (*nsq.Consumer, error) {
 	cfg := nsq.NewConfig()
-	cfg.MaxInFlight = o.Concurrency
+	cfg.MaxInFlight = max(o.Concurrency, 1)
 	// go-nsq would FIN a message silently after MaxAttempts; 0 turns that
 	// off so the handler can dead-letter it, and requeue if that fails too.
 	cfg.MaxAttempts = 0
 	cfg.DefaultRequeueDelay = time.Second // times the attempt number
 	cfg.MaxRequeueDelay = 30 * time.Second
 	cfg.MaxBackoffDuration = 10 * time.Second
+	cfg.LookupdPollInterval = 5 * time.Second
 	c, err := nsq.NewConsumer(o.Topic, o.Channel, cfg)
 	if err != nil {
 		return nil, err
 	}
-	c.SetLogger(o.NSQLog, nsq.LogLevelWarning)
-	c.AddConcurrentHandlers(&stockHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log}, o.Concurrency)
-	if err := c.ConnectToNSQDs(o.NSQDs); err != nil {
-		c.Stop()
-		return nil, fmt.Errorf("consumer connect: %w", err)
+	if o.NSQLog != nil {
+		c.SetLogger(o.NSQLog, nsq.LogLevelWarning)
 	}
-	return &Consumer{c: c}, nil
+	c.AddConcurrentHandlers(h, max(o.Concurrency, 1))
+	return c, nil
 }
 
 // Stop stops taking messages and waits for the handlers in flight.
 func (c *Consumer) Stop() {
-	c.c.Stop()
-	<-c.c.StopChan
+	for _, nc := range c.cs {
+		nc.Stop()
+	}
+	for _, nc := range c.cs {
+		<-nc.StopChan
+	}
 }
 
 type stockHandler struct {
@@ -98,4 +141,24 @@ func (h *stockHandler) HandleMessage(m *nsq.Message) error {
 	}
 	h.log.Warn("stock message will be retried", "order_id", sm.OrderID, "attempt", m.Attempts, "err", err)
 	return err
+}
+
+// StockBackService is what the stock-back listener needs of the service.
+type StockBackService interface {
+	StockBack(goodsID int64)
+}
+
+// StartStockBack listens for "stock is back" broadcasts on a channel of this
+// instance's own; o.Channel should end in #ephemeral so nsqd drops it when
+// the instance goes.
+func StartStockBack(svc StockBackService, o Options) (*Consumer, error) {
+	return start(o, nsq.HandlerFunc(func(m *nsq.Message) error {
+		var b struct {
+			GoodsID int64 `json:"goods_id"`
+		}
+		if err := json.Unmarshal(m.Body, &b); err == nil && b.GoodsID > 0 {
+			svc.StockBack(b.GoodsID)
+		}
+		return nil // a broadcast that cannot be read is dropped: the flag's TTL covers it
+	}))
 }

@@ -14,6 +14,10 @@ import (
 //go:embed *.sql
 var files embed.FS
 
+// OrderTables is how many sharded order tables (order_1..order_N) the
+// migrations create on every host.
+const OrderTables = 16
+
 // lockName serialises instances that start at once against one host.
 const lockName = "seckill_migrations"
 

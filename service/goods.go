@@ -54,6 +54,7 @@ func (s *Service) AddStock(ctx context.Context, goodsID, n int64, opID string) (
 	if err := s.stock.Add(ctx, goodsID, n, opID); err != nil && !errors.Is(err, ErrStockNotLoaded) {
 		return Goods{}, replayed, fmt.Errorf("stock added in mysql, not yet in redis (repeat with op_id %q): %w", opID, err)
 	}
+	s.stockIsBack(ctx, goodsID)
 	g, err = s.goods.Goods(ctx, goodsID)
 	return g, replayed, err
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -85,7 +86,7 @@ type GoodsStore interface {
 	// log; gate runs before commit and aborts the sale when it fails.
 	// Zero rows decremented gives ErrSoldOut.
 	SellInTx(ctx context.Context, o Order, gate func() error) error
-	InsertOrder(ctx context.Context, o Order) error
+	InsertOrder(ctx context.Context, o Order, at OrderTable) error
 	// ApplyStock writes the stock log and the conditional decrement in one
 	// transaction: ErrAlreadyApplied when the log exists, ErrSoldOut when
 	// MySQL's stock cannot cover it.
@@ -112,9 +113,18 @@ type StockCache interface {
 	Ping(ctx context.Context) error
 }
 
-// Publisher sends stock messages to the queue.
+// OrderTable is where an order row goes. Host 0 is the primary, 1..n the
+// order hosts of mysql.shards; Table 0 is the orders table of V1 and V2,
+// 1..n the sharded order_1..order_n.
+type OrderTable struct{ Host, Table int }
+
+// Publisher sends messages to the queue.
 type Publisher interface {
-	Publish(ctx context.Context, m StockMessage) error
+	// Publish sends m to nsqd number route modulo their count, and to the
+	// others in turn when that one fails.
+	Publish(ctx context.Context, m StockMessage, route int64) error
+	// AnnounceStockBack tells every instance that goods has stock again.
+	AnnounceStockBack(ctx context.Context, goodsID int64) error
 	Ping(ctx context.Context) error
 }
 
@@ -127,8 +137,11 @@ type IDs interface {
 
 // Options tune the service.
 type Options struct {
-	MaxNumber int64         // most units one order may take
-	Grace     time.Duration // how long an order's own message has before the outbox sweep republishes it
+	MaxNumber   int64         // most units one order may take
+	Grace       time.Duration // how long an order's own message has before the outbox sweep republishes it
+	OrderTables int           // V3+: order_1..order_OrderTables
+	OrderHosts  int           // V4+: how many order hosts
+	SoldOutTTL  time.Duration // V6: how long a sold-out flag lives without a broadcast
 }
 
 // Service is the flash sale.
@@ -140,12 +153,18 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 
+	soldOut *soldOutFlags // V6
+
+	sweepMu   sync.Mutex
 	sweepFrom int64 // outbox sweep watermark: orders below it are settled
 }
 
 // New wires a service.
 func New(goods GoodsStore, stock StockCache, pub Publisher, ids IDs, opts Options, log *slog.Logger) *Service {
-	return &Service{goods: goods, stock: stock, pub: pub, ids: ids, opts: opts, log: log}
+	opts.OrderTables = max(opts.OrderTables, 1)
+	opts.OrderHosts = max(opts.OrderHosts, 1)
+	return &Service{goods: goods, stock: stock, pub: pub, ids: ids, opts: opts, log: log,
+		soldOut: newSoldOutFlags(opts.SoldOutTTL)}
 }
 
 // afterReserve keeps the work after a reservation going when the client

@@ -19,19 +19,33 @@ func (s *Service) reserve(ctx context.Context, o Order) error {
 	return err
 }
 
-// release gives a reservation back. If that fails too, Redis holds less
-// than MySQL: the sale sells less, never more.
+// release gives a reservation back and tells every instance. If that
+// fails too, Redis holds less than MySQL: the sale sells less, never more.
 func (s *Service) release(ctx context.Context, o Order) {
 	if err := s.stock.Release(ctx, o.GoodsID, o.Number); err != nil {
 		s.log.Error("give back reservation failed; redis now undercounts", "order_id", o.ID, "goods_id", o.GoodsID, "number", o.Number, "err", err)
+		return
+	}
+	s.stockIsBack(ctx, o.GoodsID)
+}
+
+// stockIsBack clears this instance's sold-out flag and has every other
+// instance clear theirs. Call it only once the stock is back in Redis.
+func (s *Service) stockIsBack(ctx context.Context, goodsID int64) {
+	s.soldOut.clear(goodsID)
+	if err := s.pub.AnnounceStockBack(ctx, goodsID); err != nil {
+		s.log.Warn("stock-back broadcast failed; other instances' sold-out flags expire by their TTL", "goods_id", goodsID, "err", err)
 	}
 }
+
+// StockBack is the broadcast arriving: goods has stock again somewhere.
+func (s *Service) StockBack(goodsID int64) { s.soldOut.clear(goodsID) }
 
 // publish sends the order's stock message. The order row is already
 // committed, so a failed publish loses nothing: the outbox sweep finds the
 // order without a stock log and publishes it again.
-func (s *Service) publish(ctx context.Context, o Order) {
-	if err := s.pub.Publish(ctx, stockMessage(o)); err != nil {
+func (s *Service) publish(ctx context.Context, o Order, route int64) {
+	if err := s.pub.Publish(ctx, stockMessage(o), route); err != nil {
 		s.log.Warn("publish failed; the outbox sweep will retry", "order_id", o.ID, "err", err)
 	}
 }
@@ -71,6 +85,8 @@ func (s *Service) DeadLetter(ctx context.Context, m StockMessage, body []byte, r
 // is the acknowledgement, so no outbox table and no extra write sits on the
 // order path. It returns how many it republished.
 func (s *Service) SweepOutbox(ctx context.Context) (int, error) {
+	s.sweepMu.Lock()
+	defer s.sweepMu.Unlock()
 	const batch = 500
 	before := s.ids.FirstIDAt(time.Now().Add(-s.opts.Grace))
 	after := s.sweepFrom
@@ -99,7 +115,7 @@ func (s *Service) SweepOutbox(ctx context.Context) (int, error) {
 			if firstPending == 0 {
 				firstPending = o.OrderID
 			}
-			if err := s.pub.Publish(ctx, o); err != nil {
+			if err := s.pub.Publish(ctx, o, o.OrderID); err != nil {
 				return republished, err
 			}
 			republished++

@@ -18,6 +18,10 @@ var versions = []struct {
 }{
 	{"V1", (*Service).placeV1},
 	{"V2", (*Service).placeV2},
+	{"V3", (*Service).placeV3},
+	{"V4", (*Service).placeV4},
+	{"V5", (*Service).placeV5},
+	{"V6", (*Service).placeV6},
 }
 
 // Versions lists the order versions, oldest first.

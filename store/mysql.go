@@ -4,11 +4,15 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"regexp"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -16,25 +20,67 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/go-seckill/seckill/migrations"
 	"github.com/go-seckill/seckill/service"
 )
 
-// MySQL is the primary host: goods, the V1/V2 orders, stock logs, dead
-// letters and admin stock ops.
+// MySQL is the primary host (goods, the V1/V2 orders, stock logs, dead
+// letters and admin stock ops) and the order hosts of V4 and later.
 type MySQL struct {
 	gdb *gorm.DB
 	// db runs the statements of the order path and the consumer directly:
 	// measured here, GORM's per-statement work costs about a fifth of the
 	// insert rate, and these statements are fixed.
 	db *sql.DB
+	// hosts[0] is the primary, then one per mysql.shards entry; an entry
+	// naming the primary's database shares its pool.
+	hosts []*sql.DB
+	// databases are the distinct databases among hosts, each counted once.
+	databases []*sql.DB
 }
 
 var _ service.GoodsStore = (*MySQL)(nil)
 
 var dbNamePattern = regexp.MustCompile(`^[A-Za-z0-9_$]+$`)
 
-// OpenMySQL connects to dsn, creating its database when it is missing.
-func OpenMySQL(ctx context.Context, dsn string, maxOpen int) (*MySQL, error) {
+// OpenMySQL connects to the primary at dsn and to the order hosts at
+// shards, creating their databases when they are missing.
+func OpenMySQL(ctx context.Context, dsn string, shards []string, maxOpen int) (m *MySQL, err error) {
+	primary, err := openPool(ctx, dsn, maxOpen)
+	if err != nil {
+		return nil, err
+	}
+	m = &MySQL{db: primary, hosts: []*sql.DB{primary}, databases: []*sql.DB{primary}}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	seen := map[string]*sql.DB{databaseOf(dsn): primary}
+	for _, shard := range shards {
+		db, ok := seen[databaseOf(shard)]
+		if !ok {
+			if db, err = openPool(ctx, shard, maxOpen); err != nil {
+				return nil, err
+			}
+			seen[databaseOf(shard)] = db
+			m.databases = append(m.databases, db)
+		}
+		m.hosts = append(m.hosts, db)
+	}
+	m.gdb, err = gorm.Open(gormmysql.New(gormmysql.Config{Conn: primary}), &gorm.Config{
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+		Logger:                 logger.Discard,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gorm on mysql: %w", err)
+	}
+	return m, nil
+}
+
+// openPool opens one database, creating it first when it is missing.
+func openPool(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse mysql dsn: %w", err)
@@ -45,15 +91,7 @@ func OpenMySQL(ctx context.Context, dsn string, maxOpen int) (*MySQL, error) {
 	cfg.ParseTime = true
 	// Client-side interpolation saves a prepare round trip per statement.
 	cfg.InterpolateParams = true
-	gdb, err := gorm.Open(gormmysql.New(gormmysql.Config{DSN: cfg.FormatDSN()}), &gorm.Config{
-		SkipDefaultTransaction: true,
-		TranslateError:         true,
-		Logger:                 logger.Discard,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open mysql %s: %w", cfg.Addr, err)
-	}
-	db, err := gdb.DB()
+	db, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +100,18 @@ func OpenMySQL(ctx context.Context, dsn string, maxOpen int) (*MySQL, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("mysql %s: %w", cfg.Addr, err)
+		return nil, unavailable(fmt.Errorf("mysql %s/%s: %w", cfg.Addr, cfg.DBName, err))
 	}
-	return &MySQL{gdb: gdb, db: db}, nil
+	return db, nil
+}
+
+// databaseOf identifies the database a DSN names, whatever its options.
+func databaseOf(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return dsn
+	}
+	return cfg.Net + "(" + cfg.Addr + ")/" + cfg.DBName
 }
 
 // createDatabase makes the DSN's database if it does not exist yet.
@@ -88,14 +135,31 @@ func createDatabase(ctx context.Context, cfg mysql.Config) error {
 	return nil
 }
 
-// DB is the pool, for migrations and tests.
+// DB is the primary's pool, for tests.
 func (m *MySQL) DB() *sql.DB { return m.db }
 
-// Close closes the pool.
-func (m *MySQL) Close() error { return m.db.Close() }
+// Databases are the distinct databases of the primary and the order hosts,
+// for migrations.
+func (m *MySQL) Databases() []*sql.DB { return m.databases }
 
-// Ping checks the host answers.
-func (m *MySQL) Ping(ctx context.Context) error { return unavailable(m.db.PingContext(ctx)) }
+// Close closes every pool.
+func (m *MySQL) Close() error {
+	var errs []error
+	for _, db := range m.databases {
+		errs = append(errs, db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks every host answers.
+func (m *MySQL) Ping(ctx context.Context) error {
+	for _, db := range m.databases {
+		if err := db.PingContext(ctx); err != nil {
+			return unavailable(err)
+		}
+	}
+	return nil
+}
 
 type goodsRow struct {
 	ID        int64
@@ -164,10 +228,28 @@ func (m *MySQL) AddStock(ctx context.Context, goodsID, n int64, opID string) err
 }
 
 const (
-	sqlDecrement   = "UPDATE goods SET stock = stock - ?, sale = sale + ? WHERE id = ? AND stock >= ?"
-	sqlInsertOrder = "INSERT INTO orders (id, user_id, goods_id, number) VALUES (?, ?, ?, ?)"
-	sqlInsertLog   = "INSERT INTO goods_stock_logs (goods_id, order_id, number) VALUES (?, ?, ?)"
+	sqlDecrement = "UPDATE goods SET stock = stock - ?, sale = sale + ? WHERE id = ? AND stock >= ?"
+	sqlInsertLog = "INSERT INTO goods_stock_logs (goods_id, order_id, number) VALUES (?, ?, ?)"
 )
+
+// orderTables names every table that holds orders, by service.OrderTable's
+// Table: orders, then order_1..order_16. Names come from this list only.
+var orderTables = func() []string {
+	names := []string{"orders"}
+	for i := 1; i <= migrations.OrderTables; i++ {
+		names = append(names, "order_"+strconv.Itoa(i))
+	}
+	return names
+}()
+
+// sqlInsertOrder holds the insert statement of each order table.
+var sqlInsertOrder = func() []string {
+	stmts := make([]string, len(orderTables))
+	for i, t := range orderTables {
+		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number) VALUES (?, ?, ?, ?)"
+	}
+	return stmts
+}()
 
 func (m *MySQL) SellInTx(ctx context.Context, o service.Order, gate func() error) error {
 	return m.inTx(ctx, func(tx *sql.Tx) error {
@@ -178,7 +260,7 @@ func (m *MySQL) SellInTx(ctx context.Context, o service.Order, gate func() error
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return service.ErrSoldOut
 		}
-		if _, err := tx.ExecContext(ctx, sqlInsertOrder, o.ID, o.UserID, o.GoodsID, o.Number); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlInsertOrder[0], o.ID, o.UserID, o.GoodsID, o.Number); err != nil {
 			return unavailable(err)
 		}
 		if _, err := tx.ExecContext(ctx, sqlInsertLog, o.GoodsID, o.ID, o.Number); err != nil {
@@ -188,8 +270,11 @@ func (m *MySQL) SellInTx(ctx context.Context, o service.Order, gate func() error
 	})
 }
 
-func (m *MySQL) InsertOrder(ctx context.Context, o service.Order) error {
-	_, err := m.db.ExecContext(ctx, sqlInsertOrder, o.ID, o.UserID, o.GoodsID, o.Number)
+func (m *MySQL) InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error {
+	if at.Host < 0 || at.Host >= len(m.hosts) || at.Table < 0 || at.Table >= len(orderTables) {
+		return fmt.Errorf("order table %+v: no such host or table", at)
+	}
+	_, err := m.hosts[at.Host].ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number)
 	return unavailable(err)
 }
 
@@ -213,13 +298,12 @@ func (m *MySQL) ApplyStock(ctx context.Context, msg service.StockMessage) error 
 	})
 }
 
-// orderTables are every table that holds orders on this host.
-var orderTables = []string{"orders"}
-
+// ScanOrders looks at every order table of every database: each one's
+// first limit rows hold the first limit rows of all of them together.
 func (m *MySQL) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
 	var out []service.StockMessage
-	for _, table := range orderTables {
-		rows, err := m.db.QueryContext(ctx,
+	for db, table := range m.orderTables() {
+		rows, err := db.QueryContext(ctx,
 			"SELECT id, goods_id, user_id, number FROM "+table+" WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
 			afterID, beforeID, limit)
 		if err != nil {
@@ -237,7 +321,35 @@ func (m *MySQL) ScanOrders(ctx context.Context, afterID, beforeID int64, limit i
 			return nil, unavailable(err)
 		}
 	}
-	return out, nil
+	slices.SortFunc(out, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
+	return out[:min(len(out), limit)], nil
+}
+
+// CountOrder says in how many order tables, over every database, the order
+// with this id is found: 1 for an accepted order, never more.
+func (m *MySQL) CountOrder(ctx context.Context, id int64) (int, error) {
+	total := 0
+	for db, table := range m.orderTables() {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = ?", id).Scan(&n); err != nil {
+			return 0, unavailable(err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// orderTables yields each order table of each distinct database once.
+func (m *MySQL) orderTables() iter.Seq2[*sql.DB, string] {
+	return func(yield func(*sql.DB, string) bool) {
+		for _, db := range m.databases {
+			for _, t := range orderTables {
+				if !yield(db, t) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func (m *MySQL) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
@@ -270,9 +382,9 @@ func (m *MySQL) DeadLetter(ctx context.Context, msg service.StockMessage, body [
 func nullIfZero(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id > 0} }
 
 func (m *MySQL) Counts(ctx context.Context, goodsID int64) (orders, stockLogs, deadLetters int64, err error) {
-	for _, table := range orderTables {
+	for db, table := range m.orderTables() {
 		var n int64
-		if err := m.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE goods_id = ?", goodsID).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE goods_id = ?", goodsID).Scan(&n); err != nil {
 			return 0, 0, 0, unavailable(err)
 		}
 		orders += n

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,18 +19,20 @@ import (
 // go-nsq producer talks to one nsqd and neither fails over nor retries: a
 // failed publish is the caller's to handle (the outbox sweep).
 type Publisher struct {
-	producers []*nsq.Producer
-	topic     string
+	producers      []*nsq.Producer
+	topic          string
+	stockBackTopic string
 }
 
 var _ service.Publisher = (*Publisher)(nil)
 
-// NewPublisher connects one producer per nsqd address.
-func NewPublisher(addrs []string, topic string, log *slog.Logger) (*Publisher, error) {
+// NewPublisher connects one producer per nsqd address. Stock messages go to
+// topic, stock-back broadcasts to stockBackTopic.
+func NewPublisher(addrs []string, topic, stockBackTopic string, log *slog.Logger) (*Publisher, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no nsqd address to publish to")
 	}
-	p := &Publisher{topic: topic}
+	p := &Publisher{topic: topic, stockBackTopic: stockBackTopic}
 	for _, addr := range addrs {
 		prod, err := nsq.NewProducer(addr, nsq.NewConfig())
 		if err != nil {
@@ -42,13 +45,43 @@ func NewPublisher(addrs []string, topic string, log *slog.Logger) (*Publisher, e
 	return p, nil
 }
 
-// Publish sends m to the first nsqd.
-func (p *Publisher) Publish(ctx context.Context, m service.StockMessage) error {
+// Publish sends m to nsqd number route modulo their count and, when that
+// fails, to each of the others in turn.
+func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route int64) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return unavailable(p.producers[0].Publish(p.topic, body))
+	return p.publish(p.topic, body, route)
+}
+
+// StockBack is the broadcast body telling instances goods has stock again.
+type StockBack struct {
+	GoodsID int64 `json:"goods_id"`
+}
+
+// AnnounceStockBack publishes a stock-back broadcast. Every instance reads
+// the topic on a channel of its own, so each one hears it.
+func (p *Publisher) AnnounceStockBack(ctx context.Context, goodsID int64) error {
+	body, err := json.Marshal(StockBack{GoodsID: goodsID})
+	if err != nil {
+		return err
+	}
+	return p.publish(p.stockBackTopic, body, goodsID)
+}
+
+func (p *Publisher) publish(topic string, body []byte, route int64) error {
+	n := int64(len(p.producers))
+	first := (route%n + n) % n
+	var errs []error
+	for i := range n {
+		err := p.producers[(first+i)%n].Publish(topic, body)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return unavailable(errors.Join(errs...))
 }
 
 // Ping checks every nsqd answers.
@@ -108,6 +141,16 @@ func (e *EmbeddedNSQD) HTTPAddr() string { return e.n.RealHTTPAddr().String() }
 
 // Exit flushes queues to disk and stops. Stop clients first.
 func (e *EmbeddedNSQD) Exit() { e.n.Exit() }
+
+// MessageCount is how many messages topic has received since nsqd started.
+func (e *EmbeddedNSQD) MessageCount(topic string) uint64 {
+	for _, t := range e.n.GetStats(topic, "", false).Topics {
+		if t.TopicName == topic {
+			return t.MessageCount
+		}
+	}
+	return 0
+}
 
 // NSQLogger routes nsqd's and go-nsq's log lines to log.
 func NSQLogger(log *slog.Logger) nsqLogger { return nsqLogger{log} }
