@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-seckill/seckill/service"
 )
@@ -181,5 +182,50 @@ func TestMySQLFailureGivesTheReservationBack(t *testing.T) {
 	// And the sale goes on once MySQL is back.
 	if code, _ := in.order(t, "V2", 1, g.ID, 1); code != 201 {
 		t.Errorf("order after recovery: %d", code)
+	}
+}
+
+// Outside the sale window every version answers 409 not_started or ended
+// and reserves nothing.
+func TestSaleWindowIsEnforcedByEveryVersion(t *testing.T) {
+	e := newEnv(t)
+	in := e.start()
+	now := time.Now()
+	create := func(start, end time.Time) service.Goods {
+		var g service.Goods
+		body := map[string]any{"name": "later", "stock": 10, "start_at": start.Format(time.RFC3339Nano), "end_at": end.Format(time.RFC3339Nano)}
+		if code := in.call(t, "POST", "/admin/goods", body, &g); code != http.StatusCreated {
+			t.Fatalf("create: %d", code)
+		}
+		return g
+	}
+	future := create(now.Add(time.Hour), now.Add(2*time.Hour))
+	past := create(now.Add(-2*time.Hour), now.Add(-time.Hour))
+	open := create(now.Add(-time.Minute), now.Add(time.Hour))
+	if future.StartAt == nil || !future.StartAt.Equal(now.Add(time.Hour).Truncate(time.Millisecond)) {
+		t.Errorf("start_at not kept: %v", future.StartAt)
+	}
+	for _, v := range service.Versions() {
+		for _, c := range []struct {
+			g    service.Goods
+			code int
+			err  string
+		}{{future, 409, "not_started"}, {past, 409, "ended"}, {open, 201, ""}} {
+			if code, a := in.order(t, v, 1, c.g.ID, 1); code != c.code || a.Error != c.err {
+				t.Errorf("%s on goods %d: %d %q, want %d %q", v, c.g.ID, code, a.Error, c.code, c.err)
+			}
+		}
+	}
+	for _, g := range []service.Goods{future, past} {
+		if st := in.stats(t, g.ID); *st.RedisStock != 10 || st.MySQLStock != 10 || st.Orders != 0 {
+			t.Errorf("refused orders changed goods %d: %+v", g.ID, st)
+		}
+	}
+	checkSettled(t, in.drained(t, open.ID), 10, int64(len(service.Versions())))
+	if status, code := in.raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"start_at":"tomorrow"}`, "Authorization", "Bearer "+testToken); status != 400 || code != "invalid_request" {
+		t.Errorf("bad time: %d %q", status, code)
+	}
+	if status, code := in.raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"start_at":"2030-01-02T00:00:00Z","end_at":"2030-01-01T00:00:00Z"}`, "Authorization", "Bearer "+testToken); status != 400 || code != "invalid_request" {
+		t.Errorf("end before start: %d %q", status, code)
 	}
 }

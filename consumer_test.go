@@ -19,7 +19,7 @@ func sellWithoutMessage(t *testing.T, in *instance, goodsID, userID int64) servi
 	t.Helper()
 	ctx := context.Background()
 	o := service.Order{ID: testIDs.NewID(), UserID: userID, GoodsID: goodsID, Number: 1}
-	if err := in.redis.Reserve(ctx, goodsID, 1); err != nil {
+	if err := in.redis.Reserve(ctx, goodsID, 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := in.mysql.InsertOrder(ctx, o, service.OrderTable{}); err != nil {

@@ -92,7 +92,8 @@ func newConsumer(o Options, h nsq.Handler) (*nsq.Consumer, error) {
 	cfg.DefaultRequeueDelay = time.Second // times the attempt number
 	cfg.MaxRequeueDelay = 30 * time.Second
 	cfg.MaxBackoffDuration = 10 * time.Second
-	cfg.LookupdPollInterval = 5 * time.Second
+	// A topic an nsqd creates is found at the next poll.
+	cfg.LookupdPollInterval = 2 * time.Second
 	c, err := nsq.NewConsumer(o.Topic, o.Channel, cfg)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -28,6 +29,8 @@ var statusOf = []struct {
 	{service.ErrInvalid, http.StatusBadRequest, "invalid_request"},
 	{service.ErrNotFound, http.StatusNotFound, "not_found"},
 	{service.ErrSoldOut, http.StatusConflict, "sold_out"},
+	{service.ErrNotStarted, http.StatusConflict, "not_started"},
+	{service.ErrEnded, http.StatusConflict, "ended"},
 	{service.ErrStockNotLoaded, http.StatusServiceUnavailable, "stock_not_loaded"},
 	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
@@ -83,12 +86,15 @@ func (a *api) decode(c *gin.Context, dst any) bool {
 		}
 	}
 	var maxErr *http.MaxBytesError
+	var timeErr *time.ParseError
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case err == nil:
 		return true
 	case errors.As(err, &maxErr):
 		writeErrorCode(c, http.StatusRequestEntityTooLarge, "body_too_large", "request body is too large")
+	case errors.As(err, &timeErr):
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "times must be RFC 3339, such as 2026-11-22T10:00:00Z")
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "body must be a JSON object")
 	case errors.As(err, &typeErr):

@@ -15,15 +15,17 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/web"
 )
 
 // Service is what the handlers need of the service.
 type Service interface {
 	PlaceOrder(ctx context.Context, version string, req service.OrderRequest) (service.Order, error)
-	CreateGoods(ctx context.Context, name string, stock int64) (service.Goods, error)
+	CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error)
 	AddStock(ctx context.Context, goodsID, n int64, opID string) (service.Goods, bool, error)
 	Goods(ctx context.Context, id int64) (service.Goods, error)
 	ListGoods(ctx context.Context) ([]service.Goods, error)
+	ShopperGoods(ctx context.Context) ([]service.Goods, error)
 	Stats(ctx context.Context, id int64) (service.Stats, error)
 	Ready(ctx context.Context) error
 }
@@ -56,11 +58,18 @@ func New(svc Service, opts Options) http.Handler {
 		c.JSON(http.StatusOK, gin.H{"status": "ok", "versions": service.Versions(), "order": service.BestVersion()})
 	})
 	r.GET("/readyz", a.ready)
+	r.GET("/goods", a.shopperGoods)
 	r.GET("/goods/:id", a.goods)
 	for _, v := range service.Versions() {
 		r.POST("/order"+v, a.order(v))
 	}
 	r.POST("/order", a.order(service.BestVersion()))
+
+	// The pages: the admin page is public, the API calls it makes are not.
+	pages := http.FS(web.Files())
+	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", pages) })
+	r.GET("/admin", func(c *gin.Context) { c.FileFromFS("admin.html", pages) })
+	r.StaticFS("/static", pages)
 
 	admin := r.Group("/admin", a.requireAdmin)
 	admin.GET("/goods", a.listGoods)
@@ -123,6 +132,16 @@ func (a *api) goods(c *gin.Context) {
 	c.JSON(http.StatusOK, g)
 }
 
+// shopperGoods lists the goods on sale with the stock a shopper may still buy.
+func (a *api) shopperGoods(c *gin.Context) {
+	gs, err := a.svc.ShopperGoods(c.Request.Context())
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"goods": gs, "server_time": time.Now().UTC()})
+}
+
 func (a *api) listGoods(c *gin.Context) {
 	gs, err := a.svc.ListGoods(c.Request.Context())
 	if err != nil {
@@ -132,13 +151,16 @@ func (a *api) listGoods(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"goods": gs})
 }
 
-// adminGoodsBody creates goods ({name, stock}) or adds stock ({id, add_stock, op_id}).
+// adminGoodsBody creates goods ({name, stock, start_at, end_at}) or adds
+// stock ({id, add_stock, op_id}). Times are RFC 3339.
 type adminGoodsBody struct {
-	Name     *string `json:"name"`
-	Stock    *int64  `json:"stock"`
-	ID       *int64  `json:"id"`
-	AddStock *int64  `json:"add_stock"`
-	OpID     string  `json:"op_id"`
+	Name     *string    `json:"name"`
+	Stock    *int64     `json:"stock"`
+	StartAt  *time.Time `json:"start_at"`
+	EndAt    *time.Time `json:"end_at"`
+	ID       *int64     `json:"id"`
+	AddStock *int64     `json:"add_stock"`
+	OpID     string     `json:"op_id"`
 }
 
 func (a *api) adminGoods(c *gin.Context) {
@@ -148,7 +170,7 @@ func (a *api) adminGoods(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if b.ID != nil || b.AddStock != nil {
-		if b.Name != nil || b.Stock != nil {
+		if b.Name != nil || b.Stock != nil || b.StartAt != nil || b.EndAt != nil {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", "send either {name, stock} to create goods or {id, add_stock} to add stock")
 			return
 		}
@@ -168,7 +190,8 @@ func (a *api) adminGoods(c *gin.Context) {
 		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "name and stock are required")
 		return
 	}
-	g, err := a.svc.CreateGoods(ctx, *b.Name, *b.Stock)
+	g, err := a.svc.CreateGoods(ctx, service.NewGoods{Name: *b.Name, Stock: *b.Stock,
+		SaleWindow: service.SaleWindow{StartAt: b.StartAt, EndAt: b.EndAt}})
 	if err != nil {
 		a.writeError(c, err)
 		return

@@ -11,20 +11,23 @@ import (
 // MaxNameLen bounds a goods name, in characters.
 const MaxNameLen = 100
 
-// CreateGoods puts new goods on sale with the given stock in MySQL and Redis.
-func (s *Service) CreateGoods(ctx context.Context, name string, stock int64) (Goods, error) {
-	name = strings.TrimSpace(name)
+// CreateGoods puts new goods on sale with their stock and sale window in
+// MySQL and Redis.
+func (s *Service) CreateGoods(ctx context.Context, ng NewGoods) (Goods, error) {
+	ng.Name = strings.TrimSpace(ng.Name)
 	switch {
-	case name == "" || utf8.RuneCountInString(name) > MaxNameLen:
+	case ng.Name == "" || utf8.RuneCountInString(ng.Name) > MaxNameLen:
 		return Goods{}, invalid("name must have 1 to %d characters", MaxNameLen)
-	case stock < 0:
+	case ng.Stock < 0:
 		return Goods{}, invalid("stock must not be negative")
+	case ng.StartAt != nil && ng.EndAt != nil && !ng.EndAt.After(*ng.StartAt):
+		return Goods{}, invalid("end_at must come after start_at")
 	}
-	g, err := s.goods.CreateGoods(ctx, name, stock)
+	g, err := s.goods.CreateGoods(ctx, ng)
 	if err != nil {
 		return Goods{}, err
 	}
-	if err := s.stock.Put(ctx, g.ID, stock); err != nil {
+	if err := s.stock.Put(ctx, g.ID, g.Stock, g.SaleWindow); err != nil {
 		return Goods{}, fmt.Errorf("goods %d created in mysql but not loaded in redis: %w", g.ID, err)
 	}
 	return g, nil
@@ -70,6 +73,29 @@ func (s *Service) Goods(ctx context.Context, id int64) (Goods, error) {
 		g.Stock = stock
 	}
 	return g, nil
+}
+
+// ShopperGoods lists every goods with the stock a shopper may still buy,
+// read from Redis in one round trip.
+func (s *Service) ShopperGoods(ctx context.Context) ([]Goods, error) {
+	gs, err := s.goods.ListGoods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+	}
+	stocks, err := s.stock.Stocks(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range gs {
+		if stock, ok := stocks[gs[i].ID]; ok {
+			gs[i].Stock = stock
+		}
+	}
+	return gs, nil
 }
 
 // ListGoods lists every goods, as MySQL holds it.

@@ -15,11 +15,25 @@ import (
 // Goods is one item on sale. Stock is what MySQL still holds; Sale what it
 // has sold. During a V2+ sale MySQL lags Redis until the consumer drains.
 type Goods struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	Stock     int64     `json:"stock"`
-	Sale      int64     `json:"sale"`
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Stock int64  `json:"stock"`
+	Sale  int64  `json:"sale"`
+	SaleWindow
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// SaleWindow is when goods may be bought; a nil end leaves that side open.
+type SaleWindow struct {
+	StartAt *time.Time `json:"start_at"`
+	EndAt   *time.Time `json:"end_at"`
+}
+
+// NewGoods is what an admin puts on sale.
+type NewGoods struct {
+	Name  string
+	Stock int64
+	SaleWindow
 }
 
 // OrderRequest is what a shopper asks for.
@@ -63,6 +77,8 @@ var (
 	ErrInvalid        = errors.New("invalid request")
 	ErrNotFound       = errors.New("not found")
 	ErrSoldOut        = errors.New("sold out")
+	ErrNotStarted     = errors.New("sale not started")
+	ErrEnded          = errors.New("sale ended")
 	ErrStockNotLoaded = errors.New("stock not loaded in redis")
 	ErrUnavailable    = errors.New("dependency unavailable")
 	// ErrAlreadyApplied: the order's stock log exists; the decrement is done.
@@ -77,7 +93,7 @@ func invalid(format string, args ...any) error {
 
 // GoodsStore is the system of record (MySQL): goods, orders, stock logs.
 type GoodsStore interface {
-	CreateGoods(ctx context.Context, name string, stock int64) (Goods, error)
+	CreateGoods(ctx context.Context, g NewGoods) (Goods, error)
 	// AddStock adds n to the goods' stock once per opID; a replay returns ErrDuplicate.
 	AddStock(ctx context.Context, goodsID, n int64, opID string) error
 	Goods(ctx context.Context, id int64) (Goods, error)
@@ -102,14 +118,17 @@ type GoodsStore interface {
 
 // StockCache is the gate in front of MySQL (Redis): sellable stock per goods.
 type StockCache interface {
-	// Reserve takes n units: ErrSoldOut when fewer remain, ErrStockNotLoaded
+	// Reserve takes n units at time now: ErrSoldOut when fewer remain,
+	// ErrNotStarted or ErrEnded outside the sale window, ErrStockNotLoaded
 	// when the cache holds no stock for the goods.
-	Reserve(ctx context.Context, goodsID, n int64) error
+	Reserve(ctx context.Context, goodsID, n int64, now time.Time) error
 	Release(ctx context.Context, goodsID, n int64) error
-	Put(ctx context.Context, goodsID, stock int64) error
+	Put(ctx context.Context, goodsID, stock int64, w SaleWindow) error
 	// Add adds n once per opID.
 	Add(ctx context.Context, goodsID, n int64, opID string) error
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
+	// Stocks reads many goods' stock at once; goods Redis does not hold are left out.
+	Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, error)
 	Ping(ctx context.Context) error
 }
 

@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// reserve takes the order's units from the Redis gate. A missing stock key
-// is either unknown goods (404) or stock Redis has lost (503), never zero.
+// reserve takes the order's units from the Redis gate, which also holds the
+// sale window. A missing stock key is either unknown goods (404) or stock
+// Redis has lost (503), never zero.
 func (s *Service) reserve(ctx context.Context, o Order) error {
-	err := s.stock.Reserve(ctx, o.GoodsID, o.Number)
+	err := s.stock.Reserve(ctx, o.GoodsID, o.Number, time.Now())
 	if errors.Is(err, ErrStockNotLoaded) {
 		if _, gerr := s.goods.Goods(ctx, o.GoodsID); gerr != nil {
 			return gerr

@@ -166,21 +166,34 @@ type goodsRow struct {
 	Name      string
 	Stock     int64
 	Sale      int64
+	StartAt   *time.Time
+	EndAt     *time.Time
 	CreatedAt time.Time
 }
 
 func (goodsRow) TableName() string { return "goods" }
 
 func (r goodsRow) goods() service.Goods {
-	return service.Goods{ID: r.ID, Name: r.Name, Stock: r.Stock, Sale: r.Sale, CreatedAt: r.CreatedAt}
+	return service.Goods{ID: r.ID, Name: r.Name, Stock: r.Stock, Sale: r.Sale,
+		SaleWindow: service.SaleWindow{StartAt: r.StartAt, EndAt: r.EndAt}, CreatedAt: r.CreatedAt}
 }
 
-func (m *MySQL) CreateGoods(ctx context.Context, name string, stock int64) (service.Goods, error) {
-	row := goodsRow{Name: name, Stock: stock, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+func (m *MySQL) CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error) {
+	row := goodsRow{Name: g.Name, Stock: g.Stock, StartAt: utcMillis(g.StartAt), EndAt: utcMillis(g.EndAt),
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := m.gdb.WithContext(ctx).Create(&row).Error; err != nil {
 		return service.Goods{}, unavailable(err)
 	}
 	return row.goods(), nil
+}
+
+// utcMillis is t as a DATETIME(3) column holds it.
+func utcMillis(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Millisecond)
+	return &u
 }
 
 func (m *MySQL) Goods(ctx context.Context, id int64) (service.Goods, error) {

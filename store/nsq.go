@@ -108,8 +108,9 @@ type EmbeddedNSQD struct {
 }
 
 // StartNSQD starts an nsqd listening on tcpAddr and httpAddr (":0" ports
-// pick free ones) and keeping its queues in dataDir.
-func StartNSQD(dataDir, tcpAddr, httpAddr string, log *slog.Logger) (*EmbeddedNSQD, error) {
+// pick free ones), keeping its queues in dataDir and registering with the
+// nsqlookupd at lookupdTCP, if any.
+func StartNSQD(dataDir, tcpAddr, httpAddr string, log *slog.Logger, lookupdTCP ...string) (*EmbeddedNSQD, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("nsqd data dir: %w", err)
 	}
@@ -119,6 +120,7 @@ func StartNSQD(dataDir, tcpAddr, httpAddr string, log *slog.Logger) (*EmbeddedNS
 	opts.HTTPAddress = httpAddr
 	opts.HTTPSAddress = ""
 	opts.BroadcastAddress = "127.0.0.1"
+	opts.NSQLookupdTCPAddresses = lookupdTCP
 	opts.LogLevel = 3 // warn
 	opts.Logger = NSQLogger(log)
 	n, err := nsqd.New(opts)

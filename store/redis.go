@@ -21,20 +21,28 @@ var _ service.StockCache = (*Redis)(nil)
 
 // Results the scripts return besides a stock level.
 const (
-	scriptSoldOut   = -1
-	scriptNotLoaded = -2
+	scriptSoldOut    = -1
+	scriptNotLoaded  = -2
+	scriptNotStarted = -3
+	scriptEnded      = -4
 )
 
-// reserveScript takes ARGV[1] units if that many remain. It never lets stock
-// go below zero and tells a missing key (-2) from an empty one (-1).
+// reserveScript takes ARGV[1] units if that many remain and the time ARGV[2]
+// (Unix ms) is within the sale window (fields start_ms, end_ms, when set).
+// It never lets stock go below zero and tells a missing key (-2) from an
+// empty one (-1).
 //
 // Measured against the seed's HINCRBY-then-give-back (see redis_test.go's
 // benchmarks): a little slower while stock lasts, faster once sold out (one
 // call instead of two), and it never shows negative stock to readers nor
 // creates the key of goods Redis has lost.
 var reserveScript = redis.NewScript(`
-local stock = redis.call('HGET', KEYS[1], 'stock')
+local f = redis.call('HMGET', KEYS[1], 'stock', 'start_ms', 'end_ms')
+local stock = f[1]
 if not stock then return -2 end
+local now = tonumber(ARGV[2])
+if f[2] and now < tonumber(f[2]) then return -3 end
+if f[3] and now > tonumber(f[3]) then return -4 end
 local n = tonumber(ARGV[1])
 if tonumber(stock) < n then return -1 end
 return redis.call('HINCRBY', KEYS[1], 'stock', -n)
@@ -98,8 +106,8 @@ func (r *Redis) GoodsKey(goodsID int64) string {
 
 func (r *Redis) Ping(ctx context.Context) error { return unavailable(r.c.Ping(ctx).Err()) }
 
-func (r *Redis) Reserve(ctx context.Context, goodsID, n int64) error {
-	res, err := reserveScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, n).Int64()
+func (r *Redis) Reserve(ctx context.Context, goodsID, n int64, now time.Time) error {
+	res, err := reserveScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, n, now.UnixMilli()).Int64()
 	switch {
 	case err != nil:
 		return unavailable(err)
@@ -107,6 +115,10 @@ func (r *Redis) Reserve(ctx context.Context, goodsID, n int64) error {
 		return service.ErrSoldOut
 	case res == scriptNotLoaded:
 		return service.ErrStockNotLoaded
+	case res == scriptNotStarted:
+		return service.ErrNotStarted
+	case res == scriptEnded:
+		return service.ErrEnded
 	}
 	return nil
 }
@@ -130,8 +142,22 @@ func (r *Redis) runOnKey(ctx context.Context, s *redis.Script, goodsID int64, ar
 	return nil
 }
 
-func (r *Redis) Put(ctx context.Context, goodsID, stock int64) error {
-	return unavailable(r.c.HSet(ctx, r.GoodsKey(goodsID), "stock", stock).Err())
+// Put loads goods' stock and sale window, replacing what the key held.
+func (r *Redis) Put(ctx context.Context, goodsID, stock int64, w service.SaleWindow) error {
+	key := r.GoodsKey(goodsID)
+	fields := []any{"stock", stock}
+	if w.StartAt != nil {
+		fields = append(fields, "start_ms", w.StartAt.UnixMilli())
+	}
+	if w.EndAt != nil {
+		fields = append(fields, "end_ms", w.EndAt.UnixMilli())
+	}
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		p.HSet(ctx, key, fields...)
+		return nil
+	})
+	return unavailable(err)
 }
 
 func (r *Redis) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
@@ -143,4 +169,24 @@ func (r *Redis) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
 		return 0, false, unavailable(err)
 	}
 	return n, true, nil
+}
+
+func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, error) {
+	cmds := make([]*redis.StringCmd, len(goodsIDs))
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range goodsIDs {
+			cmds[i] = p.HGet(ctx, r.GoodsKey(id), "stock")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(err)
+	}
+	out := make(map[int64]int64, len(goodsIDs))
+	for i, cmd := range cmds {
+		if n, err := cmd.Int64(); err == nil {
+			out[goodsIDs[i]] = n
+		}
+	}
+	return out, nil
 }

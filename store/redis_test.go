@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-seckill/seckill/internal/testenv"
 	"github.com/go-seckill/seckill/service"
@@ -26,7 +27,7 @@ func openTestRedis(tb testing.TB) *Redis {
 func TestReserveScript(t *testing.T) {
 	ctx := context.Background()
 	r := openTestRedis(t)
-	if err := r.Reserve(ctx, 1, 1); !errors.Is(err, service.ErrStockNotLoaded) {
+	if err := r.Reserve(ctx, 1, 1, time.Now()); !errors.Is(err, service.ErrStockNotLoaded) {
 		t.Fatalf("reserve on missing key: %v, want ErrStockNotLoaded", err)
 	}
 	for _, err := range []error{r.Release(ctx, 1, 1), r.Add(ctx, 1, 5, "op")} {
@@ -37,7 +38,7 @@ func TestReserveScript(t *testing.T) {
 	if _, ok, _ := r.Stock(ctx, 1); ok {
 		t.Fatal("release or add created the missing key")
 	}
-	if err := r.Put(ctx, 1, 100); err != nil {
+	if err := r.Put(ctx, 1, 100, service.SaleWindow{}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -48,7 +49,7 @@ func TestReserveScript(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				err := r.Reserve(ctx, 1, 3)
+				err := r.Reserve(ctx, 1, 3, time.Now())
 				if errors.Is(err, service.ErrSoldOut) {
 					return
 				}
@@ -96,18 +97,18 @@ func BenchmarkReserve(b *testing.B) {
 		stock int64
 	}{{"in-stock", 1 << 40}, {"sold-out", 0}} {
 		b.Run("lua/"+phase.name, func(b *testing.B) {
-			r.Put(ctx, 1, phase.stock)
+			r.Put(ctx, 1, phase.stock, service.SaleWindow{})
 			b.SetParallelism(32)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := r.Reserve(ctx, 1, 1); err != nil && !errors.Is(err, service.ErrSoldOut) {
+					if err := r.Reserve(ctx, 1, 1, time.Now()); err != nil && !errors.Is(err, service.ErrSoldOut) {
 						b.Error(err)
 					}
 				}
 			})
 		})
 		b.Run("hincrby/"+phase.name, func(b *testing.B) {
-			r.Put(ctx, 2, phase.stock)
+			r.Put(ctx, 2, phase.stock, service.SaleWindow{})
 			b.SetParallelism(32)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
