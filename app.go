@@ -136,7 +136,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		if a.consumer, err = consumer.Start(a.svc, consumer.Options{
 			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
-			NSQLog: store.NSQLogger(log),
+			BatchSize: cfg.Consumer.BatchSize, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
 			return nil, err
 		}

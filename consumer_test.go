@@ -183,3 +183,28 @@ var testIDs = func() *store.IDs {
 	}
 	return ids
 }()
+
+// A batch holding a message twice, and one seen before, still applies each
+// order once: the batch falls back to one transaction per message.
+func TestApplyStockBatchAppliesEachOrderOnce(t *testing.T) {
+	e := newEnv(t)
+	e.settings["SECKILL_CONSUMER_ENABLED"] = "false"
+	in := e.start()
+	g := in.createGoods(t, 10)
+	ctx := context.Background()
+	var ms []service.StockMessage
+	for u := range int64(5) {
+		ms = append(ms, sellWithoutMessage(t, in, g.ID, u+1))
+	}
+	for i, err := range in.svc.ApplyStockBatch(ctx, ms[:3]) {
+		if err != nil {
+			t.Errorf("first batch, message %d: %v", i, err)
+		}
+	}
+	for i, err := range in.svc.ApplyStockBatch(ctx, []service.StockMessage{ms[3], ms[0], ms[3], ms[4], {}}) {
+		if wantErr := i == 4; (err != nil) != wantErr {
+			t.Errorf("second batch, message %d: %v", i, err)
+		}
+	}
+	checkSettled(t, in.drained(t, g.ID), 10, 5)
+}

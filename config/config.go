@@ -71,6 +71,7 @@ type NSQ struct {
 type Consumer struct {
 	Enabled     bool `mapstructure:"enabled"`
 	Concurrency int  `mapstructure:"concurrency"`
+	BatchSize   int  `mapstructure:"batch_size"`
 	MaxAttempts int  `mapstructure:"max_attempts"`
 }
 
@@ -175,6 +176,9 @@ func (c Config) Validate() error {
 	}
 	if c.Consumer.Concurrency < 1 {
 		bad("consumer.concurrency", "must be at least 1")
+	}
+	if c.Consumer.BatchSize < 1 || c.Consumer.BatchSize > 1000 {
+		bad("consumer.batch_size", "must be within 1..1000")
 	}
 	if c.Consumer.MaxAttempts < 1 {
 		bad("consumer.max_attempts", "must be at least 1")

@@ -1,5 +1,7 @@
 // Package consumer reads stock messages from NSQ and hands them to the
-// service: a nil return FINs the message, an error REQs it with backoff.
+// service in batches: each message is FINed once its batch is committed,
+// REQed with backoff when it failed, and dead-lettered when it never will
+// succeed.
 package consumer
 
 import (
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nsqio/go-nsq"
@@ -18,7 +21,8 @@ import (
 
 // Service is what the consumer needs of the service.
 type Service interface {
-	ApplyStock(ctx context.Context, m service.StockMessage) error
+	// ApplyStockBatch applies many messages and says how each one went.
+	ApplyStockBatch(ctx context.Context, ms []service.StockMessage) []error
 	DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error
 }
 
@@ -34,6 +38,8 @@ type Options struct {
 	// MaxAttempts is how many deliveries a message gets before it is written
 	// to the dead-letter table.
 	MaxAttempts uint16
+	// BatchSize is the most messages applied in one MySQL transaction.
+	BatchSize int
 	// NSQLog receives go-nsq's own log lines.
 	NSQLog interface {
 		Output(calldepth int, s string) error
@@ -42,12 +48,30 @@ type Options struct {
 
 // Consumer reads one topic.
 type Consumer struct {
-	cs []*nsq.Consumer
+	cs    []*nsq.Consumer
+	after func() // runs once every connection has closed
 }
 
-// Start connects to the topic's nsqd and begins applying stock messages.
+// Start connects to the topic's nsqd and begins applying stock messages:
+// o.Concurrency appliers each take whatever messages are waiting, up to
+// o.BatchSize, and apply them in one transaction. Under load batches fill
+// up; when idle a message is applied alone, without waiting.
 func Start(svc Service, o Options, log *slog.Logger) (*Consumer, error) {
-	return start(o, &stockHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log})
+	h := &stockHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log, pending: make(chan *nsq.Message)}
+	batch := max(o.BatchSize, 1)
+	for range max(o.Concurrency, 1) {
+		h.appliers.Add(1)
+		go h.applier(batch)
+	}
+	// Enough in flight to fill every applier's batch.
+	o.Concurrency = max(o.Concurrency, 1) * batch
+	c, err := start(o, h)
+	if err != nil {
+		h.close()
+		return nil, err
+	}
+	c.after = h.close
+	return c, nil
 }
 
 // start reads o.Topic through nsqlookupd, or from each nsqd in o.NSQDs with
@@ -113,25 +137,79 @@ func (c *Consumer) Stop() {
 	for _, nc := range c.cs {
 		<-nc.StopChan
 	}
+	if c.after != nil {
+		c.after()
+	}
 }
 
 type stockHandler struct {
 	svc         Service
 	maxAttempts uint16
 	log         *slog.Logger
+	pending     chan *nsq.Message
+	appliers    sync.WaitGroup
 }
 
+// HandleMessage hands m to an applier, which answers nsqd for it later.
 func (h *stockHandler) HandleMessage(m *nsq.Message) error {
+	m.DisableAutoResponse()
+	h.pending <- m
+	return nil
+}
+
+// close stops the appliers once go-nsq has no message left in flight.
+func (h *stockHandler) close() {
+	close(h.pending)
+	h.appliers.Wait()
+}
+
+func (h *stockHandler) applier(batchSize int) {
+	defer h.appliers.Done()
+	for first := range h.pending {
+		batch := []*nsq.Message{first}
+	collect:
+		for len(batch) < batchSize {
+			select {
+			case m, ok := <-h.pending:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, m)
+			default:
+				break collect
+			}
+		}
+		h.apply(batch)
+	}
+}
+
+// apply applies a batch and answers nsqd for each message in it.
+func (h *stockHandler) apply(batch []*nsq.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var sm service.StockMessage
-	dec := json.NewDecoder(bytes.NewReader(m.Body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sm); err != nil {
-		// A poison message never gets better: dead-letter it at once.
-		return h.svc.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error())
+	msgs := make([]*nsq.Message, 0, len(batch))
+	decoded := make([]service.StockMessage, 0, len(batch))
+	for _, m := range batch {
+		var sm service.StockMessage
+		dec := json.NewDecoder(bytes.NewReader(m.Body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&sm); err != nil {
+			// A poison message never gets better: dead-letter it at once.
+			respond(m, h.svc.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error()))
+			continue
+		}
+		msgs, decoded = append(msgs, m), append(decoded, sm)
 	}
-	err := h.svc.ApplyStock(ctx, sm)
+	if len(decoded) == 0 {
+		return
+	}
+	for i, err := range h.svc.ApplyStockBatch(ctx, decoded) {
+		respond(msgs[i], h.outcome(ctx, msgs[i], decoded[i], err))
+	}
+}
+
+// outcome decides one message's fate: nil to FIN it, an error to REQ it.
+func (h *stockHandler) outcome(ctx context.Context, m *nsq.Message, sm service.StockMessage, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -142,6 +220,15 @@ func (h *stockHandler) HandleMessage(m *nsq.Message) error {
 	}
 	h.log.Warn("stock message will be retried", "order_id", sm.OrderID, "attempt", m.Attempts, "err", err)
 	return err
+}
+
+// respond FINs m, or REQs it with go-nsq's backoff when err is not nil.
+func respond(m *nsq.Message, err error) {
+	if err != nil {
+		m.Requeue(-1)
+		return
+	}
+	m.Finish()
 }
 
 // StockBackService is what the stock-back listener needs of the service.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/nsqio/go-nsq"
 
@@ -20,7 +21,20 @@ type recorder struct {
 	deadLetter []string
 }
 
-func (r *recorder) ApplyStock(context.Context, service.StockMessage) error { return r.applyErr }
+func (r *recorder) ApplyStockBatch(_ context.Context, ms []service.StockMessage) []error {
+	errs := make([]error, len(ms))
+	for i := range errs {
+		errs[i] = r.applyErr
+	}
+	return errs
+}
+
+// answers records how the handler answered nsqd.
+type answers struct{ fin, req int }
+
+func (a *answers) OnFinish(*nsq.Message)                       { a.fin++ }
+func (a *answers) OnRequeue(*nsq.Message, time.Duration, bool) { a.req++ }
+func (a *answers) OnTouch(*nsq.Message)                        {}
 
 func (r *recorder) DeadLetter(_ context.Context, _ service.StockMessage, _ []byte, reason string) error {
 	r.deadLetter = append(r.deadLetter, reason)
@@ -50,11 +64,14 @@ func TestHandlerDecisions(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := &recorder{applyErr: c.applyErr, deadErr: c.deadErr}
 			h := &stockHandler{svc: r, maxAttempts: 5, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			var a answers
 			m := nsq.NewMessage(nsq.MessageID{}, []byte(c.body))
 			m.Attempts = c.attempts
-			err := h.HandleMessage(m)
-			if (err != nil) != c.wantErr || (len(r.deadLetter) > 0) != c.wantDead {
-				t.Errorf("err=%v dead letters=%q; want REQ=%v dead-lettered=%v", err, r.deadLetter, c.wantErr, c.wantDead)
+			m.Delegate = &a
+			m.DisableAutoResponse()
+			h.apply([]*nsq.Message{m})
+			if a.fin+a.req != 1 || (a.req == 1) != c.wantErr || (len(r.deadLetter) > 0) != c.wantDead {
+				t.Errorf("FIN %d REQ %d dead letters %q; want REQ=%v dead-lettered=%v", a.fin, a.req, r.deadLetter, c.wantErr, c.wantDead)
 			}
 		})
 	}

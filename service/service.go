@@ -107,6 +107,8 @@ type GoodsStore interface {
 	// transaction: ErrAlreadyApplied when the log exists, ErrSoldOut when
 	// MySQL's stock cannot cover it.
 	ApplyStock(ctx context.Context, m StockMessage) error
+	// ApplyStockBatch applies every message in one transaction, or none.
+	ApplyStockBatch(ctx context.Context, ms []StockMessage) error
 	// ScanOrders returns up to limit orders with afterID < id < beforeID, by id.
 	ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]StockMessage, error)
 	// Settled says which of ids have a stock log or a dead letter.

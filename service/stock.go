@@ -58,8 +58,8 @@ func stockMessage(o Order) StockMessage {
 // ApplyStock applies one order's decrement to MySQL exactly once. A message
 // seen before is acknowledged without a second decrement.
 func (s *Service) ApplyStock(ctx context.Context, m StockMessage) error {
-	if m.OrderID < 1 || m.GoodsID < 1 || m.Number < 1 {
-		return invalid("stock message needs positive order_id, goods_id and number")
+	if err := validStockMessage(m); err != nil {
+		return err
 	}
 	err := s.goods.ApplyStock(ctx, m)
 	if errors.Is(err, ErrAlreadyApplied) {
@@ -72,6 +72,40 @@ func (s *Service) ApplyStock(ctx context.Context, m StockMessage) error {
 		return fmt.Errorf("%w: mysql stock cannot cover order %d", ErrInvalid, m.OrderID)
 	}
 	return err
+}
+
+// ApplyStockBatch applies many orders' decrements to MySQL, each exactly
+// once, in one transaction when it can: one multi-row stock-log insert and
+// one conditional update per goods. When that transaction cannot commit
+// whole (a message seen before, stock that cannot cover the batch, an
+// error), every message is applied on its own, so each gets its own answer.
+func (s *Service) ApplyStockBatch(ctx context.Context, ms []StockMessage) []error {
+	errs := make([]error, len(ms))
+	valid := make([]StockMessage, 0, len(ms))
+	for i, m := range ms {
+		if errs[i] = validStockMessage(m); errs[i] == nil {
+			valid = append(valid, m)
+		}
+	}
+	if len(valid) == 0 {
+		return errs
+	}
+	if len(valid) > 1 && s.goods.ApplyStockBatch(ctx, valid) == nil {
+		return errs
+	}
+	for i, m := range ms {
+		if errs[i] == nil {
+			errs[i] = s.ApplyStock(ctx, m)
+		}
+	}
+	return errs
+}
+
+func validStockMessage(m StockMessage) error {
+	if m.OrderID < 1 || m.GoodsID < 1 || m.Number < 1 {
+		return invalid("stock message needs positive order_id, goods_id and number")
+	}
+	return nil
 }
 
 // DeadLetter records a message the consumer gives up on.

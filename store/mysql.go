@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -336,6 +338,42 @@ func (m *MySQL) ScanOrders(ctx context.Context, afterID, beforeID int64, limit i
 	}
 	slices.SortFunc(out, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
 	return out[:min(len(out), limit)], nil
+}
+
+func (m *MySQL) ApplyStockBatch(ctx context.Context, msgs []service.StockMessage) error {
+	var logs strings.Builder
+	logs.WriteString("INSERT INTO goods_stock_logs (goods_id, order_id, number) VALUES ")
+	args := make([]any, 0, 3*len(msgs))
+	perGoods := map[int64]int64{}
+	for i, msg := range msgs {
+		if i > 0 {
+			logs.WriteString(",")
+		}
+		logs.WriteString("(?,?,?)")
+		args = append(args, msg.GoodsID, msg.OrderID, msg.Number)
+		perGoods[msg.GoodsID] += msg.Number
+	}
+	// Rows are locked in goods id order, so concurrent batches cannot deadlock.
+	goodsIDs := slices.Sorted(maps.Keys(perGoods))
+	return m.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, logs.String(), args...); err != nil {
+			if isDuplicate(err) {
+				return service.ErrAlreadyApplied
+			}
+			return unavailable(err)
+		}
+		for _, id := range goodsIDs {
+			n := perGoods[id]
+			res, err := tx.ExecContext(ctx, sqlDecrement, n, n, id, n)
+			if err != nil {
+				return unavailable(err)
+			}
+			if rows, err := res.RowsAffected(); err != nil || rows == 0 {
+				return service.ErrSoldOut
+			}
+		}
+		return nil
+	})
 }
 
 // CountOrder says in how many order tables, over every database, the order
