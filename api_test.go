@@ -160,7 +160,7 @@ func TestMySQLFailureGivesTheReservationBack(t *testing.T) {
 	e := newEnv(t)
 	in := e.start()
 	g := in.createGoods(t, 10)
-	db := in.mysql.DB()
+	db := in.database.DB()
 	for _, c := range []struct{ version, table string }{{"V1", "goods_stock_logs"}, {"V2", "orders"}} {
 		t.Run(c.version, func(t *testing.T) {
 			if _, err := db.Exec("RENAME TABLE " + c.table + " TO " + c.table + "_off"); err != nil {

@@ -14,12 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/gin-gonic/gin"
 
 	"github.com/go-seckill/seckill/config"
 	"github.com/go-seckill/seckill/consumer"
 	"github.com/go-seckill/seckill/handlers"
-	"github.com/go-seckill/seckill/migrations"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/store"
 )
@@ -41,9 +41,10 @@ func newLogger(w io.Writer) *slog.Logger {
 type app struct {
 	cfg      config.Config
 	log      *slog.Logger
-	mysql    *store.MySQL
+	database *store.Database
 	redis    *store.Redis
-	nsqd     *store.EmbeddedNSQD // nil when nsqd runs elsewhere
+	miniRed  *miniredis.Miniredis // nil unless Redis runs embedded
+	nsqd     *store.EmbeddedNSQD  // nil when nsqd runs elsewhere
 	pub      *store.Publisher
 	consumer *consumer.Consumer // nil when switched off
 	listener *consumer.Consumer // stock-back broadcasts
@@ -55,27 +56,17 @@ type app struct {
 	loopDone chan struct{}
 }
 
-// migrate applies the migrations on the primary and returns.
+// migrate applies the migrations on every database and returns.
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	m, err := store.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.ShardDSNs(), 2)
+	d, err := store.OpenDatabase(ctx, cfg.PrimaryDSN(), cfg.ShardDSNs(), 2)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	if err := migrateAll(ctx, m); err != nil {
+	defer d.Close()
+	if err := d.Migrate(ctx); err != nil {
 		return err
 	}
-	log.Info("migrations applied", "databases", len(m.Databases()))
-	return nil
-}
-
-// migrateAll applies the migrations on the primary and every order host.
-func migrateAll(ctx context.Context, m *store.MySQL) error {
-	for _, db := range m.Databases() {
-		if err := migrations.Up(ctx, db); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-	}
+	log.Info("migrations applied", "databases", len(d.Databases()))
 	return nil
 }
 
@@ -91,17 +82,33 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}()
 	log.Info("starting", "config", cfg.String())
 
-	if a.mysql, err = store.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.ShardDSNs(), cfg.MySQL.MaxOpenConns); err != nil {
+	if cfg.IsStandalone() {
+		log.Warn("standalone mode: SQLite files stand in for MySQL and an in-process Redis for Redis; "+
+			"figures measured here are not benchmarks. Set SECKILL_MYSQL_DSN and SECKILL_REDIS_ADDR for real servers.",
+			"data", cfg.PrimaryDSN())
+	}
+	if a.database, err = store.OpenDatabase(ctx, cfg.PrimaryDSN(), cfg.ShardDSNs(), cfg.MySQL.MaxOpenConns); err != nil {
 		return nil, err
 	}
-	if err = migrateAll(ctx, a.mysql); err != nil {
+	if err = a.database.Migrate(ctx); err != nil {
 		return nil, err
+	}
+	redisAddr := cfg.Redis.Addr
+	if redisAddr == "" {
+		// miniredis runs the same Lua scripts over a real TCP socket; it keeps
+		// nothing on disk, so stock is rebuilt from the database below.
+		a.miniRed = miniredis.NewMiniRedis()
+		if err = a.miniRed.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		redisAddr = a.miniRed.Addr()
+		log.Info("embedded redis started", "addr", redisAddr)
 	}
 	if a.redis, err = store.OpenRedis(ctx, store.RedisOptions{
-		Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		Addr: redisAddr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 		PoolSize: cfg.Redis.PoolSize, KeyPrefix: cfg.Redis.KeyPrefix,
 	}); err != nil {
-		return nil, fmt.Errorf("redis %s: %w", cfg.Redis.Addr, err)
+		return nil, fmt.Errorf("redis %s: %w", redisAddr, err)
 	}
 
 	nsqds := cfg.NSQDAddrs()
@@ -120,10 +127,16 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if err != nil {
 		return nil, err
 	}
-	a.svc = service.New(a.mysql, a.redis, a.pub, ids, service.Options{
+	a.svc = service.New(a.database, a.redis, a.pub, ids, service.Options{
 		MaxNumber: cfg.Order.MaxNumber, Grace: cfg.Outbox.Grace,
 		OrderTables: cfg.MySQL.OrderTables, OrderHosts: len(cfg.ShardDSNs()), SoldOutTTL: cfg.SoldOut.TTL,
 	}, log)
+
+	if restored, err := a.svc.RestoreMissingStock(ctx); err != nil {
+		return nil, fmt.Errorf("restore stock into redis: %w", err)
+	} else if len(restored) > 0 {
+		log.Warn("redis held no stock for some goods; restored it from the database", "goods", restored)
+	}
 
 	lookupds := cfg.LookupdAddrs()
 	if a.listener, err = consumer.StartStockBack(a.svc, consumer.Options{
@@ -244,8 +257,11 @@ func (a *app) shutdown() {
 	if a.redis != nil {
 		a.redis.Close()
 	}
-	if a.mysql != nil {
-		a.mysql.Close()
+	if a.miniRed != nil {
+		a.miniRed.Close()
+	}
+	if a.database != nil {
+		a.database.Close()
 	}
 	a.log.Info("stopped")
 }

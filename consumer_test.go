@@ -22,7 +22,7 @@ func sellWithoutMessage(t *testing.T, in *instance, goodsID, userID int64) servi
 	if err := in.redis.Reserve(ctx, goodsID, 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.mysql.InsertOrder(ctx, o, service.OrderTable{}); err != nil {
+	if err := in.database.InsertOrder(ctx, o, service.OrderTable{}); err != nil {
 		t.Fatal(err)
 	}
 	return service.StockMessage{OrderID: o.ID, GoodsID: goodsID, UserID: userID, Number: 1}
@@ -81,7 +81,7 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSettled(t, in.drained(t, g.ID), 10, 1)
-	db := in.mysql.DB()
+	db := in.database.DB()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var n int
@@ -160,7 +160,7 @@ func TestGracefulShutdownMidLoadLosesNothing(t *testing.T) {
 		t.Errorf("%d orders in MySQL, %d accepted", st.Orders, len(accepted))
 	}
 	for _, id := range accepted {
-		if n, err := in.mysql.CountOrder(context.Background(), id); err != nil || n != 1 {
+		if n, err := in.database.CountOrder(context.Background(), id); err != nil || n != 1 {
 			t.Errorf("accepted order %d: %d rows (%v)", id, n, err)
 		}
 	}

@@ -134,7 +134,7 @@ func TestShardedVersionsUseEveryHostAndNSQD(t *testing.T) {
 		}
 	}
 	checkSettled(t, in.drained(t, g.ID), 1000, 128)
-	for i, db := range in.mysql.Databases() {
+	for i, db := range in.database.Databases() {
 		n := 0
 		for table := 1; table <= 16; table++ {
 			var c int

@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,16 +26,22 @@ const EnvPrefix = "SECKILL_"
 
 // Config is the whole typed configuration of one instance.
 type Config struct {
-	HTTP      HTTP      `mapstructure:"http"`
-	MySQL     MySQL     `mapstructure:"mysql"`
-	Redis     Redis     `mapstructure:"redis"`
-	NSQ       NSQ       `mapstructure:"nsq"`
-	Consumer  Consumer  `mapstructure:"consumer"`
-	Outbox    Outbox    `mapstructure:"outbox"`
-	Order     Order     `mapstructure:"order"`
-	Snowflake Snowflake `mapstructure:"snowflake"`
-	Admin     Admin     `mapstructure:"admin"`
-	SoldOut   SoldOut   `mapstructure:"soldout"`
+	HTTP       HTTP           `mapstructure:"http"`
+	MySQL      MySQL          `mapstructure:"mysql"`
+	Redis      Redis          `mapstructure:"redis"`
+	NSQ        NSQ            `mapstructure:"nsq"`
+	Consumer   Consumer       `mapstructure:"consumer"`
+	Outbox     Outbox         `mapstructure:"outbox"`
+	Order      Order          `mapstructure:"order"`
+	Snowflake  Snowflake      `mapstructure:"snowflake"`
+	Admin      Admin          `mapstructure:"admin"`
+	SoldOut    SoldOut        `mapstructure:"soldout"`
+	Standalone StandaloneMode `mapstructure:"standalone"`
+}
+
+// StandaloneMode configures what stands in for MySQL without a DSN.
+type StandaloneMode struct {
+	DataDir string `mapstructure:"data_dir"`
 }
 
 type HTTP struct {
@@ -151,7 +158,10 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxBodyBytes < 64 {
 		bad("http.max_body_bytes", "must be at least 64")
 	}
-	for _, dsn := range append([]string{c.MySQL.DSN}, c.ShardDSNs()...) {
+	for _, dsn := range append([]string{c.PrimaryDSN()}, c.ShardDSNs()...) {
+		if strings.HasPrefix(dsn, SQLitePrefix) {
+			continue
+		}
 		if _, err := mysql.ParseDSN(dsn); err != nil {
 			bad("mysql.dsn/mysql.shards", err.Error())
 		}
@@ -161,9 +171,6 @@ func (c Config) Validate() error {
 	}
 	if c.MySQL.MaxOpenConns < 1 {
 		bad("mysql.max_open_conns", "must be at least 1")
-	}
-	if c.Redis.Addr == "" {
-		bad("redis.addr", "must not be empty")
 	}
 	if c.Redis.PoolSize < 1 {
 		bad("redis.pool_size", "must be at least 1")
@@ -195,12 +202,27 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// SQLitePrefix starts a DSN naming an SQLite file instead of a MySQL database.
+const SQLitePrefix = "sqlite:"
+
+// Standalone says no MySQL is configured: SQLite files stand in for it.
+func (c Config) IsStandalone() bool { return c.MySQL.DSN == "" }
+
+// PrimaryDSN is mysql.dsn, or in the standalone mode an SQLite file in
+// standalone.data_dir.
+func (c Config) PrimaryDSN() string {
+	if c.IsStandalone() {
+		return SQLitePrefix + filepath.Join(c.Standalone.DataDir, "seckill.db")
+	}
+	return c.MySQL.DSN
+}
+
 // ShardDSNs are the order hosts; without mysql.shards, the primary alone.
 func (c Config) ShardDSNs() []string {
 	if s := splitList(c.MySQL.Shards); len(s) > 0 {
 		return s
 	}
-	return []string{c.MySQL.DSN}
+	return []string{c.PrimaryDSN()}
 }
 
 // NSQDAddrs are the nsqd TCP addresses; empty means run one embedded.
@@ -229,6 +251,9 @@ func (c Config) String() string {
 }
 
 func maskDSN(dsn string) string {
+	if dsn == "" || strings.HasPrefix(dsn, SQLitePrefix) {
+		return dsn
+	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return "(invalid dsn)"

@@ -17,12 +17,18 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTP.Addr != ":8080" || c.MySQL.DSN != "root@tcp(127.0.0.1:3306)/seckill?parseTime=true" ||
-		c.Redis.Addr != "127.0.0.1:6379" || c.Redis.DB != 0 || !c.Consumer.Enabled || c.Admin.Token != "" {
+	// Nothing configured: the standalone mode, SQLite in data/ and an
+	// in-process Redis.
+	if c.HTTP.Addr != ":8080" || !c.IsStandalone() || c.PrimaryDSN() != "sqlite:data/seckill.db" ||
+		c.Redis.Addr != "" || c.Redis.DB != 0 || !c.Consumer.Enabled || c.Admin.Token != "" {
 		t.Errorf("defaults: %+v", c)
 	}
-	if got := c.ShardDSNs(); len(got) != 1 || got[0] != c.MySQL.DSN {
+	if got := c.ShardDSNs(); len(got) != 1 || got[0] != c.PrimaryDSN() {
 		t.Errorf("shards default to the primary alone, got %v", got)
+	}
+	real, err := Load("", env(map[string]string{"SECKILL_MYSQL_DSN": "root@tcp(127.0.0.1:3306)/seckill?parseTime=true"}))
+	if err != nil || real.IsStandalone() || real.PrimaryDSN() != real.MySQL.DSN {
+		t.Errorf("a DSN leaves the standalone mode: %v %+v", err, real)
 	}
 	if len(c.NSQDAddrs()) != 0 {
 		t.Errorf("nsqd defaults to embedded, got %v", c.NSQDAddrs())

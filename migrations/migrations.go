@@ -1,5 +1,8 @@
 // Package migrations holds the versioned schema, embedded in the binary and
-// applied in order by goose on every MySQL host at start-up.
+// applied in order by goose on every database at start-up: mysql/ for
+// MySQL and MariaDB, sqlite/ for the standalone mode. The two folders hold
+// the same versions of the same schema (schema_test.go compares them as
+// the databases report them).
 package migrations
 
 import (
@@ -7,34 +10,44 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"io/fs"
 
 	"github.com/pressly/goose/v3"
 )
 
-//go:embed *.sql
+//go:embed mysql/*.sql sqlite/*.sql
 var files embed.FS
 
 // OrderTables is how many sharded order tables (order_1..order_N) the
 // migrations create on every host.
 const OrderTables = 16
 
-// lockName serialises instances that start at once against one host.
+// lockName serialises instances that start at once against one MySQL host.
 const lockName = "seckill_migrations"
 
-// Up applies every migration db has not seen yet.
-func Up(ctx context.Context, db *sql.DB) error {
-	conn, err := db.Conn(ctx)
+// Up applies every migration db has not seen yet; sqlite picks the SQLite
+// twin of the schema.
+func Up(ctx context.Context, db *sql.DB, sqlite bool) error {
+	dialect, dir := goose.DialectMySQL, "mysql"
+	if sqlite {
+		dialect, dir = goose.DialectSQLite3, "sqlite"
+	} else {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", lockName).Scan(&got); err != nil || got.Int64 != 1 {
+			return fmt.Errorf("take migration lock: %v (got %v)", err, got)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", lockName)
+	}
+	sub, err := fs.Sub(files, dir)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", lockName).Scan(&got); err != nil || got.Int64 != 1 {
-		return fmt.Errorf("take migration lock: %v (got %v)", err, got)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", lockName)
-
-	p, err := goose.NewProvider(goose.DialectMySQL, db, files)
+	p, err := goose.NewProvider(dialect, db, sub)
 	if err != nil {
 		return err
 	}

@@ -117,6 +117,39 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	return st, err
 }
 
+// RestoreMissingStock loads into Redis the stock of every goods it does not
+// hold (an embedded Redis after a restart, a Redis restarted empty) from the
+// database's truth: goods.stock less the units of orders whose decrement has
+// not reached it yet. A missing key is never read as zero stock. Run it when
+// no instance is selling: orders reserved in the lost Redis but not yet
+// written would be counted as unsold.
+func (s *Service) RestoreMissingStock(ctx context.Context) (restored []int64, err error) {
+	gs, err := s.goods.ListGoods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gs {
+		if _, ok, err := s.stock.Stock(ctx, g.ID); err != nil || ok {
+			if err != nil {
+				return restored, err
+			}
+			continue
+		}
+		pending, err := s.goods.PendingUnits(ctx, g.ID)
+		if err != nil {
+			return restored, err
+		}
+		ok, err := s.stock.Restore(ctx, g.ID, max(g.Stock-pending, 0), g.SaleWindow)
+		if err != nil {
+			return restored, err
+		}
+		if ok {
+			restored = append(restored, g.ID)
+		}
+	}
+	return restored, nil
+}
+
 // Ready reports the first dependency that does not answer.
 func (s *Service) Ready(ctx context.Context) error {
 	for name, ping := range map[string]func(context.Context) error{

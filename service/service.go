@@ -115,6 +115,9 @@ type GoodsStore interface {
 	Settled(ctx context.Context, ids []int64) (map[int64]bool, error)
 	DeadLetter(ctx context.Context, m StockMessage, body []byte, reason string) error
 	Counts(ctx context.Context, goodsID int64) (orders, stockLogs, deadLetters int64, err error)
+	// PendingUnits sums the units of goods' orders that have no stock log:
+	// sold, but not yet taken off goods.stock.
+	PendingUnits(ctx context.Context, goodsID int64) (int64, error)
 	Ping(ctx context.Context) error
 }
 
@@ -126,6 +129,8 @@ type StockCache interface {
 	Reserve(ctx context.Context, goodsID, n int64, now time.Time) error
 	Release(ctx context.Context, goodsID, n int64) error
 	Put(ctx context.Context, goodsID, stock int64, w SaleWindow) error
+	// Restore loads stock and window only if the cache holds nothing for the goods.
+	Restore(ctx context.Context, goodsID, stock int64, w SaleWindow) (restored bool, err error)
 	// Add adds n once per opID.
 	Add(ctx context.Context, goodsID, n int64, opID string) error
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // placeV1 sells in one MySQL transaction on the goods row: the conditional
@@ -15,11 +16,11 @@ import (
 func (s *Service) placeV1(ctx context.Context, o Order) error {
 	reserved := false
 	err := s.goods.SellInTx(ctx, o, func() error {
-		if err := s.reserve(ctx, o); err != nil {
-			return err
-		}
-		reserved = true
-		return nil
+		// Only the reservation here: the transaction holds its connection,
+		// and the goods lookup below needs another one.
+		err := s.stock.Reserve(ctx, o.GoodsID, o.Number, time.Now())
+		reserved = err == nil
+		return err
 	})
 	if err == nil {
 		return nil
@@ -30,8 +31,8 @@ func (s *Service) placeV1(ctx context.Context, o Order) error {
 		defer cancel()
 		s.release(ctx, o)
 	}
-	if errors.Is(err, ErrSoldOut) {
-		// Zero rows decremented: sold out, or no such goods.
+	if errors.Is(err, ErrSoldOut) || errors.Is(err, ErrStockNotLoaded) {
+		// Zero rows decremented or no stock in Redis: is there such goods?
 		if _, gerr := s.goods.Goods(ctx, o.GoodsID); errors.Is(gerr, ErrNotFound) {
 			return gerr
 		}

@@ -145,6 +145,28 @@ func (r *Redis) runOnKey(ctx context.Context, s *redis.Script, goodsID int64, ar
 // Put loads goods' stock and sale window, replacing what the key held.
 func (r *Redis) Put(ctx context.Context, goodsID, stock int64, w service.SaleWindow) error {
 	key := r.GoodsKey(goodsID)
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		p.HSet(ctx, key, goodsFields(stock, w)...)
+		return nil
+	})
+	return unavailable(err)
+}
+
+// restoreScript writes the fields ARGV only when KEYS[1] does not exist.
+var restoreScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`)
+
+func (r *Redis) Restore(ctx context.Context, goodsID, stock int64, w service.SaleWindow) (bool, error) {
+	n, err := restoreScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, goodsFields(stock, w)...).Int()
+	return n == 1, unavailable(err)
+}
+
+// goodsFields are the hash fields of a goods key.
+func goodsFields(stock int64, w service.SaleWindow) []any {
 	fields := []any{"stock", stock}
 	if w.StartAt != nil {
 		fields = append(fields, "start_ms", w.StartAt.UnixMilli())
@@ -152,12 +174,7 @@ func (r *Redis) Put(ctx context.Context, goodsID, stock int64, w service.SaleWin
 	if w.EndAt != nil {
 		fields = append(fields, "end_ms", w.EndAt.UnixMilli())
 	}
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, key)
-		p.HSet(ctx, key, fields...)
-		return nil
-	})
-	return unavailable(err)
+	return fields
 }
 
 func (r *Redis) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {

@@ -11,12 +11,12 @@ import (
 	"fmt"
 	"iter"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/glebarez/sqlite"
 	"github.com/go-sql-driver/mysql"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -26,9 +26,11 @@ import (
 	"github.com/go-seckill/seckill/service"
 )
 
-// MySQL is the primary host (goods, the V1/V2 orders, stock logs, dead
-// letters and admin stock ops) and the order hosts of V4 and later.
-type MySQL struct {
+// Database is the primary (goods, the V1/V2 orders, stock logs, dead
+// letters and admin stock ops) and the order hosts of V4 and later, each a
+// MySQL/MariaDB database or, in the standalone mode, an SQLite file. The
+// statements are written to run on both; the few differences stay here.
+type Database struct {
 	gdb *gorm.DB
 	// db runs the statements of the order path and the consumer directly:
 	// measured here, GORM's per-statement work costs about a fifth of the
@@ -37,126 +39,96 @@ type MySQL struct {
 	// hosts[0] is the primary, then one per mysql.shards entry; an entry
 	// naming the primary's database shares its pool.
 	hosts []*sql.DB
-	// databases are the distinct databases among hosts, each counted once.
-	databases []*sql.DB
+	// pools are the distinct databases among hosts, each counted once.
+	pools []pool
 }
 
-var _ service.GoodsStore = (*MySQL)(nil)
+var _ service.GoodsStore = (*Database)(nil)
 
-var dbNamePattern = regexp.MustCompile(`^[A-Za-z0-9_$]+$`)
-
-// OpenMySQL connects to the primary at dsn and to the order hosts at
-// shards, creating their databases when they are missing.
-func OpenMySQL(ctx context.Context, dsn string, shards []string, maxOpen int) (m *MySQL, err error) {
+// OpenDatabase connects to the primary at dsn and to the order hosts at
+// shards, creating their databases when they are missing. A DSN starting
+// with sqlite: names an SQLite file instead of a MySQL database.
+func OpenDatabase(ctx context.Context, dsn string, shards []string, maxOpen int) (d *Database, err error) {
 	primary, err := openPool(ctx, dsn, maxOpen)
 	if err != nil {
 		return nil, err
 	}
-	m = &MySQL{db: primary, hosts: []*sql.DB{primary}, databases: []*sql.DB{primary}}
+	d = &Database{db: primary.db, hosts: []*sql.DB{primary.db}, pools: []pool{primary}}
 	defer func() {
 		if err != nil {
-			m.Close()
+			d.Close()
 		}
 	}()
-	seen := map[string]*sql.DB{databaseOf(dsn): primary}
 	for _, shard := range shards {
-		db, ok := seen[databaseOf(shard)]
+		p, ok := d.pool(shard)
 		if !ok {
-			if db, err = openPool(ctx, shard, maxOpen); err != nil {
+			if p, err = openPool(ctx, shard, maxOpen); err != nil {
 				return nil, err
 			}
-			seen[databaseOf(shard)] = db
-			m.databases = append(m.databases, db)
+			d.pools = append(d.pools, p)
 		}
-		m.hosts = append(m.hosts, db)
+		d.hosts = append(d.hosts, p.db)
 	}
-	m.gdb, err = gorm.Open(gormmysql.New(gormmysql.Config{Conn: primary}), &gorm.Config{
+	var dialector gorm.Dialector = gormmysql.New(gormmysql.Config{Conn: primary.db})
+	if primary.sqlite {
+		dialector = &sqlite.Dialector{Conn: primary.db}
+	}
+	d.gdb, err = gorm.Open(dialector, &gorm.Config{
 		SkipDefaultTransaction: true,
 		TranslateError:         true,
 		Logger:                 logger.Discard,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("gorm on mysql: %w", err)
+		return nil, fmt.Errorf("gorm: %w", err)
 	}
-	return m, nil
+	return d, nil
 }
 
-// openPool opens one database, creating it first when it is missing.
-func openPool(ctx context.Context, dsn string, maxOpen int) (*sql.DB, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse mysql dsn: %w", err)
+// pool finds an open pool on the database dsn names.
+func (d *Database) pool(dsn string) (pool, bool) {
+	for _, p := range d.pools {
+		if p.id == databaseID(dsn) {
+			return p, true
+		}
 	}
-	if err := createDatabase(ctx, *cfg); err != nil {
-		return nil, err
-	}
-	cfg.ParseTime = true
-	// Client-side interpolation saves a prepare round trip per statement.
-	cfg.InterpolateParams = true
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(maxOpen)
-	db.SetMaxIdleConns(maxOpen)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, unavailable(fmt.Errorf("mysql %s/%s: %w", cfg.Addr, cfg.DBName, err))
-	}
-	return db, nil
+	return pool{}, false
 }
 
-// databaseOf identifies the database a DSN names, whatever its options.
-func databaseOf(dsn string) string {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return dsn
-	}
-	return cfg.Net + "(" + cfg.Addr + ")/" + cfg.DBName
-}
-
-// createDatabase makes the DSN's database if it does not exist yet.
-func createDatabase(ctx context.Context, cfg mysql.Config) error {
-	name := cfg.DBName
-	if name == "" {
-		return errors.New("mysql dsn names no database")
-	}
-	if !dbNamePattern.MatchString(name) {
-		return fmt.Errorf("mysql database name %q: use letters, digits, _ and $ only", name)
-	}
-	cfg.DBName = ""
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+name+"` CHARACTER SET utf8mb4"); err != nil {
-		return fmt.Errorf("create database %s on %s: %w", name, cfg.Addr, err)
+// Migrate applies the migrations on every database.
+func (d *Database) Migrate(ctx context.Context) error {
+	for _, p := range d.pools {
+		if err := migrations.Up(ctx, p.db, p.sqlite); err != nil {
+			return fmt.Errorf("migrate %s: %w", p.id, err)
+		}
 	}
 	return nil
 }
 
 // DB is the primary's pool, for tests.
-func (m *MySQL) DB() *sql.DB { return m.db }
+func (d *Database) DB() *sql.DB { return d.db }
 
-// Databases are the distinct databases of the primary and the order hosts,
-// for migrations.
-func (m *MySQL) Databases() []*sql.DB { return m.databases }
+// Databases are the distinct databases of the primary and the order hosts.
+func (d *Database) Databases() []*sql.DB {
+	dbs := make([]*sql.DB, len(d.pools))
+	for i, p := range d.pools {
+		dbs[i] = p.db
+	}
+	return dbs
+}
 
 // Close closes every pool.
-func (m *MySQL) Close() error {
+func (d *Database) Close() error {
 	var errs []error
-	for _, db := range m.databases {
-		errs = append(errs, db.Close())
+	for _, p := range d.pools {
+		errs = append(errs, p.db.Close())
 	}
 	return errors.Join(errs...)
 }
 
-// Ping checks every host answers.
-func (m *MySQL) Ping(ctx context.Context) error {
-	for _, db := range m.databases {
-		if err := db.PingContext(ctx); err != nil {
+// Ping checks every database answers.
+func (d *Database) Ping(ctx context.Context) error {
+	for _, p := range d.pools {
+		if err := p.db.PingContext(ctx); err != nil {
 			return unavailable(err)
 		}
 	}
@@ -180,10 +152,10 @@ func (r goodsRow) goods() service.Goods {
 		SaleWindow: service.SaleWindow{StartAt: r.StartAt, EndAt: r.EndAt}, CreatedAt: r.CreatedAt}
 }
 
-func (m *MySQL) CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error) {
+func (d *Database) CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error) {
 	row := goodsRow{Name: g.Name, Stock: g.Stock, StartAt: utcMillis(g.StartAt), EndAt: utcMillis(g.EndAt),
 		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-	if err := m.gdb.WithContext(ctx).Create(&row).Error; err != nil {
+	if err := d.gdb.WithContext(ctx).Create(&row).Error; err != nil {
 		return service.Goods{}, unavailable(err)
 	}
 	return row.goods(), nil
@@ -198,9 +170,9 @@ func utcMillis(t *time.Time) *time.Time {
 	return &u
 }
 
-func (m *MySQL) Goods(ctx context.Context, id int64) (service.Goods, error) {
+func (d *Database) Goods(ctx context.Context, id int64) (service.Goods, error) {
 	var row goodsRow
-	err := m.gdb.WithContext(ctx).Where("id = ? AND deleted_at IS NULL", id).Take(&row).Error
+	err := d.gdb.WithContext(ctx).Where("id = ? AND deleted_at IS NULL", id).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return service.Goods{}, fmt.Errorf("%w: goods %d", service.ErrNotFound, id)
 	}
@@ -210,9 +182,9 @@ func (m *MySQL) Goods(ctx context.Context, id int64) (service.Goods, error) {
 	return row.goods(), nil
 }
 
-func (m *MySQL) ListGoods(ctx context.Context) ([]service.Goods, error) {
+func (d *Database) ListGoods(ctx context.Context) ([]service.Goods, error) {
 	var rows []goodsRow
-	if err := m.gdb.WithContext(ctx).Where("deleted_at IS NULL").Order("id").Limit(1000).Find(&rows).Error; err != nil {
+	if err := d.gdb.WithContext(ctx).Where("deleted_at IS NULL").Order("id").Limit(1000).Find(&rows).Error; err != nil {
 		return nil, unavailable(err)
 	}
 	out := make([]service.Goods, len(rows))
@@ -222,8 +194,8 @@ func (m *MySQL) ListGoods(ctx context.Context) ([]service.Goods, error) {
 	return out, nil
 }
 
-func (m *MySQL) AddStock(ctx context.Context, goodsID, n int64, opID string) error {
-	return m.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+func (d *Database) AddStock(ctx context.Context, goodsID, n int64, opID string) error {
+	return d.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Exec("INSERT INTO admin_stock_ops (op_id, goods_id, delta) VALUES (?, ?, ?)", opID, goodsID, n).Error
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return fmt.Errorf("%w: op_id %q", service.ErrDuplicate, opID)
@@ -266,8 +238,8 @@ var sqlInsertOrder = func() []string {
 	return stmts
 }()
 
-func (m *MySQL) SellInTx(ctx context.Context, o service.Order, gate func() error) error {
-	return m.inTx(ctx, func(tx *sql.Tx) error {
+func (d *Database) SellInTx(ctx context.Context, o service.Order, gate func() error) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlDecrement, o.Number, o.Number, o.GoodsID, o.Number)
 		if err != nil {
 			return unavailable(err)
@@ -285,16 +257,16 @@ func (m *MySQL) SellInTx(ctx context.Context, o service.Order, gate func() error
 	})
 }
 
-func (m *MySQL) InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error {
-	if at.Host < 0 || at.Host >= len(m.hosts) || at.Table < 0 || at.Table >= len(orderTables) {
+func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error {
+	if at.Host < 0 || at.Host >= len(d.hosts) || at.Table < 0 || at.Table >= len(orderTables) {
 		return fmt.Errorf("order table %+v: no such host or table", at)
 	}
-	_, err := m.hosts[at.Host].ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number)
+	_, err := d.hosts[at.Host].ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number)
 	return unavailable(err)
 }
 
-func (m *MySQL) ApplyStock(ctx context.Context, msg service.StockMessage) error {
-	return m.inTx(ctx, func(tx *sql.Tx) error {
+func (d *Database) ApplyStock(ctx context.Context, msg service.StockMessage) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		// The log goes first: a duplicate stops here, before the hot row lock.
 		if _, err := tx.ExecContext(ctx, sqlInsertLog, msg.GoodsID, msg.OrderID, msg.Number); err != nil {
 			if isDuplicate(err) {
@@ -315,9 +287,9 @@ func (m *MySQL) ApplyStock(ctx context.Context, msg service.StockMessage) error 
 
 // ScanOrders looks at every order table of every database: each one's
 // first limit rows hold the first limit rows of all of them together.
-func (m *MySQL) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
+func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
 	var out []service.StockMessage
-	for db, table := range m.orderTables() {
+	for db, table := range d.orderTables() {
 		rows, err := db.QueryContext(ctx,
 			"SELECT id, goods_id, user_id, number FROM "+table+" WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
 			afterID, beforeID, limit)
@@ -340,7 +312,7 @@ func (m *MySQL) ScanOrders(ctx context.Context, afterID, beforeID int64, limit i
 	return out[:min(len(out), limit)], nil
 }
 
-func (m *MySQL) ApplyStockBatch(ctx context.Context, msgs []service.StockMessage) error {
+func (d *Database) ApplyStockBatch(ctx context.Context, msgs []service.StockMessage) error {
 	var logs strings.Builder
 	logs.WriteString("INSERT INTO goods_stock_logs (goods_id, order_id, number) VALUES ")
 	args := make([]any, 0, 3*len(msgs))
@@ -355,7 +327,7 @@ func (m *MySQL) ApplyStockBatch(ctx context.Context, msgs []service.StockMessage
 	}
 	// Rows are locked in goods id order, so concurrent batches cannot deadlock.
 	goodsIDs := slices.Sorted(maps.Keys(perGoods))
-	return m.inTx(ctx, func(tx *sql.Tx) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, logs.String(), args...); err != nil {
 			if isDuplicate(err) {
 				return service.ErrAlreadyApplied
@@ -376,11 +348,47 @@ func (m *MySQL) ApplyStockBatch(ctx context.Context, msgs []service.StockMessage
 	})
 }
 
+func (d *Database) PendingUnits(ctx context.Context, goodsID int64) (int64, error) {
+	var pending int64
+	for db, table := range d.orderTables() {
+		rows, err := db.QueryContext(ctx, "SELECT id, number FROM "+table+" WHERE goods_id = ?", goodsID)
+		if err != nil {
+			return 0, unavailable(err)
+		}
+		units := map[int64]int64{}
+		for rows.Next() {
+			var id, n int64
+			if err := rows.Scan(&id, &n); err != nil {
+				rows.Close()
+				return 0, unavailable(err)
+			}
+			units[id] = n
+		}
+		if err := rows.Close(); err != nil {
+			return 0, unavailable(err)
+		}
+		ids := slices.Collect(maps.Keys(units))
+		for chunk := range slices.Chunk(ids, 500) {
+			var applied []int64
+			if err := d.gdb.WithContext(ctx).Raw("SELECT order_id FROM goods_stock_logs WHERE order_id IN ?", chunk).Scan(&applied).Error; err != nil {
+				return 0, unavailable(err)
+			}
+			for _, id := range applied {
+				delete(units, id)
+			}
+		}
+		for _, n := range units {
+			pending += n
+		}
+	}
+	return pending, nil
+}
+
 // CountOrder says in how many order tables, over every database, the order
 // with this id is found: 1 for an accepted order, never more.
-func (m *MySQL) CountOrder(ctx context.Context, id int64) (int, error) {
+func (d *Database) CountOrder(ctx context.Context, id int64) (int, error) {
 	total := 0
-	for db, table := range m.orderTables() {
+	for db, table := range d.orderTables() {
 		var n int
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = ?", id).Scan(&n); err != nil {
 			return 0, unavailable(err)
@@ -391,9 +399,9 @@ func (m *MySQL) CountOrder(ctx context.Context, id int64) (int, error) {
 }
 
 // orderTables yields each order table of each distinct database once.
-func (m *MySQL) orderTables() iter.Seq2[*sql.DB, string] {
+func (d *Database) orderTables() iter.Seq2[*sql.DB, string] {
 	return func(yield func(*sql.DB, string) bool) {
-		for _, db := range m.databases {
+		for _, db := range d.Databases() {
 			for _, t := range orderTables {
 				if !yield(db, t) {
 					return
@@ -403,13 +411,13 @@ func (m *MySQL) orderTables() iter.Seq2[*sql.DB, string] {
 	}
 }
 
-func (m *MySQL) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
+func (d *Database) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
 	settled := make(map[int64]bool, len(ids))
 	if len(ids) == 0 {
 		return settled, nil
 	}
 	var found []int64
-	err := m.gdb.WithContext(ctx).Raw(
+	err := d.gdb.WithContext(ctx).Raw(
 		"SELECT order_id FROM goods_stock_logs WHERE order_id IN ? UNION SELECT order_id FROM dead_letters WHERE order_id IN ?",
 		ids, ids).Scan(&found).Error
 	if err != nil {
@@ -421,26 +429,26 @@ func (m *MySQL) Settled(ctx context.Context, ids []int64) (map[int64]bool, error
 	return settled, nil
 }
 
-func (m *MySQL) DeadLetter(ctx context.Context, msg service.StockMessage, body []byte, reason string) error {
+func (d *Database) DeadLetter(ctx context.Context, msg service.StockMessage, body []byte, reason string) error {
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
-	return unavailable(m.gdb.WithContext(ctx).Exec(
+	return unavailable(d.gdb.WithContext(ctx).Exec(
 		"INSERT INTO dead_letters (order_id, goods_id, body, reason) VALUES (?, ?, ?, ?)",
 		nullIfZero(msg.OrderID), nullIfZero(msg.GoodsID), body, reason).Error)
 }
 
 func nullIfZero(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id > 0} }
 
-func (m *MySQL) Counts(ctx context.Context, goodsID int64) (orders, stockLogs, deadLetters int64, err error) {
-	for db, table := range m.orderTables() {
+func (d *Database) Counts(ctx context.Context, goodsID int64) (orders, stockLogs, deadLetters int64, err error) {
+	for db, table := range d.orderTables() {
 		var n int64
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE goods_id = ?", goodsID).Scan(&n); err != nil {
 			return 0, 0, 0, unavailable(err)
 		}
 		orders += n
 	}
-	err = m.db.QueryRowContext(ctx, `SELECT
+	err = d.db.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ?),
 		(SELECT COUNT(*) FROM dead_letters WHERE goods_id = ?)`,
 		goodsID, goodsID).Scan(&stockLogs, &deadLetters)
@@ -449,8 +457,8 @@ func (m *MySQL) Counts(ctx context.Context, goodsID int64) (orders, stockLogs, d
 
 // inTx runs fn in a transaction it owns: commit when fn returns nil, else
 // roll back and return fn's error.
-func (m *MySQL) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := m.db.BeginTx(ctx, nil)
+func (d *Database) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -461,9 +469,15 @@ func (m *MySQL) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return unavailable(tx.Commit())
 }
 
+// isDuplicate says err is a unique key violation, MySQL's 1062 or SQLite's
+// SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY.
 func isDuplicate(err error) bool {
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1062
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	var se interface{ Code() int }
+	return errors.As(err, &se) && (se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPrimaryKey)
 }
 
 // unavailable marks a driver error as the dependency failing; nil stays nil.

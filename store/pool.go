@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	_ "github.com/glebarez/go-sqlite" // registers the pure-Go "sqlite" driver
+	"github.com/go-sql-driver/mysql"
+)
+
+// SQLitePrefix starts a DSN that names an SQLite file, as the standalone
+// mode uses: sqlite:data/seckill.db.
+const SQLitePrefix = "sqlite:"
+
+// SQLite's extended result codes for unique key violations.
+const (
+	sqliteConstraintUnique     = 2067
+	sqliteConstraintPrimaryKey = 1555
+)
+
+// pool is one open database.
+type pool struct {
+	db     *sql.DB
+	sqlite bool
+	id     string // which database, whatever the DSN's options
+}
+
+func openPool(ctx context.Context, dsn string, maxOpen int) (pool, error) {
+	if path, ok := strings.CutPrefix(dsn, SQLitePrefix); ok {
+		return openSQLite(ctx, path)
+	}
+	return openMySQL(ctx, dsn, maxOpen)
+}
+
+// databaseID identifies the database a DSN names.
+func databaseID(dsn string) string {
+	if path, ok := strings.CutPrefix(dsn, SQLitePrefix); ok {
+		if abs, err := filepath.Abs(path); err == nil {
+			return SQLitePrefix + abs
+		}
+		return dsn
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return dsn
+	}
+	return cfg.Net + "(" + cfg.Addr + ")/" + cfg.DBName
+}
+
+func openMySQL(ctx context.Context, dsn string, maxOpen int) (pool, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return pool{}, fmt.Errorf("parse mysql dsn: %w", err)
+	}
+	if err := createDatabase(ctx, *cfg); err != nil {
+		return pool{}, err
+	}
+	cfg.ParseTime = true
+	// Client-side interpolation saves a prepare round trip per statement.
+	cfg.InterpolateParams = true
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return pool{}, err
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return pool{}, unavailable(fmt.Errorf("mysql %s/%s: %w", cfg.Addr, cfg.DBName, err))
+	}
+	return pool{db: db, id: databaseID(dsn)}, nil
+}
+
+var dbNamePattern = regexp.MustCompile(`^[A-Za-z0-9_$]+$`)
+
+// createDatabase makes the DSN's database if it does not exist yet.
+func createDatabase(ctx context.Context, cfg mysql.Config) error {
+	name := cfg.DBName
+	if name == "" {
+		return errors.New("mysql dsn names no database")
+	}
+	if !dbNamePattern.MatchString(name) {
+		return fmt.Errorf("mysql database name %q: use letters, digits, _ and $ only", name)
+	}
+	cfg.DBName = ""
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+name+"` CHARACTER SET utf8mb4"); err != nil {
+		return unavailable(fmt.Errorf("create database %s on %s: %w", name, cfg.Addr, err))
+	}
+	return nil
+}
+
+// openSQLite opens (creating) the file at path. One connection: SQLite
+// takes one writer at a time, and a single connection queues writers in
+// Go instead of failing them with SQLITE_BUSY.
+func openSQLite(ctx context.Context, path string) (pool, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return pool{}, fmt.Errorf("sqlite folder: %w", err)
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return pool{}, err
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return pool{}, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	return pool{db: db, sqlite: true, id: databaseID(SQLitePrefix + path)}, nil
+}
