@@ -127,9 +127,10 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if err != nil {
 		return nil, err
 	}
-	a.svc = service.New(a.database, a.redis, a.pub, ids, service.Options{
+	a.svc = service.New(a.database, a.redis, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyTTL), service.Options{
 		MaxNumber: cfg.Order.MaxNumber, Grace: cfg.Outbox.Grace,
 		OrderTables: cfg.MySQL.OrderTables, OrderHosts: len(cfg.ShardDSNs()), SoldOutTTL: cfg.SoldOut.TTL,
+		RebuildGrace: cfg.Redis.RebuildGrace,
 	}, log)
 
 	if restored, err := a.svc.RestoreMissingStock(ctx); err != nil {
@@ -164,7 +165,8 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	gin.SetMode(gin.ReleaseMode)
 	a.http = &http.Server{
 		Handler: handlers.New(a.svc, handlers.Options{
-			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Draining: a.draining.Load, Log: log,
+			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
+			Draining: a.draining.Load, Log: log,
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,

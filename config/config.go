@@ -47,6 +47,7 @@ type StandaloneMode struct {
 type HTTP struct {
 	Addr         string `mapstructure:"addr"`
 	MaxBodyBytes int64  `mapstructure:"max_body_bytes"`
+	MaxInFlight  int    `mapstructure:"max_in_flight"`
 }
 
 type MySQL struct {
@@ -62,6 +63,8 @@ type Redis struct {
 	Password  string `mapstructure:"password"`
 	KeyPrefix string `mapstructure:"key_prefix"`
 	PoolSize  int    `mapstructure:"pool_size"`
+	// RebuildGrace must outlast an order's work after its reservation.
+	RebuildGrace time.Duration `mapstructure:"rebuild_grace"`
 }
 
 type NSQ struct {
@@ -88,7 +91,8 @@ type Outbox struct {
 }
 
 type Order struct {
-	MaxNumber int64 `mapstructure:"max_number"`
+	MaxNumber      int64         `mapstructure:"max_number"`
+	IdempotencyTTL time.Duration `mapstructure:"idempotency_ttl"`
 }
 
 type Snowflake struct {
@@ -165,6 +169,15 @@ func (c Config) Validate() error {
 		if _, err := mysql.ParseDSN(dsn); err != nil {
 			bad("mysql.dsn/mysql.shards", err.Error())
 		}
+	}
+	if c.HTTP.MaxInFlight < 1 {
+		bad("http.max_in_flight", "must be at least 1")
+	}
+	if c.Redis.RebuildGrace < 0 {
+		bad("redis.rebuild_grace", "must not be negative")
+	}
+	if c.Order.IdempotencyTTL <= 0 {
+		bad("order.idempotency_ttl", "must be a positive duration such as 24h")
 	}
 	if c.MySQL.OrderTables < 1 || c.MySQL.OrderTables > migrations.OrderTables {
 		bad("mysql.order_tables", fmt.Sprintf("must be within 1..%d (the tables the migrations create)", migrations.OrderTables))

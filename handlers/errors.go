@@ -31,6 +31,7 @@ var statusOf = []struct {
 	{service.ErrSoldOut, http.StatusConflict, "sold_out"},
 	{service.ErrNotStarted, http.StatusConflict, "not_started"},
 	{service.ErrEnded, http.StatusConflict, "ended"},
+	{service.ErrInProgress, http.StatusConflict, "request_in_progress"},
 	{service.ErrStockNotLoaded, http.StatusServiceUnavailable, "stock_not_loaded"},
 	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }

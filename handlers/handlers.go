@@ -20,7 +20,7 @@ import (
 
 // Service is what the handlers need of the service.
 type Service interface {
-	PlaceOrder(ctx context.Context, version string, req service.OrderRequest) (service.Order, error)
+	PlaceOrderOnce(ctx context.Context, version string, req service.OrderRequest, idempotencyKey string) (service.Order, error)
 	CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error)
 	AddStock(ctx context.Context, goodsID, n int64, opID string) (service.Goods, bool, error)
 	Goods(ctx context.Context, id int64) (service.Goods, error)
@@ -36,6 +36,9 @@ var _ Service = (*service.Service)(nil)
 type Options struct {
 	AdminToken   string
 	MaxBodyBytes int64
+	// MaxInFlight bounds the order requests served at once: past it the
+	// instance sheds load with 503 busy instead of queueing without bound.
+	MaxInFlight int
 	// Draining turns readiness off while the instance shuts down.
 	Draining func() bool
 	Log      *slog.Logger
@@ -60,10 +63,11 @@ func New(svc Service, opts Options) http.Handler {
 	r.GET("/readyz", a.ready)
 	r.GET("/goods", a.shopperGoods)
 	r.GET("/goods/:id", a.goods)
+	orders := r.Group("/", a.shed(opts.MaxInFlight))
 	for _, v := range service.Versions() {
-		r.POST("/order"+v, a.order(v))
+		orders.POST("/order"+v, a.order(v))
 	}
-	r.POST("/order", a.order(service.BestVersion()))
+	orders.POST("/order", a.order(service.BestVersion()))
 
 	// The pages: the admin page is public, the API calls it makes are not.
 	pages := http.FS(web.Files())
@@ -109,8 +113,9 @@ func (a *api) order(version string) gin.HandlerFunc {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
 			return
 		}
-		o, err := a.svc.PlaceOrder(c.Request.Context(), version,
-			service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number})
+		o, err := a.svc.PlaceOrderOnce(c.Request.Context(), version,
+			service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number},
+			c.GetHeader("Idempotency-Key"))
 		if err != nil {
 			a.writeError(c, err)
 			return
@@ -210,6 +215,22 @@ func (a *api) stats(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, st)
+}
+
+// shed answers 503 busy at once when max requests are already in flight.
+func (a *api) shed(max int) gin.HandlerFunc {
+	slots := make(chan struct{}, max)
+	return func(c *gin.Context) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			c.Next()
+		default:
+			c.Header("Retry-After", "1")
+			writeErrorCode(c, http.StatusServiceUnavailable, "busy", "too many orders at once; try again in a moment")
+			c.Abort()
+		}
+	}
 }
 
 func (a *api) requireAdmin(c *gin.Context) {

@@ -135,11 +135,11 @@ func (s *Service) RestoreMissingStock(ctx context.Context) (restored []int64, er
 			}
 			continue
 		}
-		pending, err := s.goods.PendingUnits(ctx, g.ID)
+		stock, g, err := s.truth(ctx, g.ID)
 		if err != nil {
 			return restored, err
 		}
-		ok, err := s.stock.Restore(ctx, g.ID, max(g.Stock-pending, 0), g.SaleWindow)
+		ok, err := s.stock.Restore(ctx, g.ID, stock, g.SaleWindow)
 		if err != nil {
 			return restored, err
 		}

@@ -131,6 +131,8 @@ type StockCache interface {
 	Put(ctx context.Context, goodsID, stock int64, w SaleWindow) error
 	// Restore loads stock and window only if the cache holds nothing for the goods.
 	Restore(ctx context.Context, goodsID, stock int64, w SaleWindow) (restored bool, err error)
+	// Lock takes a lock named name for ttl across instances; unlock releases it.
+	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), ok bool, err error)
 	// Add adds n once per opID.
 	Add(ctx context.Context, goodsID, n int64, opID string) error
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
@@ -168,6 +170,9 @@ type Options struct {
 	OrderTables int           // V3+: order_1..order_OrderTables
 	OrderHosts  int           // V4+: how many order hosts
 	SoldOutTTL  time.Duration // V6: how long a sold-out flag lives without a broadcast
+	// RebuildGrace is how long a rebuild of lost Redis stock waits, so that
+	// every reservation taken before the loss has become an order or failed.
+	RebuildGrace time.Duration
 }
 
 // Service is the flash sale.
@@ -179,17 +184,19 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 
-	soldOut *soldOutFlags // V6
+	soldOut  *soldOutFlags // V6
+	outcomes Outcomes
+	rebuilds sync.Map // goods ids whose Redis stock is being rebuilt here
 
 	sweepMu   sync.Mutex
 	sweepFrom int64 // outbox sweep watermark: orders below it are settled
 }
 
 // New wires a service.
-func New(goods GoodsStore, stock StockCache, pub Publisher, ids IDs, opts Options, log *slog.Logger) *Service {
+func New(goods GoodsStore, stock StockCache, pub Publisher, ids IDs, outcomes Outcomes, opts Options, log *slog.Logger) *Service {
 	opts.OrderTables = max(opts.OrderTables, 1)
 	opts.OrderHosts = max(opts.OrderHosts, 1)
-	return &Service{goods: goods, stock: stock, pub: pub, ids: ids, opts: opts, log: log,
+	return &Service{goods: goods, stock: stock, pub: pub, ids: ids, outcomes: outcomes, opts: opts, log: log,
 		soldOut: newSoldOutFlags(opts.SoldOutTTL)}
 }
 

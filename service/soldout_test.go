@@ -44,7 +44,7 @@ func TestSoldOutFlagExpires(t *testing.T) {
 
 // The seed's placement: user_id/10 % tables + 1, and user_id % hosts.
 func TestOrderPlacement(t *testing.T) {
-	s := New(nil, nil, nil, nil, Options{OrderTables: 16, OrderHosts: 2}, nil)
+	s := New(nil, nil, nil, nil, nil, Options{OrderTables: 16, OrderHosts: 2}, nil)
 	for _, c := range []struct {
 		user int64
 		want OrderTable

@@ -9,15 +9,72 @@ import (
 
 // reserve takes the order's units from the Redis gate, which also holds the
 // sale window. A missing stock key is either unknown goods (404) or stock
-// Redis has lost (503), never zero.
+// Redis has lost (503 while it is rebuilt), never zero.
 func (s *Service) reserve(ctx context.Context, o Order) error {
 	err := s.stock.Reserve(ctx, o.GoodsID, o.Number, time.Now())
 	if errors.Is(err, ErrStockNotLoaded) {
-		if _, gerr := s.goods.Goods(ctx, o.GoodsID); gerr != nil {
-			return gerr
-		}
+		return s.stockNotLoaded(ctx, o.GoodsID)
 	}
 	return err
+}
+
+// stockNotLoaded answers for goods Redis holds no stock for: not found, or
+// not loaded while a rebuild is started.
+func (s *Service) stockNotLoaded(ctx context.Context, goodsID int64) error {
+	if _, err := s.goods.Goods(ctx, goodsID); err != nil {
+		return err
+	}
+	if _, busy := s.rebuilds.LoadOrStore(goodsID, true); !busy {
+		go func() {
+			defer s.rebuilds.Delete(goodsID)
+			if err := s.rebuildStock(goodsID); err != nil {
+				s.log.Error("rebuild of lost redis stock failed; it is retried on the next order", "goods_id", goodsID, "err", err)
+			}
+		}()
+	}
+	return ErrStockNotLoaded
+}
+
+// rebuildStock restores goods' Redis stock once, across instances, after
+// Redis lost it (restarted empty, flushed, failed over). It waits
+// RebuildGrace first: no reservation can be taken while the key is missing,
+// and by then every reservation taken before the loss has become an order,
+// which the truth counts, or has failed.
+func (s *Service) rebuildStock(goodsID int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.RebuildGrace+time.Minute)
+	defer cancel()
+	unlock, ok, err := s.stock.Lock(ctx, fmt.Sprintf("rebuild:%d", goodsID), s.opts.RebuildGrace+30*time.Second)
+	if err != nil || !ok {
+		return err // another instance is rebuilding it
+	}
+	defer unlock()
+	time.Sleep(s.opts.RebuildGrace)
+	stock, g, err := s.truth(ctx, goodsID)
+	if err != nil {
+		return err
+	}
+	restored, err := s.stock.Restore(ctx, goodsID, stock, g.SaleWindow)
+	if restored {
+		s.log.Warn("redis had lost the stock of goods; rebuilt it from the database", "goods_id", goodsID, "stock", stock)
+		s.stockIsBack(ctx, goodsID)
+	}
+	return err
+}
+
+// truth is what goods may still sell according to the database: its stock
+// less the units of orders whose decrement has not reached it. Pending is
+// read first: a decrement applied in between is then subtracted twice, so
+// the error, if any, sells less, never more.
+func (s *Service) truth(ctx context.Context, goodsID int64) (int64, Goods, error) {
+	pending, err := s.goods.PendingUnits(ctx, goodsID)
+	if err != nil {
+		return 0, Goods{}, err
+	}
+	g, err := s.goods.Goods(ctx, goodsID)
+	if err != nil {
+		return 0, Goods{}, err
+	}
+	return max(g.Stock-pending, 0), g, nil
 }
 
 // release gives a reservation back and tells every instance. If that

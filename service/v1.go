@@ -31,8 +31,11 @@ func (s *Service) placeV1(ctx context.Context, o Order) error {
 		defer cancel()
 		s.release(ctx, o)
 	}
-	if errors.Is(err, ErrSoldOut) || errors.Is(err, ErrStockNotLoaded) {
-		// Zero rows decremented or no stock in Redis: is there such goods?
+	switch {
+	case errors.Is(err, ErrStockNotLoaded):
+		return s.stockNotLoaded(ctx, o.GoodsID)
+	case errors.Is(err, ErrSoldOut):
+		// Zero rows decremented: sold out, or no such goods.
 		if _, gerr := s.goods.Goods(ctx, o.GoodsID); errors.Is(gerr, ErrNotFound) {
 			return gerr
 		}

@@ -207,3 +207,53 @@ func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, 
 	}
 	return out, nil
 }
+
+// Outcomes keeps idempotency outcomes in Redis for ttl.
+type Outcomes struct {
+	r   *Redis
+	ttl time.Duration
+}
+
+var _ service.Outcomes = (*Outcomes)(nil)
+
+// Outcomes stores idempotency outcomes for ttl.
+func (r *Redis) Outcomes(ttl time.Duration) *Outcomes { return &Outcomes{r: r, ttl: ttl} }
+
+func (o *Outcomes) key(k string) string { return o.r.prefix + "idem:" + k }
+
+func (o *Outcomes) Claim(ctx context.Context, key string) ([]byte, bool, error) {
+	ok, err := o.r.c.SetNX(ctx, o.key(key), "", o.ttl).Result()
+	if err != nil || ok {
+		return nil, ok, unavailable(err)
+	}
+	prev, err := o.r.c.Get(ctx, o.key(key)).Bytes()
+	if errors.Is(err, redis.Nil) { // expired in between: claim it again
+		return o.Claim(ctx, key)
+	}
+	return prev, false, unavailable(err)
+}
+
+func (o *Outcomes) Settle(ctx context.Context, key string, outcome []byte) error {
+	return unavailable(o.r.c.Set(ctx, o.key(key), outcome, o.ttl).Err())
+}
+
+func (o *Outcomes) Forget(ctx context.Context, key string) error {
+	return unavailable(o.r.c.Del(ctx, o.key(key)).Err())
+}
+
+// unlockScript deletes a lock only if it still holds this holder's token.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Lock takes the lock name for ttl, across every instance sharing Redis.
+func (r *Redis) Lock(ctx context.Context, name string, ttl time.Duration) (func(), bool, error) {
+	key := r.prefix + "lock:" + name
+	token := strconv.FormatInt(time.Now().UnixNano(), 36)
+	ok, err := r.c.SetNX(ctx, key, token, ttl).Result()
+	if err != nil || !ok {
+		return nil, false, unavailable(err)
+	}
+	return func() { unlockScript.Run(context.Background(), r.c, []string{key}, token) }, true, nil
+}
