@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,21 +40,21 @@ func newLogger(w io.Writer) *slog.Logger {
 // app is one running instance. Its parts are started in dependency order by
 // start and stopped in reverse by shutdown.
 type app struct {
-	cfg      config.Config
-	log      *slog.Logger
-	database *store.Database
-	redis    *store.Redis
-	miniRed  *miniredis.Miniredis // nil unless Redis runs embedded
-	nsqd     *store.EmbeddedNSQD  // nil when nsqd runs elsewhere
-	pub      *store.Publisher
-	consumer *consumer.Consumer // nil when switched off
-	listener *consumer.Consumer // stock-back broadcasts
-	svc      *service.Service
-	http     *http.Server
-	httpLn   net.Listener
-	draining atomic.Bool
-	stopLoop context.CancelFunc
-	loopDone chan struct{}
+	cfg       config.Config
+	log       *slog.Logger
+	database  *store.Database
+	redis     *store.Redis
+	miniRed   *miniredis.Miniredis // nil unless Redis runs embedded
+	nsqd      *store.EmbeddedNSQD  // nil when nsqd runs elsewhere
+	pub       *store.Publisher
+	consumer  *consumer.Consumer // nil when switched off
+	listener  *consumer.Consumer // stock-back broadcasts
+	svc       *service.Service
+	http      *http.Server
+	httpLn    net.Listener
+	draining  atomic.Bool
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
 }
 
 // migrate applies the migrations on every database and returns.
@@ -155,7 +156,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 			return nil, err
 		}
 	}
-	a.startOutboxLoop()
+	a.startLoops()
 
 	token := cfg.Admin.Token
 	if token == "" {
@@ -181,25 +182,40 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	return a, nil
 }
 
-// startOutboxLoop republishes, every outbox.interval, the stock messages of
-// orders that have no stock log after the grace period.
-func (a *app) startOutboxLoop() {
+// startLoops runs the background work: every outbox.interval, republish
+// the stock messages of orders with no stock log after the grace period;
+// every reconcile.interval, compare Redis with the database and repair
+// lasting drift.
+func (a *app) startLoops() {
 	ctx, cancel := context.WithCancel(context.Background())
-	a.stopLoop, a.loopDone = cancel, make(chan struct{})
+	a.stopLoops = cancel
+	a.every(ctx, a.cfg.Outbox.Interval, func(ctx context.Context) {
+		if n, err := a.svc.SweepOutbox(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("outbox sweep failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("outbox sweep republished stock messages", "count", n)
+		}
+	})
+	a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
+		if _, err := a.svc.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("reconciliation failed", "err", err)
+		}
+	})
+}
+
+// every runs fn every interval until ctx ends.
+func (a *app) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	a.loops.Add(1)
 	go func() {
-		defer close(a.loopDone)
-		t := time.NewTicker(a.cfg.Outbox.Interval)
+		defer a.loops.Done()
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if n, err := a.svc.SweepOutbox(ctx); err != nil && ctx.Err() == nil {
-					a.log.Warn("outbox sweep failed", "err", err)
-				} else if n > 0 {
-					a.log.Info("outbox sweep republished stock messages", "count", n)
-				}
+				fn(ctx)
 			}
 		}
 	}()
@@ -240,9 +256,9 @@ func (a *app) shutdown() {
 	if a.httpLn != nil {
 		a.httpLn.Close() // in case serve never ran
 	}
-	if a.stopLoop != nil {
-		a.stopLoop()
-		<-a.loopDone
+	if a.stopLoops != nil {
+		a.stopLoops()
+		a.loops.Wait()
 	}
 	if a.consumer != nil {
 		a.consumer.Stop()

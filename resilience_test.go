@@ -138,3 +138,74 @@ func TestOverloadIsShedWithRetryAfter(t *testing.T) {
 	st := in.drained(t, g.ID)
 	checkSettled(t, st, 100000, int64(len(ids)))
 }
+
+type reconcileReport struct {
+	Goods []service.Drift `json:"goods"`
+}
+
+// Reconciliation repairs a drift between Redis and the database only once
+// it has been seen three passes in a row, in both directions: a reservation
+// whose order was never written (Redis too low) and decrements Redis lost
+// (Redis too high).
+func TestReconciliationRepairsLastingDrift(t *testing.T) {
+	e := newEnv(t)
+	e.settings["SECKILL_RECONCILE_INTERVAL"] = "1h" // passes by hand here
+	in := e.start()
+	g := in.createGoods(t, 10)
+	for u := range int64(2) {
+		in.order(t, "V2", u+1, g.ID, 1)
+	}
+	in.drained(t, g.ID)
+	ctx := context.Background()
+	pass := func() service.Drift {
+		var r reconcileReport
+		if code := in.call(t, "POST", "/admin/reconcile", nil, &r); code != http.StatusOK || len(r.Goods) != 1 {
+			t.Fatalf("reconcile: %d %+v", code, r)
+		}
+		return r.Goods[0]
+	}
+	for _, c := range []struct {
+		name  string
+		fault func()
+		drift int64
+	}{
+		{"reservation without an order", func() { in.redis.Reserve(ctx, g.ID, 1, time.Now()) }, -1},
+		{"decrements lost by Redis", func() { in.redis.Adjust(ctx, g.ID, 8, 2) }, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.fault()
+			for i := 1; i <= service.RepairAfter; i++ {
+				d := pass()
+				last := i == service.RepairAfter
+				if d.Drift != c.drift || d.Repaired != last || (!last && d.Seen != i) {
+					t.Errorf("pass %d: %+v, want drift %d seen %d, repaired only on pass %d", i, d, c.drift, i, service.RepairAfter)
+				}
+			}
+			if d := pass(); d.Drift != 0 || *d.RedisStock != 8 {
+				t.Errorf("after repair: %+v", d)
+			}
+		})
+	}
+	checkSettled(t, in.drained(t, g.ID), 10, 2)
+}
+
+// The background pass does the same on its own.
+func TestReconciliationLoopRepairsAnOrphanReservation(t *testing.T) {
+	e := newEnv(t)
+	e.settings["SECKILL_RECONCILE_INTERVAL"] = "100ms"
+	in := e.start()
+	g := in.createGoods(t, 10)
+	if err := in.redis.Reserve(context.Background(), g.ID, 3, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if stock, _, _ := in.redis.Stock(context.Background(), g.ID); stock == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the orphan reservation was not given back within 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

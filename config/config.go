@@ -32,6 +32,7 @@ type Config struct {
 	NSQ        NSQ            `mapstructure:"nsq"`
 	Consumer   Consumer       `mapstructure:"consumer"`
 	Outbox     Outbox         `mapstructure:"outbox"`
+	Reconcile  Reconcile      `mapstructure:"reconcile"`
 	Order      Order          `mapstructure:"order"`
 	Snowflake  Snowflake      `mapstructure:"snowflake"`
 	Admin      Admin          `mapstructure:"admin"`
@@ -88,6 +89,10 @@ type Consumer struct {
 type Outbox struct {
 	Interval time.Duration `mapstructure:"interval"`
 	Grace    time.Duration `mapstructure:"grace"`
+}
+
+type Reconcile struct {
+	Interval time.Duration `mapstructure:"interval"`
 }
 
 type Order struct {
@@ -205,6 +210,9 @@ func (c Config) Validate() error {
 	}
 	if c.Outbox.Interval <= 0 || c.Outbox.Grace <= 0 {
 		bad("outbox.interval/outbox.grace", "must be positive durations such as 1s")
+	}
+	if c.Reconcile.Interval <= 0 {
+		bad("reconcile.interval", "must be a positive duration such as 30s")
 	}
 	if c.Order.MaxNumber < 1 {
 		bad("order.max_number", "must be at least 1")

@@ -27,6 +27,7 @@ type Service interface {
 	ListGoods(ctx context.Context) ([]service.Goods, error)
 	ShopperGoods(ctx context.Context) ([]service.Goods, error)
 	Stats(ctx context.Context, id int64) (service.Stats, error)
+	Reconcile(ctx context.Context) ([]service.Drift, error)
 	Ready(ctx context.Context) error
 }
 
@@ -79,6 +80,7 @@ func New(svc Service, opts Options) http.Handler {
 	admin.GET("/goods", a.listGoods)
 	admin.POST("/goods", a.adminGoods)
 	admin.GET("/goods/:id/stats", a.stats)
+	admin.POST("/reconcile", a.reconcile)
 	return r
 }
 
@@ -231,6 +233,16 @@ func (a *api) shed(max int) gin.HandlerFunc {
 			c.Abort()
 		}
 	}
+}
+
+// reconcile runs one reconciliation pass now and reports every goods' drift.
+func (a *api) reconcile(c *gin.Context) {
+	report, err := a.svc.Reconcile(c.Request.Context())
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"goods": report, "repair_after": service.RepairAfter})
 }
 
 func (a *api) requireAdmin(c *gin.Context) {

@@ -131,6 +131,8 @@ type StockCache interface {
 	Put(ctx context.Context, goodsID, stock int64, w SaleWindow) error
 	// Restore loads stock and window only if the cache holds nothing for the goods.
 	Restore(ctx context.Context, goodsID, stock int64, w SaleWindow) (restored bool, err error)
+	// Adjust adds delta to the stock only if it still is expected.
+	Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error)
 	// Lock takes a lock named name for ttl across instances; unlock releases it.
 	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), ok bool, err error)
 	// Add adds n once per opID.
@@ -187,6 +189,7 @@ type Service struct {
 	soldOut  *soldOutFlags // V6
 	outcomes Outcomes
 	rebuilds sync.Map // goods ids whose Redis stock is being rebuilt here
+	recon    reconciler
 
 	sweepMu   sync.Mutex
 	sweepFrom int64 // outbox sweep watermark: orders below it are settled

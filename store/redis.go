@@ -208,6 +208,19 @@ func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, 
 	return out, nil
 }
 
+// adjustScript adds ARGV[2] to the stock only if it still is ARGV[1].
+var adjustScript = redis.NewScript(`
+local stock = redis.call('HGET', KEYS[1], 'stock')
+if not stock or tonumber(stock) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HINCRBY', KEYS[1], 'stock', ARGV[2])
+return 1
+`)
+
+func (r *Redis) Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
+	n, err := adjustScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, expected, delta).Int()
+	return n == 1, unavailable(err)
+}
+
 // Outcomes keeps idempotency outcomes in Redis for ttl.
 type Outcomes struct {
 	r   *Redis
