@@ -48,6 +48,7 @@ type app struct {
 	nsqd      *store.EmbeddedNSQD  // nil when nsqd runs elsewhere
 	pub       *store.Publisher
 	consumer  *consumer.Consumer // nil when switched off
+	timeouts  *consumer.Consumer // payment timeouts; nil when the consumer is switched off
 	listener  *consumer.Consumer // stock-back broadcasts
 	svc       *service.Service
 	http      *http.Server
@@ -121,7 +122,9 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		nsqds = []string{a.nsqd.TCPAddr()}
 		log.Info("embedded nsqd started", "tcp", a.nsqd.TCPAddr(), "http", a.nsqd.HTTPAddr(), "data", dir)
 	}
-	if a.pub, err = store.NewPublisher(nsqds, cfg.NSQ.Topic, cfg.NSQ.StockBackTopic, log); err != nil {
+	if a.pub, err = store.NewPublisher(nsqds, store.PublisherTopics{
+		Stock: cfg.NSQ.Topic, Timeout: cfg.NSQ.TimeoutTopic, StockBack: cfg.NSQ.StockBackTopic,
+	}, log); err != nil {
 		return nil, err
 	}
 	ids, err := store.NewIDs(cfg.Snowflake.Node)
@@ -131,7 +134,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	a.svc = service.New(a.database, a.redis, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyTTL), service.Options{
 		MaxNumber: cfg.Order.MaxNumber, Grace: cfg.Outbox.Grace,
 		OrderTables: cfg.MySQL.OrderTables, OrderHosts: len(cfg.ShardDSNs()), SoldOutTTL: cfg.SoldOut.TTL,
-		RebuildGrace: cfg.Redis.RebuildGrace,
+		RebuildGrace: cfg.Redis.RebuildGrace, PayTimeout: cfg.Order.PayTimeout,
 	}, log)
 
 	if restored, err := a.svc.RestoreMissingStock(ctx); err != nil {
@@ -152,6 +155,13 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
 			BatchSize: cfg.Consumer.BatchSize, NSQLog: store.NSQLogger(log),
+		}, log); err != nil {
+			return nil, err
+		}
+		if a.timeouts, err = consumer.StartTimeouts(a.svc, consumer.Options{
+			Topic: cfg.NSQ.TimeoutTopic, Channel: cfg.NSQ.TimeoutChannel, NSQDs: nsqds, Lookupds: lookupds,
+			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
+			NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
 			return nil, err
 		}
@@ -184,8 +194,9 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 
 // startLoops runs the background work: every outbox.interval, republish
 // the stock messages of orders with no stock log after the grace period;
-// every reconcile.interval, compare Redis with the database and repair
-// lasting drift.
+// every order.expiry_sweep_interval, cancel expired unpaid orders no
+// timeout message cancelled; every reconcile.interval, compare Redis with
+// the database and repair lasting drift.
 func (a *app) startLoops() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
@@ -194,6 +205,13 @@ func (a *app) startLoops() {
 			a.log.Warn("outbox sweep failed", "err", err)
 		} else if n > 0 {
 			a.log.Info("outbox sweep republished stock messages", "count", n)
+		}
+	})
+	a.every(ctx, a.cfg.Order.ExpirySweepInterval, func(ctx context.Context) {
+		if n, err := a.svc.SweepExpired(ctx, a.cfg.Order.ExpirySweepGrace); err != nil && ctx.Err() == nil {
+			a.log.Warn("expiry sweep failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("expiry sweep cancelled unpaid orders", "count", n)
 		}
 	})
 	a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
@@ -262,6 +280,9 @@ func (a *app) shutdown() {
 	}
 	if a.consumer != nil {
 		a.consumer.Stop()
+	}
+	if a.timeouts != nil {
+		a.timeouts.Stop()
 	}
 	if a.listener != nil {
 		a.listener.Stop()

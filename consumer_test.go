@@ -18,8 +18,8 @@ import (
 func sellWithoutMessage(t *testing.T, in *instance, goodsID, userID int64) service.StockMessage {
 	t.Helper()
 	ctx := context.Background()
-	o := service.Order{ID: testIDs.NewID(), UserID: userID, GoodsID: goodsID, Number: 1}
-	if err := in.redis.Reserve(ctx, goodsID, 1, time.Now()); err != nil {
+	o := service.Order{ID: testIDs.NewID(), UserID: userID, GoodsID: goodsID, Number: 1, PayDeadline: time.Now().Add(time.Hour).UTC()}
+	if err := in.redis.Reserve(ctx, goodsID, userID, 1, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := in.database.InsertOrder(ctx, o, service.OrderTable{}); err != nil {

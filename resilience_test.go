@@ -169,7 +169,7 @@ func TestReconciliationRepairsLastingDrift(t *testing.T) {
 		fault func()
 		drift int64
 	}{
-		{"reservation without an order", func() { in.redis.Reserve(ctx, g.ID, 1, time.Now()) }, -1},
+		{"reservation without an order", func() { in.redis.Reserve(ctx, g.ID, 99, 1, time.Now()) }, -1},
 		{"decrements lost by Redis", func() { in.redis.Adjust(ctx, g.ID, 8, 2) }, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -195,7 +195,7 @@ func TestReconciliationLoopRepairsAnOrphanReservation(t *testing.T) {
 	e.settings["SECKILL_RECONCILE_INTERVAL"] = "100ms"
 	in := e.start()
 	g := in.createGoods(t, 10)
-	if err := in.redis.Reserve(context.Background(), g.ID, 3, time.Now()); err != nil {
+	if err := in.redis.Reserve(context.Background(), g.ID, 99, 3, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

@@ -77,6 +77,8 @@ type NSQ struct {
 	Topic            string `mapstructure:"topic"`
 	Channel          string `mapstructure:"channel"`
 	StockBackTopic   string `mapstructure:"stock_back_topic"`
+	TimeoutTopic     string `mapstructure:"timeout_topic"`
+	TimeoutChannel   string `mapstructure:"timeout_channel"`
 }
 
 type Consumer struct {
@@ -98,6 +100,10 @@ type Reconcile struct {
 type Order struct {
 	MaxNumber      int64         `mapstructure:"max_number"`
 	IdempotencyTTL time.Duration `mapstructure:"idempotency_ttl"`
+	PayTimeout     time.Duration `mapstructure:"pay_timeout"`
+	// The expiry sweep: every interval, cancel orders grace past their deadline.
+	ExpirySweepInterval time.Duration `mapstructure:"expiry_sweep_interval"`
+	ExpirySweepGrace    time.Duration `mapstructure:"expiry_sweep_grace"`
 }
 
 type Snowflake struct {
@@ -193,8 +199,11 @@ func (c Config) Validate() error {
 	if c.Redis.PoolSize < 1 {
 		bad("redis.pool_size", "must be at least 1")
 	}
-	if c.NSQ.Topic == "" || c.NSQ.Channel == "" || c.NSQ.StockBackTopic == "" {
-		bad("nsq.topic/nsq.channel/nsq.stock_back_topic", "must not be empty")
+	if c.NSQ.Topic == "" || c.NSQ.Channel == "" || c.NSQ.StockBackTopic == "" || c.NSQ.TimeoutTopic == "" || c.NSQ.TimeoutChannel == "" {
+		bad("nsq topics and channels", "must not be empty")
+	}
+	if c.Order.PayTimeout <= 0 || c.Order.ExpirySweepInterval <= 0 || c.Order.ExpirySweepGrace < 0 {
+		bad("order.pay_timeout/order.expiry_sweep_interval/order.expiry_sweep_grace", "must be positive durations such as 5m")
 	}
 	if c.SoldOut.TTL <= 0 {
 		bad("soldout.ttl", "must be a positive duration such as 2s")

@@ -250,3 +250,49 @@ func StartStockBack(svc StockBackService, o Options) (*Consumer, error) {
 		return nil // a broadcast that cannot be read is dropped: the flag's TTL covers it
 	}))
 }
+
+// TimeoutService is what the payment-timeout consumer needs of the service.
+type TimeoutService interface {
+	CancelUnpaid(ctx context.Context, m service.StockMessage) error
+	DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error
+}
+
+// StartTimeouts cancels orders still unpaid at their deadline. The deadline
+// travels in the message: nsqd delivers deferred messages early after a
+// restart, and such a message is deferred again for the time left.
+func StartTimeouts(svc TimeoutService, o Options, log *slog.Logger) (*Consumer, error) {
+	return start(o, &timeoutHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log})
+}
+
+type timeoutHandler struct {
+	svc         TimeoutService
+	maxAttempts uint16
+	log         *slog.Logger
+}
+
+// maxRequeue stays under nsqd's --max-req-timeout (1 h by default).
+const maxRequeue = 59 * time.Minute
+
+func (h *timeoutHandler) HandleMessage(m *nsq.Message) error {
+	var sm service.StockMessage
+	if err := json.Unmarshal(m.Body, &sm); err != nil || sm.Deadline == 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return h.svc.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("undecodable payment-timeout message: %v", err))
+	}
+	if left := time.Until(time.UnixMilli(sm.Deadline)); left > 0 {
+		m.DisableAutoResponse()
+		m.RequeueWithoutBackoff(min(left, maxRequeue))
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := h.svc.CancelUnpaid(ctx, sm)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, service.ErrInvalid), m.Attempts >= h.maxAttempts:
+		return h.svc.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("payment timeout gave up after %d attempts: %v", m.Attempts, err))
+	}
+	return err // REQ with backoff: the sale is not applied yet, or a store is down
+}

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -74,5 +75,45 @@ func TestHandlerDecisions(t *testing.T) {
 				t.Errorf("FIN %d REQ %d dead letters %q; want REQ=%v dead-lettered=%v", a.fin, a.req, r.deadLetter, c.wantErr, c.wantDead)
 			}
 		})
+	}
+}
+
+type canceller struct{ calls int }
+
+func (c *canceller) CancelUnpaid(context.Context, service.StockMessage) error { c.calls++; return nil }
+func (c *canceller) DeadLetter(context.Context, service.StockMessage, []byte, string) error {
+	return nil
+}
+
+type requeues struct {
+	answers
+	delay   time.Duration
+	backoff bool
+}
+
+func (r *requeues) OnRequeue(_ *nsq.Message, d time.Duration, backoff bool) {
+	r.req++
+	r.delay, r.backoff = d, backoff
+}
+
+// A payment-timeout message that arrives before its deadline (nsqd delivers
+// deferred messages early after a restart) is deferred again for the time
+// left, without backoff, and cancels nothing.
+func TestEarlyTimeoutIsDeferredAgain(t *testing.T) {
+	c := &canceller{}
+	h := &timeoutHandler{svc: c, maxAttempts: 5, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	body := fmt.Sprintf(`{"order_id":1,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, time.Now().Add(time.Minute).UnixMilli())
+	var r requeues
+	m := nsq.NewMessage(nsq.MessageID{}, []byte(body))
+	m.Delegate = &r
+	if err := h.HandleMessage(m); err != nil {
+		t.Fatal(err)
+	}
+	if c.calls != 0 || r.req != 1 || r.backoff || r.delay < 55*time.Second || r.delay > time.Minute {
+		t.Errorf("cancelled %d times, requeued %d with %v (backoff %v); want a requeue of ~1m and no cancel", c.calls, r.req, r.delay, r.backoff)
+	}
+	past := fmt.Sprintf(`{"order_id":1,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, time.Now().Add(-time.Second).UnixMilli())
+	if err := h.HandleMessage(nsq.NewMessage(nsq.MessageID{}, []byte(past))); err != nil || c.calls != 1 {
+		t.Errorf("a due message: err %v, cancelled %d times", err, c.calls)
 	}
 }

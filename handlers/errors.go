@@ -32,6 +32,9 @@ var statusOf = []struct {
 	{service.ErrNotStarted, http.StatusConflict, "not_started"},
 	{service.ErrEnded, http.StatusConflict, "ended"},
 	{service.ErrInProgress, http.StatusConflict, "request_in_progress"},
+	{service.ErrLimitExceeded, http.StatusConflict, "limit_exceeded"},
+	{service.ErrOrderCancelled, http.StatusConflict, "order_cancelled"},
+	{service.ErrOrderExpired, http.StatusConflict, "order_expired"},
 	{service.ErrStockNotLoaded, http.StatusServiceUnavailable, "stock_not_loaded"},
 	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }

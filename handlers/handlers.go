@@ -28,6 +28,7 @@ type Service interface {
 	ShopperGoods(ctx context.Context) ([]service.Goods, error)
 	Stats(ctx context.Context, id int64) (service.Stats, error)
 	Reconcile(ctx context.Context) ([]service.Drift, error)
+	Pay(ctx context.Context, orderID, userID int64) error
 	Ready(ctx context.Context) error
 }
 
@@ -69,6 +70,7 @@ func New(svc Service, opts Options) http.Handler {
 		orders.POST("/order"+v, a.order(v))
 	}
 	orders.POST("/order", a.order(service.BestVersion()))
+	r.POST("/orders/:id/pay", a.pay)
 
 	// The pages: the admin page is public, the API calls it makes are not.
 	pages := http.FS(web.Files())
@@ -126,6 +128,29 @@ func (a *api) order(version string) gin.HandlerFunc {
 	}
 }
 
+// pay marks an order paid: POST /orders/:id/pay {"user_id": 1}.
+func (a *api) pay(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	var b struct {
+		UserID *int64 `json:"user_id"`
+	}
+	if !a.decode(c, &b) {
+		return
+	}
+	if b.UserID == nil {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "missing integer field(s): user_id")
+		return
+	}
+	if err := a.svc.Pay(c.Request.Context(), id, *b.UserID); err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"order_id": strconv.FormatInt(id, 10), "status": "paid"})
+}
+
 func (a *api) goods(c *gin.Context) {
 	id, ok := pathID(c)
 	if !ok {
@@ -165,6 +190,7 @@ type adminGoodsBody struct {
 	Stock    *int64     `json:"stock"`
 	StartAt  *time.Time `json:"start_at"`
 	EndAt    *time.Time `json:"end_at"`
+	Limit    *int64     `json:"per_user_limit"`
 	ID       *int64     `json:"id"`
 	AddStock *int64     `json:"add_stock"`
 	OpID     string     `json:"op_id"`
@@ -177,7 +203,7 @@ func (a *api) adminGoods(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if b.ID != nil || b.AddStock != nil {
-		if b.Name != nil || b.Stock != nil || b.StartAt != nil || b.EndAt != nil {
+		if b.Name != nil || b.Stock != nil || b.StartAt != nil || b.EndAt != nil || b.Limit != nil {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", "send either {name, stock} to create goods or {id, add_stock} to add stock")
 			return
 		}
@@ -197,8 +223,11 @@ func (a *api) adminGoods(c *gin.Context) {
 		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "name and stock are required")
 		return
 	}
-	g, err := a.svc.CreateGoods(ctx, service.NewGoods{Name: *b.Name, Stock: *b.Stock,
-		SaleWindow: service.SaleWindow{StartAt: b.StartAt, EndAt: b.EndAt}})
+	ng := service.NewGoods{Name: *b.Name, Stock: *b.Stock, SaleWindow: service.SaleWindow{StartAt: b.StartAt, EndAt: b.EndAt}}
+	if b.Limit != nil {
+		ng.PerUserLimit = *b.Limit
+	}
+	g, err := a.svc.CreateGoods(ctx, ng)
 	if err != nil {
 		a.writeError(c, err)
 		return

@@ -20,6 +20,8 @@ func (s *Service) CreateGoods(ctx context.Context, ng NewGoods) (Goods, error) {
 		return Goods{}, invalid("name must have 1 to %d characters", MaxNameLen)
 	case ng.Stock < 0:
 		return Goods{}, invalid("stock must not be negative")
+	case ng.PerUserLimit < 0:
+		return Goods{}, invalid("per_user_limit must not be negative (0 is no limit)")
 	case ng.StartAt != nil && ng.EndAt != nil && !ng.EndAt.After(*ng.StartAt):
 		return Goods{}, invalid("end_at must come after start_at")
 	}
@@ -27,7 +29,7 @@ func (s *Service) CreateGoods(ctx context.Context, ng NewGoods) (Goods, error) {
 	if err != nil {
 		return Goods{}, err
 	}
-	if err := s.stock.Put(ctx, g.ID, g.Stock, g.SaleWindow); err != nil {
+	if err := s.stock.Put(ctx, g); err != nil {
 		return Goods{}, fmt.Errorf("goods %d created in mysql but not loaded in redis: %w", g.ID, err)
 	}
 	return g, nil
@@ -113,7 +115,8 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	} else if ok {
 		st.RedisStock = &stock
 	}
-	st.Orders, st.StockLogs, st.DeadLetters, err = s.goods.Counts(ctx, id)
+	counts, err := s.goods.Counts(ctx, id)
+	st.Orders, st.StockLogs, st.Returns, st.DeadLetters = counts.Orders, counts.StockLogs, counts.Returns, counts.DeadLetters
 	return st, err
 }
 
@@ -135,11 +138,7 @@ func (s *Service) RestoreMissingStock(ctx context.Context) (restored []int64, er
 			}
 			continue
 		}
-		stock, g, err := s.truth(ctx, g.ID)
-		if err != nil {
-			return restored, err
-		}
-		ok, err := s.stock.Restore(ctx, g.ID, stock, g.SaleWindow)
+		ok, err := s.restore(ctx, g.ID)
 		if err != nil {
 			return restored, err
 		}

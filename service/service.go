@@ -19,6 +19,8 @@ type Goods struct {
 	Name  string `json:"name"`
 	Stock int64  `json:"stock"`
 	Sale  int64  `json:"sale"`
+	// PerUserLimit is the most units one user may hold; 0 is no limit.
+	PerUserLimit int64 `json:"per_user_limit"`
 	SaleWindow
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -31,8 +33,9 @@ type SaleWindow struct {
 
 // NewGoods is what an admin puts on sale.
 type NewGoods struct {
-	Name  string
-	Stock int64
+	Name         string
+	Stock        int64
+	PerUserLimit int64
 	SaleWindow
 }
 
@@ -51,15 +54,32 @@ type Order struct {
 	GoodsID int64  `json:"goods_id"`
 	Number  int64  `json:"number"`
 	Version string `json:"version"`
+	// PayDeadline: an order still unpaid then is cancelled and its stock returned.
+	PayDeadline time.Time `json:"pay_deadline"`
 }
 
-// StockMessage asks the consumer to apply one order's decrement to MySQL.
+// Order statuses, as the order tables store them.
+const (
+	StatusUnpaid    = 0
+	StatusPaid      = 1
+	StatusCancelled = 2
+)
+
+// StockMessage asks the consumer to apply one order's decrement to MySQL;
+// the same body, delivered at the deadline, asks to cancel it if unpaid.
 type StockMessage struct {
 	OrderID int64 `json:"order_id"`
 	GoodsID int64 `json:"goods_id"`
 	UserID  int64 `json:"user_id"`
 	Number  int64 `json:"number"`
+	// Where the order row is, and its payment deadline in Unix ms.
+	Host     int   `json:"host,omitempty"`
+	Table    int   `json:"table,omitempty"`
+	Deadline int64 `json:"deadline_ms,omitempty"`
 }
+
+// At is the table the message's order is in.
+func (m StockMessage) At() OrderTable { return OrderTable{Host: m.Host, Table: m.Table} }
 
 // Stats shows one goods' stock as every store sees it.
 type Stats struct {
@@ -68,7 +88,8 @@ type Stats struct {
 	MySQLStock  int64  `json:"mysql_stock"`
 	MySQLSale   int64  `json:"mysql_sale"`
 	Orders      int64  `json:"orders"`
-	StockLogs   int64  `json:"stock_logs"`
+	StockLogs   int64  `json:"stock_logs"` // sale decrements applied
+	Returns     int64  `json:"returns"`    // stock given back by cancelled orders
 	DeadLetters int64  `json:"dead_letters"`
 }
 
@@ -79,6 +100,11 @@ var (
 	ErrSoldOut        = errors.New("sold out")
 	ErrNotStarted     = errors.New("sale not started")
 	ErrEnded          = errors.New("sale ended")
+	ErrLimitExceeded  = errors.New("per-user limit exceeded")
+	ErrOrderCancelled = errors.New("order cancelled")
+	ErrOrderExpired   = errors.New("payment deadline passed")
+	// ErrNotYet: the work depends on something not done yet; try again later.
+	ErrNotYet         = errors.New("not yet")
 	ErrStockNotLoaded = errors.New("stock not loaded in redis")
 	ErrUnavailable    = errors.New("dependency unavailable")
 	// ErrAlreadyApplied: the order's stock log exists; the decrement is done.
@@ -103,6 +129,22 @@ type GoodsStore interface {
 	// Zero rows decremented gives ErrSoldOut.
 	SellInTx(ctx context.Context, o Order, gate func() error) error
 	InsertOrder(ctx context.Context, o Order, at OrderTable) error
+	// PayOrder marks the user's order paid if it is unpaid and its deadline
+	// is after now; CancelOrder marks it cancelled if it is unpaid and its
+	// deadline is not after now. One conditional update each: of a payment
+	// and a timeout racing, exactly one wins.
+	PayOrder(ctx context.Context, at OrderTable, id, userID int64, now time.Time) (bool, error)
+	CancelOrder(ctx context.Context, at OrderTable, id int64, now time.Time) (bool, error)
+	// OrderStatus reads an order's status; ErrNotFound when it is not there.
+	OrderStatus(ctx context.Context, at OrderTable, id int64) (status int, userID int64, err error)
+	// ReturnStock gives a cancelled order's units back to goods once:
+	// ErrAlreadyApplied when it was, ErrNotYet while its sale is not applied.
+	ReturnStock(ctx context.Context, m StockMessage) error
+	// ExpiredOrders lists orders to cancel or finish cancelling: unpaid past
+	// before, or cancelled without a return.
+	ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]StockMessage, error)
+	// UserUnits sums each user's units of goods over live (not cancelled) orders.
+	UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error)
 	// ApplyStock writes the stock log and the conditional decrement in one
 	// transaction: ErrAlreadyApplied when the log exists, ErrSoldOut when
 	// MySQL's stock cannot cover it.
@@ -114,7 +156,9 @@ type GoodsStore interface {
 	// Settled says which of ids have a stock log or a dead letter.
 	Settled(ctx context.Context, ids []int64) (map[int64]bool, error)
 	DeadLetter(ctx context.Context, m StockMessage, body []byte, reason string) error
-	Counts(ctx context.Context, goodsID int64) (orders, stockLogs, deadLetters int64, err error)
+	// Counts fills the counting fields of Stats: orders over every table,
+	// sale and return stock logs, dead letters.
+	Counts(ctx context.Context, goodsID int64) (Stats, error)
 	// PendingUnits sums the units of goods' orders that have no stock log:
 	// sold, but not yet taken off goods.stock.
 	PendingUnits(ctx context.Context, goodsID int64) (int64, error)
@@ -123,14 +167,18 @@ type GoodsStore interface {
 
 // StockCache is the gate in front of MySQL (Redis): sellable stock per goods.
 type StockCache interface {
-	// Reserve takes n units at time now: ErrSoldOut when fewer remain,
-	// ErrNotStarted or ErrEnded outside the sale window, ErrStockNotLoaded
-	// when the cache holds no stock for the goods.
-	Reserve(ctx context.Context, goodsID, n int64, now time.Time) error
-	Release(ctx context.Context, goodsID, n int64) error
-	Put(ctx context.Context, goodsID, stock int64, w SaleWindow) error
-	// Restore loads stock and window only if the cache holds nothing for the goods.
-	Restore(ctx context.Context, goodsID, stock int64, w SaleWindow) (restored bool, err error)
+	// Reserve takes n units for userID at time now: ErrSoldOut when fewer
+	// remain, ErrNotStarted or ErrEnded outside the sale window,
+	// ErrLimitExceeded past the per-user limit, ErrStockNotLoaded when the
+	// cache holds no stock for the goods.
+	Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error
+	Release(ctx context.Context, goodsID, userID, n int64) error
+	// Return gives a cancelled order's units back, once per order.
+	Return(ctx context.Context, orderID, goodsID, userID, n int64) error
+	Put(ctx context.Context, g Goods) error
+	// Restore loads stock, window, limit and the units each user holds, only
+	// if the cache holds nothing for the goods.
+	Restore(ctx context.Context, g Goods, stock int64, userUnits map[int64]int64) (restored bool, err error)
 	// Adjust adds delta to the stock only if it still is expected.
 	Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error)
 	// Lock takes a lock named name for ttl across instances; unlock releases it.
@@ -153,6 +201,8 @@ type Publisher interface {
 	// Publish sends m to nsqd number route modulo their count, and to the
 	// others in turn when that one fails.
 	Publish(ctx context.Context, m StockMessage, route int64) error
+	// DeferTimeout delivers m to the payment-timeout consumer after delay.
+	DeferTimeout(ctx context.Context, m StockMessage, delay time.Duration) error
 	// AnnounceStockBack tells every instance that goods has stock again.
 	AnnounceStockBack(ctx context.Context, goodsID int64) error
 	Ping(ctx context.Context) error
@@ -172,6 +222,8 @@ type Options struct {
 	OrderTables int           // V3+: order_1..order_OrderTables
 	OrderHosts  int           // V4+: how many order hosts
 	SoldOutTTL  time.Duration // V6: how long a sold-out flag lives without a broadcast
+	// PayTimeout is how long an order may stay unpaid.
+	PayTimeout time.Duration
 	// RebuildGrace is how long a rebuild of lost Redis stock waits, so that
 	// every reservation taken before the loss has become an order or failed.
 	RebuildGrace time.Duration

@@ -11,7 +11,7 @@ import (
 // sale window. A missing stock key is either unknown goods (404) or stock
 // Redis has lost (503 while it is rebuilt), never zero.
 func (s *Service) reserve(ctx context.Context, o Order) error {
-	err := s.stock.Reserve(ctx, o.GoodsID, o.Number, time.Now())
+	err := s.stock.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
 	if errors.Is(err, ErrStockNotLoaded) {
 		return s.stockNotLoaded(ctx, o.GoodsID)
 	}
@@ -49,16 +49,28 @@ func (s *Service) rebuildStock(goodsID int64) error {
 	}
 	defer unlock()
 	time.Sleep(s.opts.RebuildGrace)
-	stock, g, err := s.truth(ctx, goodsID)
-	if err != nil {
-		return err
-	}
-	restored, err := s.stock.Restore(ctx, goodsID, stock, g.SaleWindow)
+	restored, err := s.restore(ctx, goodsID)
 	if restored {
-		s.log.Warn("redis had lost the stock of goods; rebuilt it from the database", "goods_id", goodsID, "stock", stock)
+		s.log.Warn("redis had lost the stock of goods; rebuilt it from the database", "goods_id", goodsID)
 		s.stockIsBack(ctx, goodsID)
 	}
 	return err
+}
+
+// restore loads goods into Redis from the database's truth, with the units
+// each user holds when the goods limit them, unless Redis holds it already.
+func (s *Service) restore(ctx context.Context, goodsID int64) (bool, error) {
+	stock, g, err := s.truth(ctx, goodsID)
+	if err != nil {
+		return false, err
+	}
+	var units map[int64]int64
+	if g.PerUserLimit > 0 {
+		if units, err = s.goods.UserUnits(ctx, goodsID); err != nil {
+			return false, err
+		}
+	}
+	return s.stock.Restore(ctx, g, stock, units)
 }
 
 // truth is what goods may still sell according to the database: its stock
@@ -80,7 +92,7 @@ func (s *Service) truth(ctx context.Context, goodsID int64) (int64, Goods, error
 // release gives a reservation back and tells every instance. If that
 // fails too, Redis holds less than MySQL: the sale sells less, never more.
 func (s *Service) release(ctx context.Context, o Order) {
-	if err := s.stock.Release(ctx, o.GoodsID, o.Number); err != nil {
+	if err := s.stock.Release(ctx, o.GoodsID, o.UserID, o.Number); err != nil {
 		s.log.Error("give back reservation failed; redis now undercounts", "order_id", o.ID, "goods_id", o.GoodsID, "number", o.Number, "err", err)
 		return
 	}
@@ -102,14 +114,15 @@ func (s *Service) StockBack(goodsID int64) { s.soldOut.clear(goodsID) }
 // publish sends the order's stock message. The order row is already
 // committed, so a failed publish loses nothing: the outbox sweep finds the
 // order without a stock log and publishes it again.
-func (s *Service) publish(ctx context.Context, o Order, route int64) {
-	if err := s.pub.Publish(ctx, stockMessage(o), route); err != nil {
-		s.log.Warn("publish failed; the outbox sweep will retry", "order_id", o.ID, "err", err)
+func (s *Service) publish(ctx context.Context, m StockMessage, route int64) {
+	if err := s.pub.Publish(ctx, m, route); err != nil {
+		s.log.Warn("publish failed; the outbox sweep will retry", "order_id", m.OrderID, "err", err)
 	}
 }
 
-func stockMessage(o Order) StockMessage {
-	return StockMessage{OrderID: o.ID, GoodsID: o.GoodsID, UserID: o.UserID, Number: o.Number}
+func stockMessage(o Order, at OrderTable) StockMessage {
+	return StockMessage{OrderID: o.ID, GoodsID: o.GoodsID, UserID: o.UserID, Number: o.Number,
+		Host: at.Host, Table: at.Table, Deadline: o.PayDeadline.UnixMilli()}
 }
 
 // ApplyStock applies one order's decrement to MySQL exactly once. A message
@@ -119,16 +132,23 @@ func (s *Service) ApplyStock(ctx context.Context, m StockMessage) error {
 		return err
 	}
 	err := s.goods.ApplyStock(ctx, m)
-	if errors.Is(err, ErrAlreadyApplied) {
+	switch {
+	case errors.Is(err, ErrAlreadyApplied):
 		return nil
-	}
-	if errors.Is(err, ErrSoldOut) {
+	case errors.Is(err, ErrSoldOut):
 		// Redis sold units MySQL does not have: only possible if Redis was
 		// wrong (lost writes, a manual edit). MySQL's guard held; the order
 		// needs an operator.
 		return fmt.Errorf("%w: mysql stock cannot cover order %d", ErrInvalid, m.OrderID)
+	case errors.Is(err, ErrLimitExceeded):
+		// Redis let the user past the per-user limit (it had lost the
+		// user's units); the database's guard held.
+		return fmt.Errorf("%w: order %d exceeds the per-user limit", ErrInvalid, m.OrderID)
+	case err != nil:
+		return err
 	}
-	return err
+	s.scheduleTimeout(ctx, m)
+	return nil
 }
 
 // ApplyStockBatch applies many orders' decrements to MySQL, each exactly
@@ -148,6 +168,9 @@ func (s *Service) ApplyStockBatch(ctx context.Context, ms []StockMessage) []erro
 		return errs
 	}
 	if len(valid) > 1 && s.goods.ApplyStockBatch(ctx, valid) == nil {
+		for _, m := range valid {
+			s.scheduleTimeout(ctx, m)
+		}
 		return errs
 	}
 	for i, m := range ms {

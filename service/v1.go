@@ -18,11 +18,13 @@ func (s *Service) placeV1(ctx context.Context, o Order) error {
 	err := s.goods.SellInTx(ctx, o, func() error {
 		// Only the reservation here: the transaction holds its connection,
 		// and the goods lookup below needs another one.
-		err := s.stock.Reserve(ctx, o.GoodsID, o.Number, time.Now())
+		err := s.stock.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
 		reserved = err == nil
 		return err
 	})
 	if err == nil {
+		// The sale is applied with the order: start the payment clock now.
+		s.scheduleTimeout(ctx, stockMessage(o, OrderTable{}))
 		return nil
 	}
 	if reserved {

@@ -21,6 +21,6 @@ func (s *Service) sell(ctx context.Context, o Order, at OrderTable, route int64)
 		s.release(ctx, o)
 		return err
 	}
-	s.publish(ctx, o, route)
+	s.publish(ctx, stockMessage(o, at), route)
 	return nil
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // placeFunc runs one version's order path for an order already validated
@@ -43,7 +44,8 @@ func (s *Service) PlaceOrder(ctx context.Context, version string, req OrderReque
 	}
 	for _, v := range versions {
 		if v.name == version {
-			o := Order{ID: s.ids.NewID(), UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: version}
+			o := Order{ID: s.ids.NewID(), UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: version,
+				PayDeadline: time.Now().Add(s.opts.PayTimeout).UTC().Truncate(time.Millisecond)}
 			if err := v.place(s, ctx, o); err != nil {
 				return Order{}, err
 			}

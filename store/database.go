@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -41,6 +42,8 @@ type Database struct {
 	hosts []*sql.DB
 	// pools are the distinct databases among hosts, each counted once.
 	pools []pool
+	// limits caches each goods' per-user limit, which never changes.
+	limits sync.Map
 }
 
 var _ service.GoodsStore = (*Database)(nil)
@@ -136,24 +139,25 @@ func (d *Database) Ping(ctx context.Context) error {
 }
 
 type goodsRow struct {
-	ID        int64
-	Name      string
-	Stock     int64
-	Sale      int64
-	StartAt   *time.Time
-	EndAt     *time.Time
-	CreatedAt time.Time
+	ID           int64
+	Name         string
+	Stock        int64
+	Sale         int64
+	PerUserLimit int64
+	StartAt      *time.Time
+	EndAt        *time.Time
+	CreatedAt    time.Time
 }
 
 func (goodsRow) TableName() string { return "goods" }
 
 func (r goodsRow) goods() service.Goods {
-	return service.Goods{ID: r.ID, Name: r.Name, Stock: r.Stock, Sale: r.Sale,
+	return service.Goods{ID: r.ID, Name: r.Name, Stock: r.Stock, Sale: r.Sale, PerUserLimit: r.PerUserLimit,
 		SaleWindow: service.SaleWindow{StartAt: r.StartAt, EndAt: r.EndAt}, CreatedAt: r.CreatedAt}
 }
 
 func (d *Database) CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error) {
-	row := goodsRow{Name: g.Name, Stock: g.Stock, StartAt: utcMillis(g.StartAt), EndAt: utcMillis(g.EndAt),
+	row := goodsRow{Name: g.Name, Stock: g.Stock, PerUserLimit: g.PerUserLimit, StartAt: utcMillis(g.StartAt), EndAt: utcMillis(g.EndAt),
 		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := d.gdb.WithContext(ctx).Create(&row).Error; err != nil {
 		return service.Goods{}, unavailable(err)
@@ -215,8 +219,10 @@ func (d *Database) AddStock(ctx context.Context, goodsID, n int64, opID string) 
 }
 
 const (
-	sqlDecrement = "UPDATE goods SET stock = stock - ?, sale = sale + ? WHERE id = ? AND stock >= ?"
-	sqlInsertLog = "INSERT INTO goods_stock_logs (goods_id, order_id, number) VALUES (?, ?, ?)"
+	sqlDecrement    = "UPDATE goods SET stock = stock - ?, sale = sale + ? WHERE id = ? AND stock >= ?"
+	sqlInsertLog    = "INSERT INTO goods_stock_logs (goods_id, order_id, number) VALUES (?, ?, ?)" // op 0: the sale
+	sqlInsertReturn = "INSERT INTO goods_stock_logs (goods_id, order_id, op, number) VALUES (?, ?, 1, ?)"
+	sqlUserLimit    = "SELECT per_user_limit FROM goods WHERE id = ?"
 )
 
 // orderTables names every table that holds orders, by service.OrderTable's
@@ -233,7 +239,7 @@ var orderTables = func() []string {
 var sqlInsertOrder = func() []string {
 	stmts := make([]string, len(orderTables))
 	for i, t := range orderTables {
-		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number) VALUES (?, ?, ?, ?)"
+		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number, pay_deadline) VALUES (?, ?, ?, ?, ?)"
 	}
 	return stmts
 }()
@@ -247,11 +253,14 @@ func (d *Database) SellInTx(ctx context.Context, o service.Order, gate func() er
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return service.ErrSoldOut
 		}
-		if _, err := tx.ExecContext(ctx, sqlInsertOrder[0], o.ID, o.UserID, o.GoodsID, o.Number); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlInsertOrder[0], o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline); err != nil {
 			return unavailable(err)
 		}
 		if _, err := tx.ExecContext(ctx, sqlInsertLog, o.GoodsID, o.ID, o.Number); err != nil {
 			return unavailable(err)
+		}
+		if err := d.guardUserLimit(ctx, tx, o.GoodsID, o.UserID, o.Number); err != nil {
+			return err
 		}
 		return gate()
 	})
@@ -261,8 +270,123 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 	if at.Host < 0 || at.Host >= len(d.hosts) || at.Table < 0 || at.Table >= len(orderTables) {
 		return fmt.Errorf("order table %+v: no such host or table", at)
 	}
-	_, err := d.hosts[at.Host].ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number)
+	_, err := d.hosts[at.Host].ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline)
 	return unavailable(err)
+}
+
+// table checks at and returns the pool and table name it names.
+func (d *Database) table(at service.OrderTable) (*sql.DB, string, error) {
+	if at.Host < 0 || at.Host >= len(d.hosts) || at.Table < 0 || at.Table >= len(orderTables) {
+		return nil, "", fmt.Errorf("%w: order table %+v: no such host or table", service.ErrInvalid, at)
+	}
+	return d.hosts[at.Host], orderTables[at.Table], nil
+}
+
+func (d *Database) PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time) (bool, error) {
+	return d.setStatus(ctx, at, "status = 1 WHERE id = ? AND user_id = ? AND status = 0 AND pay_deadline > ?", id, userID, now.UTC())
+}
+
+func (d *Database) CancelOrder(ctx context.Context, at service.OrderTable, id int64, now time.Time) (bool, error) {
+	return d.setStatus(ctx, at, "status = 2 WHERE id = ? AND status = 0 AND pay_deadline <= ?", id, now.UTC())
+}
+
+func (d *Database) setStatus(ctx context.Context, at service.OrderTable, set string, args ...any) (bool, error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return false, err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET "+set, args...)
+	if err != nil {
+		return false, unavailable(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, unavailable(err)
+}
+
+func (d *Database) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = db.QueryRowContext(ctx, "SELECT status, user_id FROM "+table+" WHERE id = ?", id).Scan(&status, &userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("%w: order %d", service.ErrNotFound, id)
+	}
+	return status, userID, unavailable(err)
+}
+
+func (d *Database) ReturnStock(ctx context.Context, m service.StockMessage) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		var sold int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM goods_stock_logs WHERE order_id = ? AND op = 0", m.OrderID).Scan(&sold); err != nil {
+			return unavailable(err)
+		}
+		if sold == 0 {
+			return fmt.Errorf("%w: the sale of order %d is not applied yet", service.ErrNotYet, m.OrderID)
+		}
+		if _, err := tx.ExecContext(ctx, sqlInsertReturn, m.GoodsID, m.OrderID, m.Number); err != nil {
+			if isDuplicate(err) {
+				return service.ErrAlreadyApplied
+			}
+			return unavailable(err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE goods SET stock = stock + ?, sale = sale - ? WHERE id = ?", m.Number, m.Number, m.GoodsID); err != nil {
+			return unavailable(err)
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE user_purchases SET units = units - ? WHERE goods_id = ? AND user_id = ? AND units >= ?",
+			m.Number, m.GoodsID, m.UserID, m.Number)
+		return unavailable(err)
+	})
+}
+
+// userLimit is goods' per-user limit. It is set when the goods are created
+// and never changes, so it is read once per goods and kept.
+func (d *Database) userLimit(ctx context.Context, tx *sql.Tx, goodsID int64) (int64, error) {
+	if limit, ok := d.limits.Load(goodsID); ok {
+		return limit.(int64), nil
+	}
+	var limit int64
+	if err := tx.QueryRowContext(ctx, sqlUserLimit, goodsID).Scan(&limit); err != nil {
+		return 0, unavailable(err)
+	}
+	d.limits.Store(goodsID, limit)
+	return limit, nil
+}
+
+// guardUserLimit is the database's guard of goods' per-user limit, inside
+// the transaction that applies a sale: user_purchases' key (goods_id,
+// user_id) and a conditional update keep one user's units within it.
+func (d *Database) guardUserLimit(ctx context.Context, tx *sql.Tx, goodsID, userID, n int64) error {
+	limit, err := d.userLimit(ctx, tx, goodsID)
+	if err != nil || limit == 0 {
+		return err
+	}
+	add := func() (bool, error) {
+		res, err := tx.ExecContext(ctx, "UPDATE user_purchases SET units = units + ? WHERE goods_id = ? AND user_id = ? AND units + ? <= ?",
+			n, goodsID, userID, n, limit)
+		if err != nil {
+			return false, unavailable(err)
+		}
+		rows, err := res.RowsAffected()
+		return rows == 1, unavailable(err)
+	}
+	if ok, err := add(); err != nil || ok {
+		return err
+	}
+	if n <= limit {
+		_, err := tx.ExecContext(ctx, "INSERT INTO user_purchases (goods_id, user_id, units) VALUES (?, ?, ?)", goodsID, userID, n)
+		if err == nil {
+			return nil
+		}
+		if !isDuplicate(err) {
+			return unavailable(err)
+		}
+		// Another transaction inserted the row meanwhile: count on it.
+		if ok, err := add(); err != nil || ok {
+			return err
+		}
+	}
+	return service.ErrLimitExceeded
 }
 
 func (d *Database) ApplyStock(ctx context.Context, msg service.StockMessage) error {
@@ -281,7 +405,7 @@ func (d *Database) ApplyStock(ctx context.Context, msg service.StockMessage) err
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return service.ErrSoldOut
 		}
-		return nil
+		return d.guardUserLimit(ctx, tx, msg.GoodsID, msg.UserID, msg.Number)
 	})
 }
 
@@ -344,6 +468,11 @@ func (d *Database) ApplyStockBatch(ctx context.Context, msgs []service.StockMess
 				return service.ErrSoldOut
 			}
 		}
+		for _, msg := range msgs {
+			if err := d.guardUserLimit(ctx, tx, msg.GoodsID, msg.UserID, msg.Number); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }
@@ -370,7 +499,7 @@ func (d *Database) PendingUnits(ctx context.Context, goodsID int64) (int64, erro
 		ids := slices.Collect(maps.Keys(units))
 		for chunk := range slices.Chunk(ids, 500) {
 			var applied []int64
-			if err := d.gdb.WithContext(ctx).Raw("SELECT order_id FROM goods_stock_logs WHERE order_id IN ?", chunk).Scan(&applied).Error; err != nil {
+			if err := d.gdb.WithContext(ctx).Raw("SELECT order_id FROM goods_stock_logs WHERE order_id IN ? AND op = 0", chunk).Scan(&applied).Error; err != nil {
 				return 0, unavailable(err)
 			}
 			for _, id := range applied {
@@ -382,6 +511,62 @@ func (d *Database) PendingUnits(ctx context.Context, goodsID int64) (int64, erro
 		}
 	}
 	return pending, nil
+}
+
+func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error) {
+	var out []service.StockMessage
+	for host, db := range d.hosts {
+		if d.firstHostOf(db) != host {
+			continue // the same database under another host index
+		}
+		for table, name := range orderTables {
+			rows, err := db.QueryContext(ctx, "SELECT id, goods_id, user_id, number FROM "+name+
+				" WHERE status = 0 AND pay_deadline <= ? ORDER BY pay_deadline LIMIT ?", before.UTC(), limit)
+			if err != nil {
+				return nil, unavailable(err)
+			}
+			for rows.Next() {
+				m := service.StockMessage{Host: host, Table: table}
+				if err := rows.Scan(&m.OrderID, &m.GoodsID, &m.UserID, &m.Number); err != nil {
+					rows.Close()
+					return nil, unavailable(err)
+				}
+				out = append(out, m)
+			}
+			if err := rows.Close(); err != nil {
+				return nil, unavailable(err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// firstHostOf is the lowest host index served by db.
+func (d *Database) firstHostOf(db *sql.DB) int {
+	return slices.Index(d.hosts, db)
+}
+
+func (d *Database) UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error) {
+	units := map[int64]int64{}
+	for db, table := range d.orderTables() {
+		rows, err := db.QueryContext(ctx, "SELECT user_id, SUM(number) FROM "+table+
+			" WHERE goods_id = ? AND status <> 2 GROUP BY user_id", goodsID)
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for rows.Next() {
+			var user, n int64
+			if err := rows.Scan(&user, &n); err != nil {
+				rows.Close()
+				return nil, unavailable(err)
+			}
+			units[user] += n
+		}
+		if err := rows.Close(); err != nil {
+			return nil, unavailable(err)
+		}
+	}
+	return units, nil
 }
 
 // CountOrder says in how many order tables, over every database, the order
@@ -418,7 +603,7 @@ func (d *Database) Settled(ctx context.Context, ids []int64) (map[int64]bool, er
 	}
 	var found []int64
 	err := d.gdb.WithContext(ctx).Raw(
-		"SELECT order_id FROM goods_stock_logs WHERE order_id IN ? UNION SELECT order_id FROM dead_letters WHERE order_id IN ?",
+		"SELECT order_id FROM goods_stock_logs WHERE order_id IN ? AND op = 0 UNION SELECT order_id FROM dead_letters WHERE order_id IN ?",
 		ids, ids).Scan(&found).Error
 	if err != nil {
 		return nil, unavailable(err)
@@ -440,19 +625,21 @@ func (d *Database) DeadLetter(ctx context.Context, msg service.StockMessage, bod
 
 func nullIfZero(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id > 0} }
 
-func (d *Database) Counts(ctx context.Context, goodsID int64) (orders, stockLogs, deadLetters int64, err error) {
+func (d *Database) Counts(ctx context.Context, goodsID int64) (service.Stats, error) {
+	var st service.Stats
 	for db, table := range d.orderTables() {
 		var n int64
 		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE goods_id = ?", goodsID).Scan(&n); err != nil {
-			return 0, 0, 0, unavailable(err)
+			return st, unavailable(err)
 		}
-		orders += n
+		st.Orders += n
 	}
-	err = d.db.QueryRowContext(ctx, `SELECT
-		(SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ?),
+	err := d.db.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ? AND op = 0),
+		(SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ? AND op = 1),
 		(SELECT COUNT(*) FROM dead_letters WHERE goods_id = ?)`,
-		goodsID, goodsID).Scan(&stockLogs, &deadLetters)
-	return orders, stockLogs, deadLetters, unavailable(err)
+		goodsID, goodsID, goodsID).Scan(&st.StockLogs, &st.Returns, &st.DeadLetters)
+	return st, unavailable(err)
 }
 
 // inTx runs fn in a transaction it owns: commit when fn returns nil, else

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nsqio/go-nsq"
 	"github.com/nsqio/nsq/nsqd"
@@ -21,18 +22,28 @@ import (
 type Publisher struct {
 	producers      []*nsq.Producer
 	topic          string
+	timeoutTopic   string
 	stockBackTopic string
 }
 
+// PublisherTopics name the topics a Publisher writes to.
+type PublisherTopics struct {
+	Stock, Timeout, StockBack string
+}
+
+// maxDefer stays under nsqd's default --max-req-timeout (1 h): a longer
+// DPUB is a fatal error that closes the connection. A payment timeout that
+// is further away arrives early and is deferred again by its consumer.
+const maxDefer = 59 * time.Minute
+
 var _ service.Publisher = (*Publisher)(nil)
 
-// NewPublisher connects one producer per nsqd address. Stock messages go to
-// topic, stock-back broadcasts to stockBackTopic.
-func NewPublisher(addrs []string, topic, stockBackTopic string, log *slog.Logger) (*Publisher, error) {
+// NewPublisher connects one producer per nsqd address.
+func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger) (*Publisher, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no nsqd address to publish to")
 	}
-	p := &Publisher{topic: topic, stockBackTopic: stockBackTopic}
+	p := &Publisher{topic: topics.Stock, timeoutTopic: topics.Timeout, stockBackTopic: topics.StockBack}
 	for _, addr := range addrs {
 		prod, err := nsq.NewProducer(addr, nsq.NewConfig())
 		if err != nil {
@@ -55,6 +66,17 @@ func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route i
 	return p.publish(p.topic, body, route)
 }
 
+// DeferTimeout publishes m to the payment-timeout topic, to be delivered
+// after delay (at most maxDefer).
+func (p *Publisher) DeferTimeout(ctx context.Context, m service.StockMessage, delay time.Duration) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	delay = min(delay, maxDefer)
+	return p.each(m.OrderID, func(prod *nsq.Producer) error { return prod.DeferredPublish(p.timeoutTopic, delay, body) })
+}
+
 // StockBack is the broadcast body telling instances goods has stock again.
 type StockBack struct {
 	GoodsID int64 `json:"goods_id"`
@@ -71,11 +93,17 @@ func (p *Publisher) AnnounceStockBack(ctx context.Context, goodsID int64) error 
 }
 
 func (p *Publisher) publish(topic string, body []byte, route int64) error {
+	return p.each(route, func(prod *nsq.Producer) error { return prod.Publish(topic, body) })
+}
+
+// each tries send on nsqd number route modulo their count, then on each of
+// the others in turn, until one succeeds.
+func (p *Publisher) each(route int64, send func(*nsq.Producer) error) error {
 	n := int64(len(p.producers))
 	first := (route%n + n) % n
 	var errs []error
 	for i := range n {
-		err := p.producers[(first+i)%n].Publish(topic, body)
+		err := send(p.producers[(first+i)%n])
 		if err == nil {
 			return nil
 		}

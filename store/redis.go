@@ -25,32 +25,42 @@ const (
 	scriptNotLoaded  = -2
 	scriptNotStarted = -3
 	scriptEnded      = -4
+	scriptLimit      = -5
 )
 
-// reserveScript takes ARGV[1] units if that many remain and the time ARGV[2]
-// (Unix ms) is within the sale window (fields start_ms, end_ms, when set).
-// It never lets stock go below zero and tells a missing key (-2) from an
-// empty one (-1).
+// reserveScript takes ARGV[1] units for user ARGV[3] if that many remain,
+// the time ARGV[2] (Unix ms) is within the sale window (fields start_ms,
+// end_ms, when set) and the user stays within the per-user limit (field
+// limit; KEYS[2] holds each user's units). It never lets stock go below
+// zero and tells a missing key (-2) from an empty one (-1).
 //
 // Measured against the seed's HINCRBY-then-give-back (see redis_test.go's
 // benchmarks): a little slower while stock lasts, faster once sold out (one
 // call instead of two), and it never shows negative stock to readers nor
 // creates the key of goods Redis has lost.
 var reserveScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'stock', 'start_ms', 'end_ms')
+local f = redis.call('HMGET', KEYS[1], 'stock', 'start_ms', 'end_ms', 'limit')
 local stock = f[1]
 if not stock then return -2 end
 local now = tonumber(ARGV[2])
 if f[2] and now < tonumber(f[2]) then return -3 end
 if f[3] and now > tonumber(f[3]) then return -4 end
 local n = tonumber(ARGV[1])
+local limit = tonumber(f[4] or '0')
+if limit > 0 and tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0') + n > limit then return -5 end
 if tonumber(stock) < n then return -1 end
+if limit > 0 then redis.call('HINCRBY', KEYS[2], ARGV[3], n) end
 return redis.call('HINCRBY', KEYS[1], 'stock', -n)
 `)
 
-// releaseScript gives ARGV[1] units back, but never creates a missing key.
+// releaseScript gives ARGV[1] units of user ARGV[2] back, but never creates
+// a missing key. With ARGV[3] (an order id) it does so once per order.
 var releaseScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+if ARGV[3] and redis.call('HSETNX', KEYS[1], 'ret:' .. ARGV[3], ARGV[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'limit') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], -tonumber(ARGV[1]))
+end
 return redis.call('HINCRBY', KEYS[1], 'stock', ARGV[1])
 `)
 
@@ -104,10 +114,17 @@ func (r *Redis) GoodsKey(goodsID int64) string {
 	return r.prefix + "goods_" + strconv.FormatInt(goodsID, 10)
 }
 
+// keys are the keys the goods scripts use: the goods hash (stock, sale
+// window, limit) and the hash of each user's units for the per-user limit.
+func (r *Redis) keys(goodsID int64) []string {
+	key := r.GoodsKey(goodsID)
+	return []string{key, key + "_buyers"}
+}
+
 func (r *Redis) Ping(ctx context.Context) error { return unavailable(r.c.Ping(ctx).Err()) }
 
-func (r *Redis) Reserve(ctx context.Context, goodsID, n int64, now time.Time) error {
-	res, err := reserveScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, n, now.UnixMilli()).Int64()
+func (r *Redis) Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error {
+	res, err := reserveScript.Run(ctx, r.c, r.keys(goodsID), n, now.UnixMilli(), userID).Int64()
 	switch {
 	case err != nil:
 		return unavailable(err)
@@ -119,12 +136,18 @@ func (r *Redis) Reserve(ctx context.Context, goodsID, n int64, now time.Time) er
 		return service.ErrNotStarted
 	case res == scriptEnded:
 		return service.ErrEnded
+	case res == scriptLimit:
+		return service.ErrLimitExceeded
 	}
 	return nil
 }
 
-func (r *Redis) Release(ctx context.Context, goodsID, n int64) error {
-	return r.runOnKey(ctx, releaseScript, goodsID, n)
+func (r *Redis) Release(ctx context.Context, goodsID, userID, n int64) error {
+	return r.runOnKey(ctx, releaseScript, goodsID, n, userID)
+}
+
+func (r *Redis) Return(ctx context.Context, orderID, goodsID, userID, n int64) error {
+	return r.runOnKey(ctx, releaseScript, goodsID, n, userID, orderID)
 }
 
 func (r *Redis) Add(ctx context.Context, goodsID, n int64, opID string) error {
@@ -132,7 +155,7 @@ func (r *Redis) Add(ctx context.Context, goodsID, n int64, opID string) error {
 }
 
 func (r *Redis) runOnKey(ctx context.Context, s *redis.Script, goodsID int64, args ...any) error {
-	res, err := s.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, args...).Int64()
+	res, err := s.Run(ctx, r.c, r.keys(goodsID), args...).Int64()
 	if err != nil {
 		return unavailable(err)
 	}
@@ -142,37 +165,47 @@ func (r *Redis) runOnKey(ctx context.Context, s *redis.Script, goodsID int64, ar
 	return nil
 }
 
-// Put loads goods' stock and sale window, replacing what the key held.
-func (r *Redis) Put(ctx context.Context, goodsID, stock int64, w service.SaleWindow) error {
-	key := r.GoodsKey(goodsID)
+// Put loads new goods: stock, sale window and limit, replacing what the
+// keys held.
+func (r *Redis) Put(ctx context.Context, g service.Goods) error {
+	keys := r.keys(g.ID)
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, key)
-		p.HSet(ctx, key, goodsFields(stock, w)...)
+		p.Del(ctx, keys...)
+		p.HSet(ctx, keys[0], goodsFields(g, g.Stock)...)
 		return nil
 	})
 	return unavailable(err)
 }
 
-// restoreScript writes the fields ARGV only when KEYS[1] does not exist.
+// restoreScript writes ARGV[1] goods fields from ARGV[2..] and the rest as
+// user units, only when KEYS[1] does not exist.
 var restoreScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+local n = tonumber(ARGV[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2, n + 1))
+redis.call('DEL', KEYS[2])
+if #ARGV > n + 1 then redis.call('HSET', KEYS[2], unpack(ARGV, n + 2)) end
 return 1
 `)
 
-func (r *Redis) Restore(ctx context.Context, goodsID, stock int64, w service.SaleWindow) (bool, error) {
-	n, err := restoreScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, goodsFields(stock, w)...).Int()
+func (r *Redis) Restore(ctx context.Context, g service.Goods, stock int64, userUnits map[int64]int64) (bool, error) {
+	fields := goodsFields(g, stock)
+	args := append([]any{len(fields)}, fields...)
+	for user, n := range userUnits {
+		args = append(args, user, n)
+	}
+	n, err := restoreScript.Run(ctx, r.c, r.keys(g.ID), args...).Int()
 	return n == 1, unavailable(err)
 }
 
 // goodsFields are the hash fields of a goods key.
-func goodsFields(stock int64, w service.SaleWindow) []any {
-	fields := []any{"stock", stock}
-	if w.StartAt != nil {
-		fields = append(fields, "start_ms", w.StartAt.UnixMilli())
+func goodsFields(g service.Goods, stock int64) []any {
+	fields := []any{"stock", stock, "limit", g.PerUserLimit}
+	if g.StartAt != nil {
+		fields = append(fields, "start_ms", g.StartAt.UnixMilli())
 	}
-	if w.EndAt != nil {
-		fields = append(fields, "end_ms", w.EndAt.UnixMilli())
+	if g.EndAt != nil {
+		fields = append(fields, "end_ms", g.EndAt.UnixMilli())
 	}
 	return fields
 }

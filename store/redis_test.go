@@ -27,10 +27,10 @@ func openTestRedis(tb testing.TB) *Redis {
 func TestReserveScript(t *testing.T) {
 	ctx := context.Background()
 	r := openTestRedis(t)
-	if err := r.Reserve(ctx, 1, 1, time.Now()); !errors.Is(err, service.ErrStockNotLoaded) {
+	if err := r.Reserve(ctx, 1, 7, 1, time.Now()); !errors.Is(err, service.ErrStockNotLoaded) {
 		t.Fatalf("reserve on missing key: %v, want ErrStockNotLoaded", err)
 	}
-	for _, err := range []error{r.Release(ctx, 1, 1), r.Add(ctx, 1, 5, "op")} {
+	for _, err := range []error{r.Release(ctx, 1, 7, 1), r.Add(ctx, 1, 5, "op")} {
 		if !errors.Is(err, service.ErrStockNotLoaded) {
 			t.Errorf("release/add on missing key: %v", err)
 		}
@@ -38,7 +38,7 @@ func TestReserveScript(t *testing.T) {
 	if _, ok, _ := r.Stock(ctx, 1); ok {
 		t.Fatal("release or add created the missing key")
 	}
-	if err := r.Put(ctx, 1, 100, service.SaleWindow{}); err != nil {
+	if err := r.Put(ctx, service.Goods{ID: 1, Stock: 100}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -49,7 +49,7 @@ func TestReserveScript(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				err := r.Reserve(ctx, 1, 3, time.Now())
+				err := r.Reserve(ctx, 1, 7, 3, time.Now())
 				if errors.Is(err, service.ErrSoldOut) {
 					return
 				}
@@ -97,18 +97,18 @@ func BenchmarkReserve(b *testing.B) {
 		stock int64
 	}{{"in-stock", 1 << 40}, {"sold-out", 0}} {
 		b.Run("lua/"+phase.name, func(b *testing.B) {
-			r.Put(ctx, 1, phase.stock, service.SaleWindow{})
+			r.Put(ctx, service.Goods{ID: 1, Stock: phase.stock})
 			b.SetParallelism(32)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := r.Reserve(ctx, 1, 1, time.Now()); err != nil && !errors.Is(err, service.ErrSoldOut) {
+					if err := r.Reserve(ctx, 1, 7, 1, time.Now()); err != nil && !errors.Is(err, service.ErrSoldOut) {
 						b.Error(err)
 					}
 				}
 			})
 		})
 		b.Run("hincrby/"+phase.name, func(b *testing.B) {
-			r.Put(ctx, 2, phase.stock, service.SaleWindow{})
+			r.Put(ctx, service.Goods{ID: 2, Stock: phase.stock})
 			b.SetParallelism(32)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
