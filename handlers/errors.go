@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message,omitempty"`
+	// OrderID names the order whose outcome is unknown (503 outcome_unknown).
+	OrderID string `json:"order_id,omitempty"`
 }
 
 // statusOf is the one table from service errors to HTTP.
@@ -36,12 +39,21 @@ var statusOf = []struct {
 	{service.ErrOrderCancelled, http.StatusConflict, "order_cancelled"},
 	{service.ErrOrderExpired, http.StatusConflict, "order_expired"},
 	{service.ErrStockNotLoaded, http.StatusServiceUnavailable, "stock_not_loaded"},
+	{service.ErrAmbiguous, http.StatusServiceUnavailable, "outcome_unknown"},
 	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 
 // writeError answers err by the table. Causes of 5xx are logged here, once,
 // and not shown to the client.
 func (a *api) writeError(c *gin.Context, err error) {
+	var unknown *service.UnknownOrder
+	if errors.As(err, &unknown) {
+		a.opts.Log.Warn("request failed", "path", c.FullPath(), "err", err)
+		c.Header("Retry-After", "1")
+		c.JSON(http.StatusServiceUnavailable, errorBody{Error: "outcome_unknown", OrderID: strconv.FormatInt(unknown.Order.ID, 10),
+			Message: "the order may have been placed; retry with the same Idempotency-Key to learn its outcome"})
+		return
+	}
 	for _, e := range statusOf {
 		if !errors.Is(err, e.err) {
 			continue

@@ -23,10 +23,14 @@ var ErrInProgress = errors.New("a request with this idempotency key is in progre
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header.
 const MaxIdempotencyKeyLen = 128
 
-// outcome is what is stored per key: the order, or the error's code.
+// outcome is what is stored per key: the order, or the error's code. An
+// order whose write may or may not have committed is stored with Unknown
+// and where it would be, so that a retry can look it up.
 type outcome struct {
-	Order *Order `json:"order,omitempty"`
-	Error string `json:"error,omitempty"`
+	Order   *Order      `json:"order,omitempty"`
+	Error   string      `json:"error,omitempty"`
+	Unknown bool        `json:"unknown,omitempty"`
+	At      *OrderTable `json:"at,omitempty"`
 }
 
 // settledErrors are the answers that stay true on a retry; anything else
@@ -53,15 +57,25 @@ func (s *Service) PlaceOrderOnce(ctx context.Context, version string, req OrderR
 		return Order{}, err
 	}
 	if !claimed {
-		return replay(prev)
+		o, err := s.replay(ctx, prev)
+		if errors.Is(err, errRetryAfresh) {
+			if err := s.outcomes.Forget(ctx, scoped); err != nil {
+				return Order{}, err
+			}
+			return s.PlaceOrderOnce(ctx, version, req, key)
+		}
+		return o, err
 	}
 	o, err := s.PlaceOrder(ctx, version, req)
 	ctx, cancel := afterReserve(ctx)
 	defer cancel()
 	var out outcome
+	var unknown *UnknownOrder
 	switch {
 	case err == nil:
 		out.Order = &o
+	case errors.As(err, &unknown):
+		out.Order, out.At, out.Unknown = &unknown.Order, &unknown.At, true
 	default:
 		for code, known := range settledErrors {
 			if errors.Is(err, known) {
@@ -82,13 +96,26 @@ func (s *Service) PlaceOrderOnce(ctx context.Context, version string, req OrderR
 	return o, err
 }
 
-func replay(prev []byte) (Order, error) {
+// errRetryAfresh: the stored outcome was an order that was never written.
+var errRetryAfresh = errors.New("retry afresh")
+
+func (s *Service) replay(ctx context.Context, prev []byte) (Order, error) {
 	if len(prev) == 0 {
 		return Order{}, ErrInProgress
 	}
 	var out outcome
 	if err := json.Unmarshal(prev, &out); err != nil {
 		return Order{}, fmt.Errorf("stored outcome: %w", err)
+	}
+	if out.Unknown && out.Order != nil && out.At != nil {
+		// Whether the order was written was unknown: look it up now.
+		_, _, err := s.goods.OrderStatus(ctx, *out.At, out.Order.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return Order{}, errRetryAfresh
+		case err != nil:
+			return Order{}, err
+		}
 	}
 	if out.Order != nil {
 		return *out.Order, nil

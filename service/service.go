@@ -103,6 +103,9 @@ var (
 	ErrLimitExceeded  = errors.New("per-user limit exceeded")
 	ErrOrderCancelled = errors.New("order cancelled")
 	ErrOrderExpired   = errors.New("payment deadline passed")
+	// ErrAmbiguous: a write failed in a way that leaves unknown whether it
+	// committed (the connection broke after the statement was sent).
+	ErrAmbiguous = errors.New("outcome unknown")
 	// ErrNotYet: the work depends on something not done yet; try again later.
 	ErrNotYet         = errors.New("not yet")
 	ErrStockNotLoaded = errors.New("stock not loaded in redis")
@@ -244,7 +247,8 @@ type Service struct {
 	recon    reconciler
 
 	sweepMu   sync.Mutex
-	sweepFrom int64 // outbox sweep watermark: orders below it are settled
+	sweepFrom int64               // outbox sweep watermark: orders below it are settled
+	sweepSent map[int64]time.Time // when the sweep last republished each pending order
 }
 
 // New wires a service.
@@ -252,8 +256,21 @@ func New(goods GoodsStore, stock StockCache, pub Publisher, ids IDs, outcomes Ou
 	opts.OrderTables = max(opts.OrderTables, 1)
 	opts.OrderHosts = max(opts.OrderHosts, 1)
 	return &Service{goods: goods, stock: stock, pub: pub, ids: ids, outcomes: outcomes, opts: opts, log: log,
-		soldOut: newSoldOutFlags(opts.SoldOutTTL)}
+		soldOut: newSoldOutFlags(opts.SoldOutTTL), sweepSent: map[int64]time.Time{}}
 }
+
+// UnknownOrder is the error of an order whose row may or may not have been
+// written: its units stay reserved (the outbox sweep publishes the order if
+// it exists; the reconciliation gives the units back if not), and a retry
+// under the same idempotency key looks the order up.
+type UnknownOrder struct {
+	Order Order
+	At    OrderTable
+	Err   error
+}
+
+func (e *UnknownOrder) Error() string { return fmt.Sprintf("order %d: %v", e.Order.ID, e.Err) }
+func (e *UnknownOrder) Unwrap() error { return e.Err }
 
 // afterReserve keeps the work after a reservation going when the client
 // hangs up: a reservation is either turned into an order or given back.

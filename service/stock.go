@@ -153,32 +153,71 @@ func (s *Service) ApplyStock(ctx context.Context, m StockMessage) error {
 
 // ApplyStockBatch applies many orders' decrements to MySQL, each exactly
 // once, in one transaction when it can: one multi-row stock-log insert and
-// one conditional update per goods. When that transaction cannot commit
-// whole (a message seen before, stock that cannot cover the batch, an
-// error), every message is applied on its own, so each gets its own answer.
+// one conditional update per goods. A batch holding copies of a message or
+// orders applied before (a redelivery, a republish) is tried once more
+// without them. When the transaction still cannot commit whole (stock that
+// cannot cover it, an error), every message is applied on its own, so each
+// gets its own answer.
 func (s *Service) ApplyStockBatch(ctx context.Context, ms []StockMessage) []error {
 	errs := make([]error, len(ms))
-	valid := make([]StockMessage, 0, len(ms))
+	var batch []int // indexes into ms of the messages to apply
 	for i, m := range ms {
 		if errs[i] = validStockMessage(m); errs[i] == nil {
-			valid = append(valid, m)
+			batch = append(batch, i)
 		}
 	}
-	if len(valid) == 0 {
-		return errs
-	}
-	if len(valid) > 1 && s.goods.ApplyStockBatch(ctx, valid) == nil {
-		for _, m := range valid {
-			s.scheduleTimeout(ctx, m)
+	if len(batch) > 1 {
+		err := s.applyBatch(ctx, ms, batch)
+		if errors.Is(err, ErrAlreadyApplied) {
+			if batch = s.withoutApplied(ctx, ms, batch); len(batch) > 1 {
+				err = s.applyBatch(ctx, ms, batch)
+			}
 		}
-		return errs
-	}
-	for i, m := range ms {
-		if errs[i] == nil {
-			errs[i] = s.ApplyStock(ctx, m)
+		if err == nil {
+			return errs
 		}
+	}
+	for _, i := range batch {
+		errs[i] = s.ApplyStock(ctx, ms[i])
 	}
 	return errs
+}
+
+func (s *Service) applyBatch(ctx context.Context, ms []StockMessage, batch []int) error {
+	msgs := make([]StockMessage, len(batch))
+	for k, i := range batch {
+		msgs[k] = ms[i]
+	}
+	if err := s.goods.ApplyStockBatch(ctx, msgs); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		s.scheduleTimeout(ctx, m)
+	}
+	return nil
+}
+
+// withoutApplied drops from batch the copies of an earlier message and the
+// orders already settled: for those there is nothing left to do.
+func (s *Service) withoutApplied(ctx context.Context, ms []StockMessage, batch []int) []int {
+	ids := make([]int64, len(batch))
+	for k, i := range batch {
+		ids[k] = ms[i].OrderID
+	}
+	settled, err := s.goods.Settled(ctx, ids)
+	if err != nil {
+		return batch // one message at a time will sort it out
+	}
+	seen := map[int64]bool{}
+	var rest []int
+	for _, i := range batch {
+		id := ms[i].OrderID
+		if !seen[id] && !settled[id] {
+			rest = append(rest, i)
+		}
+		seen[id] = true
+	}
+	return rest
 }
 
 func validStockMessage(m StockMessage) error {
@@ -225,14 +264,21 @@ func (s *Service) SweepOutbox(ctx context.Context) (int, error) {
 		}
 		for _, o := range orders {
 			if settled[o.OrderID] {
+				delete(s.sweepSent, o.OrderID)
 				continue
 			}
 			if firstPending == 0 {
 				firstPending = o.OrderID
 			}
+			// A consumer lagging behind the grace period would otherwise get
+			// every pending order again on each pass: once per grace is enough.
+			if sent, ok := s.sweepSent[o.OrderID]; ok && time.Since(sent) < s.opts.Grace {
+				continue
+			}
 			if err := s.pub.Publish(ctx, o, o.OrderID); err != nil {
 				return republished, err
 			}
+			s.sweepSent[o.OrderID] = time.Now()
 			republished++
 		}
 		after = orders[len(orders)-1].OrderID

@@ -22,16 +22,16 @@ func (s *Service) placeV1(ctx context.Context, o Order) error {
 		reserved = err == nil
 		return err
 	})
+	if reserved && err != nil {
+		// The transaction failed after the gate took the units.
+		ctx, cancel := afterReserve(ctx)
+		defer cancel()
+		err = s.failedWrite(ctx, o, OrderTable{}, err)
+	}
 	if err == nil {
 		// The sale is applied with the order: start the payment clock now.
 		s.scheduleTimeout(ctx, stockMessage(o, OrderTable{}))
 		return nil
-	}
-	if reserved {
-		// The transaction failed after the gate took the units: give them back.
-		ctx, cancel := afterReserve(ctx)
-		defer cancel()
-		s.release(ctx, o)
 	}
 	switch {
 	case errors.Is(err, ErrStockNotLoaded):

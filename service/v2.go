@@ -1,6 +1,9 @@
 package service
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // placeV2 reserves the units in Redis, writes the order and leaves MySQL's
 // stock to the consumer: no hot row on the request path, so the order
@@ -18,9 +21,29 @@ func (s *Service) sell(ctx context.Context, o Order, at OrderTable, route int64)
 	ctx, cancel := afterReserve(ctx)
 	defer cancel()
 	if err := s.goods.InsertOrder(ctx, o, at); err != nil {
-		s.release(ctx, o)
-		return err
+		if err = s.failedWrite(ctx, o, at, err); err != nil {
+			return err
+		}
 	}
 	s.publish(ctx, stockMessage(o, at), route)
 	return nil
+}
+
+// failedWrite settles a reservation whose order write failed: given back
+// when the order surely does not exist, kept when that is unknown, so that
+// a write that did commit never leaves Redis offering its units again. It
+// returns nil when the order turns out to exist.
+func (s *Service) failedWrite(ctx context.Context, o Order, at OrderTable, err error) error {
+	if errors.Is(err, ErrAmbiguous) {
+		_, _, lerr := s.goods.OrderStatus(ctx, at, o.ID)
+		switch {
+		case lerr == nil:
+			return nil // it was written after all
+		case !errors.Is(lerr, ErrNotFound):
+			s.log.Warn("order write outcome unknown; its units stay reserved until the reconciliation settles them", "order_id", o.ID, "err", err)
+			return &UnknownOrder{Order: o, At: at, Err: err}
+		}
+	}
+	s.release(ctx, o)
+	return err
 }

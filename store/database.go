@@ -7,10 +7,13 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,7 +274,7 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 		return fmt.Errorf("order table %+v: no such host or table", at)
 	}
 	_, err := d.hosts[at.Host].ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline)
-	return unavailable(err)
+	return writeFailed(err)
 }
 
 // table checks at and returns the pool and table name it names.
@@ -618,9 +621,12 @@ func (d *Database) DeadLetter(ctx context.Context, msg service.StockMessage, bod
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
-	return unavailable(d.gdb.WithContext(ctx).Exec(
-		"INSERT INTO dead_letters (order_id, goods_id, body, reason) VALUES (?, ?, ?, ?)",
-		nullIfZero(msg.OrderID), nullIfZero(msg.GoodsID), body, reason).Error)
+	_, err := d.db.ExecContext(ctx, "INSERT INTO dead_letters (order_id, goods_id, body, reason) VALUES (?, ?, ?, ?)",
+		nullIfZero(msg.OrderID), nullIfZero(msg.GoodsID), body, reason)
+	if isDuplicate(err) {
+		return nil // this order is dead-lettered already
+	}
+	return unavailable(err)
 }
 
 func nullIfZero(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id > 0} }
@@ -653,7 +659,7 @@ func (d *Database) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return unavailable(tx.Commit())
+	return writeFailed(tx.Commit())
 }
 
 // isDuplicate says err is a unique key violation, MySQL's 1062 or SQLite's
@@ -665,6 +671,27 @@ func isDuplicate(err error) bool {
 	}
 	var se interface{ Code() int }
 	return errors.As(err, &se) && (se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPrimaryKey)
+}
+
+// writeFailed translates the error of a write that may have reached the
+// server: when the connection broke after the statement was sent (or the
+// wait for its answer ran out), the write may have committed, and the error
+// says so with service.ErrAmbiguous. An error the server answered, or one
+// before anything was sent, means it did not.
+func writeFailed(err error) error {
+	var mysqlErr *mysql.MySQLError
+	var netErr net.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &mysqlErr), errors.Is(err, driver.ErrBadConn):
+		return unavailable(err)
+	case errors.Is(err, mysql.ErrInvalidConn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return fmt.Errorf("%w: %w: %w", service.ErrUnavailable, service.ErrAmbiguous, err)
+	}
+	return unavailable(err)
 }
 
 // unavailable marks a driver error as the dependency failing; nil stays nil.

@@ -1,0 +1,1007 @@
+package faults
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-seckill/seckill/internal/testenv"
+)
+
+const adminToken = "faults-admin-token"
+
+// ---------------------------------------------------------------- processes
+
+// proc is a child process whose output goes to the test log.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error       // how it ended, once done is closed
+	stopped atomic.Bool // the test ended it on purpose
+}
+
+func startProc(t *testing.T, w io.Writer, name, path string, args, env []string, dir string) *proc {
+	t.Helper()
+	out := &lineLog{w: w, name: name, seen: map[string]int{}}
+	cmd := exec.Command(path, args...)
+	cmd.Env, cmd.Dir = env, dir
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		out.close()
+		close(p.done)
+	}()
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill sends SIGKILL and waits for the process to go.
+func (p *proc) kill() {
+	p.stopped.Store(true)
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// term sends SIGTERM, waits up to d, then kills.
+func (p *proc) term(d time.Duration) {
+	p.stopped.Store(true)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		p.kill()
+	}
+}
+
+// lineLog writes a child's output to the test log line by line. A line
+// repeated more than maxRepeats times (digits aside) is counted, not shown,
+// so a fault that makes every request log does not bury the rest.
+type lineLog struct {
+	mu      sync.Mutex
+	w       io.Writer
+	name    string
+	partial []byte
+	seen    map[string]int
+}
+
+const maxRepeats = 5
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.line(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+}
+
+func (l *lineLog) line(s string) {
+	shape := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return -1
+		}
+		return r
+	}, s)
+	shape = shape[:min(len(shape), 120)]
+	l.seen[shape]++
+	if n := l.seen[shape]; n <= maxRepeats {
+		fmt.Fprintf(l.w, "%s| %s", l.name, s)
+	} else if n == maxRepeats+1 {
+		fmt.Fprintf(l.w, "%s| (more lines like this one are counted at exit)", l.name)
+	}
+}
+
+func (l *lineLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		l.line(string(l.partial))
+	}
+	for shape, n := range l.seen {
+		if n > maxRepeats {
+			fmt.Fprintf(l.w, "%s| %d more lines like: %s", l.name, n-maxRepeats, shape)
+		}
+	}
+}
+
+// childEnv is the test's environment without SECKILL_* variables, so a
+// developer's own settings cannot leak into the service under test.
+func childEnv(vars map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SECKILL_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	return env
+}
+
+// freeAddr is a loopback address with a port free right now, below the
+// kernel's ephemeral range: a process restarted on it must find it free,
+// and no outgoing connection is ever given a port from there.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	low, high := 20_000, 32_768 // Linux's default ephemeral range starts at 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var lo, hi int
+		if _, err := fmt.Sscan(string(b), &lo, &hi); err == nil && lo > 2_048 {
+			low, high = lo/2, lo
+		}
+	}
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", low+rand.IntN(high-low))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
+}
+
+// waitFor polls ok every 50 ms until it holds or d has passed.
+func waitFor(d time.Duration, ok func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if ok() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ---------------------------------------------------------------- nsqd
+
+// nsqd is a real nsqd process. Its ports and data folder stay the same
+// across restarts, so producers and consumers reconnect to it.
+type nsqd struct {
+	t         *testing.T
+	out       io.Writer
+	tcp, http string
+	dir       string
+	extra     []string
+	p         *proc
+}
+
+func startNSQD(t *testing.T, out io.Writer, extra ...string) *nsqd {
+	t.Helper()
+	n := &nsqd{t: t, out: out, tcp: freeAddr(t), http: freeAddr(t), dir: t.TempDir(), extra: extra}
+	n.start()
+	t.Cleanup(func() {
+		if !n.p.exited() {
+			n.p.kill()
+		}
+	})
+	return n
+}
+
+func (n *nsqd) start() {
+	n.t.Helper()
+	args := append([]string{
+		"--tcp-address=" + n.tcp, "--http-address=" + n.http, "--data-path=" + n.dir,
+		"--broadcast-address=127.0.0.1", "--log-level=warn",
+	}, n.extra...)
+	n.p = startProc(n.t, n.out, "nsqd", bin.nsqd, args, childEnv(nil), n.dir)
+	if !waitFor(10*time.Second, func() bool { return n.p.exited() || httpOK("http://"+n.http+"/ping") }) || n.p.exited() {
+		n.t.Fatalf("nsqd did not start on %s: %v", n.tcp, n.p.err)
+	}
+}
+
+func (n *nsqd) kill() { n.p.kill() }
+
+type channelStats struct {
+	Depth         int64  `json:"depth"`
+	InFlightCount int    `json:"in_flight_count"`
+	DeferredCount int    `json:"deferred_count"`
+	MessageCount  uint64 `json:"message_count"`
+	RequeueCount  uint64 `json:"requeue_count"`
+	TimeoutCount  uint64 `json:"timeout_count"`
+	Clients       []struct {
+		FinishCount uint64 `json:"finish_count"`
+	} `json:"clients"`
+}
+
+// finished is how many messages the channel's connected clients acknowledged.
+func (c channelStats) finished() uint64 {
+	var n uint64
+	for _, cl := range c.Clients {
+		n += cl.FinishCount
+	}
+	return n
+}
+
+// channel reads one channel's counters from nsqd's HTTP API.
+func (n *nsqd) channel(topic, channel string) (channelStats, error) {
+	resp, err := http.Get("http://" + n.http + "/stats?format=json&topic=" + topic + "&channel=" + channel)
+	if err != nil {
+		return channelStats{}, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Topics []struct {
+			Name     string `json:"topic_name"`
+			Channels []struct {
+				Name string `json:"channel_name"`
+				channelStats
+			} `json:"channels"`
+		} `json:"topics"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return channelStats{}, err
+	}
+	for _, tp := range st.Topics {
+		for _, c := range tp.Channels {
+			if tp.Name == topic && c.Name == channel {
+				return c.channelStats, nil
+			}
+		}
+	}
+	return channelStats{}, fmt.Errorf("nsqd has no channel %s/%s", topic, channel)
+}
+
+func httpOK(url string) bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// ---------------------------------------------------------------- TCP proxy
+
+// proxy forwards a loopback port to target. down closes the listener and
+// every forwarded connection, so clients get "connection refused"; up
+// listens on the same port again. stall holds every byte in both
+// directions, as a hung server would, until resume or down (which drops
+// what it held).
+type proxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        map[net.Conn]bool
+	resumed      chan struct{} // not nil while stalled; closed on resume
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	p := &proxy{addr: freeAddr(t), target: target, conns: map[net.Conn]bool{}}
+	if err := p.up(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *proxy) up() error {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.forward(c)
+		}
+	}()
+	return nil
+}
+
+func (p *proxy) forward(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if !p.track(c, s) {
+		return
+	}
+	go p.copy(s, c)
+	p.copy(c, s)
+}
+
+// copy forwards src to dst, holding each chunk while the proxy is stalled.
+func (p *proxy) copy(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			resumed := p.resumed
+			p.mu.Unlock()
+			if resumed != nil {
+				<-resumed
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// track registers a forwarded pair, or closes it when the proxy went down
+// while it was being set up.
+func (p *proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = true
+	}
+	return true
+}
+
+func (p *proxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resumed == nil {
+		p.resumed = make(chan struct{})
+	}
+}
+
+func (p *proxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resumed != nil {
+		close(p.resumed)
+		p.resumed = nil
+	}
+}
+
+func (p *proxy) down() {
+	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	clear(p.conns)
+	p.mu.Unlock()
+	p.resume() // held bytes meet closed connections and are dropped
+}
+
+// mysqlProxy is a proxy in front of the scenario's MySQL server.
+func (e *env) mysqlProxy() *proxy {
+	cfg, err := mysql.ParseDSN(e.dsns[0])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return startProxy(e.t, cfg.Addr)
+}
+
+// via rewrites a MySQL DSN to go through the proxy.
+func (p *proxy) via(t *testing.T, dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = p.addr
+	return cfg.FormatDSN()
+}
+
+// ---------------------------------------------------------------- scenario env
+
+// env is one scenario's share of the real servers: two fresh databases
+// (the primary also holds order tables; the second is another order host),
+// a Redis key prefix and an nsqd process, all removed when it ends.
+type env struct {
+	t         *testing.T
+	out       io.Writer // the test log, open until every process has exited
+	dsns      []string  // direct, as the checks read them
+	dbs       []*sql.DB
+	redisAddr string
+	prefix    string
+	rdb       *redis.Client
+	nsqd      *nsqd
+}
+
+func newEnv(t *testing.T, nsqdArgs ...string) *env {
+	t.Helper()
+	e := &env{t: t, out: testenv.LogWriter(t)} // first, so that it is closed last
+	e.redisAddr, e.prefix = testenv.Redis(t)
+	e.dsns = []string{testenv.MySQL(t), testenv.MySQL(t)}
+	for _, dsn := range e.dsns {
+		db, err := sql.Open("mysql", dsn) // the service creates the database
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		e.dbs = append(e.dbs, db)
+	}
+	e.rdb = redis.NewClient(&redis.Options{Addr: e.redisAddr})
+	t.Cleanup(func() { e.rdb.Close() })
+	e.nsqd = startNSQD(t, e.out, nsqdArgs...)
+	return e
+}
+
+// settings are the service's configuration for this scenario, short
+// intervals so that recovery fits in a test.
+func (e *env) settings() map[string]string {
+	return map[string]string{
+		"SECKILL_MYSQL_DSN":            e.dsns[0],
+		"SECKILL_MYSQL_SHARDS":         e.dsns[0] + "," + e.dsns[1],
+		"SECKILL_REDIS_ADDR":           e.redisAddr,
+		"SECKILL_REDIS_KEY_PREFIX":     e.prefix,
+		"SECKILL_NSQ_NSQD":             e.nsqd.tcp,
+		"SECKILL_ADMIN_TOKEN":          adminToken,
+		"SECKILL_OUTBOX_INTERVAL":      "200ms",
+		"SECKILL_OUTBOX_GRACE":         "2s",
+		"SECKILL_REDIS_REBUILD_GRACE":  "500ms",
+		"SECKILL_SOLDOUT_TTL":          "1s",
+		"SECKILL_RECONCILE_INTERVAL":   "500ms",
+		"SECKILL_MYSQL_MAX_OPEN_CONNS": "32",
+	}
+}
+
+// ---------------------------------------------------------------- service
+
+// service is the seckill binary running as a process on a port of its own,
+// kept across restarts.
+type service struct {
+	t      *testing.T
+	out    io.Writer
+	name   string
+	addr   string
+	vars   map[string]string
+	p      *proc
+	client *http.Client
+}
+
+// service configures an instance; vars override the scenario's settings.
+func (e *env) service(name string, vars map[string]string) *service {
+	s := &service{t: e.t, out: e.out, name: name, addr: freeAddr(e.t), vars: e.settings()}
+	s.vars["SECKILL_HTTP_ADDR"] = s.addr
+	for k, v := range vars {
+		s.vars[k] = v
+	}
+	e.t.Cleanup(func() {
+		if s.p == nil {
+			return
+		}
+		if s.p.exited() && !s.p.stopped.Load() {
+			e.t.Errorf("%s exited on its own: %v", s.name, s.p.err)
+		}
+		if !s.p.exited() {
+			s.stop()
+		}
+	})
+	return s
+}
+
+// stop shuts the service down gracefully with SIGTERM. The client's idle
+// connections go first: a connection that never carried a request holds
+// http.Server.Shutdown for 5 s.
+func (s *service) stop() {
+	s.client.CloseIdleConnections()
+	s.p.term(15 * time.Second)
+}
+
+// launch starts the process without waiting for it to be ready.
+func (s *service) launch() {
+	s.t.Helper()
+	if s.p != nil && !s.p.exited() {
+		s.t.Fatalf("%s is already running", s.name)
+	}
+	s.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second,
+	}}
+	s.p = startProc(s.t, s.out, s.name, bin.seckill, nil, childEnv(s.vars), s.t.TempDir())
+}
+
+// start starts the process and waits until GET /readyz answers 200.
+func (s *service) start() {
+	s.t.Helper()
+	s.launch()
+	s.ready(30 * time.Second)
+}
+
+func (s *service) ready(d time.Duration) {
+	s.t.Helper()
+	if !waitFor(d, func() bool { return s.p.exited() || httpOK("http://"+s.addr+"/readyz") }) || s.p.exited() {
+		s.t.Fatalf("%s not ready within %v (exited: %v %v)", s.name, d, s.p.exited(), s.p.err)
+	}
+}
+
+// kill SIGKILLs the process: no shutdown, no flush.
+func (s *service) kill() {
+	s.p.kill()
+	s.client.CloseIdleConnections()
+}
+
+// call sends body as JSON with the admin token and decodes the answer.
+func (s *service) call(method, path string, body, out any) (int, error) {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+s.addr+path, r)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %q: %w", data, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func (s *service) createGoods(stock int64) int64 {
+	s.t.Helper()
+	var g struct {
+		ID int64 `json:"id"`
+	}
+	code, err := s.call("POST", "/admin/goods", map[string]any{"name": "fault-test", "stock": stock}, &g)
+	if err != nil || code != http.StatusCreated || g.ID == 0 {
+		s.t.Fatalf("create goods: %d %v", code, err)
+	}
+	return g.ID
+}
+
+// ---------------------------------------------------------------- load
+
+// order is an accepted order as its 201 told it.
+type order struct {
+	ID     int64 `json:"order_id,string"`
+	UserID int64 `json:"user_id"`
+}
+
+// loadSpec is a bounded load: workers goroutines posting to path for at
+// most dur, and at most maxRequests requests in all.
+type loadSpec struct {
+	path         string // "/order" (the best version) or "/orderV2" ...
+	workers      int
+	dur          time.Duration
+	untilSoldOut bool // stop at the first 409 sold_out
+}
+
+// load posts orders of one unit, each from a new user id, as its spec says
+// or until it is stopped. Answers are counted per phase, which the scenario
+// moves on as it injects and removes its fault.
+type load struct {
+	s        *service
+	goods    int64
+	spec     loadSpec
+	phase    atomic.Value // string
+	sent     atomic.Int64
+	stopping chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+
+	mu           sync.Mutex
+	accepted     []order
+	refused      map[int64]bool // users answered with an error status
+	unknown      map[int64]bool // users answered 503 outcome_unknown: their order may exist
+	counts       map[string]int // "phase outcome": "before 201", "nsqd down 503 unavailable"
+	admitted     []time.Duration
+	busy         []time.Duration
+	noRetryAfter int // 503s without Retry-After
+}
+
+const maxRequests = 60_000
+
+// users hands out user ids, each to one request of the test binary.
+var users atomic.Int64
+
+func startLoad(s *service, goods int64, spec loadSpec) *load {
+	l := &load{s: s, goods: goods, spec: spec, stopping: make(chan struct{}), done: make(chan struct{}),
+		counts: map[string]int{}, refused: map[int64]bool{}, unknown: map[int64]bool{}}
+	l.phase.Store("before")
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(spec.dur)
+	for range spec.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && l.sent.Add(1) <= maxRequests {
+				select {
+				case <-l.stopping:
+					return
+				default:
+				}
+				if !l.post() {
+					time.Sleep(10 * time.Millisecond) // a client backing off
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(l.done) }()
+	return l
+}
+
+func (l *load) setPhase(p string) { l.phase.Store(p) }
+func (l *load) stop()             { l.halt(); <-l.done }
+func (l *load) halt()             { l.stopOnce.Do(func() { close(l.stopping) }) }
+func (l *load) wait()             { <-l.done }
+
+// post places one order and records the answer; false for anything but 201.
+func (l *load) post() bool {
+	user := users.Add(1)
+	body := fmt.Sprintf(`{"user_id":%d,"goods_id":%d,"number":1}`, user, l.goods)
+	phase := l.phase.Load().(string)
+	start := time.Now()
+	resp, err := l.s.client.Post("http://"+l.s.addr+l.spec.path, "application/json", strings.NewReader(body))
+	var a struct {
+		order
+		Error string `json:"error"`
+	}
+	outcome := "error"
+	if err == nil {
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_ = json.Unmarshal(data, &a)
+		outcome = fmt.Sprint(resp.StatusCode)
+		if a.Error != "" {
+			outcome += " " + a.Error
+		}
+	}
+	took := time.Since(start)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.counts[phase+" "+outcome]++
+	if err != nil {
+		return false
+	}
+	if a.Error == "sold_out" && l.spec.untilSoldOut {
+		l.halt()
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+		l.noRetryAfter++
+	}
+	if a.Error == "busy" {
+		l.busy = append(l.busy, took)
+	} else {
+		l.admitted = append(l.admitted, took)
+	}
+	if resp.StatusCode == http.StatusCreated {
+		a.UserID = user
+		l.accepted = append(l.accepted, a.order)
+		return true
+	}
+	if a.Error == "outcome_unknown" {
+		l.unknown[user] = true
+	} else {
+		l.refused[user] = true
+	}
+	return false
+}
+
+// storedUnknown counts the orders of s whose request was answered 503
+// outcome_unknown: the client was told the order may exist.
+func (l *load) storedUnknown(s snapshot) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, u := range s.users {
+		if l.unknown[u] {
+			n++
+		}
+	}
+	return n
+}
+
+// count sums the answers whose "phase outcome" starts with prefix.
+func (l *load) count(prefix string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for k, v := range l.counts {
+		if strings.HasPrefix(k, prefix) {
+			n += v
+		}
+	}
+	return n
+}
+
+// storedRefused counts the orders of s whose request was answered with an
+// error other than outcome_unknown: the client was told no order was made.
+func (l *load) storedRefused(s snapshot) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, u := range s.users {
+		if l.refused[u] {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *load) orders() []order {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.accepted)
+}
+
+func (l *load) summary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(l.counts)) {
+		fmt.Fprintf(&b, "%s=%d ", k, l.counts[k])
+	}
+	return b.String()
+}
+
+// percentile of ds, 0 < p <= 100.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p/100))]
+}
+
+// ---------------------------------------------------------------- invariants
+
+// snapshot is one goods as MySQL and Redis hold it, read directly.
+type snapshot struct {
+	stock, sale int64
+	orders      map[int64]int   // order id -> rows over every order table of every database
+	users       map[int64]int64 // order id -> user id
+	units       int64           // units of those rows
+	logs        map[int64]int   // order id -> stock log rows
+	logUnits    int64
+	deadLetters int64
+	redis       *int64
+}
+
+var orderTables = func() []string {
+	ts := []string{"orders"}
+	for i := 1; i <= 16; i++ {
+		ts = append(ts, fmt.Sprintf("order_%d", i))
+	}
+	return ts
+}()
+
+func (e *env) snapshot(goods int64) (snapshot, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := snapshot{orders: map[int64]int{}, users: map[int64]int64{}, logs: map[int64]int{}}
+	primary := e.dbs[0]
+	if err := primary.QueryRowContext(ctx, "SELECT stock, sale FROM goods WHERE id = ?", goods).Scan(&s.stock, &s.sale); err != nil {
+		return s, err
+	}
+	for _, db := range e.dbs {
+		for _, table := range orderTables {
+			err := scanRows(ctx, db, "SELECT id, user_id, number FROM "+table+" WHERE goods_id = ?", goods, func(r [3]int64) {
+				s.orders[r[0]]++
+				s.users[r[0]] = r[1]
+				s.units += r[2]
+			})
+			if err != nil {
+				return s, err
+			}
+		}
+	}
+	err := scanRows(ctx, primary, "SELECT order_id, number, 0 FROM goods_stock_logs WHERE goods_id = ?", goods, func(r [3]int64) {
+		s.logs[r[0]]++
+		s.logUnits += r[1]
+	})
+	if err != nil {
+		return s, err
+	}
+	if err := primary.QueryRowContext(ctx, "SELECT COUNT(*) FROM dead_letters").Scan(&s.deadLetters); err != nil {
+		return s, err
+	}
+	v, err := e.rdb.HGet(ctx, e.goodsKey(goods), "stock").Int64()
+	switch {
+	case err == nil:
+		s.redis = &v
+	case err != redis.Nil:
+		return s, err
+	}
+	return s, nil
+}
+
+// goodsKey is the goods' Redis hash, as store.Redis.GoodsKey names it.
+func (e *env) goodsKey(goods int64) string { return fmt.Sprintf("%sgoods_%d", e.prefix, goods) }
+
+// scanRows calls f with the three integer columns of each row.
+func scanRows(ctx context.Context, db *sql.DB, query string, arg int64, f func([3]int64)) error {
+	rows, err := db.QueryContext(ctx, query, arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r [3]int64
+		if err := rows.Scan(&r[0], &r[1], &r[2]); err != nil {
+			return err
+		}
+		f(r)
+	}
+	return rows.Err()
+}
+
+// settled: every order's decrement has reached MySQL once and Redis agrees.
+func (s snapshot) settled() bool {
+	return len(s.logs) == len(s.orders) && s.logUnits == s.units && s.sale == s.units &&
+		s.redis != nil && *s.redis == s.stock
+}
+
+func (s snapshot) String() string {
+	r := "missing"
+	if s.redis != nil {
+		r = fmt.Sprint(*s.redis)
+	}
+	return fmt.Sprintf("mysql stock=%d sale=%d, orders=%d (units %d), stock logs=%d, dead letters=%d, redis stock=%s",
+		s.stock, s.sale, len(s.orders), s.units, len(s.logs), s.deadLetters, r)
+}
+
+// awaitSettled polls until the goods is settled or within has passed, and
+// returns the last snapshot and how long it took.
+func (e *env) awaitSettled(goods int64, within time.Duration) (snapshot, time.Duration) {
+	e.t.Helper()
+	start := time.Now()
+	var s snapshot
+	var err error
+	for {
+		s, err = e.snapshot(goods)
+		if err == nil && s.settled() {
+			return s, time.Since(start)
+		}
+		if time.Since(start) > within {
+			e.t.Errorf("not settled %v after the fault: %s (last error: %v)", within, s, err)
+			return s, time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// check asserts the sale's invariants on a settled snapshot: no oversell,
+// every accepted order stored exactly once, each order's stock applied
+// exactly once, Redis equal to MySQL, and no dead letter beyond the
+// expected ones.
+func (e *env) check(s snapshot, initial int64, accepted []order, deadLetters int64) {
+	t := e.t
+	t.Helper()
+	if s.units > initial || s.stock < 0 {
+		t.Errorf("oversold: %d units in orders of a stock of %d; mysql stock %d", s.units, initial, s.stock)
+	}
+	missing, twice := 0, 0
+	for _, o := range accepted {
+		switch n := s.orders[o.ID]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			twice++
+		}
+	}
+	for id, n := range s.orders {
+		if n > 1 {
+			t.Errorf("order %d is stored %d times", id, n)
+		}
+	}
+	if missing > 0 || twice > 0 {
+		t.Errorf("of %d accepted orders, %d are missing from every order table and %d are stored more than once",
+			len(accepted), missing, twice)
+	}
+	unlogged, orphans := 0, 0
+	for id := range s.orders {
+		switch n := s.logs[id]; {
+		case n == 0:
+			unlogged++
+		case n > 1:
+			t.Errorf("order %d has %d stock log rows: its stock was applied more than once", id, n)
+		}
+	}
+	for id := range s.logs {
+		if _, ok := s.orders[id]; !ok {
+			orphans++
+		}
+	}
+	if unlogged > 0 || orphans > 0 || s.sale != s.units || initial-s.sale != s.stock {
+		t.Errorf("stock not applied exactly once per order: %d orders without a stock log, %d stock logs without an order; %s; initial %d",
+			unlogged, orphans, s, initial)
+	}
+	if s.redis == nil || *s.redis != s.stock {
+		t.Errorf("redis and mysql disagree: %s", s)
+	}
+	if s.deadLetters != deadLetters {
+		t.Errorf("%d dead letters, want %d", s.deadLetters, deadLetters)
+	}
+}
+
+// ---------------------------------------------------------------- table
+
+// result is one scenario's line in the table.
+type result struct {
+	num      string
+	name     string
+	accepted int
+	recovery time.Duration // from the fault's end to settled; 0: not measured
+	held     bool
+	note     string
+}
+
+func table(rs []result) string {
+	var b strings.Builder
+	b.WriteString("| # | scenario | orders accepted | recovery | invariants held | notes |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		rec := "—"
+		if r.recovery > 0 {
+			rec = fmt.Sprintf("%.1f s", r.recovery.Seconds())
+		}
+		held := "no"
+		if r.held {
+			held = "yes"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", r.num, r.name, r.accepted, rec, held, r.note)
+	}
+	return b.String()
+}
