@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,7 @@ type app struct {
 	svc       *service.Service
 	http      *http.Server
 	httpLn    net.Listener
+	pprof     *http.Server // nil unless debug.pprof_addr is set
 	draining  atomic.Bool
 	stopLoops context.CancelFunc
 	loops     sync.WaitGroup
@@ -188,6 +190,11 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
+	if cfg.Debug.PprofAddr != "" {
+		if err := a.servePprof(cfg.Debug.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	log.Info("serving", "addr", a.httpLn.Addr().String(), "versions", service.Versions(), "order", service.BestVersion())
 	return a, nil
 }
@@ -239,6 +246,23 @@ func (a *app) every(ctx context.Context, interval time.Duration, fn func(context
 	}()
 }
 
+// servePprof serves net/http/pprof on its own listener, never on the
+// public one.
+func (a *app) servePprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listener %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go a.pprof.Serve(ln)
+	a.log.Info("pprof serving", "addr", ln.Addr().String())
+	return nil
+}
+
 // addr is where the instance listens.
 func (a *app) addr() string { return a.httpLn.Addr().String() }
 
@@ -273,6 +297,9 @@ func (a *app) shutdown() {
 	}
 	if a.httpLn != nil {
 		a.httpLn.Close() // in case serve never ran
+	}
+	if a.pprof != nil {
+		a.pprof.Close()
 	}
 	if a.stopLoops != nil {
 		a.stopLoops()

@@ -180,8 +180,14 @@ func writeReport(dir string, r *results) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "bench", "results.json"), append(js, '\n'), 0o644); err != nil {
 		return "", err
 	}
+	md := markdown(r)
+	// The profile and the changes made from it are written by hand, in
+	// bench/notes.md beside the figures, and kept across runs.
+	if notes, err := os.ReadFile(filepath.Join(dir, "bench", "notes.md")); err == nil {
+		md += "\n" + string(notes)
+	}
 	path := filepath.Join(dir, "BENCHMARKS.md")
-	return path, os.WriteFile(path, []byte(markdown(r)), 0o644)
+	return path, os.WriteFile(path, []byte(md), 0o644)
 }
 
 func markdown(r *results) string {

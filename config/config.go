@@ -38,6 +38,12 @@ type Config struct {
 	Admin      Admin          `mapstructure:"admin"`
 	SoldOut    SoldOut        `mapstructure:"soldout"`
 	Standalone StandaloneMode `mapstructure:"standalone"`
+	Debug      Debug          `mapstructure:"debug"`
+}
+
+// Debug configures the profiling listener, kept apart from the public one.
+type Debug struct {
+	PprofAddr string `mapstructure:"pprof_addr"`
 }
 
 // StandaloneMode configures what stands in for MySQL without a DSN.
