@@ -44,6 +44,8 @@ type Options struct {
 	NSQLog interface {
 		Output(calldepth int, s string) error
 	}
+
+	inFlight int // messages in flight per nsqd, when more than Concurrency
 }
 
 // Consumer reads one topic.
@@ -63,8 +65,9 @@ func Start(svc Service, o Options, log *slog.Logger) (*Consumer, error) {
 		h.appliers.Add(1)
 		go h.applier(batch)
 	}
-	// Enough in flight to fill every applier's batch.
-	o.Concurrency = max(o.Concurrency, 1) * batch
+	// One go-nsq handler only hands messages over; enough in flight to fill
+	// every applier's batch.
+	o.inFlight, o.Concurrency = max(o.Concurrency, 1)*batch, 1
 	c, err := start(o, h)
 	if err != nil {
 		h.close()
@@ -109,7 +112,7 @@ func start(o Options, h nsq.Handler) (*Consumer, error) {
 
 func newConsumer(o Options, h nsq.Handler) (*nsq.Consumer, error) {
 	cfg := nsq.NewConfig()
-	cfg.MaxInFlight = max(o.Concurrency, 1)
+	cfg.MaxInFlight = max(o.Concurrency, o.inFlight, 1)
 	// go-nsq would FIN a message silently after MaxAttempts; 0 turns that
 	// off so the handler can dead-letter it, and requeue if that fails too.
 	cfg.MaxAttempts = 0

@@ -37,8 +37,9 @@ import (
 type Database struct {
 	gdb *gorm.DB
 	// db runs the statements of the order path and the consumer directly:
-	// measured here, GORM's per-statement work costs about a fifth of the
-	// insert rate, and these statements are fixed.
+	// a single-row insert measured 15.5k rows/s through GORM against 19.5k
+	// through database/sql (both with interpolateParams, 64 connections,
+	// 2 cores), and these statements are fixed.
 	db *sql.DB
 	// hosts[0] is the primary, then one per mysql.shards entry; an entry
 	// naming the primary's database shares its pool.

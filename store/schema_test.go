@@ -134,21 +134,27 @@ func mysqlSchema(t *testing.T, db *sql.DB) map[string]string {
 	return out
 }
 
-func sqliteSchema(t *testing.T, db *sql.DB) map[string]string {
-	var tables []string
-	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'table'
-		AND name NOT IN ('sqlite_sequence', 'goose_db_version')`)
+// names runs a query of one text column and returns its values.
+func names(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	rows, err := db.Query(query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
+	var out []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		tables = append(tables, n)
+		out = append(out, n)
 	}
-	rows.Close()
+	return out
+}
+
+func sqliteSchema(t *testing.T, db *sql.DB) map[string]string {
+	tables := names(t, db, `SELECT name FROM sqlite_master WHERE type = 'table'
+		AND name NOT IN ('sqlite_sequence', 'goose_db_version')`)
 	out := map[string]string{}
 	for _, table := range tables {
 		cols := map[string]string{}
@@ -171,34 +177,8 @@ func sqliteSchema(t *testing.T, db *sql.DB) map[string]string {
 		}
 		rows.Close()
 		uniques = append(uniques, pk)
-		var indexes []string
-		rows, err = db.Query(`SELECT name FROM pragma_index_list(?) WHERE "unique" = 1 AND origin <> 'pk'`, table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			indexes = append(indexes, n)
-		}
-		rows.Close()
-		for _, index := range indexes {
-			var u []string
-			rows, err := db.Query("SELECT name FROM pragma_index_info(?)", index)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var n string
-				if err := rows.Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				u = append(u, n)
-			}
-			rows.Close()
-			uniques = append(uniques, u)
+		for _, index := range names(t, db, `SELECT name FROM pragma_index_list(?) WHERE "unique" = 1 AND origin <> 'pk'`, table) {
+			uniques = append(uniques, names(t, db, "SELECT name FROM pragma_index_info(?)", index))
 		}
 		out[table] = describe(cols, uniques)
 	}
