@@ -58,3 +58,30 @@ func TestStandaloneModeSellsExactlyTheStockAndSurvivesARestart(t *testing.T) {
 	checkAccepted(t, byStatus, ids, 6)
 	checkSettled(t, in.drained(t, half.ID), 10, 10)
 }
+
+// Payment and its timeout in the standalone mode: SQLite compares the
+// deadlines as MySQL does.
+func TestStandalonePaymentAndTimeout(t *testing.T) {
+	e := newStandaloneEnv(t)
+	e.settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1s"
+	e.settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "100ms"
+	e.settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
+	in := e.start()
+	g := in.createGoods(t, 20)
+	var unpaid []orderAnswer
+	paid := 0
+	for i, v := range service.Versions() {
+		user := int64(i + 1)
+		_, a := in.order(t, v, user, g.ID, 1)
+		_, b := in.order(t, v, user, g.ID, 1)
+		if status, code := in.pay(t, a.ID, user); status != http.StatusOK {
+			t.Fatalf("%s: pay: %d %q", v, status, code)
+		}
+		paid++
+		unpaid = append(unpaid, b)
+	}
+	in.settledWithCancels(t, g.ID, 20, paid, len(unpaid))
+	if status, code := in.pay(t, unpaid[0].ID, unpaid[0].UserID); status != http.StatusConflict || code != "order_cancelled" {
+		t.Errorf("paying a cancelled order: %d %q", status, code)
+	}
+}
