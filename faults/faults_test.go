@@ -667,7 +667,7 @@ func paymentRacesTimeout(t *testing.T) result {
 			}
 		}
 		return st.StockLogs == n && st.Returns == cancelled && cancelled+int64(len(paid)) == n &&
-			st.RedisStock != nil && *st.RedisStock == st.MySQLStock
+			st.MySQLSale == int64(len(paid)) && st.RedisStock != nil && *st.RedisStock == st.MySQLStock
 	})
 	rec := time.Since(end)
 	for _, o := range orders {

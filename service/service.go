@@ -162,9 +162,9 @@ type GoodsStore interface {
 	// Counts fills the counting fields of Stats: orders over every table,
 	// sale and return stock logs, dead letters.
 	Counts(ctx context.Context, goodsID int64) (Stats, error)
-	// PendingUnits sums the units of goods' orders that have no stock log:
-	// sold, but not yet taken off goods.stock.
-	PendingUnits(ctx context.Context, goodsID int64) (int64, error)
+	// StockTruth is what goods may still sell according to the database:
+	// its stock less the units of its orders whose sale is not applied yet.
+	StockTruth(ctx context.Context, goodsID int64) (int64, error)
 	Ping(ctx context.Context) error
 }
 

@@ -73,20 +73,15 @@ func (s *Service) restore(ctx context.Context, goodsID int64) (bool, error) {
 	return s.stock.Restore(ctx, g, stock, units)
 }
 
-// truth is what goods may still sell according to the database: its stock
-// less the units of orders whose decrement has not reached it. Pending is
-// read first: a decrement applied in between is then subtracted twice, so
-// the error, if any, sells less, never more.
+// truth is what goods may still sell according to the database, with the
+// goods themselves.
 func (s *Service) truth(ctx context.Context, goodsID int64) (int64, Goods, error) {
-	pending, err := s.goods.PendingUnits(ctx, goodsID)
-	if err != nil {
-		return 0, Goods{}, err
-	}
 	g, err := s.goods.Goods(ctx, goodsID)
 	if err != nil {
 		return 0, Goods{}, err
 	}
-	return max(g.Stock-pending, 0), g, nil
+	stock, err := s.goods.StockTruth(ctx, goodsID)
+	return stock, g, err
 }
 
 // release gives a reservation back and tells every instance. If that

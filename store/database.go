@@ -481,14 +481,16 @@ func (d *Database) ApplyStockBatch(ctx context.Context, msgs []service.StockMess
 	})
 }
 
-func (d *Database) PendingUnits(ctx context.Context, goodsID int64) (int64, error) {
-	var pending int64
+func (d *Database) StockTruth(ctx context.Context, goodsID int64) (int64, error) {
+	// The goods' orders first, from every table. New orders of the goods
+	// may appear meanwhile only under live traffic, and they can only make
+	// the result lower.
+	units := map[int64]int64{}
 	for db, table := range d.orderTables() {
 		rows, err := db.QueryContext(ctx, "SELECT id, number FROM "+table+" WHERE goods_id = ?", goodsID)
 		if err != nil {
 			return 0, unavailable(err)
 		}
-		units := map[int64]int64{}
 		for rows.Next() {
 			var id, n int64
 			if err := rows.Scan(&id, &n); err != nil {
@@ -500,21 +502,44 @@ func (d *Database) PendingUnits(ctx context.Context, goodsID int64) (int64, erro
 		if err := rows.Close(); err != nil {
 			return 0, unavailable(err)
 		}
+	}
+	// Then the stock and which of those orders are applied, from one
+	// snapshot of the primary, so that a decrement committed in between is
+	// counted in both or in neither.
+	var truth int64
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT stock FROM goods WHERE id = ?", goodsID).Scan(&truth); err != nil {
+			return unavailable(err)
+		}
 		ids := slices.Collect(maps.Keys(units))
 		for chunk := range slices.Chunk(ids, 500) {
-			var applied []int64
-			if err := d.gdb.WithContext(ctx).Raw("SELECT order_id FROM goods_stock_logs WHERE order_id IN ? AND op = 0", chunk).Scan(&applied).Error; err != nil {
-				return 0, unavailable(err)
+			args := make([]any, len(chunk))
+			for i, id := range chunk {
+				args[i] = id
 			}
-			for _, id := range applied {
+			rows, err := tx.QueryContext(ctx, "SELECT order_id FROM goods_stock_logs WHERE op = 0 AND order_id IN (?"+
+				strings.Repeat(",?", len(chunk)-1)+")", args...)
+			if err != nil {
+				return unavailable(err)
+			}
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return unavailable(err)
+				}
 				delete(units, id)
 			}
+			if err := rows.Close(); err != nil {
+				return unavailable(err)
+			}
 		}
-		for _, n := range units {
-			pending += n
-		}
+		return nil
+	})
+	for _, n := range units {
+		truth -= n
 	}
-	return pending, nil
+	return max(truth, 0), err
 }
 
 func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error) {
