@@ -209,3 +209,54 @@ func TestReconciliationLoopRepairsAnOrphanReservation(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// After Redis lost a goods and rebuilt it, replaying an admin addition (same
+// op_id) or a cancelled order's return adds nothing a second time.
+func TestReplaysAfterARebuildCountOnce(t *testing.T) {
+	e := newEnv(t)
+	e.settings["SECKILL_REDIS_REBUILD_GRACE"] = "100ms"
+	in := e.start()
+	g := in.createGoods(t, 10)
+	if code := in.call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": 5, "op_id": "before-loss"}, nil); code != http.StatusOK {
+		t.Fatalf("add: %d", code)
+	}
+	ctx := context.Background()
+	m := sellWithoutMessage(t, in, g.ID, 1)
+	m.Deadline = time.Now().Add(-time.Second).UnixMilli()
+	if err := in.svc.ApplyStock(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	// Expire and cancel the order by hand: its unit goes back once.
+	if _, err := in.database.DB().Exec("UPDATE orders SET pay_deadline = ? WHERE id = ?", time.Now().Add(-time.Second).UTC(), m.OrderID); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.svc.CancelUnpaid(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.redis.Client().Del(ctx, in.redis.GoodsKey(g.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, _ := in.order(t, "V2", 99, g.ID, 1)
+		if code == http.StatusCreated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stock not rebuilt")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The replays.
+	if code := in.call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": 5, "op_id": "before-loss"}, nil); code != http.StatusOK {
+		t.Fatalf("replayed add: %d", code)
+	}
+	if err := in.svc.CancelUnpaid(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	st := in.drained(t, g.ID)
+	// 15 units, 2 orders, one of them cancelled: 14 left, sale 1.
+	if st.MySQLStock != 14 || *st.RedisStock != 14 || st.MySQLSale != 1 || st.Returns != 1 {
+		t.Errorf("after the replays: %+v redis=%d, want stock 14 in both, sale 1, one return", st, *st.RedisStock)
+	}
+}

@@ -148,6 +148,9 @@ type GoodsStore interface {
 	ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]StockMessage, error)
 	// UserUnits sums each user's units of goods over live (not cancelled) orders.
 	UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error)
+	// AppliedChanges lists goods' admin stock operations and its orders
+	// whose units were returned: what the database's stock already holds.
+	AppliedChanges(ctx context.Context, goodsID int64) (opIDs []string, returned []int64, err error)
 	// ApplyStock writes the stock log and the conditional decrement in one
 	// transaction: ErrAlreadyApplied when the log exists, ErrSoldOut when
 	// MySQL's stock cannot cover it.
@@ -179,9 +182,9 @@ type StockCache interface {
 	// Return gives a cancelled order's units back, once per order.
 	Return(ctx context.Context, orderID, goodsID, userID, n int64) error
 	Put(ctx context.Context, g Goods) error
-	// Restore loads stock, window, limit and the units each user holds, only
-	// if the cache holds nothing for the goods.
-	Restore(ctx context.Context, g Goods, stock int64, userUnits map[int64]int64) (restored bool, err error)
+	// Restore loads goods as the database knows them, only if the cache
+	// holds nothing for the goods.
+	Restore(ctx context.Context, g Goods, st RestoredStock) (restored bool, err error)
 	// Adjust adds delta to the stock only if it still is expected.
 	Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error)
 	// Lock takes a lock named name for ttl across instances; unlock releases it.
@@ -209,6 +212,17 @@ type Publisher interface {
 	// AnnounceStockBack tells every instance that goods has stock again.
 	AnnounceStockBack(ctx context.Context, goodsID int64) error
 	Ping(ctx context.Context) error
+}
+
+// RestoredStock is what a cache rebuilt from the database holds: the stock,
+// each user's units (for a per-user limit), and the admin operations and
+// returns the stock already includes, so that a replay of one of them does
+// not count twice.
+type RestoredStock struct {
+	Stock          int64
+	UserUnits      map[int64]int64
+	AppliedOps     []string
+	ReturnedOrders []int64
 }
 
 // IDs makes order ids that grow with time.

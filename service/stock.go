@@ -64,13 +64,19 @@ func (s *Service) restore(ctx context.Context, goodsID int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var units map[int64]int64
+	// The applied changes after the stock: one committed in between is
+	// marked applied without being counted, which sells less, never more;
+	// the other order would let its replay count it twice.
+	st := RestoredStock{Stock: stock}
+	if st.AppliedOps, st.ReturnedOrders, err = s.goods.AppliedChanges(ctx, goodsID); err != nil {
+		return false, err
+	}
 	if g.PerUserLimit > 0 {
-		if units, err = s.goods.UserUnits(ctx, goodsID); err != nil {
+		if st.UserUnits, err = s.goods.UserUnits(ctx, goodsID); err != nil {
 			return false, err
 		}
 	}
-	return s.stock.Restore(ctx, g, stock, units)
+	return s.stock.Restore(ctx, g, st)
 }
 
 // truth is what goods may still sell according to the database, with the

@@ -542,6 +542,16 @@ func (d *Database) StockTruth(ctx context.Context, goodsID int64) (int64, error)
 	return max(truth, 0), err
 }
 
+func (d *Database) AppliedChanges(ctx context.Context, goodsID int64) (opIDs []string, returned []int64, err error) {
+	if err := d.gdb.WithContext(ctx).Raw("SELECT op_id FROM admin_stock_ops WHERE goods_id = ?", goodsID).Scan(&opIDs).Error; err != nil {
+		return nil, nil, unavailable(err)
+	}
+	if err := d.gdb.WithContext(ctx).Raw("SELECT order_id FROM goods_stock_logs WHERE goods_id = ? AND op = 1", goodsID).Scan(&returned).Error; err != nil {
+		return nil, nil, unavailable(err)
+	}
+	return opIDs, returned, nil
+}
+
 func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error) {
 	var out []service.StockMessage
 	for host, db := range d.hosts {

@@ -188,10 +188,17 @@ if #ARGV > n + 1 then redis.call('HSET', KEYS[2], unpack(ARGV, n + 2)) end
 return 1
 `)
 
-func (r *Redis) Restore(ctx context.Context, g service.Goods, stock int64, userUnits map[int64]int64) (bool, error) {
-	fields := goodsFields(g, stock)
+func (r *Redis) Restore(ctx context.Context, g service.Goods, st service.RestoredStock) (bool, error) {
+	fields := goodsFields(g, st.Stock)
+	// The markers addScript and releaseScript set, for what the stock holds.
+	for _, op := range st.AppliedOps {
+		fields = append(fields, "op:"+op, 0)
+	}
+	for _, id := range st.ReturnedOrders {
+		fields = append(fields, "ret:"+strconv.FormatInt(id, 10), 0)
+	}
 	args := append([]any{len(fields)}, fields...)
-	for user, n := range userUnits {
+	for user, n := range st.UserUnits {
 		args = append(args, user, n)
 	}
 	n, err := restoreScript.Run(ctx, r.c, r.keys(g.ID), args...).Int()
