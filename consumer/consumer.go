@@ -59,15 +59,8 @@ type Consumer struct {
 // o.BatchSize, and apply them in one transaction. Under load batches fill
 // up; when idle a message is applied alone, without waiting.
 func Start(svc Service, o Options, log *slog.Logger) (*Consumer, error) {
-	h := &stockHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log, pending: make(chan *nsq.Message)}
-	batch := max(o.BatchSize, 1)
-	for range max(o.Concurrency, 1) {
-		h.appliers.Add(1)
-		go h.applier(batch)
-	}
-	// One go-nsq handler only hands messages over; enough in flight to fill
-	// every applier's batch.
-	o.inFlight, o.Concurrency = max(o.Concurrency, 1)*batch, 1
+	h := newStockHandler(svc, o, log)
+	o.inFlight, o.Concurrency = cap(h.pending), 1
 	c, err := start(o, h)
 	if err != nil {
 		h.close()
@@ -151,6 +144,20 @@ type stockHandler struct {
 	log         *slog.Logger
 	pending     chan *nsq.Message
 	appliers    sync.WaitGroup
+}
+
+// newStockHandler starts o.Concurrency appliers. One go-nsq handler only
+// hands messages over, into a buffer that holds every applier's batch: an
+// applier takes what is buffered, so without the buffer its batches would
+// shrink to one message.
+func newStockHandler(svc Service, o Options, log *slog.Logger) *stockHandler {
+	batch, appliers := max(o.BatchSize, 1), max(o.Concurrency, 1)
+	h := &stockHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log, pending: make(chan *nsq.Message, appliers*batch)}
+	for range appliers {
+		h.appliers.Add(1)
+		go h.applier(batch)
+	}
+	return h
 }
 
 // HandleMessage hands m to an applier, which answers nsqd for it later.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,5 +117,52 @@ func TestEarlyTimeoutIsDeferredAgain(t *testing.T) {
 	past := fmt.Sprintf(`{"order_id":1,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, time.Now().Add(-time.Second).UnixMilli())
 	if err := h.HandleMessage(nsq.NewMessage(nsq.MessageID{}, []byte(past))); err != nil || c.calls != 1 {
 		t.Errorf("a due message: err %v, cancelled %d times", err, c.calls)
+	}
+}
+
+// batches records the size of every batch it is given.
+type batches struct {
+	recorder
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batches) ApplyStockBatch(ctx context.Context, ms []service.StockMessage) []error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(ms))
+	b.mu.Unlock()
+	time.Sleep(time.Millisecond) // a transaction takes a while; messages pile up meanwhile
+	return make([]error, len(ms))
+}
+
+type counted struct {
+	answers
+	mu   *sync.Mutex
+	done *sync.WaitGroup
+}
+
+func (c *counted) OnFinish(*nsq.Message) { c.done.Done() }
+
+// Messages handed over one at a time, as go-nsq's single handler does, are
+// applied in batches: the buffer lets them pile up while a batch commits.
+func TestMessagesAreAppliedInBatches(t *testing.T) {
+	b := &batches{}
+	h := newStockHandler(b, Options{Concurrency: 2, BatchSize: 50}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var done sync.WaitGroup
+	var mu sync.Mutex
+	const n = 500
+	done.Add(n)
+	for i := range n {
+		m := nsq.NewMessage(nsq.MessageID{}, []byte(fmt.Sprintf(`{"order_id":%d,"goods_id":1,"user_id":1,"number":1}`, i+1)))
+		m.Delegate = &counted{mu: &mu, done: &done}
+		if err := h.HandleMessage(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done.Wait()
+	h.close()
+	biggest := slices.Max(b.sizes)
+	if len(b.sizes) > n/5 || biggest < 10 {
+		t.Errorf("%d messages in %d batches, the biggest of %d: want batches, not messages one by one", n, len(b.sizes), biggest)
 	}
 }
