@@ -193,19 +193,26 @@ func nsqdDown(t *testing.T) result {
 	return result{accepted: len(accepted), recovery: rec, note: "all published by the outbox sweep"}
 }
 
+// serviceBehindProxy starts the service with every MySQL connection, to the
+// primary and to both order hosts, going through one TCP proxy.
+func (e *env) serviceBehindProxy() (*proxy, *service) {
+	px := e.mysqlProxy()
+	primary := px.via(e.t, e.dsns[0])
+	s := e.service("seckill", map[string]string{
+		"SECKILL_MYSQL_DSN":    primary,
+		"SECKILL_MYSQL_SHARDS": primary + "," + px.via(e.t, e.dsns[1]),
+	})
+	s.start()
+	return px, s
+}
+
 // 4. Every MySQL connection of the service goes through a TCP proxy, which
 // refuses connections and cuts open ones for two seconds. Orders answer 503
 // with Retry-After and give their reservation back; once MySQL is back,
 // orders are accepted again and everything settles.
 func mysqlDown(t *testing.T) result {
 	e := newEnv(t)
-	px := e.mysqlProxy()
-	primary := px.via(t, e.dsns[0])
-	s := e.service("seckill", map[string]string{
-		"SECKILL_MYSQL_DSN":    primary,
-		"SECKILL_MYSQL_SHARDS": primary + "," + px.via(t, e.dsns[1]),
-	})
-	s.start()
+	px, s := e.serviceBehindProxy()
 	const stock = 100_000
 	g := s.createGoods(stock)
 	l := startLoad(s, g, loadSpec{path: "/orderV4", workers: 32, dur: 10 * time.Second})
@@ -248,13 +255,7 @@ func mysqlDown(t *testing.T) result {
 // stops moving (here: after the sell-out).
 func mysqlDownNearSellOut(t *testing.T) result {
 	e := newEnv(t)
-	px := e.mysqlProxy()
-	primary := px.via(t, e.dsns[0])
-	s := e.service("seckill", map[string]string{
-		"SECKILL_MYSQL_DSN":    primary,
-		"SECKILL_MYSQL_SHARDS": primary + "," + px.via(t, e.dsns[1]),
-	})
-	s.start()
+	px, s := e.serviceBehindProxy()
 	const stock = 4000
 	g := s.createGoods(stock)
 	l := startLoad(s, g, loadSpec{path: "/orderV4", workers: 32, dur: 15 * time.Second, untilSoldOut: true})

@@ -740,17 +740,7 @@ func (l *load) post() bool {
 
 // storedUnknown counts the orders of s whose request was answered 503
 // outcome_unknown: the client was told the order may exist.
-func (l *load) storedUnknown(s snapshot) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, u := range s.users {
-		if l.unknown[u] {
-			n++
-		}
-	}
-	return n
-}
+func (l *load) storedUnknown(s snapshot) int { return l.storedOf(s, l.unknown) }
 
 // count sums the answers whose "phase outcome" starts with prefix.
 func (l *load) count(prefix string) int {
@@ -767,12 +757,15 @@ func (l *load) count(prefix string) int {
 
 // storedRefused counts the orders of s whose request was answered with an
 // error other than outcome_unknown: the client was told no order was made.
-func (l *load) storedRefused(s snapshot) int {
+func (l *load) storedRefused(s snapshot) int { return l.storedOf(s, l.refused) }
+
+// storedOf counts the orders of s placed by the users in set.
+func (l *load) storedOf(s snapshot, set map[int64]bool) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for _, u := range s.users {
-		if l.refused[u] {
+		if set[u] {
 			n++
 		}
 	}
