@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/internal/testenv"
+	"github.com/go-seckill/seckill/store"
 )
 
 const adminToken = "faults-admin-token"
@@ -861,7 +862,7 @@ func (e *env) snapshot(goods int64) (snapshot, error) {
 }
 
 // goodsKey is the goods' Redis hash, as store.Redis.GoodsKey names it.
-func (e *env) goodsKey(goods int64) string { return fmt.Sprintf("%sgoods_%d", e.prefix, goods) }
+func (e *env) goodsKey(goods int64) string { return store.GoodsKey(e.prefix, goods) }
 
 // scanRows calls f with the three integer columns of each row.
 func scanRows(ctx context.Context, db *sql.DB, query string, arg int64, f func([3]int64)) error {

@@ -197,11 +197,6 @@ type StockCache interface {
 	Ping(ctx context.Context) error
 }
 
-// OrderTable is where an order row goes. Host 0 is the primary, 1..n the
-// order hosts of mysql.shards; Table 0 is the orders table of V1 and V2,
-// 1..n the sharded order_1..order_n.
-type OrderTable struct{ Host, Table int }
-
 // Publisher sends messages to the queue.
 type Publisher interface {
 	// Publish sends m to nsqd number route modulo their count, and to the

@@ -34,6 +34,9 @@ func Versions() []string {
 	return names
 }
 
+// VersionNames lists the order versions' names, oldest first.
+func VersionNames() []string { return Versions() }
+
 // BestVersion is the version POST /order uses.
 func BestVersion() string { return versions[len(versions)-1].name }
 

@@ -109,16 +109,13 @@ func (r *Redis) Close() error { return r.c.Close() }
 // Client is the underlying client, for tests and benchmarks.
 func (r *Redis) Client() *redis.Client { return r.c }
 
-// GoodsKey is the one place a goods key is built.
-func (r *Redis) GoodsKey(goodsID int64) string {
-	return r.prefix + "goods_" + strconv.FormatInt(goodsID, 10)
-}
+// GoodsKey is the goods' hash under this client's prefix.
+func (r *Redis) GoodsKey(goodsID int64) string { return GoodsKey(r.prefix, goodsID) }
 
 // keys are the keys the goods scripts use: the goods hash (stock, sale
 // window, limit) and the hash of each user's units for the per-user limit.
 func (r *Redis) keys(goodsID int64) []string {
-	key := r.GoodsKey(goodsID)
-	return []string{key, key + "_buyers"}
+	return []string{GoodsKey(r.prefix, goodsID), BuyersKey(r.prefix, goodsID)}
 }
 
 func (r *Redis) Ping(ctx context.Context) error { return unavailable(r.c.Ping(ctx).Err()) }

@@ -1,0 +1,14 @@
+package store
+
+import "strconv"
+
+// The Redis key layout, built here only. A goods' keys share a hash tag,
+// so that its scripts run on one Redis Cluster shard.
+
+// GoodsKey is the hash of a goods' stock, sale window and limit.
+func GoodsKey(prefix string, goodsID int64) string {
+	return prefix + "goods_{" + strconv.FormatInt(goodsID, 10) + "}"
+}
+
+// BuyersKey is the hash of each user's units of a goods with a per-user limit.
+func BuyersKey(prefix string, goodsID int64) string { return GoodsKey(prefix, goodsID) + "_buyers" }
