@@ -17,12 +17,18 @@ import (
 	"github.com/nsqio/go-nsq"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/payment"
 )
 
-// Service is what the consumer needs of the service.
-type Service interface {
-	// ApplyStockBatch applies many messages and says how each one went.
-	ApplyStockBatch(ctx context.Context, ms []service.StockMessage) []error
+// Applier applies stock messages to the database.
+type Applier interface {
+	// ApplySales applies many messages and says how each one went; an
+	// error wrapping service.ErrInvalid never gets better.
+	ApplySales(ctx context.Context, ms []service.StockMessage) []error
+}
+
+// DeadLetters records the messages given up on.
+type DeadLetters interface {
 	DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error
 }
 
@@ -40,6 +46,8 @@ type Options struct {
 	MaxAttempts uint16
 	// BatchSize is the most messages applied in one MySQL transaction.
 	BatchSize int
+	// ApplyTimeout bounds the work on one batch or one message.
+	ApplyTimeout time.Duration
 	// NSQLog receives go-nsq's own log lines.
 	NSQLog interface {
 		Output(calldepth int, s string) error
@@ -58,8 +66,8 @@ type Consumer struct {
 // o.Concurrency appliers each take whatever messages are waiting, up to
 // o.BatchSize, and apply them in one transaction. Under load batches fill
 // up; when idle a message is applied alone, without waiting.
-func Start(svc Service, o Options, log *slog.Logger) (*Consumer, error) {
-	h := newStockHandler(svc, o, log)
+func Start(applier Applier, dead DeadLetters, o Options, log *slog.Logger) (*Consumer, error) {
+	h := newStockHandler(applier, dead, o, log)
 	o.inFlight, o.Concurrency = cap(h.pending), 1
 	c, err := start(o, h)
 	if err != nil {
@@ -139,8 +147,10 @@ func (c *Consumer) Stop() {
 }
 
 type stockHandler struct {
-	svc         Service
+	sales       Applier
+	dead        DeadLetters
 	maxAttempts uint16
+	timeout     time.Duration
 	log         *slog.Logger
 	pending     chan *nsq.Message
 	appliers    sync.WaitGroup
@@ -150,9 +160,10 @@ type stockHandler struct {
 // hands messages over, into a buffer that holds every applier's batch: an
 // applier takes what is buffered, so without the buffer its batches would
 // shrink to one message.
-func newStockHandler(svc Service, o Options, log *slog.Logger) *stockHandler {
+func newStockHandler(applier Applier, dead DeadLetters, o Options, log *slog.Logger) *stockHandler {
 	batch, appliers := max(o.BatchSize, 1), max(o.Concurrency, 1)
-	h := &stockHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log, pending: make(chan *nsq.Message, appliers*batch)}
+	h := &stockHandler{sales: applier, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log,
+		pending: make(chan *nsq.Message, appliers*batch)}
 	for range appliers {
 		h.appliers.Add(1)
 		go h.applier(batch)
@@ -195,7 +206,7 @@ func (h *stockHandler) applier(batchSize int) {
 
 // apply applies a batch and answers nsqd for each message in it.
 func (h *stockHandler) apply(batch []*nsq.Message) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
 	msgs := make([]*nsq.Message, 0, len(batch))
 	decoded := make([]service.StockMessage, 0, len(batch))
@@ -205,7 +216,7 @@ func (h *stockHandler) apply(batch []*nsq.Message) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&sm); err != nil {
 			// A poison message never gets better: dead-letter it at once.
-			respond(m, h.svc.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error()))
+			respond(m, h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error()))
 			continue
 		}
 		msgs, decoded = append(msgs, m), append(decoded, sm)
@@ -213,7 +224,7 @@ func (h *stockHandler) apply(batch []*nsq.Message) {
 	if len(decoded) == 0 {
 		return
 	}
-	for i, err := range h.svc.ApplyStockBatch(ctx, decoded) {
+	for i, err := range h.sales.ApplySales(ctx, decoded) {
 		respond(msgs[i], h.outcome(ctx, msgs[i], decoded[i], err))
 	}
 }
@@ -224,9 +235,9 @@ func (h *stockHandler) outcome(ctx context.Context, m *nsq.Message, sm service.S
 	case err == nil:
 		return nil
 	case errors.Is(err, service.ErrInvalid):
-		return h.svc.DeadLetter(ctx, sm, m.Body, err.Error())
+		return h.dead.DeadLetter(ctx, sm, m.Body, err.Error())
 	case m.Attempts >= h.maxAttempts:
-		return h.svc.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
+		return h.dead.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
 	}
 	h.log.Warn("stock message will be retried", "order_id", sm.OrderID, "attempt", m.Attempts, "err", err)
 	return err
@@ -241,68 +252,69 @@ func respond(m *nsq.Message, err error) {
 	m.Finish()
 }
 
-// StockBackService is what the stock-back listener needs of the service.
-type StockBackService interface {
-	StockBack(goodsID int64)
-}
-
 // StartStockBack listens for "stock is back" broadcasts on a channel of this
-// instance's own; o.Channel should end in #ephemeral so nsqd drops it when
-// the instance goes.
-func StartStockBack(svc StockBackService, o Options) (*Consumer, error) {
+// instance's own and calls stockBack with each goods id; o.Channel should
+// end in #ephemeral so nsqd drops it when the instance goes.
+func StartStockBack(stockBack func(goodsID int64), o Options) (*Consumer, error) {
 	return start(o, nsq.HandlerFunc(func(m *nsq.Message) error {
 		var b struct {
 			GoodsID int64 `json:"goods_id"`
 		}
 		if err := json.Unmarshal(m.Body, &b); err == nil && b.GoodsID > 0 {
-			svc.StockBack(b.GoodsID)
+			stockBack(b.GoodsID)
 		}
 		return nil // a broadcast that cannot be read is dropped: the flag's TTL covers it
 	}))
 }
 
-// TimeoutService is what the payment-timeout consumer needs of the service.
-type TimeoutService interface {
+// Canceller cancels orders unpaid at their deadline.
+type Canceller interface {
+	// CancelUnpaid cancels the order and returns its units; service.ErrNotYet
+	// while that cannot be done yet.
 	CancelUnpaid(ctx context.Context, m service.StockMessage) error
-	DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error
 }
 
 // StartTimeouts cancels orders still unpaid at their deadline. The deadline
 // travels in the message: nsqd delivers deferred messages early after a
 // restart, and such a message is deferred again for the time left.
-func StartTimeouts(svc TimeoutService, o Options, log *slog.Logger) (*Consumer, error) {
-	return start(o, &timeoutHandler{svc: svc, maxAttempts: o.MaxAttempts, log: log})
+func StartTimeouts(c Canceller, dead DeadLetters, o Options, log *slog.Logger) (*Consumer, error) {
+	return start(o, &timeoutHandler{cancel: c, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log})
+}
+
+// applyTimeout is o.ApplyTimeout, or 30 s when it is not set.
+func applyTimeout(o Options) time.Duration {
+	if o.ApplyTimeout > 0 {
+		return o.ApplyTimeout
+	}
+	return 30 * time.Second
 }
 
 type timeoutHandler struct {
-	svc         TimeoutService
+	cancel      Canceller
+	dead        DeadLetters
 	maxAttempts uint16
+	timeout     time.Duration
 	log         *slog.Logger
 }
 
-// maxRequeue stays under nsqd's --max-req-timeout (1 h by default).
-const maxRequeue = 59 * time.Minute
-
 func (h *timeoutHandler) HandleMessage(m *nsq.Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+	defer cancel()
 	var sm service.StockMessage
 	if err := json.Unmarshal(m.Body, &sm); err != nil || sm.Deadline == 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return h.svc.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("undecodable payment-timeout message: %v", err))
+		return h.dead.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("undecodable payment-timeout message: %v", err))
 	}
 	if left := time.Until(time.UnixMilli(sm.Deadline)); left > 0 {
 		m.DisableAutoResponse()
-		m.RequeueWithoutBackoff(min(left, maxRequeue))
+		m.RequeueWithoutBackoff(min(left, payment.MaxDefer))
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := h.svc.CancelUnpaid(ctx, sm)
+	err := h.cancel.CancelUnpaid(ctx, sm)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, service.ErrInvalid), m.Attempts >= h.maxAttempts:
-		return h.svc.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("payment timeout gave up after %d attempts: %v", m.Attempts, err))
+		return h.dead.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("payment timeout gave up after %d attempts: %v", m.Attempts, err))
 	}
 	return err // REQ with backoff: the sale is not applied yet, or a store is down
 }

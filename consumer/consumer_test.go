@@ -24,7 +24,7 @@ type recorder struct {
 	deadLetter []string
 }
 
-func (r *recorder) ApplyStockBatch(_ context.Context, ms []service.StockMessage) []error {
+func (r *recorder) ApplySales(_ context.Context, ms []service.StockMessage) []error {
 	errs := make([]error, len(ms))
 	for i := range errs {
 		errs[i] = r.applyErr
@@ -66,7 +66,7 @@ func TestHandlerDecisions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := &recorder{applyErr: c.applyErr, deadErr: c.deadErr}
-			h := &stockHandler{svc: r, maxAttempts: 5, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			h := &stockHandler{sales: r, dead: r, maxAttempts: 5, timeout: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			var a answers
 			m := nsq.NewMessage(nsq.MessageID{}, []byte(c.body))
 			m.Attempts = c.attempts
@@ -103,7 +103,7 @@ func (r *requeues) OnRequeue(_ *nsq.Message, d time.Duration, backoff bool) {
 // left, without backoff, and cancels nothing.
 func TestEarlyTimeoutIsDeferredAgain(t *testing.T) {
 	c := &canceller{}
-	h := &timeoutHandler{svc: c, maxAttempts: 5, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &timeoutHandler{cancel: c, dead: c, maxAttempts: 5, timeout: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	body := fmt.Sprintf(`{"order_id":1,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, time.Now().Add(time.Minute).UnixMilli())
 	var r requeues
 	m := nsq.NewMessage(nsq.MessageID{}, []byte(body))
@@ -127,7 +127,7 @@ type batches struct {
 	sizes []int
 }
 
-func (b *batches) ApplyStockBatch(ctx context.Context, ms []service.StockMessage) []error {
+func (b *batches) ApplySales(ctx context.Context, ms []service.StockMessage) []error {
 	b.mu.Lock()
 	b.sizes = append(b.sizes, len(ms))
 	b.mu.Unlock()
@@ -147,7 +147,7 @@ func (c *counted) OnFinish(*nsq.Message) { c.done.Done() }
 // applied in batches: the buffer lets them pile up while a batch commits.
 func TestMessagesAreAppliedInBatches(t *testing.T) {
 	b := &batches{}
-	h := newStockHandler(b, Options{Concurrency: 2, BatchSize: 50}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := newStockHandler(b, b, Options{Concurrency: 2, BatchSize: 50}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var done sync.WaitGroup
 	var mu sync.Mutex
 	const n = 500

@@ -1,71 +1,98 @@
 package service
 
-import (
-	"context"
-	"fmt"
-	"time"
+// Path is how a version sells.
+type Path int
+
+const (
+	// InOneTransaction sells in one MySQL transaction on the goods row: the
+	// conditional decrement, the order and its stock log, with the Redis
+	// gate passed before commit.
+	InOneTransaction Path = iota
+	// ReserveFirst reserves in Redis, writes the order and publishes its
+	// stock message; the consumer applies the decrement to MySQL.
+	ReserveFirst
 )
 
-// placeFunc runs one version's order path for an order already validated
-// and given its id.
-type placeFunc func(s *Service, ctx context.Context, o Order) error
+// Route picks the nsqd a user's stock message goes to first: number
+// route % nsqd, the others in turn when that one fails.
+type Route func(userID int64) int64
 
-// versions is the one list of order paths, oldest first. Handlers, the wrk
-// runner and the shared test suite all read it: a new version is a file with
-// its place function and a line here.
-var versions = []struct {
-	name  string
-	place placeFunc
-}{
-	{"V1", (*Service).placeV1},
-	{"V2", (*Service).placeV2},
-	{"V3", (*Service).placeV3},
-	{"V4", (*Service).placeV4},
-	{"V5", (*Service).placeV5},
-	{"V6", (*Service).placeV6},
+var (
+	// FirstNSQD sends every message to the first nsqd.
+	FirstNSQD Route = func(int64) int64 { return 0 }
+	// ByUser spreads messages over the nsqd by user_id % nsqd.
+	ByUser Route = func(userID int64) int64 { return userID }
+)
+
+// Version is one step of the architecture, declared as data: how it sells,
+// where its orders go, which nsqd carries their messages, and whether an
+// in-memory flag answers sold out. Everything that depends on the versions
+// (the routes, payment's order lookup, the benchmark's bounds, the tests)
+// reads this list.
+type Version struct {
+	Name  string
+	Path  Path
+	Place Placement
+	Route Route
+	// SoldOutFlag answers sold out from memory once Redis said so, until
+	// stock comes back (every instance hears of it by broadcast) or the
+	// flag's TTL ends. The flag only ever refuses; a sale goes through Redis.
+	SoldOutFlag bool
+}
+
+// versions is the one list of order paths, oldest first; the comment on
+// each line is the bottleneck it removes. A new version is a line here, and
+// a file for its placement or path when it brings a new one.
+var versions = []Version{
+	// The goods row lock, held from the UPDATE to the COMMIT, is the ceiling.
+	{Name: "V1", Path: InOneTransaction, Place: OnPrimary, Route: FirstNSQD},
+	// No hot row on the request path: the order insert is the ceiling.
+	{Name: "V2", Path: ReserveFirst, Place: OnPrimary, Route: FirstNSQD},
+	// Orders over 16 tables: one table's insert rate is no longer the ceiling.
+	{Name: "V3", Path: ReserveFirst, Place: ByUserTable, Route: FirstNSQD},
+	// Tables over several hosts: one host's disk is no longer the ceiling.
+	{Name: "V4", Path: ReserveFirst, Place: ByUserHost, Route: FirstNSQD},
+	// Messages over several nsqd: one nsqd is no longer the ceiling.
+	{Name: "V5", Path: ReserveFirst, Place: ByUserHost, Route: ByUser},
+	// A sold-out flag in memory: once sold out, requests cost nothing.
+	{Name: "V6", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true},
 }
 
 // Versions lists the order versions, oldest first.
-func Versions() []string {
+func Versions() []Version { return append([]Version(nil), versions...) }
+
+// VersionNames lists the order versions' names, oldest first.
+func VersionNames() []string {
 	names := make([]string, len(versions))
 	for i, v := range versions {
-		names[i] = v.name
+		names[i] = v.Name
 	}
 	return names
 }
 
-// VersionNames lists the order versions' names, oldest first.
-func VersionNames() []string { return Versions() }
+// BestVersion is the version POST /order uses: the last one.
+func BestVersion() Version { return versions[len(versions)-1] }
 
-// BestVersion is the version POST /order uses.
-func BestVersion() string { return versions[len(versions)-1].name }
-
-// PlaceOrder validates req and sells it through the named version.
-func (s *Service) PlaceOrder(ctx context.Context, version string, req OrderRequest) (Order, error) {
-	if err := s.validate(req); err != nil {
-		return Order{}, err
-	}
+// FindVersion looks a version up by name.
+func FindVersion(name string) (Version, bool) {
 	for _, v := range versions {
-		if v.name == version {
-			o := Order{ID: s.ids.NewID(), UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: version,
-				PayDeadline: time.Now().Add(s.opts.PayTimeout).UTC().Truncate(time.Millisecond)}
-			if err := v.place(s, ctx, o); err != nil {
-				return Order{}, err
-			}
-			return o, nil
+		if v.Name == name {
+			return v, true
 		}
 	}
-	return Order{}, fmt.Errorf("%w: order version %q", ErrNotFound, version)
+	return Version{}, false
 }
 
-func (s *Service) validate(req OrderRequest) error {
-	switch {
-	case req.UserID < 1:
-		return invalid("user_id must be a positive integer")
-	case req.GoodsID < 1:
-		return invalid("goods_id must be a positive integer")
-	case req.Number < 1 || req.Number > s.opts.MaxNumber:
-		return invalid("number must be between 1 and %d", s.opts.MaxNumber)
+// TablesOf lists every table an order of userID may be in, over every
+// version, each once, in the order of the list.
+func TablesOf(userID int64, l Layout) []OrderTable {
+	var tables []OrderTable
+	seen := map[OrderTable]bool{}
+	for _, v := range versions {
+		if at := v.Place(userID, l); !seen[at] {
+			seen[at] = true
+			tables = append(tables, at)
+		}
 	}
-	return nil
+	return tables
 }

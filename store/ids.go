@@ -5,16 +5,12 @@ import (
 	"time"
 
 	"github.com/bwmarrin/snowflake"
-
-	"github.com/go-seckill/seckill/service"
 )
 
 // IDs makes snowflake order ids: 41 bits of milliseconds, 10 of node, 12 of
 // sequence. bwmarrin/snowflake measures time with the monotonic clock, so a
 // wall clock stepping back does not make ids repeat within a process.
 type IDs struct{ node *snowflake.Node }
-
-var _ service.IDs = (*IDs)(nil)
 
 // NewIDs makes ids for node (0..1023), which must be unique per instance.
 func NewIDs(node int64) (*IDs, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/nsqio/nsq/nsqd"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/payment"
 )
 
 // Publisher publishes stock messages to one topic on a list of nsqd. A
@@ -30,13 +31,6 @@ type Publisher struct {
 type PublisherTopics struct {
 	Stock, Timeout, StockBack string
 }
-
-// maxDefer stays under nsqd's default --max-req-timeout (1 h): a longer
-// DPUB is a fatal error that closes the connection. A payment timeout that
-// is further away arrives early and is deferred again by its consumer.
-const maxDefer = 59 * time.Minute
-
-var _ service.Publisher = (*Publisher)(nil)
 
 // NewPublisher connects one producer per nsqd address.
 func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger) (*Publisher, error) {
@@ -67,13 +61,14 @@ func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route i
 }
 
 // DeferTimeout publishes m to the payment-timeout topic, to be delivered
-// after delay (at most maxDefer).
+// after delay, at most payment.MaxDefer: a payment timeout that is further
+// away arrives early and is deferred again by its consumer.
 func (p *Publisher) DeferTimeout(ctx context.Context, m service.StockMessage, delay time.Duration) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	delay = min(delay, maxDefer)
+	delay = min(delay, payment.MaxDefer)
 	return p.each(m.OrderID, func(prod *nsq.Producer) error { return prod.DeferredPublish(p.timeoutTopic, delay, body) })
 }
 

@@ -17,8 +17,6 @@ type Redis struct {
 	prefix string
 }
 
-var _ service.StockCache = (*Redis)(nil)
-
 // Results the scripts return besides a stock level.
 const (
 	scriptSoldOut    = -1
@@ -263,8 +261,6 @@ type Outcomes struct {
 	r   *Redis
 	ttl time.Duration
 }
-
-var _ service.Outcomes = (*Outcomes)(nil)
 
 // Outcomes stores idempotency outcomes for ttl.
 func (r *Redis) Outcomes(ttl time.Duration) *Outcomes { return &Outcomes{r: r, ttl: ttl} }

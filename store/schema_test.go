@@ -28,11 +28,11 @@ func TestSQLiteSchemaMatchesMySQL(t *testing.T) {
 	}
 	defer lite.Close()
 	for _, d := range []*Database{my, lite} {
-		if err := d.Migrate(ctx); err != nil {
+		if _, err := d.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, got := mysqlSchema(t, my.DB()), sqliteSchema(t, lite.DB())
+	want, got := mysqlSchema(t, my.db), sqliteSchema(t, lite.db)
 	if len(want) < 20 {
 		t.Fatalf("only %d tables in MySQL", len(want))
 	}

@@ -13,7 +13,13 @@ import (
 
 	_ "github.com/glebarez/go-sqlite" // registers the pure-Go "sqlite" driver
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/go-seckill/seckill/service"
 )
+
+// The differences between MySQL/MariaDB and SQLite stay in this file:
+// opening and creating a database, and telling their errors apart. The
+// migration lock is in package migrations.
 
 // SQLitePrefix starts a DSN that names an SQLite file, as the standalone
 // mode uses: sqlite:data/seckill.db.
@@ -119,4 +125,55 @@ func openSQLite(ctx context.Context, path string) (pool, error) {
 		return pool{}, fmt.Errorf("sqlite %s: %w", path, err)
 	}
 	return pool{db: db, sqlite: true, id: databaseID(SQLitePrefix + path)}, nil
+}
+
+// isDuplicate says err is a unique key violation, MySQL's 1062 or SQLite's
+// SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY.
+func isDuplicate(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1062
+	}
+	var se interface{ Code() int }
+	return errors.As(err, &se) && (se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPrimaryKey)
+}
+
+// MySQL server errors that mean the server is there but cannot serve now:
+// too many connections, lock wait timeout, deadlock, shutting down, query
+// interrupted or killed, read-only, out of memory, statement timeout.
+var mysqlUnavailable = map[uint16]bool{1040: true, 1205: true, 1213: true, 1053: true, 1317: true, 1927: true,
+	1290: true, 1836: true, 1037: true, 1038: true, 1041: true, 3024: true, 4031: true}
+
+// MySQL server errors that mean a value does not fit its column: out of
+// range, too long, incorrect value. Input the handlers let through.
+var mysqlOutOfRange = map[uint16]bool{1264: true, 1406: true, 1366: true, 1292: true, 1690: true}
+
+// SQLite's primary result codes for a busy or locked database.
+const (
+	sqliteBusy   = 5
+	sqliteLocked = 6
+)
+
+// serverError classifies an error the database server answered: known is
+// false for errors that are not the server's.
+func serverError(err error) (classified error, known bool) {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch {
+		case mysqlUnavailable[me.Number]:
+			return unavailable(err), true
+		case mysqlOutOfRange[me.Number]:
+			return fmt.Errorf("%w: a value is out of range for its column", service.ErrInvalid), true
+		}
+		// A syntax error, an unknown table or column: a bug, never "try again".
+		return fmt.Errorf("database: %w", err), true
+	}
+	var se interface{ Code() int }
+	if errors.As(err, &se) {
+		if code := se.Code() & 0xff; code == sqliteBusy || code == sqliteLocked {
+			return unavailable(err), true
+		}
+		return fmt.Errorf("database: %w", err), true
+	}
+	return nil, false
 }

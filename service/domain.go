@@ -1,0 +1,130 @@
+// Package service is the language of the flash sale that every unit of the
+// domain shares: goods, orders, stock messages, the errors callers branch
+// on, where orders are placed and the list of order versions. The units
+// themselves live in its subpackages, one concern each:
+//
+//   - ordering: placing orders through the versions, idempotency keys
+//   - ledger: every movement of stock in Redis and MySQL
+//   - payment: paying, cancelling unpaid orders, the payment clock
+//   - recovery: the outbox sweep and the reconciliation
+//   - catalog: goods for admins and shoppers, stats
+//   - soldout: V6's in-memory sold-out flags
+//
+// It imports nothing of the project's; each unit declares the small ports
+// it needs, and the store implements them.
+package service
+
+import "time"
+
+// Goods is one item on sale. Stock is what MySQL still holds; Sale what it
+// has sold. During a V2+ sale MySQL lags Redis until the consumer drains.
+type Goods struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Stock int64  `json:"stock"`
+	Sale  int64  `json:"sale"`
+	// PerUserLimit is the most units one user may hold; 0 is no limit.
+	PerUserLimit int64 `json:"per_user_limit"`
+	SaleWindow
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// SaleWindow is when goods may be bought; a nil end leaves that side open.
+type SaleWindow struct {
+	StartAt *time.Time `json:"start_at"`
+	EndAt   *time.Time `json:"end_at"`
+}
+
+// NewGoods is what an admin puts on sale.
+type NewGoods struct {
+	Name         string
+	Stock        int64
+	PerUserLimit int64
+	SaleWindow
+}
+
+// OrderRequest is what a shopper asks for.
+type OrderRequest struct {
+	UserID  int64
+	GoodsID int64
+	Number  int64
+}
+
+// Order is an accepted order. Its ID is a snowflake id, unique across every
+// order table and host.
+type Order struct {
+	ID      int64  `json:"order_id,string"`
+	UserID  int64  `json:"user_id"`
+	GoodsID int64  `json:"goods_id"`
+	Number  int64  `json:"number"`
+	Version string `json:"version"`
+	// PayDeadline: an order still unpaid then is cancelled and its stock returned.
+	PayDeadline time.Time `json:"pay_deadline"`
+}
+
+// Order statuses, as the order tables store them.
+const (
+	StatusUnpaid    = 0
+	StatusPaid      = 1
+	StatusCancelled = 2
+)
+
+// Stock log operations, as goods_stock_logs stores them: the sale of an
+// order, and the return of a cancelled order's units.
+const (
+	OpSale   = 0
+	OpReturn = 1
+)
+
+// StockMessage asks the consumer to apply one order's decrement to MySQL;
+// the same body, delivered at the deadline, asks to cancel it if unpaid.
+type StockMessage struct {
+	OrderID int64 `json:"order_id"`
+	GoodsID int64 `json:"goods_id"`
+	UserID  int64 `json:"user_id"`
+	Number  int64 `json:"number"`
+	// Where the order row is, and its payment deadline in Unix ms.
+	Host     int   `json:"host,omitempty"`
+	Table    int   `json:"table,omitempty"`
+	Deadline int64 `json:"deadline_ms,omitempty"`
+}
+
+// MessageOf is the stock message of order o, placed at at.
+func MessageOf(o Order, at OrderTable) StockMessage {
+	return StockMessage{OrderID: o.ID, GoodsID: o.GoodsID, UserID: o.UserID, Number: o.Number,
+		Host: at.Host, Table: at.Table, Deadline: o.PayDeadline.UnixMilli()}
+}
+
+// At is the table the message's order is in.
+func (m StockMessage) At() OrderTable { return OrderTable{Host: m.Host, Table: m.Table} }
+
+// Validate checks what every consumer of the message relies on.
+func (m StockMessage) Validate() error {
+	if m.OrderID < 1 || m.GoodsID < 1 || m.Number < 1 {
+		return Invalid("stock message needs positive order_id, goods_id and number")
+	}
+	return nil
+}
+
+// Stats shows one goods' stock as every store sees it.
+type Stats struct {
+	GoodsID     int64  `json:"goods_id"`
+	RedisStock  *int64 `json:"redis_stock"` // nil: Redis holds no stock for it
+	MySQLStock  int64  `json:"mysql_stock"`
+	MySQLSale   int64  `json:"mysql_sale"`
+	Orders      int64  `json:"orders"`
+	StockLogs   int64  `json:"stock_logs"` // sale decrements applied
+	Returns     int64  `json:"returns"`    // stock given back by cancelled orders
+	DeadLetters int64  `json:"dead_letters"`
+}
+
+// RestoredStock is what a cache rebuilt from the database holds: the stock,
+// each user's units (for a per-user limit), and the admin operations and
+// returns the stock already includes, so that a replay of one of them does
+// not count twice.
+type RestoredStock struct {
+	Stock          int64
+	UserUnits      map[int64]int64
+	AppliedOps     []string
+	ReturnedOrders []int64
+}

@@ -1,0 +1,49 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The errors callers branch on. Wrapped errors carry details for the client.
+var (
+	ErrInvalid        = errors.New("invalid request")
+	ErrNotFound       = errors.New("not found")
+	ErrSoldOut        = errors.New("sold out")
+	ErrNotStarted     = errors.New("sale not started")
+	ErrEnded          = errors.New("sale ended")
+	ErrLimitExceeded  = errors.New("per-user limit exceeded")
+	ErrOrderCancelled = errors.New("order cancelled")
+	ErrOrderExpired   = errors.New("payment deadline passed")
+	// ErrInProgress: a request with the same idempotency key is being served.
+	ErrInProgress = errors.New("a request with this idempotency key is in progress")
+	// ErrAmbiguous: a write failed in a way that leaves unknown whether it
+	// committed (the connection broke after the statement was sent).
+	ErrAmbiguous = errors.New("outcome unknown")
+	// ErrNotYet: the work depends on something not done yet; try again later.
+	ErrNotYet         = errors.New("not yet")
+	ErrStockNotLoaded = errors.New("stock not loaded in redis")
+	ErrUnavailable    = errors.New("dependency unavailable")
+	// ErrAlreadyApplied: the order's stock log exists; the decrement is done.
+	ErrAlreadyApplied = errors.New("stock already applied")
+	// ErrDuplicate: a unique key (an admin op id) was used before.
+	ErrDuplicate = errors.New("duplicate")
+)
+
+// Invalid is ErrInvalid with a sentence for the client.
+func Invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// UnknownOrder is the error of an order whose row may or may not have been
+// written: its units stay reserved (the outbox sweep publishes the order if
+// it exists; the reconciliation gives the units back if not), and a retry
+// under the same idempotency key looks the order up.
+type UnknownOrder struct {
+	Order Order
+	At    OrderTable
+	Err   error
+}
+
+func (e *UnknownOrder) Error() string { return fmt.Sprintf("order %d: %v", e.Order.ID, e.Err) }
+func (e *UnknownOrder) Unwrap() error { return e.Err }

@@ -1,0 +1,163 @@
+// Package ledger decides every movement of stock, in Redis (the gate) and
+// in MySQL (the record): reserve, give back, apply a sale, return a
+// cancelled order's units, add stock, repair and rebuild. Each movement is
+// applied exactly once, in the order that never sells more than MySQL
+// holds: MySQL first for stock that comes in, Redis first for stock that
+// goes out.
+package ledger
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// Cache is the gate in front of MySQL (Redis): sellable stock per goods.
+type Cache interface {
+	// Reserve takes n units for userID at time now: ErrSoldOut when fewer
+	// remain, ErrNotStarted or ErrEnded outside the sale window,
+	// ErrLimitExceeded past the per-user limit, ErrStockNotLoaded when the
+	// cache holds no stock for the goods.
+	Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error
+	Release(ctx context.Context, goodsID, userID, n int64) error
+	// Return gives a cancelled order's units back, once per order.
+	Return(ctx context.Context, orderID, goodsID, userID, n int64) error
+	// Add adds n once per opID.
+	Add(ctx context.Context, goodsID, n int64, opID string) error
+	// Put loads new goods, replacing what the cache held.
+	Put(ctx context.Context, g service.Goods) error
+	// Restore loads goods as the database knows them, only if the cache
+	// holds nothing for the goods.
+	Restore(ctx context.Context, g service.Goods, st service.RestoredStock) (restored bool, err error)
+	// Adjust adds delta to the stock only if it still is expected.
+	Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error)
+	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
+}
+
+// Locker takes a lock across instances; unlock releases it.
+type Locker interface {
+	Lock(ctx context.Context, name string, ttl time.Duration) (unlock func(), ok bool, err error)
+}
+
+// Sales is the database's record of sales: the stock logs of applied
+// orders, the goods' stock they decrement, and the messages given up on.
+type Sales interface {
+	// SellInTx runs V1's transaction: conditional decrement, order and stock
+	// log; gate runs before commit and aborts the sale when it fails. Zero
+	// rows decremented gives ErrSoldOut.
+	SellInTx(ctx context.Context, o service.Order, gate func() error) error
+	// ApplySale writes the stock log and the conditional decrement in one
+	// transaction: ErrAlreadyApplied when the log exists, ErrSoldOut when
+	// MySQL's stock cannot cover it, ErrLimitExceeded past the user's limit.
+	ApplySale(ctx context.Context, m service.StockMessage) error
+	// ApplySales applies every message in one transaction, or none.
+	ApplySales(ctx context.Context, ms []service.StockMessage) error
+	// Settled says which of ids have a sale stock log or a dead letter.
+	Settled(ctx context.Context, ids []int64) (map[int64]bool, error)
+	DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error
+}
+
+// Stock is the database's record of stock coming in, and its truth.
+type Stock interface {
+	Goods(ctx context.Context, id int64) (service.Goods, error)
+	// AddStock adds n to the goods' stock once per opID; a replay returns ErrDuplicate.
+	AddStock(ctx context.Context, goodsID, n int64, opID string) error
+	// ReturnSale gives a cancelled order's units back to goods once:
+	// ErrAlreadyApplied when it was, ErrNotYet while its sale is not applied.
+	ReturnSale(ctx context.Context, m service.StockMessage) error
+	// Truth is what goods may still sell according to the database: its
+	// stock less the units of its orders whose sale is not applied yet.
+	Truth(ctx context.Context, goodsID int64) (int64, error)
+	// AppliedChanges lists goods' admin stock operations and its orders
+	// whose units were returned: what the database's stock already holds.
+	AppliedChanges(ctx context.Context, goodsID int64) (opIDs []string, returned []int64, err error)
+	// UserUnits sums each user's units of goods over live (not cancelled) orders.
+	UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error)
+	ListGoods(ctx context.Context) ([]service.Goods, error)
+}
+
+// Orders finds an order row where it was placed.
+type Orders interface {
+	// OrderStatus reads an order's status; ErrNotFound when it is not there.
+	OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error)
+}
+
+// Announcer tells every other instance that goods has stock again.
+type Announcer interface {
+	AnnounceStockBack(ctx context.Context, goodsID int64) error
+}
+
+// Options tune the ledger.
+type Options struct {
+	// WriteBudget is how long an order's work after its reservation may
+	// take; the work goes on when the client hangs up, so that a reservation
+	// is either turned into an order or given back.
+	WriteBudget time.Duration
+	// RebuildGrace is how long a rebuild of lost Redis stock waits, so that
+	// every reservation taken before the loss has become an order or failed.
+	RebuildGrace time.Duration
+	// Applied runs once an order's sale is applied to MySQL: it starts the
+	// order's payment clock.
+	Applied func(ctx context.Context, m service.StockMessage)
+	// StockBack runs on this instance once stock is back in Redis: it
+	// clears the local sold-out flag.
+	StockBack func(goodsID int64)
+}
+
+// Ledger applies the movements of stock.
+type Ledger struct {
+	cache    Cache
+	locker   Locker
+	sales    Sales
+	stock    Stock
+	orders   Orders
+	announce Announcer
+	opts     Options
+	log      *slog.Logger
+
+	// The rebuilds of lost Redis stock this instance runs: they end with
+	// the ledger's life, and Close waits for them.
+	life     context.Context
+	end      context.CancelFunc
+	rebuilds sync.Map // goods ids whose Redis stock is being rebuilt here
+	running  sync.WaitGroup
+}
+
+// New wires a ledger. Close it to stop the rebuilds it started.
+func New(cache Cache, locker Locker, sales Sales, stock Stock, orders Orders, announce Announcer, opts Options, log *slog.Logger) *Ledger {
+	if opts.Applied == nil {
+		opts.Applied = func(context.Context, service.StockMessage) {}
+	}
+	if opts.StockBack == nil {
+		opts.StockBack = func(int64) {}
+	}
+	life, end := context.WithCancel(context.Background())
+	return &Ledger{cache: cache, locker: locker, sales: sales, stock: stock, orders: orders, announce: announce, opts: opts, log: log,
+		life: life, end: end}
+}
+
+// Close stops the rebuilds under way and waits for them.
+func (l *Ledger) Close() {
+	l.end()
+	l.running.Wait()
+}
+
+// Put loads new goods into Redis with their whole stock.
+func (l *Ledger) Put(ctx context.Context, g service.Goods) error { return l.cache.Put(ctx, g) }
+
+// Stock is goods' sellable stock in Redis; ok is false when Redis holds none.
+func (l *Ledger) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
+	return l.cache.Stock(ctx, goodsID)
+}
+
+// stockIsBack clears this instance's sold-out flag and has every other
+// instance clear theirs. Call it only once the stock is back in Redis.
+func (l *Ledger) stockIsBack(ctx context.Context, goodsID int64) {
+	l.opts.StockBack(goodsID)
+	if err := l.announce.AnnounceStockBack(ctx, goodsID); err != nil {
+		l.log.Warn("stock-back broadcast failed; other instances' sold-out flags expire by their TTL", "goods_id", goodsID, "err", err)
+	}
+}

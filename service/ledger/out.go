@@ -1,0 +1,196 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// Stock going out: reservations in Redis first, then the sale in MySQL.
+
+// Reserve takes the order's units from the Redis gate, which also holds the
+// sale window and the per-user limit. A missing stock key is either unknown
+// goods (ErrNotFound) or stock Redis has lost (ErrStockNotLoaded while it
+// is rebuilt), never zero.
+func (l *Ledger) Reserve(ctx context.Context, o service.Order) error {
+	err := l.cache.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
+	if errors.Is(err, service.ErrStockNotLoaded) {
+		return l.stockNotLoaded(ctx, o.GoodsID)
+	}
+	return err
+}
+
+// GiveBack returns a reservation whose order surely does not exist, and
+// tells every instance. If that fails too, Redis holds less than MySQL:
+// the sale sells less, never more, until the reconciliation repairs it.
+func (l *Ledger) GiveBack(ctx context.Context, o service.Order) {
+	if err := l.cache.Release(ctx, o.GoodsID, o.UserID, o.Number); err != nil {
+		l.log.Error("give back reservation failed; redis now undercounts", "order_id", o.ID, "goods_id", o.GoodsID, "number", o.Number, "err", err)
+		return
+	}
+	l.stockIsBack(ctx, o.GoodsID)
+}
+
+// SellInOneTransaction is V1's sale: the conditional decrement of the goods
+// row, the order and its stock log in one MySQL transaction, with the Redis
+// gate passed inside it before commit, so that V1 and the Redis-first
+// versions can sell one goods at the same time: every sale takes its units
+// from Redis, which never goes below zero, and MySQL's conditional update
+// guards the rest.
+func (l *Ledger) SellInOneTransaction(ctx context.Context, o service.Order) error {
+	reserved := false
+	err := l.sales.SellInTx(ctx, o, func() error {
+		// Only the reservation here: the transaction holds its connection,
+		// and the goods lookup of a missing key needs another one.
+		err := l.cache.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
+		reserved = err == nil
+		return err
+	})
+	if reserved && err != nil {
+		// The transaction failed after the gate took the units.
+		ctx, cancel := l.AfterReserve(ctx)
+		defer cancel()
+		err = l.SettleFailedWrite(ctx, o, service.OrderTable{}, err)
+	}
+	switch {
+	case err == nil:
+		l.opts.Applied(ctx, service.MessageOf(o, service.OrderTable{}))
+	case errors.Is(err, service.ErrStockNotLoaded):
+		err = l.stockNotLoaded(ctx, o.GoodsID)
+	case errors.Is(err, service.ErrSoldOut):
+		// Zero rows decremented: sold out, or no such goods.
+		if _, gerr := l.stock.Goods(ctx, o.GoodsID); errors.Is(gerr, service.ErrNotFound) {
+			err = gerr
+		}
+	}
+	return err
+}
+
+// AfterReserve keeps the work after a reservation going for the write
+// budget when the client hangs up: a reservation is either turned into an
+// order or given back.
+func (l *Ledger) AfterReserve(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), l.opts.WriteBudget)
+}
+
+// SettleFailedWrite settles a reservation whose order write failed: given
+// back when the order surely does not exist, kept when that is unknown, so
+// that a write that did commit never leaves Redis offering its units again.
+// It returns nil when the order turns out to exist, and *UnknownOrder when
+// nobody can say.
+func (l *Ledger) SettleFailedWrite(ctx context.Context, o service.Order, at service.OrderTable, err error) error {
+	if errors.Is(err, service.ErrAmbiguous) {
+		_, _, lerr := l.orders.OrderStatus(ctx, at, o.ID)
+		switch {
+		case lerr == nil:
+			return nil // it was written after all
+		case !errors.Is(lerr, service.ErrNotFound):
+			l.log.Warn("order write outcome unknown; its units stay reserved until the reconciliation settles them", "order_id", o.ID, "err", err)
+			return &service.UnknownOrder{Order: o, At: at, Err: err}
+		}
+	}
+	l.GiveBack(ctx, o)
+	return err
+}
+
+// ApplySales applies many orders' decrements to MySQL, each exactly once,
+// in one transaction when it can: one multi-row stock-log insert and one
+// conditional update per goods. A batch holding copies of a message or
+// orders applied before (a redelivery, a republish) is tried once more
+// without them. When the transaction still cannot commit whole (stock that
+// cannot cover it, an error), every message is applied on its own, so each
+// gets its own answer. An error wrapping ErrInvalid never gets better.
+func (l *Ledger) ApplySales(ctx context.Context, ms []service.StockMessage) []error {
+	errs := make([]error, len(ms))
+	var batch []int // indexes into ms of the messages to apply
+	for i, m := range ms {
+		if errs[i] = m.Validate(); errs[i] == nil {
+			batch = append(batch, i)
+		}
+	}
+	if len(batch) > 1 {
+		err := l.applyBatch(ctx, ms, batch)
+		if errors.Is(err, service.ErrAlreadyApplied) {
+			if batch = l.withoutApplied(ctx, ms, batch); len(batch) > 1 {
+				err = l.applyBatch(ctx, ms, batch)
+			}
+		}
+		if err == nil {
+			return errs
+		}
+	}
+	for _, i := range batch {
+		errs[i] = l.applySale(ctx, ms[i])
+	}
+	return errs
+}
+
+func (l *Ledger) applyBatch(ctx context.Context, ms []service.StockMessage, batch []int) error {
+	msgs := make([]service.StockMessage, len(batch))
+	for k, i := range batch {
+		msgs[k] = ms[i]
+	}
+	if err := l.sales.ApplySales(ctx, msgs); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		l.opts.Applied(ctx, m)
+	}
+	return nil
+}
+
+// applySale applies one order's decrement to MySQL exactly once. A message
+// seen before is acknowledged without a second decrement.
+func (l *Ledger) applySale(ctx context.Context, m service.StockMessage) error {
+	err := l.sales.ApplySale(ctx, m)
+	switch {
+	case errors.Is(err, service.ErrAlreadyApplied):
+		return nil
+	case errors.Is(err, service.ErrSoldOut):
+		// Redis sold units MySQL does not have: only possible if Redis was
+		// wrong (lost writes, a manual edit). MySQL's guard held; the order
+		// needs an operator.
+		return fmt.Errorf("%w: mysql stock cannot cover order %d", service.ErrInvalid, m.OrderID)
+	case errors.Is(err, service.ErrLimitExceeded):
+		// Redis let the user past the per-user limit (it had lost the
+		// user's units); the database's guard held.
+		return fmt.Errorf("%w: order %d exceeds the per-user limit", service.ErrInvalid, m.OrderID)
+	case err != nil:
+		return err
+	}
+	l.opts.Applied(ctx, m)
+	return nil
+}
+
+// withoutApplied drops from batch the copies of an earlier message and the
+// orders already settled: for those there is nothing left to do.
+func (l *Ledger) withoutApplied(ctx context.Context, ms []service.StockMessage, batch []int) []int {
+	ids := make([]int64, len(batch))
+	for k, i := range batch {
+		ids[k] = ms[i].OrderID
+	}
+	settled, err := l.sales.Settled(ctx, ids)
+	if err != nil {
+		return batch // one message at a time will sort it out
+	}
+	seen := map[int64]bool{}
+	var rest []int
+	for _, i := range batch {
+		id := ms[i].OrderID
+		if !seen[id] && !settled[id] {
+			rest = append(rest, i)
+		}
+		seen[id] = true
+	}
+	return rest
+}
+
+// DeadLetter records a stock message given up on. m holds what could be
+// decoded of body, possibly nothing.
+func (l *Ledger) DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error {
+	l.log.Error("stock message dead-lettered", "order_id", m.OrderID, "goods_id", m.GoodsID, "reason", reason)
+	return l.sales.DeadLetter(ctx, m, body, reason)
+}

@@ -1,0 +1,145 @@
+// Package ordering places orders through the versions of the architecture
+// and remembers the answer given to each idempotency key.
+package ordering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/soldout"
+)
+
+// Ledger moves the stock an order takes.
+type Ledger interface {
+	Reserve(ctx context.Context, o service.Order) error
+	SellInOneTransaction(ctx context.Context, o service.Order) error
+	SettleFailedWrite(ctx context.Context, o service.Order, at service.OrderTable, err error) error
+	AfterReserve(ctx context.Context) (context.Context, context.CancelFunc)
+}
+
+// Orders stores order rows.
+type Orders interface {
+	InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error
+	// OrderStatus reads an order's status; ErrNotFound when it is not there.
+	OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error)
+}
+
+// Publisher sends stock messages to the queue.
+type Publisher interface {
+	// Publish sends m to nsqd number route modulo their count, and to the
+	// others in turn when that one fails.
+	Publish(ctx context.Context, m service.StockMessage, route int64) error
+}
+
+// IDs makes order ids that grow with time.
+type IDs interface{ NewID() int64 }
+
+// Options tune the placement of orders.
+type Options struct {
+	MaxNumber  int64          // most units one order may take
+	Layout     service.Layout // order tables and hosts
+	PayTimeout time.Duration  // how long an order may stay unpaid
+}
+
+// Placer places orders.
+type Placer struct {
+	ledger   Ledger
+	orders   Orders
+	pub      Publisher
+	ids      IDs
+	outcomes Outcomes
+	flags    *soldout.Flags
+	opts     Options
+	log      *slog.Logger
+}
+
+// New wires a placer; flags are V6's sold-out flags of this instance.
+func New(ledger Ledger, orders Orders, pub Publisher, ids IDs, outcomes Outcomes, flags *soldout.Flags, opts Options, log *slog.Logger) *Placer {
+	return &Placer{ledger: ledger, orders: orders, pub: pub, ids: ids, outcomes: outcomes, flags: flags, opts: opts, log: log}
+}
+
+// PlaceOrder validates req and sells it through the named version.
+func (p *Placer) PlaceOrder(ctx context.Context, version string, req service.OrderRequest) (service.Order, error) {
+	v, err := p.check(version, req)
+	if err != nil {
+		return service.Order{}, err
+	}
+	return p.placeNew(ctx, v, req)
+}
+
+// check finds the version and validates the request.
+func (p *Placer) check(version string, req service.OrderRequest) (service.Version, error) {
+	v, ok := service.FindVersion(version)
+	switch {
+	case !ok:
+		return v, fmt.Errorf("%w: order version %q", service.ErrNotFound, version)
+	case req.UserID < 1:
+		return v, service.Invalid("user_id must be a positive integer")
+	case req.GoodsID < 1:
+		return v, service.Invalid("goods_id must be a positive integer")
+	case req.Number < 1 || req.Number > p.opts.MaxNumber:
+		return v, service.Invalid("number must be between 1 and %d", p.opts.MaxNumber)
+	}
+	return v, nil
+}
+
+// placeNew gives a checked request its order id and payment deadline and
+// places it.
+func (p *Placer) placeNew(ctx context.Context, v service.Version, req service.OrderRequest) (service.Order, error) {
+	o := service.Order{ID: p.ids.NewID(), UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: v.Name,
+		PayDeadline: time.Now().Add(p.opts.PayTimeout).UTC().Truncate(time.Millisecond)}
+	if err := p.place(ctx, v, o); err != nil {
+		return service.Order{}, err
+	}
+	return o, nil
+}
+
+// place runs version v's path for an order already validated and given
+// its id.
+func (p *Placer) place(ctx context.Context, v service.Version, o service.Order) error {
+	if !v.SoldOutFlag {
+		return p.sell(ctx, v, o)
+	}
+	set, gen := p.flags.Check(o.GoodsID)
+	if set {
+		return service.ErrSoldOut
+	}
+	err := p.sell(ctx, v, o)
+	if errors.Is(err, service.ErrSoldOut) {
+		p.flags.Set(o.GoodsID, gen)
+	}
+	return err
+}
+
+func (p *Placer) sell(ctx context.Context, v service.Version, o service.Order) error {
+	if v.Path == service.InOneTransaction {
+		return p.ledger.SellInOneTransaction(ctx, o)
+	}
+	return p.reserveFirst(ctx, o, v.Place(o.UserID, p.opts.Layout), v.Route(o.UserID))
+}
+
+// reserveFirst reserves the units in Redis, writes the order where the
+// version places it and publishes its stock message to the nsqd its route
+// picks; the consumer applies the decrement to MySQL.
+func (p *Placer) reserveFirst(ctx context.Context, o service.Order, at service.OrderTable, route int64) error {
+	if err := p.ledger.Reserve(ctx, o); err != nil {
+		return err
+	}
+	ctx, cancel := p.ledger.AfterReserve(ctx)
+	defer cancel()
+	if err := p.orders.InsertOrder(ctx, o, at); err != nil {
+		if err = p.ledger.SettleFailedWrite(ctx, o, at, err); err != nil {
+			return err
+		}
+	}
+	// The order row is committed, so a failed publish loses nothing: the
+	// outbox sweep finds the order without a stock log and publishes it.
+	if err := p.pub.Publish(ctx, service.MessageOf(o, at), route); err != nil {
+		p.log.Warn("publish failed; the outbox sweep will retry", "order_id", o.ID, "err", err)
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+// Package payment pays orders, cancels those unpaid at their deadline and
+// starts each order's payment clock once its sale is applied.
+package payment
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// Orders changes the status of order rows.
+type Orders interface {
+	// PayOrder marks the user's order paid if it is unpaid and its deadline
+	// is after now; CancelOrder marks it cancelled if it is unpaid and its
+	// deadline is not after now. One conditional update each: of a payment
+	// and a timeout racing, exactly one wins.
+	PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time) (bool, error)
+	CancelOrder(ctx context.Context, at service.OrderTable, id int64, now time.Time) (bool, error)
+	// OrderStatus reads an order's status; ErrNotFound when it is not there.
+	OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error)
+	// ExpiredOrders lists up to limit unpaid orders whose deadline is not
+	// after before.
+	ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error)
+}
+
+// Ledger gives a cancelled order's units back.
+type Ledger interface {
+	// ReturnOrder gives the units back to MySQL and Redis, each once;
+	// ErrNotYet while the order's sale is not applied.
+	ReturnOrder(ctx context.Context, m service.StockMessage) error
+}
+
+// Payments pays and cancels orders.
+type Payments struct {
+	orders Orders
+	ledger Ledger
+	layout service.Layout
+	log    *slog.Logger
+}
+
+// New wires payments; layout tells where a user's orders may be.
+func New(orders Orders, ledger Ledger, layout service.Layout, log *slog.Logger) *Payments {
+	return &Payments{orders: orders, ledger: ledger, layout: layout, log: log}
+}
+
+// Pay marks the user's order paid. Paying twice is fine; paying a cancelled
+// order, or after its deadline, is refused. The user id routes to the
+// order: every version's placement of the user's orders is looked at.
+func (p *Payments) Pay(ctx context.Context, orderID, userID int64) error {
+	if orderID < 1 || userID < 1 {
+		return service.Invalid("order id and user_id must be positive integers")
+	}
+	tables := service.TablesOf(userID, p.layout)
+	for _, at := range tables {
+		paid, err := p.orders.PayOrder(ctx, at, orderID, userID, time.Now())
+		if err != nil || paid {
+			return err
+		}
+	}
+	// Not paid now: already paid, cancelled, expired, or not the user's.
+	for _, at := range tables {
+		status, owner, err := p.orders.OrderStatus(ctx, at, orderID)
+		switch {
+		case errors.Is(err, service.ErrNotFound):
+			continue
+		case err != nil:
+			return err
+		case owner != userID:
+			return service.ErrNotFound
+		case status == service.StatusPaid:
+			return nil
+		case status == service.StatusCancelled:
+			return service.ErrOrderCancelled
+		}
+		return service.ErrOrderExpired
+	}
+	return service.ErrNotFound
+}
+
+// CancelUnpaid cancels an order still unpaid at its deadline and gives its
+// units back to MySQL and Redis, each exactly once. It may be called again
+// for the same order at any step (a redelivered message, the sweep) and
+// finishes what is left. ErrNotYet means: call again later.
+func (p *Payments) CancelUnpaid(ctx context.Context, m service.StockMessage) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	cancelled, err := p.orders.CancelOrder(ctx, m.At(), m.OrderID, time.Now())
+	if err != nil {
+		return err
+	}
+	if !cancelled {
+		status, _, err := p.orders.OrderStatus(ctx, m.At(), m.OrderID)
+		switch {
+		case err != nil:
+			return err
+		case status == service.StatusPaid:
+			return nil // the payment won
+		case status == service.StatusUnpaid:
+			return service.ErrNotYet // its deadline, as the database sees it, is still ahead
+		}
+	}
+	// The sale must be applied before it can be undone; the outbox sweep
+	// sees to that.
+	return p.ledger.ReturnOrder(ctx, m)
+}
+
+// expiredBatch is the most expired orders one sweep pass cancels.
+const expiredBatch = 500
+
+// SweepExpired cancels orders past their deadline by grace that no timeout
+// message cancelled (nsqd lost it, or it was never scheduled). It returns
+// how many it cancelled.
+func (p *Payments) SweepExpired(ctx context.Context, grace time.Duration) (int, error) {
+	orders, err := p.orders.ExpiredOrders(ctx, time.Now().Add(-grace), expiredBatch)
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, m := range orders {
+		if err := p.CancelUnpaid(ctx, m); err != nil {
+			if !errors.Is(err, service.ErrNotYet) {
+				p.log.Warn("expiry sweep could not cancel an order", "order_id", m.OrderID, "err", err)
+			}
+			continue
+		}
+		done++
+	}
+	return done, nil
+}

@@ -1,0 +1,70 @@
+package service
+
+import (
+	"slices"
+	"testing"
+)
+
+// The seed's placement: user_id/10 % tables + 1, and user_id % hosts.
+func TestPlacement(t *testing.T) {
+	t.Parallel()
+	l := Layout{Tables: 16, Hosts: 2}
+	for _, c := range []struct {
+		user int64
+		want OrderTable
+	}{
+		{1, OrderTable{Host: 2, Table: 1}},
+		{10, OrderTable{Host: 1, Table: 2}},
+		{165, OrderTable{Host: 2, Table: 1}},
+		{159, OrderTable{Host: 2, Table: 16}},
+	} {
+		if got := ByUserHost(c.user, l); got != c.want {
+			t.Errorf("user %d: %+v, want %+v", c.user, got, c.want)
+		}
+		if got := ByUserTable(c.user, l); got != (OrderTable{Table: c.want.Table}) {
+			t.Errorf("user %d on the primary: %+v, want table %d", c.user, got, c.want.Table)
+		}
+	}
+	if got := ByUserTable(15, Layout{Tables: 1, Hosts: 1}); got != (OrderTable{Table: 1}) {
+		t.Errorf("one table: %+v", got)
+	}
+}
+
+// Payment finds an order from its user alone: every version's placement
+// is among the tables listed, each once.
+func TestTablesOfCoverEveryVersion(t *testing.T) {
+	t.Parallel()
+	l := Layout{Tables: 16, Hosts: 2}
+	for _, user := range []int64{1, 10, 159, 1 << 40} {
+		tables := TablesOf(user, l)
+		for _, v := range Versions() {
+			if !slices.Contains(tables, v.Place(user, l)) {
+				t.Errorf("user %d: %s's table %+v missing from %+v", user, v.Name, v.Place(user, l), tables)
+			}
+		}
+		seen := map[OrderTable]bool{}
+		for _, at := range tables {
+			if seen[at] {
+				t.Errorf("user %d: %+v listed twice", user, at)
+			}
+			seen[at] = true
+		}
+	}
+	if got := TablesOf(7, Layout{Tables: 16, Hosts: 1}); len(got) != 3 {
+		t.Errorf("one host: %+v, want orders, order_1 on the primary, order_1 on host 1", got)
+	}
+}
+
+func TestTableNames(t *testing.T) {
+	t.Parallel()
+	names := TableNames()
+	if len(names) != MaxOrderTables+1 || names[0] != "orders" || names[16] != "order_16" {
+		t.Errorf("%v", names)
+	}
+	if BestVersion().Name != VersionNames()[len(VersionNames())-1] {
+		t.Error("the best version is the last")
+	}
+	if _, ok := FindVersion("V0"); ok {
+		t.Error("unknown version found")
+	}
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// The order tables: orders and order_1..order_16 on every host.
+
+// sqlInsertOrder holds the insert statement of each order table, by number.
+var sqlInsertOrder = func() []string {
+	stmts := make([]string, service.MaxOrderTables+1)
+	for i, t := range service.TableNames() {
+		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number, pay_deadline) VALUES (?, ?, ?, ?, ?)"
+	}
+	return stmts
+}()
+
+func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error {
+	db, _, err := d.table(at)
+	if err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline)
+	return writeFailed(err)
+}
+
+func (d *Database) PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time) (bool, error) {
+	return d.setStatus(ctx, at, service.StatusPaid, "id = ? AND user_id = ? AND status = ? AND pay_deadline > ?",
+		id, userID, service.StatusUnpaid, now.UTC())
+}
+
+func (d *Database) CancelOrder(ctx context.Context, at service.OrderTable, id int64, now time.Time) (bool, error) {
+	return d.setStatus(ctx, at, service.StatusCancelled, "id = ? AND status = ? AND pay_deadline <= ?",
+		id, service.StatusUnpaid, now.UTC())
+}
+
+// setStatus sets the status of the order matching where; true when it did.
+func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status int, where string, args ...any) (bool, error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return false, err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = ? WHERE "+where, append([]any{status}, args...)...)
+	if err != nil {
+		return false, classify(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, classify(err)
+}
+
+func (d *Database) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = db.QueryRowContext(ctx, "SELECT status, user_id FROM "+table+" WHERE id = ?", id).Scan(&status, &userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("%w: order %d", service.ErrNotFound, id)
+	}
+	return status, userID, classify(err)
+}
+
+// messageColumns are the columns scanMessage reads.
+const messageColumns = "id, goods_id, user_id, number, pay_deadline"
+
+// scanMessage reads an order row of table at into its stock message.
+func scanMessage(at service.OrderTable, out *[]service.StockMessage) func(*sql.Rows) error {
+	return func(rows *sql.Rows) error {
+		m := service.StockMessage{Host: at.Host, Table: at.Table}
+		var deadline sql.NullTime
+		if err := rows.Scan(&m.OrderID, &m.GoodsID, &m.UserID, &m.Number, &deadline); err != nil {
+			return err
+		}
+		if deadline.Valid {
+			m.Deadline = deadline.Time.UnixMilli()
+		}
+		*out = append(*out, m)
+		return nil
+	}
+}
+
+func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error) {
+	var out []service.StockMessage
+	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
+		return queryEach(ctx, db, "SELECT "+messageColumns+" FROM "+at.Name()+
+			" WHERE status = ? AND pay_deadline <= ? ORDER BY pay_deadline LIMIT ?",
+			[]any{service.StatusUnpaid, before.UTC(), limit}, scanMessage(at, &out))
+	})
+	return out, err
+}
+
+// ScanOrders looks at every order table of every database: each one's
+// first limit rows hold the first limit rows of all of them together.
+func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
+	var out []service.StockMessage
+	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
+		return queryEach(ctx, db, "SELECT "+messageColumns+" FROM "+at.Name()+
+			" WHERE id > ? AND id < ? ORDER BY id LIMIT ?", []any{afterID, beforeID, limit}, scanMessage(at, &out))
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
+	return out[:min(len(out), limit)], nil
+}
+
+func (d *Database) UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error) {
+	units := map[int64]int64{}
+	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
+		return queryEach(ctx, db, "SELECT user_id, SUM(number) FROM "+at.Name()+" WHERE goods_id = ? AND status <> ? GROUP BY user_id",
+			[]any{goodsID, service.StatusCancelled}, func(rows *sql.Rows) error {
+				var user, n int64
+				if err := rows.Scan(&user, &n); err != nil {
+					return err
+				}
+				units[user] += n
+				return nil
+			})
+	})
+	return units, err
+}

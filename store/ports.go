@@ -1,0 +1,31 @@
+package store
+
+import (
+	"github.com/go-seckill/seckill/service/catalog"
+	"github.com/go-seckill/seckill/service/ledger"
+	"github.com/go-seckill/seckill/service/ordering"
+	"github.com/go-seckill/seckill/service/payment"
+	"github.com/go-seckill/seckill/service/recovery"
+)
+
+// The ports of the service's units this package implements.
+var (
+	_ catalog.Goods            = (*Database)(nil)
+	_ ledger.Sales             = (*Database)(nil)
+	_ ledger.Stock             = (*Database)(nil)
+	_ ledger.Orders            = (*Database)(nil)
+	_ ordering.Orders          = (*Database)(nil)
+	_ payment.Orders           = (*Database)(nil)
+	_ recovery.OutboxOrders    = (*Database)(nil)
+	_ recovery.GoodsLister     = (*Database)(nil)
+	_ ledger.Cache             = (*Redis)(nil)
+	_ ledger.Locker            = (*Redis)(nil)
+	_ catalog.Stocks           = (*Redis)(nil)
+	_ ordering.Outcomes        = (*Outcomes)(nil)
+	_ ordering.Publisher       = (*Publisher)(nil)
+	_ ledger.Announcer         = (*Publisher)(nil)
+	_ payment.TimeoutPublisher = (*Publisher)(nil)
+	_ recovery.Publisher       = (*Publisher)(nil)
+	_ ordering.IDs             = (*IDs)(nil)
+	_ recovery.IDAt            = (*IDs)(nil)
+)

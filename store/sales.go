@@ -1,0 +1,240 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// The ledger's tables: goods_stock_logs (one sale row, op 0, and at most
+// one return row, op 1, per order), the goods' stock and sale they move,
+// and user_purchases, the database's guard of per-user limits.
+
+const (
+	sqlDecrement    = "UPDATE goods SET stock = stock - ?, sale = sale + ? WHERE id = ? AND stock >= ?"
+	sqlIncrement    = "UPDATE goods SET stock = stock + ?, sale = sale - ? WHERE id = ?"
+	sqlInsertLog    = "INSERT INTO goods_stock_logs (goods_id, order_id, op, number) VALUES (?, ?, ?, ?)"
+	sqlInsertLogsOf = "INSERT INTO goods_stock_logs (goods_id, order_id, op, number) VALUES "
+)
+
+// decrement takes n units off goods' stock: ErrSoldOut when it cannot cover them.
+func decrement(ctx context.Context, tx *sql.Tx, goodsID, n int64) error {
+	res, err := tx.ExecContext(ctx, sqlDecrement, n, n, goodsID, n)
+	if err != nil {
+		return classify(err)
+	}
+	if rows, err := res.RowsAffected(); err != nil || rows == 0 {
+		return service.ErrSoldOut
+	}
+	return nil
+}
+
+// insertLog writes one stock log row: ErrAlreadyApplied when it exists.
+func insertLog(ctx context.Context, tx *sql.Tx, op int, goodsID, orderID, n int64) error {
+	_, err := tx.ExecContext(ctx, sqlInsertLog, goodsID, orderID, op, n)
+	if isDuplicate(err) {
+		return service.ErrAlreadyApplied
+	}
+	return classify(err)
+}
+
+func (d *Database) SellInTx(ctx context.Context, o service.Order, gate func() error) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if err := decrement(ctx, tx, o.GoodsID, o.Number); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqlInsertOrder[0], o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline); err != nil {
+			return classify(err)
+		}
+		if err := insertLog(ctx, tx, service.OpSale, o.GoodsID, o.ID, o.Number); err != nil {
+			return err
+		}
+		if err := d.guardUserLimit(ctx, tx, o.GoodsID, o.UserID, o.Number); err != nil {
+			return err
+		}
+		return gate()
+	})
+}
+
+func (d *Database) ApplySale(ctx context.Context, m service.StockMessage) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		// The log goes first: a duplicate stops here, before the hot row lock.
+		if err := insertLog(ctx, tx, service.OpSale, m.GoodsID, m.OrderID, m.Number); err != nil {
+			return err
+		}
+		if err := decrement(ctx, tx, m.GoodsID, m.Number); err != nil {
+			return err
+		}
+		return d.guardUserLimit(ctx, tx, m.GoodsID, m.UserID, m.Number)
+	})
+}
+
+func (d *Database) ApplySales(ctx context.Context, ms []service.StockMessage) error {
+	var logs strings.Builder
+	logs.WriteString(sqlInsertLogsOf)
+	args := make([]any, 0, 4*len(ms))
+	perGoods := map[int64]int64{}
+	for i, m := range ms {
+		if i > 0 {
+			logs.WriteString(",")
+		}
+		logs.WriteString("(?,?,?,?)")
+		args = append(args, m.GoodsID, m.OrderID, service.OpSale, m.Number)
+		perGoods[m.GoodsID] += m.Number
+	}
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, logs.String(), args...); err != nil {
+			if isDuplicate(err) {
+				return service.ErrAlreadyApplied
+			}
+			return classify(err)
+		}
+		// Rows are locked in goods id order, so concurrent batches cannot deadlock.
+		for _, id := range slices.Sorted(maps.Keys(perGoods)) {
+			if err := decrement(ctx, tx, id, perGoods[id]); err != nil {
+				return err
+			}
+		}
+		for _, m := range ms {
+			if err := d.guardUserLimit(ctx, tx, m.GoodsID, m.UserID, m.Number); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// guardUserLimit is the database's guard of goods' per-user limit, inside
+// the transaction that applies a sale: user_purchases' key (goods_id,
+// user_id) and a conditional update keep one user's units within it.
+func (d *Database) guardUserLimit(ctx context.Context, tx *sql.Tx, goodsID, userID, n int64) error {
+	limit, err := d.userLimit(ctx, tx, goodsID)
+	if err != nil || limit == 0 {
+		return err
+	}
+	add := func() (bool, error) {
+		res, err := tx.ExecContext(ctx, "UPDATE user_purchases SET units = units + ? WHERE goods_id = ? AND user_id = ? AND units + ? <= ?",
+			n, goodsID, userID, n, limit)
+		if err != nil {
+			return false, classify(err)
+		}
+		rows, err := res.RowsAffected()
+		return rows == 1, classify(err)
+	}
+	if ok, err := add(); err != nil || ok {
+		return err
+	}
+	if n <= limit {
+		_, err := tx.ExecContext(ctx, "INSERT INTO user_purchases (goods_id, user_id, units) VALUES (?, ?, ?)", goodsID, userID, n)
+		if err == nil {
+			return nil
+		}
+		if !isDuplicate(err) {
+			return classify(err)
+		}
+		// Another transaction inserted the row meanwhile: count on it.
+		if ok, err := add(); err != nil || ok {
+			return err
+		}
+	}
+	return service.ErrLimitExceeded
+}
+
+func (d *Database) ReturnSale(ctx context.Context, m service.StockMessage) error {
+	return d.inTx(ctx, func(tx *sql.Tx) error {
+		var sold int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM goods_stock_logs WHERE order_id = ? AND op = ?", m.OrderID, service.OpSale).Scan(&sold); err != nil {
+			return classify(err)
+		}
+		if sold == 0 {
+			return fmt.Errorf("%w: the sale of order %d is not applied yet", service.ErrNotYet, m.OrderID)
+		}
+		if err := insertLog(ctx, tx, service.OpReturn, m.GoodsID, m.OrderID, m.Number); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqlIncrement, m.Number, m.Number, m.GoodsID); err != nil {
+			return classify(err)
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE user_purchases SET units = units - ? WHERE goods_id = ? AND user_id = ? AND units >= ?",
+			m.Number, m.GoodsID, m.UserID, m.Number)
+		return classify(err)
+	})
+}
+
+func (d *Database) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	settled := make(map[int64]bool, len(ids))
+	for chunk := range slices.Chunk(ids, 500) {
+		in, args := inList(chunk)
+		err := queryEach(ctx, d.db, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in+
+			" UNION SELECT order_id FROM dead_letters WHERE order_id IN "+in,
+			append(append([]any{service.OpSale}, args...), args...), func(rows *sql.Rows) error {
+				var id int64
+				err := rows.Scan(&id)
+				settled[id] = true
+				return err
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return settled, nil
+}
+
+// inList is "(?,?,...)" for ids, with ids as arguments.
+func inList(ids []int64) (string, []any) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return "(?" + strings.Repeat(",?", len(ids)-1) + ")", args
+}
+
+func (d *Database) Truth(ctx context.Context, goodsID int64) (int64, error) {
+	// The goods' orders first, from every table. New orders of the goods
+	// may appear meanwhile only under live traffic, and they can only make
+	// the result lower.
+	units := map[int64]int64{}
+	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
+		return queryEach(ctx, db, "SELECT id, number FROM "+at.Name()+" WHERE goods_id = ?", []any{goodsID}, func(rows *sql.Rows) error {
+			var id, n int64
+			err := rows.Scan(&id, &n)
+			units[id] = n
+			return err
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	// Then the stock and which of those orders are applied, from one
+	// snapshot of the primary, so that a decrement committed in between is
+	// counted in both or in neither.
+	var truth int64
+	err = d.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT stock FROM goods WHERE id = ?", goodsID).Scan(&truth); err != nil {
+			return classify(err)
+		}
+		for chunk := range slices.Chunk(slices.Collect(maps.Keys(units)), 500) {
+			in, args := inList(chunk)
+			err := queryEach(ctx, tx, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in,
+				append([]any{service.OpSale}, args...), func(rows *sql.Rows) error {
+					var id int64
+					err := rows.Scan(&id)
+					delete(units, id)
+					return err
+				})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, n := range units {
+		truth -= n
+	}
+	return max(truth, 0), err
+}
