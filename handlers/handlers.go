@@ -58,6 +58,15 @@ func New(svc Service, opts Options) http.Handler {
 	// No proxy is trusted until one is configured: ClientIP is the peer.
 	_ = r.SetTrustedProxies(nil)
 	r.Use(a.recover)
+	// Unknown paths and wrong methods answer JSON like every other error;
+	// Gin sets the 405's Allow header.
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) {
+		writeErrorCode(c, http.StatusNotFound, "not_found", "no such route")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeErrorCode(c, http.StatusMethodNotAllowed, "method_not_allowed", "this route does not take "+c.Request.Method+"; the Allow header lists the methods it takes")
+	})
 
 	r.GET("/healthz", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok", "versions": service.Versions(), "order": service.BestVersion()})

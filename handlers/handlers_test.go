@@ -687,3 +687,81 @@ func TestReadyz(t *testing.T) {
 		wantCalls(t, f, "Ready")
 	})
 }
+
+// TestNoRoute: a path no route matches is a JSON 404 not_found, like every
+// other error, and reaches no service.
+func TestNoRoute(t *testing.T) {
+	for _, rt := range []struct{ method, path string }{
+		{"GET", "/nope"},
+		{"POST", "/nope"},
+		{"GET", "/goods/7/extra"},
+		{"POST", "/orderV99"},
+		{"GET", "/admin/nope"},
+		{"GET", "/static/missing.css"},
+	} {
+		t.Run(rt.method+rt.path, func(t *testing.T) {
+			f := &fakeService{}
+			resp := serve(New(f, testOptions()), admin(request(rt.method, rt.path, "")))
+			b := wantError(t, resp, http.StatusNotFound, "not_found")
+			if b.Message == "" {
+				t.Error("no message")
+			}
+			wantCalls(t, f)
+		})
+	}
+}
+
+// TestNoMethod: a known path asked with another method is a JSON 405
+// method_not_allowed whose Allow header lists the methods it takes.
+func TestNoMethod(t *testing.T) {
+	for _, rt := range []struct {
+		method, path string
+		allow        []string
+	}{
+		{"GET", "/order", []string{"POST"}},
+		{"GET", "/orderV1", []string{"POST"}},
+		{"DELETE", "/goods/7", []string{"GET"}},
+		{"POST", "/goods", []string{"GET"}},
+		{"POST", "/healthz", []string{"GET"}},
+		{"PUT", "/readyz", []string{"GET"}},
+		{"GET", "/orders/5/pay", []string{"POST"}},
+		{"GET", "/admin/reconcile", []string{"POST"}},
+		{"PUT", "/admin/goods", []string{"GET", "POST"}},
+		{"POST", "/", []string{"GET"}},
+	} {
+		t.Run(rt.method+rt.path, func(t *testing.T) {
+			f := &fakeService{}
+			resp := serve(New(f, testOptions()), admin(request(rt.method, rt.path, "")))
+			b := wantError(t, resp, http.StatusMethodNotAllowed, "method_not_allowed")
+			if b.Message == "" {
+				t.Error("no message")
+			}
+			allow := strings.Split(resp.Header().Get("Allow"), ", ")
+			slices.Sort(allow)
+			if !slices.Equal(allow, rt.allow) {
+				t.Errorf("Allow = %q, want %q", resp.Header().Get("Allow"), strings.Join(rt.allow, ", "))
+			}
+			wantCalls(t, f)
+		})
+	}
+}
+
+// TestPages: the shopper and admin pages and their assets are served
+// without a token.
+func TestPages(t *testing.T) {
+	for path, ctype := range map[string]string{
+		"/":                "text/html",
+		"/admin":           "text/html",
+		"/static/app.css":  "text/css",
+		"/static/admin.js": "javascript",
+	} {
+		t.Run(path, func(t *testing.T) {
+			f := &fakeService{}
+			resp := serve(New(f, testOptions()), request("GET", path, ""))
+			if resp.Code != http.StatusOK || !strings.Contains(resp.Header().Get("Content-Type"), ctype) || resp.Body.Len() == 0 {
+				t.Errorf("got %d %q with %d bytes, want 200 %s", resp.Code, resp.Header().Get("Content-Type"), resp.Body.Len(), ctype)
+			}
+			wantCalls(t, f)
+		})
+	}
+}
