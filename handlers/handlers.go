@@ -103,7 +103,13 @@ func (a *api) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := a.svc.Ready(ctx); err != nil {
-		writeErrorCode(c, http.StatusServiceUnavailable, "not_ready", err.Error())
+		// The failing dependency and its error (addresses, driver text) are
+		// for the admin only; a probe needs only the status.
+		msg := "a dependency is not answering"
+		if a.isAdmin(c) {
+			msg += ": " + err.Error()
+		}
+		writeErrorCode(c, http.StatusServiceUnavailable, "not_ready", msg)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
@@ -289,6 +295,13 @@ func (a *api) requireAdmin(c *gin.Context) {
 		writeErrorCode(c, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <admin token>")
 		c.Abort()
 	}
+}
+
+// isAdmin reports whether the request carries the admin bearer token. An
+// empty configured token matches nothing.
+func (a *api) isAdmin(c *gin.Context) bool {
+	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	return ok && a.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) == 1
 }
 
 func (a *api) recover(c *gin.Context) {

@@ -675,16 +675,69 @@ func TestReadyz(t *testing.T) {
 			t.Errorf("status = %d, want 200", resp.Code)
 		}
 	})
-	t.Run("dependency down", func(t *testing.T) {
+	t.Run("ready with token", func(t *testing.T) {
+		f := &fakeService{}
+		resp := serve(New(f, testOptions()), admin(request("GET", "/readyz", "")))
+		if resp.Code != http.StatusOK || strings.TrimSpace(resp.Body.String()) != `{"status":"ready"}` {
+			t.Errorf("got %d %s, want 200 {\"status\":\"ready\"}", resp.Code, resp.Body.String())
+		}
+	})
+	t.Run("draining with token", func(t *testing.T) {
+		f := &fakeService{}
+		opts := testOptions()
+		opts.Draining = func() bool { return true }
+		resp := serve(New(f, opts), admin(request("GET", "/readyz", "")))
+		b := wantError(t, resp, http.StatusServiceUnavailable, "not_ready")
+		if !strings.Contains(b.Message, "shutting down") {
+			t.Errorf("message = %q, want it to say the instance is shutting down", b.Message)
+		}
+		wantCalls(t, f)
+	})
+}
+
+// TestReadyzDetail: which dependency fails, and how, is internal: only the
+// admin token sees it. Anyone else, a wrong token included, learns only
+// that a dependency is not answering; a wrong token is not a 401, so
+// probes that send none keep working.
+func TestReadyzDetail(t *testing.T) {
+	down := func(t *testing.T, opts Options, auth string) errorBody {
+		t.Helper()
 		f := &fakeService{ReadyFn: func(ctx context.Context) error {
 			if _, ok := ctx.Deadline(); !ok {
 				t.Error("Ready is called without a deadline")
 			}
 			return fmt.Errorf("redis: %s", secret)
 		}}
-		resp := serve(New(f, testOptions()), request("GET", "/readyz", ""))
-		wantError(t, resp, http.StatusServiceUnavailable, "not_ready")
+		resp := serve(New(f, opts), request("GET", "/readyz", "", "Authorization", auth))
+		b := wantError(t, resp, http.StatusServiceUnavailable, "not_ready")
 		wantCalls(t, f, "Ready")
+		return b
+	}
+	for name, auth := range map[string]string{
+		"no token":     "",
+		"wrong token":  "Bearer nope",
+		"bare token":   testToken,
+		"empty bearer": "Bearer ",
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := down(t, testOptions(), auth)
+			if b.Message != "a dependency is not answering" {
+				t.Errorf("message = %q, want only %q", b.Message, "a dependency is not answering")
+			}
+		})
+	}
+	t.Run("no admin token configured", func(t *testing.T) {
+		opts := testOptions()
+		opts.AdminToken = ""
+		if b := down(t, opts, "Bearer "); b.Message != "a dependency is not answering" {
+			t.Errorf("an empty token shows %q", b.Message)
+		}
+	})
+	t.Run("admin token", func(t *testing.T) {
+		b := down(t, testOptions(), "Bearer "+testToken)
+		if !strings.Contains(b.Message, "redis: "+secret) {
+			t.Errorf("message = %q, want it to name the dependency and its error", b.Message)
+		}
 	})
 }
 
