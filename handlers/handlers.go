@@ -290,8 +290,7 @@ func (a *api) reconcile(c *gin.Context) {
 }
 
 func (a *api) requireAdmin(c *gin.Context) {
-	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) != 1 {
+	if !a.isAdmin(c) {
 		writeErrorCode(c, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <admin token>")
 		c.Abort()
 	}

@@ -498,6 +498,21 @@ func TestAdminAuth(t *testing.T) {
 	}
 }
 
+// TestAdminNoToken: handlers built without an admin token open no admin
+// route, not even to an empty bearer token.
+func TestAdminNoToken(t *testing.T) {
+	opts := testOptions()
+	opts.AdminToken = ""
+	for _, auth := range []string{"", "Bearer ", "Bearer"} {
+		t.Run(auth, func(t *testing.T) {
+			f := &fakeService{ListGoodsFn: func(context.Context) ([]service.Goods, error) { return nil, nil }}
+			resp := serve(New(f, opts), request("GET", "/admin/goods", "", "Authorization", auth))
+			wantError(t, resp, http.StatusUnauthorized, "unauthorized")
+			wantCalls(t, f)
+		})
+	}
+}
+
 func TestAdminCreateGoods(t *testing.T) {
 	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	var got service.NewGoods
