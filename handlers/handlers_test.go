@@ -833,3 +833,58 @@ func TestPages(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminBounds: numbers that do not fit where they are stored are 400
+// invalid_request naming the field and its bounds, and never reach the
+// service (where MySQL would refuse them as a failed dependency).
+func TestAdminBounds(t *testing.T) {
+	tests := []struct {
+		body   string
+		status int    // 201 or 200 for accepted bodies
+		msg    string // for 400s: a part of the message
+	}{
+		{`{"name":"x","stock":0}`, 201, ""},
+		{`{"name":"x","stock":1000000000000}`, 201, ""},
+		{`{"name":"x","stock":1000000000001}`, 400, "stock must be between 0 and 1000000000000"},
+		{`{"name":"x","stock":9223372036854775807}`, 400, "stock must be between 0 and 1000000000000"},
+		{`{"name":"x","stock":-1}`, 400, "stock must be between 0 and 1000000000000"},
+		{`{"name":"x","stock":1,"per_user_limit":0}`, 201, ""},
+		{`{"name":"x","stock":1,"per_user_limit":2147483647}`, 201, ""},
+		{`{"name":"x","stock":1,"per_user_limit":2147483648}`, 400, "per_user_limit must be between 0 (no limit) and 2147483647"},
+		{`{"name":"x","stock":1,"per_user_limit":9223372036854775807}`, 400, "per_user_limit must be between 0 (no limit) and 2147483647"},
+		{`{"name":"x","stock":1,"per_user_limit":-1}`, 400, "per_user_limit must be between 0 (no limit) and 2147483647"},
+		{`{"id":7,"add_stock":1}`, 200, ""},
+		{`{"id":7,"add_stock":1000000000000}`, 200, ""},
+		{`{"id":7,"add_stock":1000000000001}`, 400, "add_stock must be between 1 and 1000000000000"},
+		{`{"id":7,"add_stock":9223372036854775807}`, 400, "add_stock must be between 1 and 1000000000000"},
+		{`{"id":7,"add_stock":0}`, 400, "add_stock must be between 1 and 1000000000000"},
+		{`{"id":7,"add_stock":-5}`, 400, "add_stock must be between 1 and 1000000000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			f := &fakeService{
+				CreateGoodsFn: func(_ context.Context, ng service.NewGoods) (service.Goods, error) {
+					return service.Goods{ID: 7, Name: ng.Name, Stock: ng.Stock, PerUserLimit: ng.PerUserLimit}, nil
+				},
+				AddStockFn: func(_ context.Context, id, n int64, _ string) (service.Goods, bool, error) {
+					return service.Goods{ID: id, Stock: n}, false, nil
+				},
+			}
+			resp := serve(New(f, testOptions()), admin(request("POST", "/admin/goods", tt.body)))
+			if tt.status != http.StatusBadRequest {
+				if resp.Code != tt.status {
+					t.Fatalf("status = %d, want %d; body %s", resp.Code, tt.status, resp.Body.String())
+				}
+				if len(f.Calls()) != 1 {
+					t.Fatalf("service calls = %q, want one", f.Calls())
+				}
+				return
+			}
+			b := wantError(t, resp, http.StatusBadRequest, "invalid_request")
+			if !strings.Contains(b.Message, tt.msg) {
+				t.Errorf("message = %q, want it to contain %q", b.Message, tt.msg)
+			}
+			wantCalls(t, f)
+		})
+	}
+}
