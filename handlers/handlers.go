@@ -5,7 +5,9 @@ package handlers
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -58,6 +60,15 @@ func New(svc Service, opts Options) http.Handler {
 	// No proxy is trusted until one is configured: ClientIP is the peer.
 	_ = r.SetTrustedProxies(nil)
 	r.Use(a.recover)
+	// Unknown paths and wrong methods answer JSON like every other error;
+	// Gin sets the 405's Allow header.
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) {
+		writeErrorCode(c, http.StatusNotFound, "not_found", "no such route")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeErrorCode(c, http.StatusMethodNotAllowed, "method_not_allowed", "this route does not take "+c.Request.Method+"; the Allow header lists the methods it takes")
+	})
 
 	r.GET("/healthz", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok", "versions": service.Versions(), "order": service.BestVersion()})
@@ -94,7 +105,13 @@ func (a *api) ready(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := a.svc.Ready(ctx); err != nil {
-		writeErrorCode(c, http.StatusServiceUnavailable, "not_ready", err.Error())
+		// The failing dependency and its error (addresses, driver text) are
+		// for the admin only; a probe needs only the status.
+		msg := "a dependency is not answering"
+		if a.isAdmin(c) {
+			msg += ": " + err.Error()
+		}
+		writeErrorCode(c, http.StatusServiceUnavailable, "not_ready", msg)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
@@ -196,6 +213,21 @@ type adminGoodsBody struct {
 	OpID     string     `json:"op_id"`
 }
 
+// Bounds of the admin's numbers, set by the columns that store them. Past
+// them MySQL refuses the write, which would surface as a failed dependency
+// (503) rather than as the client's mistake (400).
+const (
+	// maxPerUserLimit: goods.per_user_limit is a signed INT.
+	maxPerUserLimit = math.MaxInt32
+	// maxStock bounds a new goods' stock and maxAddStock one addition.
+	// goods.stock, goods.sale and admin_stock_ops.delta are BIGINT, but the
+	// stock only grows, by additions, and Redis's scripts compare it as a
+	// Lua number, exact only up to 2^53: 10^12 a time keeps the stock exact
+	// for thousands of additions and far from overflowing a BIGINT.
+	maxStock    = 1_000_000_000_000
+	maxAddStock = 1_000_000_000_000
+)
+
 func (a *api) adminGoods(c *gin.Context) {
 	var b adminGoodsBody
 	if !a.decode(c, &b) {
@@ -211,6 +243,11 @@ func (a *api) adminGoods(c *gin.Context) {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
 			return
 		}
+		if *b.AddStock < 1 || *b.AddStock > maxAddStock {
+			writeErrorCode(c, http.StatusBadRequest, "invalid_request",
+				fmt.Sprintf("add_stock must be between 1 and %d: stock is only ever added, at most that much at a time", maxAddStock))
+			return
+		}
 		g, replayed, err := a.svc.AddStock(ctx, *b.ID, *b.AddStock, b.OpID)
 		if err != nil {
 			a.writeError(c, err)
@@ -221,6 +258,14 @@ func (a *api) adminGoods(c *gin.Context) {
 	}
 	if b.Name == nil || b.Stock == nil {
 		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "name and stock are required")
+		return
+	}
+	if *b.Stock < 0 || *b.Stock > maxStock {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("stock must be between 0 and %d", maxStock))
+		return
+	}
+	if b.Limit != nil && (*b.Limit < 0 || *b.Limit > maxPerUserLimit) {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", fmt.Sprintf("per_user_limit must be between 0 (no limit) and %d", maxPerUserLimit))
 		return
 	}
 	ng := service.NewGoods{Name: *b.Name, Stock: *b.Stock, SaleWindow: service.SaleWindow{StartAt: b.StartAt, EndAt: b.EndAt}}
@@ -275,11 +320,17 @@ func (a *api) reconcile(c *gin.Context) {
 }
 
 func (a *api) requireAdmin(c *gin.Context) {
-	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) != 1 {
+	if !a.isAdmin(c) {
 		writeErrorCode(c, http.StatusUnauthorized, "unauthorized", "send Authorization: Bearer <admin token>")
 		c.Abort()
 	}
+}
+
+// isAdmin reports whether the request carries the admin bearer token. An
+// empty configured token matches nothing.
+func (a *api) isAdmin(c *gin.Context) bool {
+	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	return ok && a.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.AdminToken)) == 1
 }
 
 func (a *api) recover(c *gin.Context) {
