@@ -23,6 +23,12 @@ import (
 	"github.com/go-seckill/seckill/consumer"
 	"github.com/go-seckill/seckill/handlers"
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/catalog"
+	"github.com/go-seckill/seckill/service/ledger"
+	"github.com/go-seckill/seckill/service/ordering"
+	"github.com/go-seckill/seckill/service/payment"
+	"github.com/go-seckill/seckill/service/recovery"
+	"github.com/go-seckill/seckill/service/soldout"
 	"github.com/go-seckill/seckill/store"
 )
 
@@ -51,7 +57,7 @@ type app struct {
 	consumer  *consumer.Consumer // nil when switched off
 	timeouts  *consumer.Consumer // payment timeouts; nil when the consumer is switched off
 	listener  *consumer.Consumer // stock-back broadcasts
-	svc       *service.Service
+	ledger    *ledger.Ledger     // nil until wired
 	http      *http.Server
 	httpLn    net.Listener
 	pprof     *http.Server // nil unless debug.pprof_addr is set
@@ -67,10 +73,11 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.Migrate(ctx); err != nil {
+	n, err := d.Migrate(ctx)
+	if err != nil {
 		return err
 	}
-	log.Info("migrations applied", "databases", len(d.Databases()))
+	log.Info("migrations applied", "databases", n)
 	return nil
 }
 
@@ -94,7 +101,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if a.database, err = store.OpenDatabase(ctx, cfg.PrimaryDSN(), cfg.ShardDSNs(), cfg.MySQL.MaxOpenConns); err != nil {
 		return nil, err
 	}
-	if err = a.database.Migrate(ctx); err != nil {
+	if _, err = a.database.Migrate(ctx); err != nil {
 		return nil, err
 	}
 	redisAddr := cfg.Redis.Addr
@@ -133,34 +140,30 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if err != nil {
 		return nil, err
 	}
-	a.svc = service.New(a.database, a.redis, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyTTL), service.Options{
-		MaxNumber: cfg.Order.MaxNumber, Grace: cfg.Outbox.Grace,
-		OrderTables: cfg.MySQL.OrderTables, OrderHosts: len(cfg.ShardDSNs()), SoldOutTTL: cfg.SoldOut.TTL,
-		RebuildGrace: cfg.Redis.RebuildGrace, PayTimeout: cfg.Order.PayTimeout,
-	}, log)
+	units := a.wire(ids)
 
-	if restored, err := a.svc.RestoreMissingStock(ctx); err != nil {
+	if restored, err := a.ledger.RestoreMissing(ctx); err != nil {
 		return nil, fmt.Errorf("restore stock into redis: %w", err)
 	} else if len(restored) > 0 {
 		log.Warn("redis held no stock for some goods; restored it from the database", "goods", restored)
 	}
 
 	lookupds := cfg.LookupdAddrs()
-	if a.listener, err = consumer.StartStockBack(a.svc, consumer.Options{
+	if a.listener, err = consumer.StartStockBack(units.flags.Clear, consumer.Options{
 		Topic: cfg.NSQ.StockBackTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", cfg.Snowflake.Node, randomToken()[:8]),
 		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log),
 	}); err != nil {
 		return nil, err
 	}
 	if cfg.Consumer.Enabled {
-		if a.consumer, err = consumer.Start(a.svc, consumer.Options{
+		if a.consumer, err = consumer.Start(a.ledger, a.ledger, consumer.Options{
 			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
 			BatchSize: cfg.Consumer.BatchSize, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
 			return nil, err
 		}
-		if a.timeouts, err = consumer.StartTimeouts(a.svc, consumer.Options{
+		if a.timeouts, err = consumer.StartTimeouts(units.payments, a.ledger, consumer.Options{
 			Topic: cfg.NSQ.TimeoutTopic, Channel: cfg.NSQ.TimeoutChannel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
 			NSQLog: store.NSQLogger(log),
@@ -168,7 +171,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 			return nil, err
 		}
 	}
-	a.startLoops()
+	a.startLoops(units)
 
 	token := cfg.Admin.Token
 	if token == "" {
@@ -177,7 +180,9 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}
 	gin.SetMode(gin.ReleaseMode)
 	a.http = &http.Server{
-		Handler: handlers.New(a.svc, handlers.Options{
+		Handler: handlers.New(handlers.Service{
+			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Ready: a.ready,
+		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log,
 		}),
@@ -195,8 +200,51 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 			return nil, err
 		}
 	}
-	log.Info("serving", "addr", a.httpLn.Addr().String(), "versions", service.Versions(), "order", service.BestVersion())
+	log.Info("serving", "addr", a.httpLn.Addr().String(), "versions", service.VersionNames(), "order", service.BestVersion().Name)
 	return a, nil
+}
+
+// units are the parts of the domain, wired to the stores.
+type units struct {
+	flags      *soldout.Flags
+	placer     *ordering.Placer
+	payments   *payment.Payments
+	catalog    *catalog.Catalog
+	outbox     *recovery.Outbox
+	reconciler *recovery.Reconciler
+}
+
+// wire builds the units of the domain on the stores. The ledger is kept
+// on the app: shutdown stops the rebuilds it runs.
+func (a *app) wire(ids *store.IDs) units {
+	cfg := a.cfg
+	layout := service.Layout{Tables: cfg.MySQL.OrderTables, Hosts: len(cfg.ShardDSNs())}
+	u := units{flags: soldout.New(cfg.SoldOut.TTL)}
+	clock := payment.NewClock(a.pub, a.log)
+	a.ledger = ledger.New(a.redis, a.redis, a.database, a.database, a.database, a.pub, ledger.Options{
+		WriteBudget: 10 * time.Second, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: u.flags.Clear,
+	}, a.log)
+	u.placer = ordering.New(a.ledger, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
+		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
+	}, a.log)
+	u.payments = payment.New(a.database, a.ledger, layout, a.log)
+	u.catalog = catalog.New(a.database, a.ledger, a.redis, ids)
+	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace)
+	u.reconciler = recovery.NewReconciler(a.database, a.ledger, a.log)
+	return u
+}
+
+// ready reports the first dependency that does not answer, in a fixed order.
+func (a *app) ready(ctx context.Context) error {
+	for _, dep := range []struct {
+		name string
+		ping func(context.Context) error
+	}{{"mysql", a.database.Ping}, {"redis", a.redis.Ping}, {"nsqd", a.pub.Ping}} {
+		if err := dep.ping(ctx); err != nil {
+			return fmt.Errorf("%s: %w", dep.name, err)
+		}
+	}
+	return nil
 }
 
 // startLoops runs the background work: every outbox.interval, republish
@@ -204,25 +252,25 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 // every order.expiry_sweep_interval, cancel expired unpaid orders no
 // timeout message cancelled; every reconcile.interval, compare Redis with
 // the database and repair lasting drift.
-func (a *app) startLoops() {
+func (a *app) startLoops(u units) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
 	a.every(ctx, a.cfg.Outbox.Interval, func(ctx context.Context) {
-		if n, err := a.svc.SweepOutbox(ctx); err != nil && ctx.Err() == nil {
+		if n, err := u.outbox.Sweep(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("outbox sweep failed", "err", err)
 		} else if n > 0 {
 			a.log.Info("outbox sweep republished stock messages", "count", n)
 		}
 	})
 	a.every(ctx, a.cfg.Order.ExpirySweepInterval, func(ctx context.Context) {
-		if n, err := a.svc.SweepExpired(ctx, a.cfg.Order.ExpirySweepGrace); err != nil && ctx.Err() == nil {
+		if n, err := u.payments.SweepExpired(ctx, a.cfg.Order.ExpirySweepGrace); err != nil && ctx.Err() == nil {
 			a.log.Warn("expiry sweep failed", "err", err)
 		} else if n > 0 {
 			a.log.Info("expiry sweep cancelled unpaid orders", "count", n)
 		}
 	})
 	a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
-		if _, err := a.svc.Reconcile(ctx); err != nil && ctx.Err() == nil {
+		if _, err := u.reconciler.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("reconciliation failed", "err", err)
 		}
 	})
@@ -313,6 +361,9 @@ func (a *app) shutdown() {
 	}
 	if a.listener != nil {
 		a.listener.Stop()
+	}
+	if a.ledger != nil {
+		a.ledger.Close()
 	}
 	if a.pub != nil {
 		a.pub.Stop()

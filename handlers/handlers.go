@@ -17,24 +17,44 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/recovery"
 	"github.com/go-seckill/seckill/web"
 )
 
-// Service is what the handlers need of the service.
-type Service interface {
+// Orders places orders.
+type Orders interface {
 	PlaceOrderOnce(ctx context.Context, version string, req service.OrderRequest, idempotencyKey string) (service.Order, error)
+}
+
+// Catalog is the goods, for admins and shoppers.
+type Catalog interface {
 	CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error)
 	AddStock(ctx context.Context, goodsID, n int64, opID string) (service.Goods, bool, error)
 	Goods(ctx context.Context, id int64) (service.Goods, error)
 	ListGoods(ctx context.Context) ([]service.Goods, error)
 	ShopperGoods(ctx context.Context) ([]service.Goods, error)
 	Stats(ctx context.Context, id int64) (service.Stats, error)
-	Reconcile(ctx context.Context) ([]service.Drift, error)
-	Pay(ctx context.Context, orderID, userID int64) error
-	Ready(ctx context.Context) error
 }
 
-var _ Service = (*service.Service)(nil)
+// Payments pays orders.
+type Payments interface {
+	Pay(ctx context.Context, orderID, userID int64) error
+}
+
+// Reconciler runs a reconciliation pass now.
+type Reconciler interface {
+	Reconcile(ctx context.Context) ([]recovery.Drift, error)
+}
+
+// Service is every unit of the domain the routes call, and readiness.
+type Service struct {
+	Orders     Orders
+	Catalog    Catalog
+	Payments   Payments
+	Reconciler Reconciler
+	// Ready reports the first dependency that does not answer.
+	Ready func(ctx context.Context) error
+}
 
 // Options configure the routes.
 type Options struct {
@@ -71,16 +91,16 @@ func New(svc Service, opts Options) http.Handler {
 	})
 
 	r.GET("/healthz", func(c *gin.Context) {
-		c.JSON(http.StatusOK, gin.H{"status": "ok", "versions": service.Versions(), "order": service.BestVersion()})
+		c.JSON(http.StatusOK, gin.H{"status": "ok", "versions": service.VersionNames(), "order": service.BestVersion().Name})
 	})
 	r.GET("/readyz", a.ready)
 	r.GET("/goods", a.shopperGoods)
 	r.GET("/goods/:id", a.goods)
 	orders := r.Group("/", a.shed(opts.MaxInFlight))
-	for _, v := range service.Versions() {
+	for _, v := range service.VersionNames() {
 		orders.POST("/order"+v, a.order(v))
 	}
-	orders.POST("/order", a.order(service.BestVersion()))
+	orders.POST("/order", a.order(service.BestVersion().Name))
 	r.POST("/orders/:id/pay", a.pay)
 
 	// The pages: the admin page is public, the API calls it makes are not.
@@ -134,7 +154,7 @@ func (a *api) order(version string) gin.HandlerFunc {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
 			return
 		}
-		o, err := a.svc.PlaceOrderOnce(c.Request.Context(), version,
+		o, err := a.svc.Orders.PlaceOrderOnce(c.Request.Context(), version,
 			service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number},
 			c.GetHeader("Idempotency-Key"))
 		if err != nil {
@@ -161,7 +181,7 @@ func (a *api) pay(c *gin.Context) {
 		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "missing integer field(s): user_id")
 		return
 	}
-	if err := a.svc.Pay(c.Request.Context(), id, *b.UserID); err != nil {
+	if err := a.svc.Payments.Pay(c.Request.Context(), id, *b.UserID); err != nil {
 		a.writeError(c, err)
 		return
 	}
@@ -173,7 +193,7 @@ func (a *api) goods(c *gin.Context) {
 	if !ok {
 		return
 	}
-	g, err := a.svc.Goods(c.Request.Context(), id)
+	g, err := a.svc.Catalog.Goods(c.Request.Context(), id)
 	if err != nil {
 		a.writeError(c, err)
 		return
@@ -183,7 +203,7 @@ func (a *api) goods(c *gin.Context) {
 
 // shopperGoods lists the goods on sale with the stock a shopper may still buy.
 func (a *api) shopperGoods(c *gin.Context) {
-	gs, err := a.svc.ShopperGoods(c.Request.Context())
+	gs, err := a.svc.Catalog.ShopperGoods(c.Request.Context())
 	if err != nil {
 		a.writeError(c, err)
 		return
@@ -192,7 +212,7 @@ func (a *api) shopperGoods(c *gin.Context) {
 }
 
 func (a *api) listGoods(c *gin.Context) {
-	gs, err := a.svc.ListGoods(c.Request.Context())
+	gs, err := a.svc.Catalog.ListGoods(c.Request.Context())
 	if err != nil {
 		a.writeError(c, err)
 		return
@@ -248,7 +268,7 @@ func (a *api) adminGoods(c *gin.Context) {
 				fmt.Sprintf("add_stock must be between 1 and %d: stock is only ever added, at most that much at a time", maxAddStock))
 			return
 		}
-		g, replayed, err := a.svc.AddStock(ctx, *b.ID, *b.AddStock, b.OpID)
+		g, replayed, err := a.svc.Catalog.AddStock(ctx, *b.ID, *b.AddStock, b.OpID)
 		if err != nil {
 			a.writeError(c, err)
 			return
@@ -272,7 +292,7 @@ func (a *api) adminGoods(c *gin.Context) {
 	if b.Limit != nil {
 		ng.PerUserLimit = *b.Limit
 	}
-	g, err := a.svc.CreateGoods(ctx, ng)
+	g, err := a.svc.Catalog.CreateGoods(ctx, ng)
 	if err != nil {
 		a.writeError(c, err)
 		return
@@ -285,7 +305,7 @@ func (a *api) stats(c *gin.Context) {
 	if !ok {
 		return
 	}
-	st, err := a.svc.Stats(c.Request.Context(), id)
+	st, err := a.svc.Catalog.Stats(c.Request.Context(), id)
 	if err != nil {
 		a.writeError(c, err)
 		return
@@ -311,12 +331,12 @@ func (a *api) shed(max int) gin.HandlerFunc {
 
 // reconcile runs one reconciliation pass now and reports every goods' drift.
 func (a *api) reconcile(c *gin.Context) {
-	report, err := a.svc.Reconcile(c.Request.Context())
+	report, err := a.svc.Reconciler.Reconcile(c.Request.Context())
 	if err != nil {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"goods": report, "repair_after": service.RepairAfter})
+	c.JSON(http.StatusOK, gin.H{"goods": report, "repair_after": recovery.RepairAfter})
 }
 
 func (a *api) requireAdmin(c *gin.Context) {

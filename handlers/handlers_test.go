@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/recovery"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
@@ -34,7 +35,7 @@ type fakeService struct {
 	ListGoodsFn      func(ctx context.Context) ([]service.Goods, error)
 	ShopperGoodsFn   func(ctx context.Context) ([]service.Goods, error)
 	StatsFn          func(ctx context.Context, id int64) (service.Stats, error)
-	ReconcileFn      func(ctx context.Context) ([]service.Drift, error)
+	ReconcileFn      func(ctx context.Context) ([]recovery.Drift, error)
 	PayFn            func(ctx context.Context, orderID, userID int64) error
 	ReadyFn          func(ctx context.Context) error
 
@@ -42,7 +43,17 @@ type fakeService struct {
 	calls []string
 }
 
-var _ Service = (*fakeService)(nil)
+var (
+	_ Orders     = (*fakeService)(nil)
+	_ Catalog    = (*fakeService)(nil)
+	_ Payments   = (*fakeService)(nil)
+	_ Reconciler = (*fakeService)(nil)
+)
+
+// service is the fake standing in for every unit of the domain.
+func (f *fakeService) service() Service {
+	return Service{Orders: f, Catalog: f, Payments: f, Reconciler: f, Ready: f.Ready}
+}
 
 func (f *fakeService) record(name string) {
 	f.mu.Lock()
@@ -115,7 +126,7 @@ func (f *fakeService) Stats(ctx context.Context, id int64) (service.Stats, error
 	return f.StatsFn(ctx, id)
 }
 
-func (f *fakeService) Reconcile(ctx context.Context) ([]service.Drift, error) {
+func (f *fakeService) Reconcile(ctx context.Context) ([]recovery.Drift, error) {
 	f.record("Reconcile")
 	if f.ReconcileFn == nil {
 		unexpected("Reconcile")
@@ -254,7 +265,7 @@ func TestErrorTable(t *testing.T) {
 				f := &fakeService{PlaceOrderOnceFn: func(context.Context, string, service.OrderRequest, string) (service.Order, error) {
 					return service.Order{}, err
 				}}
-				resp := serve(New(f, testOptions()), request("POST", "/order", orderBodyStr))
+				resp := serve(New(f.service(), testOptions()), request("POST", "/order", orderBodyStr))
 				b := wantError(t, resp, w.status, w.code)
 				wantCalls(t, f, "PlaceOrderOnce")
 				retry := resp.Header().Get("Retry-After")
@@ -290,7 +301,7 @@ func TestUnknownOrder(t *testing.T) {
 			f := &fakeService{PlaceOrderOnceFn: func(context.Context, string, service.OrderRequest, string) (service.Order, error) {
 				return service.Order{}, err
 			}}
-			resp := serve(New(f, testOptions()), request("POST", "/order", orderBodyStr))
+			resp := serve(New(f.service(), testOptions()), request("POST", "/order", orderBodyStr))
 			b := wantError(t, resp, http.StatusServiceUnavailable, "outcome_unknown")
 			if b.OrderID != "1234567890123" {
 				t.Errorf("order_id = %q, want 1234567890123", b.OrderID)
@@ -320,7 +331,7 @@ func TestUnexpectedError(t *testing.T) {
 			f := &fakeService{PlaceOrderOnceFn: place}
 			opts := testOptions()
 			opts.MaxInFlight = 1
-			h := New(f, opts)
+			h := New(f.service(), opts)
 			resp := serve(h, request("POST", "/order", orderBodyStr))
 			wantError(t, resp, http.StatusInternalServerError, "internal")
 			if strings.Contains(resp.Body.String(), secret) {
@@ -338,8 +349,8 @@ func TestUnexpectedError(t *testing.T) {
 // TestOrder: each order route hands its version, the body and the
 // Idempotency-Key to the service and answers 201 with the order.
 func TestOrder(t *testing.T) {
-	routes := map[string]string{"/order": service.BestVersion()}
-	for _, v := range service.Versions() {
+	routes := map[string]string{"/order": service.BestVersion().Name}
+	for _, v := range service.VersionNames() {
 		routes["/order"+v] = v
 	}
 	for path, version := range routes {
@@ -353,7 +364,7 @@ func TestOrder(t *testing.T) {
 				got.version, got.req, got.key = v, req, key
 				return service.Order{ID: 99, UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: v}, nil
 			}}
-			resp := serve(New(f, testOptions()), request("POST", path, `{"user_id":5,"goods_id":7,"number":2}`, "Idempotency-Key", "k-1"))
+			resp := serve(New(f.service(), testOptions()), request("POST", path, `{"user_id":5,"goods_id":7,"number":2}`, "Idempotency-Key", "k-1"))
 			if resp.Code != http.StatusCreated {
 				t.Fatalf("status = %d, want 201; body %s", resp.Code, resp.Body.String())
 			}
@@ -440,7 +451,7 @@ func TestDecoding(t *testing.T) {
 			f := &fakeService{PlaceOrderOnceFn: func(_ context.Context, v string, req service.OrderRequest, _ string) (service.Order, error) {
 				return service.Order{ID: 1, UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: v}, nil
 			}}
-			resp := serve(New(f, testOptions()), tt.req)
+			resp := serve(New(f.service(), testOptions()), tt.req)
 			if tt.code == "" {
 				if resp.Code != tt.status {
 					t.Fatalf("status = %d, want %d; body %s", resp.Code, tt.status, resp.Body.String())
@@ -461,7 +472,7 @@ func TestDecoding(t *testing.T) {
 // is not read, so the connection cannot be reused.
 func TestBodyTooLargeClosesConnection(t *testing.T) {
 	f := &fakeService{}
-	resp := serve(New(f, testOptions()), request("POST", "/order", strings.Repeat(" ", testMaxBody+1)))
+	resp := serve(New(f.service(), testOptions()), request("POST", "/order", strings.Repeat(" ", testMaxBody+1)))
 	wantError(t, resp, http.StatusRequestEntityTooLarge, "body_too_large")
 	if resp.Header().Get("Connection") != "close" {
 		t.Errorf("Connection = %q, want close", resp.Header().Get("Connection"))
@@ -490,7 +501,7 @@ func TestAdminAuth(t *testing.T) {
 		for name, auth := range auths {
 			t.Run(rt.method+rt.path+"/"+name, func(t *testing.T) {
 				f := &fakeService{}
-				resp := serve(New(f, testOptions()), request(rt.method, rt.path, rt.body, "Authorization", auth))
+				resp := serve(New(f.service(), testOptions()), request(rt.method, rt.path, rt.body, "Authorization", auth))
 				wantError(t, resp, http.StatusUnauthorized, "unauthorized")
 				wantCalls(t, f)
 			})
@@ -506,7 +517,7 @@ func TestAdminNoToken(t *testing.T) {
 	for _, auth := range []string{"", "Bearer ", "Bearer"} {
 		t.Run(auth, func(t *testing.T) {
 			f := &fakeService{ListGoodsFn: func(context.Context) ([]service.Goods, error) { return nil, nil }}
-			resp := serve(New(f, opts), request("GET", "/admin/goods", "", "Authorization", auth))
+			resp := serve(New(f.service(), opts), request("GET", "/admin/goods", "", "Authorization", auth))
 			wantError(t, resp, http.StatusUnauthorized, "unauthorized")
 			wantCalls(t, f)
 		})
@@ -520,7 +531,7 @@ func TestAdminCreateGoods(t *testing.T) {
 		got = ng
 		return service.Goods{ID: 7, Name: ng.Name, Stock: ng.Stock, PerUserLimit: ng.PerUserLimit, SaleWindow: ng.SaleWindow}, nil
 	}}
-	resp := serve(New(f, testOptions()), admin(request("POST", "/admin/goods",
+	resp := serve(New(f.service(), testOptions()), admin(request("POST", "/admin/goods",
 		`{"name":"phone","stock":300,"start_at":"2026-11-22T12:00:00+02:00","end_at":null,"per_user_limit":2}`)))
 	if resp.Code != http.StatusCreated {
 		t.Fatalf("status = %d, want 201; body %s", resp.Code, resp.Body.String())
@@ -544,7 +555,7 @@ func TestAdminAddStock(t *testing.T) {
 				gotID, gotN, gotOp = id, n, op
 				return service.Goods{ID: id, Name: "phone", Stock: 10 + n, Sale: 3}, replayed, nil
 			}}
-			resp := serve(New(f, testOptions()), admin(request("POST", "/admin/goods", `{"id":7,"add_stock":5,"op_id":"restock-1"}`)))
+			resp := serve(New(f.service(), testOptions()), admin(request("POST", "/admin/goods", `{"id":7,"add_stock":5,"op_id":"restock-1"}`)))
 			if resp.Code != http.StatusOK {
 				t.Fatalf("status = %d, want 200; body %s", resp.Code, resp.Body.String())
 			}
@@ -582,7 +593,7 @@ func TestAdminMixedBody(t *testing.T) {
 	} {
 		t.Run(body, func(t *testing.T) {
 			f := &fakeService{}
-			resp := serve(New(f, testOptions()), admin(request("POST", "/admin/goods", body)))
+			resp := serve(New(f.service(), testOptions()), admin(request("POST", "/admin/goods", body)))
 			b := wantError(t, resp, http.StatusBadRequest, "invalid_request")
 			if !strings.Contains(b.Message, "either") {
 				t.Errorf("message = %q, want it to explain the two shapes", b.Message)
@@ -597,7 +608,7 @@ func TestAdminCreateMissing(t *testing.T) {
 	for _, body := range []string{`{}`, `{"name":"x"}`, `{"stock":1}`, `{"per_user_limit":1}`} {
 		t.Run(body, func(t *testing.T) {
 			f := &fakeService{}
-			resp := serve(New(f, testOptions()), admin(request("POST", "/admin/goods", body)))
+			resp := serve(New(f.service(), testOptions()), admin(request("POST", "/admin/goods", body)))
 			wantError(t, resp, http.StatusBadRequest, "invalid_request")
 			wantCalls(t, f)
 		})
@@ -615,7 +626,7 @@ func TestShedding(t *testing.T) {
 	}, GoodsFn: func(context.Context, int64) (service.Goods, error) { return service.Goods{ID: 7}, nil }}
 	opts := testOptions()
 	opts.MaxInFlight = 1
-	h := New(f, opts)
+	h := New(f.service(), opts)
 
 	first := make(chan *httptest.ResponseRecorder)
 	go func() { first <- serve(h, request("POST", "/order", orderBodyStr)) }()
@@ -646,7 +657,7 @@ func TestShedding(t *testing.T) {
 
 func TestHealthz(t *testing.T) {
 	f := &fakeService{ReadyFn: func(context.Context) error { return errors.New("down") }}
-	resp := serve(New(f, testOptions()), request("GET", "/healthz", ""))
+	resp := serve(New(f.service(), testOptions()), request("GET", "/healthz", ""))
 	if resp.Code != http.StatusOK {
 		t.Fatalf("status = %d, want 200 even with dependencies down", resp.Code)
 	}
@@ -658,7 +669,7 @@ func TestHealthz(t *testing.T) {
 	if err := json.Unmarshal(resp.Body.Bytes(), &b); err != nil {
 		t.Fatal(err)
 	}
-	if b.Status != "ok" || !slices.Equal(b.Versions, service.Versions()) || b.Order != service.BestVersion() {
+	if b.Status != "ok" || !slices.Equal(b.Versions, service.VersionNames()) || b.Order != service.BestVersion().Name {
 		t.Errorf("body %s", resp.Body.String())
 	}
 	wantCalls(t, f)
@@ -667,7 +678,7 @@ func TestHealthz(t *testing.T) {
 func TestReadyz(t *testing.T) {
 	t.Run("ready", func(t *testing.T) {
 		f := &fakeService{}
-		resp := serve(New(f, testOptions()), request("GET", "/readyz", ""))
+		resp := serve(New(f.service(), testOptions()), request("GET", "/readyz", ""))
 		if resp.Code != http.StatusOK || strings.TrimSpace(resp.Body.String()) != `{"status":"ready"}` {
 			t.Errorf("got %d %s, want 200 {\"status\":\"ready\"}", resp.Code, resp.Body.String())
 		}
@@ -677,7 +688,7 @@ func TestReadyz(t *testing.T) {
 		f := &fakeService{}
 		opts := testOptions()
 		opts.Draining = func() bool { return true }
-		resp := serve(New(f, opts), request("GET", "/readyz", ""))
+		resp := serve(New(f.service(), opts), request("GET", "/readyz", ""))
 		wantError(t, resp, http.StatusServiceUnavailable, "not_ready")
 		wantCalls(t, f)
 	})
@@ -685,14 +696,14 @@ func TestReadyz(t *testing.T) {
 		f := &fakeService{}
 		opts := testOptions()
 		opts.Draining = func() bool { return false }
-		resp := serve(New(f, opts), request("GET", "/readyz", ""))
+		resp := serve(New(f.service(), opts), request("GET", "/readyz", ""))
 		if resp.Code != http.StatusOK {
 			t.Errorf("status = %d, want 200", resp.Code)
 		}
 	})
 	t.Run("ready with token", func(t *testing.T) {
 		f := &fakeService{}
-		resp := serve(New(f, testOptions()), admin(request("GET", "/readyz", "")))
+		resp := serve(New(f.service(), testOptions()), admin(request("GET", "/readyz", "")))
 		if resp.Code != http.StatusOK || strings.TrimSpace(resp.Body.String()) != `{"status":"ready"}` {
 			t.Errorf("got %d %s, want 200 {\"status\":\"ready\"}", resp.Code, resp.Body.String())
 		}
@@ -701,7 +712,7 @@ func TestReadyz(t *testing.T) {
 		f := &fakeService{}
 		opts := testOptions()
 		opts.Draining = func() bool { return true }
-		resp := serve(New(f, opts), admin(request("GET", "/readyz", "")))
+		resp := serve(New(f.service(), opts), admin(request("GET", "/readyz", "")))
 		b := wantError(t, resp, http.StatusServiceUnavailable, "not_ready")
 		if !strings.Contains(b.Message, "shutting down") {
 			t.Errorf("message = %q, want it to say the instance is shutting down", b.Message)
@@ -723,7 +734,7 @@ func TestReadyzDetail(t *testing.T) {
 			}
 			return fmt.Errorf("redis: %s", secret)
 		}}
-		resp := serve(New(f, opts), request("GET", "/readyz", "", "Authorization", auth))
+		resp := serve(New(f.service(), opts), request("GET", "/readyz", "", "Authorization", auth))
 		b := wantError(t, resp, http.StatusServiceUnavailable, "not_ready")
 		wantCalls(t, f, "Ready")
 		return b
@@ -769,7 +780,7 @@ func TestNoRoute(t *testing.T) {
 	} {
 		t.Run(rt.method+rt.path, func(t *testing.T) {
 			f := &fakeService{}
-			resp := serve(New(f, testOptions()), admin(request(rt.method, rt.path, "")))
+			resp := serve(New(f.service(), testOptions()), admin(request(rt.method, rt.path, "")))
 			b := wantError(t, resp, http.StatusNotFound, "not_found")
 			if b.Message == "" {
 				t.Error("no message")
@@ -799,7 +810,7 @@ func TestNoMethod(t *testing.T) {
 	} {
 		t.Run(rt.method+rt.path, func(t *testing.T) {
 			f := &fakeService{}
-			resp := serve(New(f, testOptions()), admin(request(rt.method, rt.path, "")))
+			resp := serve(New(f.service(), testOptions()), admin(request(rt.method, rt.path, "")))
 			b := wantError(t, resp, http.StatusMethodNotAllowed, "method_not_allowed")
 			if b.Message == "" {
 				t.Error("no message")
@@ -825,7 +836,7 @@ func TestPages(t *testing.T) {
 	} {
 		t.Run(path, func(t *testing.T) {
 			f := &fakeService{}
-			resp := serve(New(f, testOptions()), request("GET", path, ""))
+			resp := serve(New(f.service(), testOptions()), request("GET", path, ""))
 			if resp.Code != http.StatusOK || !strings.Contains(resp.Header().Get("Content-Type"), ctype) || resp.Body.Len() == 0 {
 				t.Errorf("got %d %q with %d bytes, want 200 %s", resp.Code, resp.Header().Get("Content-Type"), resp.Body.Len(), ctype)
 			}
@@ -870,7 +881,7 @@ func TestAdminBounds(t *testing.T) {
 					return service.Goods{ID: id, Stock: n}, false, nil
 				},
 			}
-			resp := serve(New(f, testOptions()), admin(request("POST", "/admin/goods", tt.body)))
+			resp := serve(New(f.service(), testOptions()), admin(request("POST", "/admin/goods", tt.body)))
 			if tt.status != http.StatusBadRequest {
 				if resp.Code != tt.status {
 					t.Fatalf("status = %d, want %d; body %s", resp.Code, tt.status, resp.Body.String())
