@@ -55,6 +55,14 @@ type HTTP struct {
 	Addr         string `mapstructure:"addr"`
 	MaxBodyBytes int64  `mapstructure:"max_body_bytes"`
 	MaxInFlight  int    `mapstructure:"max_in_flight"`
+	// The http.Server timeouts. WriteTimeout must outlast an order's work
+	// after its reservation, so that its answer can still be written.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	// ShutdownTimeout is how long shutdown waits for requests in flight.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 type MySQL struct {
@@ -72,6 +80,11 @@ type Redis struct {
 	PoolSize  int    `mapstructure:"pool_size"`
 	// RebuildGrace must outlast an order's work after its reservation.
 	RebuildGrace time.Duration `mapstructure:"rebuild_grace"`
+	// The client's timeouts; PoolTimeout bounds the wait for a free connection.
+	DialTimeout  time.Duration `mapstructure:"dial_timeout"`
+	ReadTimeout  time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	PoolTimeout  time.Duration `mapstructure:"pool_timeout"`
 }
 
 type NSQ struct {
@@ -92,6 +105,9 @@ type Consumer struct {
 	Concurrency int  `mapstructure:"concurrency"`
 	BatchSize   int  `mapstructure:"batch_size"`
 	MaxAttempts int  `mapstructure:"max_attempts"`
+	// ApplyTimeout bounds the work on one batch of stock messages, or on one
+	// payment-timeout message.
+	ApplyTimeout time.Duration `mapstructure:"apply_timeout"`
 }
 
 type Outbox struct {
@@ -110,6 +126,16 @@ type Order struct {
 	// The expiry sweep: every interval, cancel orders grace past their deadline.
 	ExpirySweepInterval time.Duration `mapstructure:"expiry_sweep_interval"`
 	ExpirySweepGrace    time.Duration `mapstructure:"expiry_sweep_grace"`
+	// IdempotencyPendingTTL is how long a claimed Idempotency-Key lives
+	// before its answer is stored (then kept for IdempotencyTTL): long
+	// enough for the order's work, short enough that a claim left by a
+	// crashed instance does not block retries for long.
+	IdempotencyPendingTTL time.Duration `mapstructure:"idempotency_pending_ttl"`
+	// WriteBudget is how long an order's work after its Redis reservation
+	// may take: the order write, the message, or giving the units back.
+	WriteBudget time.Duration `mapstructure:"write_budget"`
+	// V1Timeout is the deadline of V1's MySQL transaction.
+	V1Timeout time.Duration `mapstructure:"v1_timeout"`
 }
 
 type Snowflake struct {
@@ -190,9 +216,7 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxInFlight < 1 {
 		bad("http.max_in_flight", "must be at least 1")
 	}
-	if c.Redis.RebuildGrace < 0 {
-		bad("redis.rebuild_grace", "must not be negative")
-	}
+	c.validateTimeouts(bad)
 	if c.Order.IdempotencyTTL <= 0 {
 		bad("order.idempotency_ttl", "must be a positive duration such as 24h")
 	}
@@ -236,6 +260,64 @@ func (c Config) Validate() error {
 		bad("snowflake.node", "must be within 0..1023")
 	}
 	return errors.Join(errs...)
+}
+
+// validateTimeouts checks that every timeout is positive (zero would mean
+// none to net/http and go-redis) and the relations between them.
+func (c Config) validateTimeouts(bad func(key, why string)) {
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout},
+		{"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
+		{"order.write_budget", c.Order.WriteBudget},
+		{"order.v1_timeout", c.Order.V1Timeout},
+		{"order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL},
+		{"consumer.apply_timeout", c.Consumer.ApplyTimeout},
+		{"redis.dial_timeout", c.Redis.DialTimeout},
+		{"redis.read_timeout", c.Redis.ReadTimeout},
+		{"redis.write_timeout", c.Redis.WriteTimeout},
+		{"redis.pool_timeout", c.Redis.PoolTimeout},
+	} {
+		if t.d <= 0 {
+			bad(t.key, "must be a positive duration such as 5s")
+		}
+	}
+	longer := func(key string, d time.Duration, than string, t time.Duration, why string) {
+		if d <= t {
+			bad(key, fmt.Sprintf("must be longer than %s (%v <= %v): %s", than, d, t, why))
+		}
+	}
+	notLonger := func(key string, d time.Duration, than string, t time.Duration, why string) {
+		if d > t {
+			bad(key, fmt.Sprintf("must not be longer than %s (%v > %v): %s", than, d, t, why))
+		}
+	}
+	budget := c.Order.WriteBudget
+	longer("redis.rebuild_grace", c.Redis.RebuildGrace, "order.write_budget", budget,
+		"every reservation taken before Redis lost the stock must have become an order or been given back before the rebuild")
+	longer("http.write_timeout", c.HTTP.WriteTimeout, "order.write_budget", budget,
+		"the answer must still be writable after the order's work")
+	if c.Order.V1Timeout >= c.HTTP.WriteTimeout {
+		bad("order.v1_timeout", fmt.Sprintf("must be shorter than http.write_timeout (%v >= %v): "+
+			"the answer must still be writable after V1's transaction", c.Order.V1Timeout, c.HTTP.WriteTimeout))
+	}
+	notLonger("order.v1_timeout", c.Order.V1Timeout, "order.write_budget", budget,
+		"V1's transaction holds its Redis reservation, so it is part of the order's work after the reservation")
+	longer("order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL, "order.write_budget", budget,
+		"a claimed key must not expire while its order is still being worked on")
+	notLonger("order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL, "order.idempotency_ttl", c.Order.IdempotencyTTL,
+		"a pending claim never outlives an answer")
+	if c.HTTP.ShutdownTimeout < budget {
+		bad("http.shutdown_timeout", fmt.Sprintf("must be at least order.write_budget (%v < %v): "+
+			"shutdown waits for the orders in flight before it closes the stores", c.HTTP.ShutdownTimeout, budget))
+	}
+	notLonger("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, "http.read_timeout", c.HTTP.ReadTimeout,
+		"the headers are part of the request")
 }
 
 // SQLitePrefix starts a DSN naming an SQLite file instead of a MySQL database.
