@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,8 +166,16 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 		v.SetDefault(key, defaults.Get(key))
 	}
 	if path != "" {
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
+		file := viper.New()
+		file.SetConfigFile(path)
+		if err := file.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if unknown := unknownKeys(file, defaults); len(unknown) > 0 {
+			return Config{}, fmt.Errorf("config file %s: unknown keys %s (the keys are those of config/seckill.yaml)",
+				path, strings.Join(unknown, ", "))
+		}
+		if err := v.MergeConfigMap(file.AllSettings()); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
@@ -176,10 +185,29 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	var c Config
-	if err := v.Unmarshal(&c); err != nil {
+	// Exact: a default without a field in Config is a mistake of ours.
+	if err := v.UnmarshalExact(&c); err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
 	return c, c.Validate()
+}
+
+// unknownKeys lists, sorted, the keys of file that are not keys of the
+// defaults. A section left empty ("http:" with nothing under it) is not
+// a key.
+func unknownKeys(file, defaults *viper.Viper) []string {
+	known := map[string]bool{}
+	for _, k := range defaults.AllKeys() {
+		known[k] = true
+	}
+	var unknown []string
+	for _, k := range file.AllKeys() {
+		if !known[k] && !(file.Get(k) == nil && defaults.IsSet(k)) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
 }
 
 // EnvName is the environment variable that overrides key: http.addr -> SECKILL_HTTP_ADDR.

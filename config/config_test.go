@@ -206,3 +206,44 @@ func TestTimeoutDefaults(t *testing.T) {
 		}
 	}
 }
+
+// A key the service does not know in a -config file is a mistake (a typo
+// would otherwise leave the default in force without a word): Load names
+// every such key and the file.
+func TestUnknownKeysInTheFileAreAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	yaml := "http:\n  addr: \":7000\"\n  write_timout: 20s\nredis:\n  db: 5\nsnowflak:\n  node: 3\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, env(nil))
+	if err == nil {
+		t.Fatal("a file with unknown keys was accepted")
+	}
+	for _, want := range []string{"http.write_timout", "snowflak.node", path} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "redis.db") || strings.Contains(err.Error(), "http.addr") {
+		t.Errorf("error %q names a known key", err)
+	}
+	// A section given a plain value where the defaults hold keys is unknown too.
+	if err := os.WriteFile(path, []byte("http: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, env(nil)); err == nil {
+		t.Error(`"http: 5" was accepted`)
+	}
+	// A section left empty is no key at all.
+	if err := os.WriteFile(path, []byte("http:\n  addr: \":7000\"\nredis:\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(path, env(nil)); err != nil || c.HTTP.Addr != ":7000" {
+		t.Errorf("a file with an empty section: %v %q", err, c.HTTP.Addr)
+	}
+	// The environment is read for known keys only: others are none of ours.
+	if _, err := Load("", env(map[string]string{"SECKILL_HTTP_WRITE_TIMOUT": "1s"})); err != nil {
+		t.Errorf("an unknown environment variable: %v", err)
+	}
+}
