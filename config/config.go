@@ -139,9 +139,17 @@ type Order struct {
 	V1Timeout time.Duration `mapstructure:"v1_timeout"`
 }
 
+// Snowflake configures the node of this instance's order ids. Every running
+// instance holds its node in Redis (a lease renewed every third of
+// LeaseTTL), so two instances never make ids with the same node.
 type Snowflake struct {
-	Node int64 `mapstructure:"node"`
+	// Node is 0..1023, or -1 to lease any free node.
+	Node     int64         `mapstructure:"node"`
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 }
+
+// AutoNode is the snowflake.node that leases any free node.
+const AutoNode = -1
 
 type SoldOut struct {
 	TTL time.Duration `mapstructure:"ttl"`
@@ -284,8 +292,11 @@ func (c Config) Validate() error {
 	if c.Order.MaxNumber < 1 {
 		bad("order.max_number", "must be at least 1")
 	}
-	if c.Snowflake.Node < 0 || c.Snowflake.Node > 1023 {
-		bad("snowflake.node", "must be within 0..1023")
+	if c.Snowflake.Node < AutoNode || c.Snowflake.Node > 1023 {
+		bad("snowflake.node", "must be within 0..1023, or -1 to lease any free node")
+	}
+	if c.Snowflake.LeaseTTL < time.Second {
+		bad("snowflake.lease_ttl", "must be at least 1s (the lease is renewed every third of it)")
 	}
 	return errors.Join(errs...)
 }

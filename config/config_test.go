@@ -247,3 +247,27 @@ func TestUnknownKeysInTheFileAreAnError(t *testing.T) {
 		t.Errorf("an unknown environment variable: %v", err)
 	}
 }
+
+// Unset, snowflake.node is -1: each instance leases a free node in Redis
+// (for snowflake.lease_ttl, renewed) instead of every instance taking node 1.
+func TestSnowflakeNodeDefaultsToAutomatic(t *testing.T) {
+	c, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Snowflake.Node != -1 || c.Snowflake.LeaseTTL != 15*time.Second {
+		t.Errorf("snowflake defaults: node %d, lease ttl %v; want -1 (auto) and 15s", c.Snowflake.Node, c.Snowflake.LeaseTTL)
+	}
+	for val, ok := range map[string]bool{"-1": true, "0": true, "1023": true, "-2": false, "1024": false} {
+		_, err := Load("", env(map[string]string{"SECKILL_SNOWFLAKE_NODE": val}))
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "snowflake.node")) {
+			t.Errorf("snowflake.node %s: error %v", val, err)
+		}
+	}
+	for val, ok := range map[string]bool{"1s": true, "1m": true, "999ms": false, "0s": false} {
+		_, err := Load("", env(map[string]string{"SECKILL_SNOWFLAKE_LEASE_TTL": val}))
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "snowflake.lease_ttl")) {
+			t.Errorf("snowflake.lease_ttl %s: error %v", val, err)
+		}
+	}
+}
