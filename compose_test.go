@@ -36,6 +36,23 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := compose.Services
+
+	// No secret has a default anyone can guess: the MySQL password and the
+	// admin token are required variables, so compose refuses to start
+	// without them.
+	if strings.Contains(string(raw), "change-me") {
+		t.Error("docker-compose.yml still holds the default secret change-me")
+	}
+	for _, m := range variableRef.FindAllStringSubmatch(string(raw), -1) {
+		if secrets[m[1]] != "" && m[2] != ":?" {
+			t.Errorf("%s must be a required variable (${%s:?message}), not %s", m[1], m[1], m[0])
+		}
+	}
+	for _, name := range []string{"mysql", "mysql-shard2"} {
+		if v := svc[name].Environment["MYSQL_ROOT_PASSWORD"]; !strings.HasPrefix(v, "${MYSQL_ROOT_PASSWORD:?") {
+			t.Errorf("%s: MYSQL_ROOT_PASSWORD is %q, want the required ${MYSQL_ROOT_PASSWORD:?...}", name, v)
+		}
+	}
 	for _, name := range []string{"mysql", "mysql-shard2", "redis", "nsqlookupd", "nsqd1", "nsqd2", "nsqadmin", "seckill1", "seckill2", "nginx"} {
 		if _, ok := svc[name]; !ok {
 			t.Errorf("service %s is missing", name)
@@ -55,7 +72,7 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 	for _, k := range config.Keys() {
 		known[config.EnvName(k)] = true
 	}
-	nodes := map[string]bool{}
+	nodes := map[int64]bool{}
 	for _, name := range []string{"seckill1", "seckill2"} {
 		s := svc[name]
 		if s.Build == nil {
@@ -66,9 +83,12 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 			if !known[k] {
 				t.Errorf("%s passes %s, which the service does not read", name, k)
 			}
-			env[k] = expandDefaults(v)
+			env[k] = expand(t, v)
 		}
-		for _, k := range []string{"SECKILL_MYSQL_DSN", "SECKILL_MYSQL_SHARDS", "SECKILL_REDIS_ADDR", "SECKILL_NSQ_NSQD", "SECKILL_ADMIN_TOKEN", "SECKILL_SNOWFLAKE_NODE"} {
+		if v := s.Environment["SECKILL_ADMIN_TOKEN"]; !strings.HasPrefix(v, "${SECKILL_ADMIN_TOKEN:?") {
+			t.Errorf("%s: SECKILL_ADMIN_TOKEN is %q, want the required ${SECKILL_ADMIN_TOKEN:?...}", name, v)
+		}
+		for _, k := range []string{"SECKILL_MYSQL_DSN", "SECKILL_MYSQL_SHARDS", "SECKILL_REDIS_ADDR", "SECKILL_NSQ_NSQD", "SECKILL_ADMIN_TOKEN"} {
 			if env[k] == "" {
 				t.Errorf("%s does not set %s", name, k)
 			}
@@ -81,16 +101,25 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 		if cfg.IsStandalone() {
 			t.Errorf("%s would run standalone", name)
 		}
-		if nodes[env["SECKILL_SNOWFLAKE_NODE"]] {
-			t.Errorf("%s reuses snowflake node %s", name, env["SECKILL_SNOWFLAKE_NODE"])
+		if cfg.Admin.Token != secrets["SECKILL_ADMIN_TOKEN"] {
+			t.Errorf("%s: admin token %q does not come from SECKILL_ADMIN_TOKEN", name, cfg.Admin.Token)
 		}
-		nodes[env["SECKILL_SNOWFLAKE_NODE"]] = true
+		// Each instance has its own snowflake node, or leases a free one.
+		if n := cfg.Snowflake.Node; n != config.AutoNode {
+			if nodes[n] {
+				t.Errorf("%s reuses snowflake node %d", name, n)
+			}
+			nodes[n] = true
+		}
 		for _, dsn := range append([]string{cfg.PrimaryDSN()}, cfg.ShardDSNs()...) {
 			c, err := mysql.ParseDSN(dsn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			reaches(name+" mysql", c.Addr)
+			if c.Passwd != secrets["MYSQL_ROOT_PASSWORD"] {
+				t.Errorf("%s: the password of %s does not come from MYSQL_ROOT_PASSWORD", name, c.Addr)
+			}
 		}
 		reaches(name+" redis.addr", cfg.Redis.Addr)
 		for _, a := range append(cfg.NSQDAddrs(), cfg.LookupdAddrs()...) {
@@ -123,13 +152,40 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 	if !slices.Contains(servers, "seckill1:8080") || !slices.Contains(servers, "seckill2:8080") {
 		t.Errorf("nginx upstream %v does not hold both instances", servers)
 	}
-	if ports := svc["nginx"].Ports; len(ports) == 0 || !strings.HasSuffix(expandDefaults(ports[0]), ":8080") {
+	if ports := svc["nginx"].Ports; len(ports) == 0 || !strings.HasSuffix(expand(t, ports[0]), ":8080") {
 		t.Errorf("nginx ports %v: want the service published on 8080", ports)
 	}
 }
 
-// expandDefaults replaces ${VAR:-default} by its default, as compose does
-// when VAR is unset.
-func expandDefaults(s string) string {
-	return regexp.MustCompile(`\$\{[A-Z_]+:-([^}]*)\}`).ReplaceAllString(s, "$1")
+// secrets are the values the test gives the variables that must be set
+// (compose reads them from the environment or an .env file).
+var secrets = map[string]string{
+	"MYSQL_ROOT_PASSWORD": "pw0123abcd",
+	"SECKILL_ADMIN_TOKEN": "token0123abcd",
+}
+
+// variableRef is a compose variable reference: ${VAR}, ${VAR:-default},
+// ${VAR-default}, ${VAR:?message} or ${VAR?message}.
+var variableRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}`)
+
+// expand replaces variable references as compose does: a required
+// variable by its value in secrets (the test fails when it has none), any
+// other by its default, as when it is unset.
+func expand(t *testing.T, s string) string {
+	t.Helper()
+	return variableRef.ReplaceAllStringFunc(s, func(ref string) string {
+		m := variableRef.FindStringSubmatch(ref)
+		switch {
+		case strings.HasSuffix(m[2], "?"):
+			v, ok := secrets[m[1]]
+			if !ok {
+				t.Errorf("%s is required, and the test has no value for it", m[1])
+			}
+			return v
+		case strings.HasSuffix(m[2], "-"):
+			return m[3]
+		}
+		t.Errorf("%s has neither a default nor is it required", ref)
+		return ""
+	})
 }

@@ -4,12 +4,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/go-seckill/seckill/config"
 )
 
 func main() {
@@ -27,7 +30,17 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	fs.SetOutput(stdout)
 	configPath := fs.String("config", "", "YAML file overriding the built-in defaults (config/seckill.yaml)")
 	migrateOnly := fs.Bool("migrate", false, "apply the database migrations on every MySQL host and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: seckill [-config FILE] [-migrate]\n\n"+
+			"Serves the flash sale. Every setting of config/seckill.yaml can also be set by an\n"+
+			"environment variable: %s + the key in upper case, dots as underscores\n"+
+			"(http.addr -> %s).\n\n", config.EnvPrefix, config.EnvName("http.addr"))
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage is printed; asking for it is no error
+		}
 		return err
 	}
 	cfg, err := loadConfig(*configPath, lookupEnv)

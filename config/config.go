@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,14 @@ type HTTP struct {
 	Addr         string `mapstructure:"addr"`
 	MaxBodyBytes int64  `mapstructure:"max_body_bytes"`
 	MaxInFlight  int    `mapstructure:"max_in_flight"`
+	// The http.Server timeouts. WriteTimeout must outlast an order's work
+	// after its reservation, so that its answer can still be written.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	// ShutdownTimeout is how long shutdown waits for requests in flight.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 type MySQL struct {
@@ -72,6 +81,11 @@ type Redis struct {
 	PoolSize  int    `mapstructure:"pool_size"`
 	// RebuildGrace must outlast an order's work after its reservation.
 	RebuildGrace time.Duration `mapstructure:"rebuild_grace"`
+	// The client's timeouts; PoolTimeout bounds the wait for a free connection.
+	DialTimeout  time.Duration `mapstructure:"dial_timeout"`
+	ReadTimeout  time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	PoolTimeout  time.Duration `mapstructure:"pool_timeout"`
 }
 
 type NSQ struct {
@@ -92,6 +106,9 @@ type Consumer struct {
 	Concurrency int  `mapstructure:"concurrency"`
 	BatchSize   int  `mapstructure:"batch_size"`
 	MaxAttempts int  `mapstructure:"max_attempts"`
+	// ApplyTimeout bounds the work on one batch of stock messages, or on one
+	// payment-timeout message.
+	ApplyTimeout time.Duration `mapstructure:"apply_timeout"`
 }
 
 type Outbox struct {
@@ -110,11 +127,29 @@ type Order struct {
 	// The expiry sweep: every interval, cancel orders grace past their deadline.
 	ExpirySweepInterval time.Duration `mapstructure:"expiry_sweep_interval"`
 	ExpirySweepGrace    time.Duration `mapstructure:"expiry_sweep_grace"`
+	// IdempotencyPendingTTL is how long a claimed Idempotency-Key lives
+	// before its answer is stored (then kept for IdempotencyTTL): long
+	// enough for the order's work, short enough that a claim left by a
+	// crashed instance does not block retries for long.
+	IdempotencyPendingTTL time.Duration `mapstructure:"idempotency_pending_ttl"`
+	// WriteBudget is how long an order's work after its Redis reservation
+	// may take: the order write, the message, or giving the units back.
+	WriteBudget time.Duration `mapstructure:"write_budget"`
+	// V1Timeout is the deadline of V1's MySQL transaction.
+	V1Timeout time.Duration `mapstructure:"v1_timeout"`
 }
 
+// Snowflake configures the node of this instance's order ids. Every running
+// instance holds its node in Redis (a lease renewed every third of
+// LeaseTTL), so two instances never make ids with the same node.
 type Snowflake struct {
-	Node int64 `mapstructure:"node"`
+	// Node is 0..1023, or -1 to lease any free node.
+	Node     int64         `mapstructure:"node"`
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
 }
+
+// AutoNode is the snowflake.node that leases any free node.
+const AutoNode = -1
 
 type SoldOut struct {
 	TTL time.Duration `mapstructure:"ttl"`
@@ -139,8 +174,16 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 		v.SetDefault(key, defaults.Get(key))
 	}
 	if path != "" {
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
+		file := viper.New()
+		file.SetConfigFile(path)
+		if err := file.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if unknown := unknownKeys(file, defaults); len(unknown) > 0 {
+			return Config{}, fmt.Errorf("config file %s: unknown keys %s (the keys are those of config/seckill.yaml)",
+				path, strings.Join(unknown, ", "))
+		}
+		if err := v.MergeConfigMap(file.AllSettings()); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
@@ -150,10 +193,29 @@ func Load(path string, lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	var c Config
-	if err := v.Unmarshal(&c); err != nil {
+	// Exact: a default without a field in Config is a mistake of ours.
+	if err := v.UnmarshalExact(&c); err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
 	return c, c.Validate()
+}
+
+// unknownKeys lists, sorted, the keys of file that are not keys of the
+// defaults. A section left empty ("http:" with nothing under it) is not
+// a key.
+func unknownKeys(file, defaults *viper.Viper) []string {
+	known := map[string]bool{}
+	for _, k := range defaults.AllKeys() {
+		known[k] = true
+	}
+	var unknown []string
+	for _, k := range file.AllKeys() {
+		if !known[k] && !(file.Get(k) == nil && defaults.IsSet(k)) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
 }
 
 // EnvName is the environment variable that overrides key: http.addr -> SECKILL_HTTP_ADDR.
@@ -190,9 +252,7 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxInFlight < 1 {
 		bad("http.max_in_flight", "must be at least 1")
 	}
-	if c.Redis.RebuildGrace < 0 {
-		bad("redis.rebuild_grace", "must not be negative")
-	}
+	c.validateTimeouts(bad)
 	if c.Order.IdempotencyTTL <= 0 {
 		bad("order.idempotency_ttl", "must be a positive duration such as 24h")
 	}
@@ -232,10 +292,71 @@ func (c Config) Validate() error {
 	if c.Order.MaxNumber < 1 {
 		bad("order.max_number", "must be at least 1")
 	}
-	if c.Snowflake.Node < 0 || c.Snowflake.Node > 1023 {
-		bad("snowflake.node", "must be within 0..1023")
+	if c.Snowflake.Node < AutoNode || c.Snowflake.Node > 1023 {
+		bad("snowflake.node", "must be within 0..1023, or -1 to lease any free node")
+	}
+	if c.Snowflake.LeaseTTL < time.Second {
+		bad("snowflake.lease_ttl", "must be at least 1s (the lease is renewed every third of it)")
 	}
 	return errors.Join(errs...)
+}
+
+// validateTimeouts checks that every timeout is positive (zero would mean
+// none to net/http and go-redis) and the relations between them.
+func (c Config) validateTimeouts(bad func(key, why string)) {
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout},
+		{"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout},
+		{"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
+		{"order.write_budget", c.Order.WriteBudget},
+		{"order.v1_timeout", c.Order.V1Timeout},
+		{"order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL},
+		{"consumer.apply_timeout", c.Consumer.ApplyTimeout},
+		{"redis.dial_timeout", c.Redis.DialTimeout},
+		{"redis.read_timeout", c.Redis.ReadTimeout},
+		{"redis.write_timeout", c.Redis.WriteTimeout},
+		{"redis.pool_timeout", c.Redis.PoolTimeout},
+	} {
+		if t.d <= 0 {
+			bad(t.key, "must be a positive duration such as 5s")
+		}
+	}
+	longer := func(key string, d time.Duration, than string, t time.Duration, why string) {
+		if d <= t {
+			bad(key, fmt.Sprintf("must be longer than %s (%v <= %v): %s", than, d, t, why))
+		}
+	}
+	notLonger := func(key string, d time.Duration, than string, t time.Duration, why string) {
+		if d > t {
+			bad(key, fmt.Sprintf("must not be longer than %s (%v > %v): %s", than, d, t, why))
+		}
+	}
+	budget := c.Order.WriteBudget
+	longer("redis.rebuild_grace", c.Redis.RebuildGrace, "order.write_budget", budget,
+		"every reservation taken before Redis lost the stock must have become an order or been given back before the rebuild")
+	longer("http.write_timeout", c.HTTP.WriteTimeout, "order.write_budget", budget,
+		"the answer must still be writable after the order's work")
+	if c.Order.V1Timeout >= c.HTTP.WriteTimeout {
+		bad("order.v1_timeout", fmt.Sprintf("must be shorter than http.write_timeout (%v >= %v): "+
+			"the answer must still be writable after V1's transaction", c.Order.V1Timeout, c.HTTP.WriteTimeout))
+	}
+	notLonger("order.v1_timeout", c.Order.V1Timeout, "order.write_budget", budget,
+		"V1's transaction holds its Redis reservation, so it is part of the order's work after the reservation")
+	longer("order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL, "order.write_budget", budget,
+		"a claimed key must not expire while its order is still being worked on")
+	notLonger("order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL, "order.idempotency_ttl", c.Order.IdempotencyTTL,
+		"a pending claim never outlives an answer")
+	if c.HTTP.ShutdownTimeout < budget {
+		bad("http.shutdown_timeout", fmt.Sprintf("must be at least order.write_budget (%v < %v): "+
+			"shutdown waits for the orders in flight before it closes the stores", c.HTTP.ShutdownTimeout, budget))
+	}
+	notLonger("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, "http.read_timeout", c.HTTP.ReadTimeout,
+		"the headers are part of the request")
 }
 
 // SQLitePrefix starts a DSN naming an SQLite file instead of a MySQL database.
