@@ -58,6 +58,7 @@ type app struct {
 	timeouts  *consumer.Consumer // payment timeouts; nil when the consumer is switched off
 	listener  *consumer.Consumer // stock-back broadcasts
 	ledger    *ledger.Ledger     // nil until wired
+	lease     *store.NodeLease   // this instance's snowflake node
 	http      *http.Server
 	httpLn    net.Listener
 	pprof     *http.Server // nil unless debug.pprof_addr is set
@@ -118,6 +119,8 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if a.redis, err = store.OpenRedis(ctx, store.RedisOptions{
 		Addr: redisAddr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 		PoolSize: cfg.Redis.PoolSize, KeyPrefix: cfg.Redis.KeyPrefix,
+		DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout,
+		WriteTimeout: cfg.Redis.WriteTimeout, PoolTimeout: cfg.Redis.PoolTimeout,
 	}); err != nil {
 		return nil, fmt.Errorf("redis %s: %w", redisAddr, err)
 	}
@@ -136,7 +139,13 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}, log); err != nil {
 		return nil, err
 	}
-	ids, err := store.NewIDs(cfg.Snowflake.Node)
+	// Two instances on one snowflake node would make equal order ids: each
+	// leases its node in Redis for as long as it lives.
+	if a.lease, err = a.redis.LeaseNode(ctx, cfg.Snowflake.Node, cfg.Snowflake.LeaseTTL); err != nil {
+		return nil, err
+	}
+	log.Info("snowflake node leased", "node", a.lease.Node())
+	ids, err := store.NewIDs(a.lease.Node())
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +159,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 
 	lookupds := cfg.LookupdAddrs()
 	if a.listener, err = consumer.StartStockBack(units.flags.Clear, consumer.Options{
-		Topic: cfg.NSQ.StockBackTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", cfg.Snowflake.Node, randomToken()[:8]),
+		Topic: cfg.NSQ.StockBackTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", a.lease.Node(), randomToken()[:8]),
 		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log),
 	}); err != nil {
 		return nil, err
@@ -159,14 +168,14 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		if a.consumer, err = consumer.Start(a.ledger, a.ledger, consumer.Options{
 			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
-			BatchSize: cfg.Consumer.BatchSize, NSQLog: store.NSQLogger(log),
+			BatchSize: cfg.Consumer.BatchSize, ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
 			return nil, err
 		}
 		if a.timeouts, err = consumer.StartTimeouts(units.payments, a.ledger, consumer.Options{
 			Topic: cfg.NSQ.TimeoutTopic, Channel: cfg.NSQ.TimeoutChannel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
-			NSQLog: store.NSQLogger(log),
+			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
 			return nil, err
 		}
@@ -186,10 +195,10 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log,
 		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 	}
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
@@ -222,9 +231,9 @@ func (a *app) wire(ids *store.IDs) units {
 	u := units{flags: soldout.New(cfg.SoldOut.TTL)}
 	clock := payment.NewClock(a.pub, a.log)
 	a.ledger = ledger.New(a.redis, a.redis, a.database, a.database, a.database, a.pub, ledger.Options{
-		WriteBudget: 10 * time.Second, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: u.flags.Clear,
+		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: u.flags.Clear,
 	}, a.log)
-	u.placer = ordering.New(a.ledger, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
+	u.placer = ordering.New(a.ledger, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
 		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
 	}, a.log)
 	u.payments = payment.New(a.database, a.ledger, layout, a.log)
@@ -322,6 +331,8 @@ func (a *app) serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
+	case <-a.lease.Lost():
+		err = fmt.Errorf("snowflake node %d is held by another instance now; stopping so that no two instances make equal order ids", a.lease.Node())
 	}
 	a.shutdown()
 	if errors.Is(err, http.ErrServerClosed) {
@@ -337,7 +348,7 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) shutdown() {
 	a.draining.Store(true)
 	if a.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
 		if err := a.http.Shutdown(ctx); err != nil {
 			a.log.Warn("http shutdown", "err", err)
 		}
@@ -370,6 +381,13 @@ func (a *app) shutdown() {
 	}
 	if a.nsqd != nil {
 		a.nsqd.Exit()
+	}
+	if a.lease != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := a.lease.Release(ctx); err != nil {
+			a.log.Warn("release snowflake node", "err", err)
+		}
+		cancel()
 	}
 	if a.redis != nil {
 		a.redis.Close()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strconv"
@@ -78,6 +79,13 @@ type RedisOptions struct {
 	DB        int
 	PoolSize  int
 	KeyPrefix string
+	// Zero timeouts take the values in brackets.
+	DialTimeout  time.Duration // [2s]
+	ReadTimeout  time.Duration // [1s]
+	WriteTimeout time.Duration // [1s]
+	// PoolTimeout is how long a command waits for a free connection before
+	// failing fast instead of queueing without bound [2s].
+	PoolTimeout time.Duration
 }
 
 // OpenRedis connects and checks the server answers.
@@ -88,11 +96,10 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		DB:           o.DB,
 		PoolSize:     o.PoolSize,
 		MinIdleConns: o.PoolSize / 4,
-		DialTimeout:  2 * time.Second,
-		ReadTimeout:  time.Second,
-		WriteTimeout: time.Second,
-		// Fail fast when the pool is exhausted instead of queueing without bound.
-		PoolTimeout: 2 * time.Second,
+		DialTimeout:  cmp.Or(o.DialTimeout, 2*time.Second),
+		ReadTimeout:  cmp.Or(o.ReadTimeout, time.Second),
+		WriteTimeout: cmp.Or(o.WriteTimeout, time.Second),
+		PoolTimeout:  cmp.Or(o.PoolTimeout, 2*time.Second),
 	})
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
@@ -104,8 +111,10 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 // Close closes the pool.
 func (r *Redis) Close() error { return r.c.Close() }
 
-// Client is the underlying client, for tests and benchmarks.
-func (r *Redis) Client() *redis.Client { return r.c }
+// LeaseNode leases a snowflake node for this instance: see LeaseNode.
+func (r *Redis) LeaseNode(ctx context.Context, want int64, ttl time.Duration) (*NodeLease, error) {
+	return LeaseNode(ctx, r.c, r.prefix, want, ttl)
+}
 
 // GoodsKey is the goods' hash under this client's prefix.
 func (r *Redis) GoodsKey(goodsID int64) string { return GoodsKey(r.prefix, goodsID) }
@@ -256,27 +265,35 @@ func (r *Redis) Adjust(ctx context.Context, goodsID, expected, delta int64) (boo
 	return n == 1, unavailable(err)
 }
 
-// Outcomes keeps idempotency outcomes in Redis for ttl.
+// Outcomes keeps idempotency outcomes in Redis: a claim for pending, an
+// answer for ttl.
 type Outcomes struct {
-	r   *Redis
-	ttl time.Duration
+	r       *Redis
+	pending time.Duration
+	ttl     time.Duration
 }
 
-// Outcomes stores idempotency outcomes for ttl.
-func (r *Redis) Outcomes(ttl time.Duration) *Outcomes { return &Outcomes{r: r, ttl: ttl} }
+// Outcomes stores idempotency outcomes: a claim lives pending (no longer
+// than an order's own work, so that a claim whose instance died does not
+// answer "in progress" for long), a settled answer ttl.
+func (r *Redis) Outcomes(pending, ttl time.Duration) *Outcomes {
+	return &Outcomes{r: r, pending: pending, ttl: ttl}
+}
 
 func (o *Outcomes) key(k string) string { return o.r.prefix + "idem:" + k }
 
+// claimScript claims KEYS[1] for ARGV[1] ms, or returns what it holds.
+var claimScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], '', 'NX', 'PX', ARGV[1]) then return false end
+return redis.call('GET', KEYS[1])
+`)
+
 func (o *Outcomes) Claim(ctx context.Context, key string) ([]byte, bool, error) {
-	ok, err := o.r.c.SetNX(ctx, o.key(key), "", o.ttl).Result()
-	if err != nil || ok {
-		return nil, ok, unavailable(err)
+	prev, err := claimScript.Run(ctx, o.r.c, []string{o.key(key)}, o.pending.Milliseconds()).Text()
+	if errors.Is(err, redis.Nil) {
+		return nil, true, nil
 	}
-	prev, err := o.r.c.Get(ctx, o.key(key)).Bytes()
-	if errors.Is(err, redis.Nil) { // expired in between: claim it again
-		return o.Claim(ctx, key)
-	}
-	return prev, false, unavailable(err)
+	return []byte(prev), false, unavailable(err)
 }
 
 func (o *Outcomes) Settle(ctx context.Context, key string, outcome []byte) error {

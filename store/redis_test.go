@@ -83,7 +83,7 @@ func TestReserveScript(t *testing.T) {
 func BenchmarkReserve(b *testing.B) {
 	ctx := context.Background()
 	r := openTestRedis(b)
-	c := r.Client()
+	c := r.c
 	hincrby := func(key string) error {
 		left, err := c.HIncrBy(ctx, key, "stock", -1).Result()
 		if err == nil && left < 0 {

@@ -96,6 +96,9 @@ type Options struct {
 	// take; the work goes on when the client hangs up, so that a reservation
 	// is either turned into an order or given back.
 	WriteBudget time.Duration
+	// V1Timeout bounds V1's transaction: a stalled MySQL must not hold the
+	// request, the row lock and an in-flight slot for longer.
+	V1Timeout time.Duration
 	// RebuildGrace is how long a rebuild of lost Redis stock waits, so that
 	// every reservation taken before the loss has become an order or failed.
 	RebuildGrace time.Duration

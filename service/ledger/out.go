@@ -41,11 +41,13 @@ func (l *Ledger) GiveBack(ctx context.Context, o service.Order) {
 // from Redis, which never goes below zero, and MySQL's conditional update
 // guards the rest.
 func (l *Ledger) SellInOneTransaction(ctx context.Context, o service.Order) error {
+	txCtx, cancel := context.WithTimeout(ctx, l.opts.V1Timeout)
+	defer cancel()
 	reserved := false
-	err := l.sales.SellInTx(ctx, o, func() error {
+	err := l.sales.SellInTx(txCtx, o, func() error {
 		// Only the reservation here: the transaction holds its connection,
 		// and the goods lookup of a missing key needs another one.
-		err := l.cache.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
+		err := l.cache.Reserve(txCtx, o.GoodsID, o.UserID, o.Number, time.Now())
 		reserved = err == nil
 		return err
 	})
