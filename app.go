@@ -127,7 +127,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 
 	nsqds := cfg.NSQDAddrs()
 	if len(nsqds) == 0 {
-		dir, _ := filepath.Abs(cfg.NSQ.EmbeddedDataDir)
+		dir, _ := filepath.Abs(cfg.EmbeddedNSQDDir())
 		if a.nsqd, err = store.StartNSQD(dir, cfg.NSQ.EmbeddedTCPAddr, cfg.NSQ.EmbeddedHTTPAddr, log); err != nil {
 			return nil, err
 		}
@@ -238,7 +238,7 @@ func (a *app) wire(ids *store.IDs) units {
 	}, a.log)
 	u.payments = payment.New(a.database, a.ledger, layout, a.log)
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, ids)
-	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace)
+	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
 	u.reconciler = recovery.NewReconciler(a.database, a.ledger, a.log)
 	return u
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -114,6 +115,9 @@ type Consumer struct {
 type Outbox struct {
 	Interval time.Duration `mapstructure:"interval"`
 	Grace    time.Duration `mapstructure:"grace"`
+	// LateHorizon is how far back the sweep looks again for orders that
+	// committed after the watermark had passed their id.
+	LateHorizon time.Duration `mapstructure:"late_horizon"`
 }
 
 type Reconcile struct {
@@ -286,6 +290,9 @@ func (c Config) Validate() error {
 	if c.Outbox.Interval <= 0 || c.Outbox.Grace <= 0 {
 		bad("outbox.interval/outbox.grace", "must be positive durations such as 1s")
 	}
+	if c.Outbox.LateHorizon < c.Outbox.Grace || c.Outbox.LateHorizon <= c.Order.WriteBudget {
+		bad("outbox.late_horizon", "must be at least outbox.grace and longer than order.write_budget")
+	}
 	if c.Reconcile.Interval <= 0 {
 		bad("reconcile.interval", "must be a positive duration such as 30s")
 	}
@@ -381,6 +388,27 @@ func (c Config) ShardDSNs() []string {
 	}
 	return []string{c.PrimaryDSN()}
 }
+
+// EmbeddedNSQDDir is where an embedded nsqd keeps its queues:
+// nsq.embedded_data_dir, or else a folder in standalone.data_dir named after
+// the database the instance sells from. Messages left in one run's queues
+// name orders of that run's database, so a run on another database (the
+// standalone mode, then real servers, in one folder) must not read them.
+func (c Config) EmbeddedNSQDDir() string {
+	if c.NSQ.EmbeddedDataDir != "" {
+		return c.NSQ.EmbeddedDataDir
+	}
+	name := "nsqd-standalone"
+	if !c.IsStandalone() {
+		name = "nsqd-mysql"
+		if cfg, err := mysql.ParseDSN(c.MySQL.DSN); err == nil {
+			name = "nsqd-" + unsafeChars.ReplaceAllString(cfg.Addr+"-"+cfg.DBName, "_")
+		}
+	}
+	return filepath.Join(c.Standalone.DataDir, name)
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 // NSQDAddrs are the nsqd TCP addresses; empty means run one embedded.
 func (c Config) NSQDAddrs() []string { return splitList(c.NSQ.NSQD) }

@@ -271,3 +271,32 @@ func TestSnowflakeNodeDefaultsToAutomatic(t *testing.T) {
 		}
 	}
 }
+
+// The standalone mode and a run on real servers in the same folder must
+// not share the embedded nsqd's queues: one run's leftover messages name
+// orders of its own database.
+func TestEmbeddedNSQDFolderIsPerDatabase(t *testing.T) {
+	standalone, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := Load("", env(map[string]string{"SECKILL_MYSQL_DSN": "root@tcp(127.0.0.1:3306)/seckill"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Load("", env(map[string]string{"SECKILL_MYSQL_DSN": "root@tcp(127.0.0.1:3306)/shop2"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[string]bool{standalone.EmbeddedNSQDDir(): true, real.EmbeddedNSQDDir(): true, other.EmbeddedNSQDDir(): true}
+	if len(dirs) != 3 {
+		t.Errorf("folders shared: %v", dirs)
+	}
+	if d := real.EmbeddedNSQDDir(); d != filepath.Join("data", "nsqd-127.0.0.1_3306-seckill") {
+		t.Errorf("real servers: %s", d)
+	}
+	set, err := Load("", env(map[string]string{"SECKILL_NSQ_EMBEDDED_DATA_DIR": "/tmp/q"}))
+	if err != nil || set.EmbeddedNSQDDir() != "/tmp/q" {
+		t.Errorf("an explicit folder is kept: %v %s", err, set.EmbeddedNSQDDir())
+	}
+}

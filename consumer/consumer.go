@@ -289,6 +289,9 @@ func applyTimeout(o Options) time.Duration {
 	return 30 * time.Second
 }
 
+// notYetDelay is how long a payment timeout waits for its order's sale.
+const notYetDelay = 5 * time.Second
+
 type timeoutHandler struct {
 	cancel      Canceller
 	dead        DeadLetters
@@ -313,8 +316,18 @@ func (h *timeoutHandler) HandleMessage(m *nsq.Message) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, service.ErrNotYet):
+		// The order's sale is not applied yet (the outbox sweep sees to it):
+		// wait for it without slowing the channel's other messages down.
+		m.DisableAutoResponse()
+		m.RequeueWithoutBackoff(notYetDelay)
+		return nil
 	case errors.Is(err, service.ErrInvalid), m.Attempts >= h.maxAttempts:
-		return h.dead.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("payment timeout gave up after %d attempts: %v", m.Attempts, err))
+		// Dead letters keyed by order id mark a stock message settled; a
+		// timeout given up on must not, so its letter names no order (the
+		// body does). The expiry sweep still cancels the order.
+		return h.dead.DeadLetter(ctx, service.StockMessage{GoodsID: sm.GoodsID}, m.Body,
+			fmt.Sprintf("payment timeout of order %d gave up after %d attempts: %v", sm.OrderID, m.Attempts, err))
 	}
-	return err // REQ with backoff: the sale is not applied yet, or a store is down
+	return err // REQ with backoff: a store is down
 }

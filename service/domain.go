@@ -67,7 +67,20 @@ const (
 	StatusUnpaid    = 0
 	StatusPaid      = 1
 	StatusCancelled = 2
+	// StatusVoid marks a row written under the id of an order whose write
+	// had an unknown outcome, to fence it: the order's own write, should it
+	// still arrive, fails on the id. A void row holds no units (number 0)
+	// and is no order.
+	StatusVoid = 3
+	// StatusRefused marks an order the database refused to apply (its
+	// stock or the buyer's limit could not cover it): it holds no units and
+	// cannot be paid.
+	StatusRefused = 4
 )
+
+// LiveStatuses are the statuses of orders that hold their units, or held
+// them until they were cancelled and returned.
+var LiveStatuses = []int{StatusUnpaid, StatusPaid, StatusCancelled}
 
 // Stock log operations, as goods_stock_logs stores them: the sale of an
 // order, and the return of a cancelled order's units.
@@ -104,6 +117,19 @@ func (m StockMessage) Validate() error {
 		return Invalid("stock message needs positive order_id, goods_id and number")
 	}
 	return nil
+}
+
+// OrderRow is an order as its table holds it.
+type OrderRow struct {
+	ID, GoodsID, UserID, Number int64
+	Status                      int
+	At                          OrderTable
+}
+
+// Matches says the row is the order m names, still holding its units.
+func (r OrderRow) Matches(m StockMessage) bool {
+	return r.ID == m.OrderID && r.GoodsID == m.GoodsID && r.UserID == m.UserID && r.Number == m.Number &&
+		r.Status != StatusVoid && r.Status != StatusRefused
 }
 
 // Stats shows one goods' stock as every store sees it.

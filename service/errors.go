@@ -15,6 +15,12 @@ var (
 	ErrLimitExceeded  = errors.New("per-user limit exceeded")
 	ErrOrderCancelled = errors.New("order cancelled")
 	ErrOrderExpired   = errors.New("payment deadline passed")
+	// ErrOrderRefused: the database refused to apply the order's sale.
+	ErrOrderRefused = errors.New("order refused: its stock could not be confirmed")
+	// ErrOrderPending: the order's sale is not confirmed by the database yet.
+	ErrOrderPending = errors.New("order not confirmed yet")
+	// ErrKeyMismatch: an idempotency key was reused for another request.
+	ErrKeyMismatch = errors.New("idempotency key used with another request")
 	// ErrInProgress: a request with the same idempotency key is being served.
 	ErrInProgress = errors.New("a request with this idempotency key is in progress")
 	// ErrAmbiguous: a write failed in a way that leaves unknown whether it

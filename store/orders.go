@@ -32,6 +32,68 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 	return writeFailed(err)
 }
 
+// VoidOrder fences the order o whose write had an unknown outcome: it
+// writes a void row (status void, no units) under the order's id where the
+// order would be, so that the order's own write, should the server still
+// finish it, fails on the id. voided says this call wrote it; otherwise a
+// row was there and status is its status (void when another caller fenced
+// it, anything else when the order was written).
+func (d *Database) VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (voided bool, status int, err error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return false, 0, err
+	}
+	_, err = db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status) VALUES (?, ?, ?, 0, ?)",
+		o.ID, o.UserID, o.GoodsID, service.StatusVoid)
+	switch {
+	case err == nil:
+		return true, service.StatusVoid, nil
+	case !isDuplicate(err):
+		return false, 0, classify(err)
+	}
+	status, _, err = d.OrderStatus(ctx, at, o.ID)
+	return false, status, err
+}
+
+// MarkRefused marks the order a stock message names refused, if it is
+// still unpaid: the database would not apply its sale.
+func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) error {
+	_, err := d.setStatus(ctx, m.At(), service.StatusRefused, "id = ? AND status = ?", m.OrderID, service.StatusUnpaid)
+	return err
+}
+
+// OrderRows reads the rows of the orders the messages name, each in the
+// table its message says, one query per table. Orders not found are left
+// out.
+func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[int64]service.OrderRow, error) {
+	byTable := map[service.OrderTable][]int64{}
+	for _, m := range ms {
+		byTable[m.At()] = append(byTable[m.At()], m.OrderID)
+	}
+	rows := make(map[int64]service.OrderRow, len(ms))
+	for at, ids := range byTable {
+		db, table, err := d.table(at)
+		if err != nil {
+			continue // no such table: none of these orders is found
+		}
+		in, args := inList(ids)
+		err = queryEach(ctx, db, "SELECT id, goods_id, user_id, number, status FROM "+table+" WHERE id IN "+in, args,
+			func(r *sql.Rows) error {
+				var row service.OrderRow
+				row.At = at
+				if err := r.Scan(&row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
+					return err
+				}
+				rows[row.ID] = row
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return rows, nil
+}
+
 func (d *Database) PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time) (bool, error) {
 	return d.setStatus(ctx, at, service.StatusPaid, "id = ? AND user_id = ? AND status = ? AND pay_deadline > ?",
 		id, userID, service.StatusUnpaid, now.UTC())
@@ -103,7 +165,8 @@ func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limi
 	var out []service.StockMessage
 	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
 		return queryEach(ctx, db, "SELECT "+messageColumns+" FROM "+at.Name()+
-			" WHERE id > ? AND id < ? ORDER BY id LIMIT ?", []any{afterID, beforeID, limit}, scanMessage(at, &out))
+			" WHERE id > ? AND id < ? AND status <> ? ORDER BY id LIMIT ?",
+			[]any{afterID, beforeID, service.StatusVoid, limit}, scanMessage(at, &out))
 	})
 	if err != nil {
 		return nil, err

@@ -265,45 +265,6 @@ func (r *Redis) Adjust(ctx context.Context, goodsID, expected, delta int64) (boo
 	return n == 1, unavailable(err)
 }
 
-// Outcomes keeps idempotency outcomes in Redis: a claim for pending, an
-// answer for ttl.
-type Outcomes struct {
-	r       *Redis
-	pending time.Duration
-	ttl     time.Duration
-}
-
-// Outcomes stores idempotency outcomes: a claim lives pending (no longer
-// than an order's own work, so that a claim whose instance died does not
-// answer "in progress" for long), a settled answer ttl.
-func (r *Redis) Outcomes(pending, ttl time.Duration) *Outcomes {
-	return &Outcomes{r: r, pending: pending, ttl: ttl}
-}
-
-func (o *Outcomes) key(k string) string { return o.r.prefix + "idem:" + k }
-
-// claimScript claims KEYS[1] for ARGV[1] ms, or returns what it holds.
-var claimScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], '', 'NX', 'PX', ARGV[1]) then return false end
-return redis.call('GET', KEYS[1])
-`)
-
-func (o *Outcomes) Claim(ctx context.Context, key string) ([]byte, bool, error) {
-	prev, err := claimScript.Run(ctx, o.r.c, []string{o.key(key)}, o.pending.Milliseconds()).Text()
-	if errors.Is(err, redis.Nil) {
-		return nil, true, nil
-	}
-	return []byte(prev), false, unavailable(err)
-}
-
-func (o *Outcomes) Settle(ctx context.Context, key string, outcome []byte) error {
-	return unavailable(o.r.c.Set(ctx, o.key(key), outcome, o.ttl).Err())
-}
-
-func (o *Outcomes) Forget(ctx context.Context, key string) error {
-	return unavailable(o.r.c.Del(ctx, o.key(key)).Err())
-}
-
 // unlockScript deletes a lock only if it still holds this holder's token.
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -185,6 +185,16 @@ func (d *Database) Settled(ctx context.Context, ids []int64) (map[int64]bool, er
 	return settled, nil
 }
 
+// liveStatuses is the IN list of service.LiveStatuses: orders that hold
+// their units (void and refused rows never did).
+func liveStatuses() (string, []any) {
+	args := make([]any, len(service.LiveStatuses))
+	for i, s := range service.LiveStatuses {
+		args[i] = s
+	}
+	return "(?" + strings.Repeat(",?", len(args)-1) + ")", args
+}
+
 // inList is "(?,?,...)" for ids, with ids as arguments.
 func inList(ids []int64) (string, []any) {
 	args := make([]any, len(ids))
@@ -199,13 +209,15 @@ func (d *Database) Truth(ctx context.Context, goodsID int64) (int64, error) {
 	// may appear meanwhile only under live traffic, and they can only make
 	// the result lower.
 	units := map[int64]int64{}
+	live, liveArgs := liveStatuses()
 	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
-		return queryEach(ctx, db, "SELECT id, number FROM "+at.Name()+" WHERE goods_id = ?", []any{goodsID}, func(rows *sql.Rows) error {
-			var id, n int64
-			err := rows.Scan(&id, &n)
-			units[id] = n
-			return err
-		})
+		return queryEach(ctx, db, "SELECT id, number FROM "+at.Name()+" WHERE goods_id = ? AND status IN "+live,
+			append([]any{goodsID}, liveArgs...), func(rows *sql.Rows) error {
+				var id, n int64
+				err := rows.Scan(&id, &n)
+				units[id] = n
+				return err
+			})
 	})
 	if err != nil {
 		return 0, err
@@ -237,4 +249,11 @@ func (d *Database) Truth(ctx context.Context, goodsID int64) (int64, error) {
 		truth -= n
 	}
 	return max(truth, 0), err
+}
+
+// SaleApplied says whether the order's sale is applied to the goods' stock.
+func (d *Database) SaleApplied(ctx context.Context, orderID int64) (bool, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM goods_stock_logs WHERE order_id = ? AND op = ?", orderID, service.OpSale).Scan(&n)
+	return n > 0, classify(err)
 }

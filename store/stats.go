@@ -9,7 +9,7 @@ import (
 	"github.com/go-seckill/seckill/service"
 )
 
-// Stats reads a goods' row and its counts. The primary's share (the goods
+// Stats reads a goods' row and its counts (void rows are no orders). The primary's share (the goods
 // row, its order tables, the stock logs and dead letters) comes from one
 // snapshot, so the figures add up while the consumer works; the other
 // hosts' orders are counted after it.
@@ -49,12 +49,13 @@ func (d *Database) countOrders(ctx context.Context, q querier, db *sql.DB, goods
 		if table != db {
 			continue
 		}
-		err := queryEach(ctx, q, "SELECT COUNT(*) FROM "+at.Name()+" WHERE goods_id = ?", []any{goodsID}, func(rows *sql.Rows) error {
-			var c int64
-			err := rows.Scan(&c)
-			*n += c
-			return err
-		})
+		err := queryEach(ctx, q, "SELECT COUNT(*) FROM "+at.Name()+" WHERE goods_id = ? AND status <> ?",
+			[]any{goodsID, service.StatusVoid}, func(rows *sql.Rows) error {
+				var c int64
+				err := rows.Scan(&c)
+				*n += c
+				return err
+			})
 		if err != nil {
 			return err
 		}

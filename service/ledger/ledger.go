@@ -79,10 +79,17 @@ type Stock interface {
 	ListGoods(ctx context.Context) ([]service.Goods, error)
 }
 
-// Orders finds an order row where it was placed.
+// Orders are the order rows, where the versions placed them.
 type Orders interface {
-	// OrderStatus reads an order's status; ErrNotFound when it is not there.
-	OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error)
+	// VoidOrder fences an order whose write had an unknown outcome with a
+	// void row under its id: voided when this call wrote it, else status is
+	// the status of the row found (void, or the order's own).
+	VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (voided bool, status int, err error)
+	// OrderRows reads the rows of the orders the messages name, each in
+	// the table its message names; orders not found are left out.
+	OrderRows(ctx context.Context, ms []service.StockMessage) (map[int64]service.OrderRow, error)
+	// MarkRefused marks an unpaid order refused.
+	MarkRefused(ctx context.Context, m service.StockMessage) error
 }
 
 // Announcer tells every other instance that goods has stock again.

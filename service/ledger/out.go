@@ -78,21 +78,29 @@ func (l *Ledger) AfterReserve(ctx context.Context) (context.Context, context.Can
 	return context.WithTimeout(context.WithoutCancel(ctx), l.opts.WriteBudget)
 }
 
-// SettleFailedWrite settles a reservation whose order write failed: given
-// back when the order surely does not exist, kept when that is unknown, so
-// that a write that did commit never leaves Redis offering its units again.
-// It returns nil when the order turns out to exist, and *UnknownOrder when
-// nobody can say.
+// SettleFailedWrite settles a reservation whose order write failed. A
+// write the server refused never committed: the units go back. A write
+// whose outcome is unknown may still commit, even after a lookup said "not
+// found" (the server finishes statements whose client has gone), so the
+// order is fenced with a void row under its id: when the fence is written,
+// the order never will be and the units go back; when the order's row is
+// there, the write succeeded and nil is returned. When not even the fence
+// can be written, the units stay reserved and *UnknownOrder is returned:
+// the reconciliation gives them back if the order never appears.
 func (l *Ledger) SettleFailedWrite(ctx context.Context, o service.Order, at service.OrderTable, err error) error {
 	if errors.Is(err, service.ErrAmbiguous) {
-		_, _, lerr := l.orders.OrderStatus(ctx, at, o.ID)
+		voided, status, ferr := l.orders.VoidOrder(ctx, at, o)
 		switch {
-		case lerr == nil:
-			return nil // it was written after all
-		case !errors.Is(lerr, service.ErrNotFound):
-			l.log.Warn("order write outcome unknown; its units stay reserved until the reconciliation settles them", "order_id", o.ID, "err", err)
+		case ferr != nil:
+			l.log.Warn("order write outcome unknown; its units stay reserved until the reconciliation settles them", "order_id", o.ID, "err", err, "fence", ferr)
 			return &service.UnknownOrder{Order: o, At: at, Err: err}
+		case !voided && status != service.StatusVoid:
+			return nil // it was written after all
+		case !voided:
+			// Fenced by another caller, who settles the units.
+			return fmt.Errorf("%w: order %d was not written", service.ErrUnavailable, o.ID)
 		}
+		err = fmt.Errorf("%w: order %d was not written: %v", service.ErrUnavailable, o.ID, err)
 	}
 	l.GiveBack(ctx, o)
 	return err
@@ -113,6 +121,13 @@ func (l *Ledger) ApplySales(ctx context.Context, ms []service.StockMessage) []er
 			batch = append(batch, i)
 		}
 	}
+	batch, err := l.onlyPlacedOrders(ctx, ms, batch, errs)
+	if err != nil {
+		for _, i := range batch {
+			errs[i] = err
+		}
+		return errs
+	}
 	if len(batch) > 1 {
 		err := l.applyBatch(ctx, ms, batch)
 		if errors.Is(err, service.ErrAlreadyApplied) {
@@ -128,6 +143,39 @@ func (l *Ledger) ApplySales(ctx context.Context, ms []service.StockMessage) []er
 		errs[i] = l.applySale(ctx, ms[i])
 	}
 	return errs
+}
+
+// onlyPlacedOrders keeps in batch the messages whose order exists, in the
+// table the message names, as the message describes it: a message is not a
+// fact, and a stray one (another environment's queue, a forged or stale
+// message, an order fenced as void or refused) must not move stock. The
+// others get ErrInvalid in errs, so they are dead-lettered with the reason.
+func (l *Ledger) onlyPlacedOrders(ctx context.Context, ms []service.StockMessage, batch []int, errs []error) ([]int, error) {
+	if len(batch) == 0 {
+		return batch, nil
+	}
+	msgs := make([]service.StockMessage, len(batch))
+	for k, i := range batch {
+		msgs[k] = ms[i]
+	}
+	rows, err := l.orders.OrderRows(ctx, msgs)
+	if err != nil {
+		return batch, err
+	}
+	var placed []int
+	for _, i := range batch {
+		m := ms[i]
+		row, ok := rows[m.OrderID]
+		switch {
+		case !ok:
+			errs[i] = fmt.Errorf("%w: no order %d in %s of host %d", service.ErrInvalid, m.OrderID, m.At().Name(), m.Host)
+		case !row.Matches(m):
+			errs[i] = fmt.Errorf("%w: order %d is %+v, not as the message says", service.ErrInvalid, m.OrderID, row)
+		default:
+			placed = append(placed, i)
+		}
+	}
+	return placed, nil
 }
 
 func (l *Ledger) applyBatch(ctx context.Context, ms []service.StockMessage, batch []int) error {
@@ -153,18 +201,26 @@ func (l *Ledger) applySale(ctx context.Context, m service.StockMessage) error {
 		return nil
 	case errors.Is(err, service.ErrSoldOut):
 		// Redis sold units MySQL does not have: only possible if Redis was
-		// wrong (lost writes, a manual edit). MySQL's guard held; the order
-		// needs an operator.
-		return fmt.Errorf("%w: mysql stock cannot cover order %d", service.ErrInvalid, m.OrderID)
+		// wrong (lost writes, a manual edit). MySQL's guard held.
+		return l.refuse(ctx, m, "mysql stock cannot cover it")
 	case errors.Is(err, service.ErrLimitExceeded):
 		// Redis let the user past the per-user limit (it had lost the
 		// user's units); the database's guard held.
-		return fmt.Errorf("%w: order %d exceeds the per-user limit", service.ErrInvalid, m.OrderID)
+		return l.refuse(ctx, m, "it exceeds the per-user limit")
 	case err != nil:
 		return err
 	}
 	l.opts.Applied(ctx, m)
 	return nil
+}
+
+// refuse marks the order refused, so that it is never paid and its buyer
+// learns it, and returns the ErrInvalid that dead-letters its message.
+func (l *Ledger) refuse(ctx context.Context, m service.StockMessage, why string) error {
+	if err := l.orders.MarkRefused(ctx, m); err != nil {
+		return err // retried: the refusal must be recorded
+	}
+	return fmt.Errorf("%w: order %d refused: %s", service.ErrInvalid, m.OrderID, why)
 }
 
 // withoutApplied drops from batch the copies of an earlier message and the

@@ -12,9 +12,13 @@ import (
 // Outcomes remembers the answer given to each idempotency key, so a client
 // retrying a request gets the same answer instead of a second order.
 type Outcomes interface {
-	// Claim marks key as being served. When it was claimed before, claimed
-	// is false and prev holds the stored outcome (empty while still pending).
-	Claim(ctx context.Context, key string) (prev []byte, claimed bool, err error)
+	// Claim marks key as being served, storing pending for a short while.
+	// When it was claimed before, claimed is false and prev holds what the
+	// key stores.
+	Claim(ctx context.Context, key string, pending []byte) (prev []byte, claimed bool, err error)
+	// Reclaim claims key again, storing pending, only if it still stores
+	// prev: of retries racing to serve a key afresh, one wins.
+	Reclaim(ctx context.Context, key string, prev, pending []byte) (bool, error)
 	Settle(ctx context.Context, key string, outcome []byte) error
 	Forget(ctx context.Context, key string) error
 }
@@ -22,28 +26,39 @@ type Outcomes interface {
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header.
 const MaxIdempotencyKeyLen = 128
 
-// maxClaims bounds how often one request claims its key afresh after a
-// stored outcome turned out to stand for no order.
-const maxClaims = 3
+// maxRounds bounds how often one request reads a key's outcome again after
+// it changed under it.
+const maxRounds = 3
 
-// outcome is what is stored per key: the order, or the error's code. An
-// order whose write may or may not have committed is stored with Unknown
-// and where it would be, so that a retry can look it up.
+// outcome is what is stored per key: the request it answers, and the order
+// or the refusal, or Pending while the first request is served. An order
+// whose write may or may not have committed is stored with Unknown, so that
+// a retry can look it up.
 type outcome struct {
+	Request request             `json:"request"`
+	Pending bool                `json:"pending,omitempty"`
 	Order   *service.Order      `json:"order,omitempty"`
 	Error   string              `json:"error,omitempty"`
 	Unknown bool                `json:"unknown,omitempty"`
 	At      *service.OrderTable `json:"at,omitempty"`
 }
 
-// settledErrors are the answers that stay true on a retry; anything else
-// (a dependency down) is forgotten so the retry is served afresh.
-var settledErrors = map[string]error{
-	"sold_out": service.ErrSoldOut, "not_started": service.ErrNotStarted, "ended": service.ErrEnded, "not_found": service.ErrNotFound,
+// request is what a key's requests must agree on (the key is the user's).
+type request struct {
+	Version string `json:"version"`
+	GoodsID int64  `json:"goods_id"`
+	Number  int64  `json:"number"`
 }
 
+// settledErrors are the refusals that stay true on a retry. Sold out and
+// not started change when stock comes back or the sale opens, and an
+// unknown goods id may be created later: those, and anything else (a
+// dependency down), are forgotten so that the retry is served afresh.
+var settledErrors = map[string]error{"ended": service.ErrEnded}
+
 // PlaceOrderOnce is PlaceOrder under an idempotency key, scoped to the user:
-// the same key gets the same order or the same refusal, never a second order.
+// the same key gets the same order or the same refusal, never a second
+// order; the key reused for another request is refused.
 func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service.OrderRequest, key string) (service.Order, error) {
 	if key == "" {
 		return p.PlaceOrder(ctx, version, req)
@@ -56,20 +71,25 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 		return service.Order{}, service.Invalid("Idempotency-Key must have at most %d characters", MaxIdempotencyKeyLen)
 	}
 	scoped := fmt.Sprintf("%d:%s", req.UserID, key)
-	for range maxClaims {
-		prev, claimed, err := p.outcomes.Claim(ctx, scoped)
-		if err != nil {
+	this := request{Version: v.Name, GoodsID: req.GoodsID, Number: req.Number}
+	pending, _ := json.Marshal(outcome{Request: this, Pending: true})
+	prev, claimed, err := p.outcomes.Claim(ctx, scoped, pending)
+	for range maxRounds {
+		switch {
+		case err != nil:
 			return service.Order{}, err
+		case claimed:
+			return p.placeClaimed(ctx, v, req, scoped, this)
 		}
-		if claimed {
-			return p.placeClaimed(ctx, v, req, scoped)
+		o, rerr := p.replay(ctx, prev, this)
+		if !errors.Is(rerr, errRetryAfresh) {
+			return o, rerr
 		}
-		o, err := p.replay(ctx, prev)
-		if !errors.Is(err, errRetryAfresh) {
-			return o, err
-		}
-		if err := p.outcomes.Forget(ctx, scoped); err != nil {
-			return service.Order{}, err
+		// The stored outcome stands for no order: serve the key afresh,
+		// unless another retry got there first.
+		claimed, err = p.outcomes.Reclaim(ctx, scoped, prev, pending)
+		if err == nil && !claimed {
+			prev, claimed, err = p.outcomes.Claim(ctx, scoped, pending)
 		}
 	}
 	return service.Order{}, service.ErrInProgress
@@ -77,11 +97,11 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 
 // placeClaimed places the order of a key this request claimed and stores
 // the answer, unless it may change on a retry.
-func (p *Placer) placeClaimed(ctx context.Context, v service.Version, req service.OrderRequest, scoped string) (service.Order, error) {
+func (p *Placer) placeClaimed(ctx context.Context, v service.Version, req service.OrderRequest, scoped string, this request) (service.Order, error) {
 	o, err := p.placeNew(ctx, v, req)
 	ctx, cancel := p.ledger.AfterReserve(ctx)
 	defer cancel()
-	var out outcome
+	out := outcome{Request: this}
 	var unknown *service.UnknownOrder
 	switch {
 	case err == nil:
@@ -111,29 +131,40 @@ func (p *Placer) placeClaimed(ctx context.Context, v service.Version, req servic
 // errRetryAfresh: the stored outcome was an order that was never written.
 var errRetryAfresh = errors.New("retry afresh")
 
-func (p *Placer) replay(ctx context.Context, prev []byte) (service.Order, error) {
-	if len(prev) == 0 {
-		return service.Order{}, service.ErrInProgress
-	}
+func (p *Placer) replay(ctx context.Context, prev []byte, this request) (service.Order, error) {
 	var out outcome
 	if err := json.Unmarshal(prev, &out); err != nil {
 		return service.Order{}, fmt.Errorf("stored outcome: %w", err)
 	}
-	if out.Unknown && out.Order != nil && out.At != nil {
-		// Whether the order was written was unknown: look it up now.
-		_, _, err := p.orders.OrderStatus(ctx, *out.At, out.Order.ID)
-		switch {
-		case errors.Is(err, service.ErrNotFound):
-			return service.Order{}, errRetryAfresh
-		case err != nil:
-			return service.Order{}, err
-		}
-	}
-	if out.Order != nil {
+	switch {
+	case out.Request != this:
+		return service.Order{}, service.ErrKeyMismatch
+	case out.Pending:
+		return service.Order{}, service.ErrInProgress
+	case out.Unknown && out.Order != nil && out.At != nil:
+		return p.settleUnknown(ctx, *out.Order, *out.At)
+	case out.Order != nil:
 		return *out.Order, nil
 	}
 	if err, ok := settledErrors[out.Error]; ok {
 		return service.Order{}, err
 	}
 	return service.Order{}, fmt.Errorf("stored outcome %q", out.Error)
+}
+
+// settleUnknown learns whether an order whose write had an unknown outcome
+// exists. "Not found" is no proof (the server may still finish the write),
+// so the order is fenced with a void row first: once fenced it never will
+// exist, and the key may place another. Its reserved units are left to the
+// reconciliation, which gives back reservations with no order: giving them
+// back here too would count them twice.
+func (p *Placer) settleUnknown(ctx context.Context, o service.Order, at service.OrderTable) (service.Order, error) {
+	_, status, err := p.orders.VoidOrder(ctx, at, o)
+	switch {
+	case err != nil:
+		return service.Order{}, err
+	case status == service.StatusVoid:
+		return service.Order{}, errRetryAfresh
+	}
+	return o, nil
 }

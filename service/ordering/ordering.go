@@ -24,8 +24,10 @@ type Ledger interface {
 // Orders stores order rows.
 type Orders interface {
 	InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error
-	// OrderStatus reads an order's status; ErrNotFound when it is not there.
-	OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error)
+	// VoidOrder fences an order whose write had an unknown outcome with a
+	// void row under its id; status is the row's status afterwards (void
+	// when fenced, by this call or another).
+	VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (voided bool, status int, err error)
 }
 
 // Publisher sends stock messages to the queue.

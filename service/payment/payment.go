@@ -5,6 +5,7 @@ package payment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -24,6 +25,8 @@ type Orders interface {
 	// ExpiredOrders lists up to limit unpaid orders whose deadline is not
 	// after before.
 	ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error)
+	// SaleApplied says whether the order's sale is applied to its goods' stock.
+	SaleApplied(ctx context.Context, orderID int64) (bool, error)
 }
 
 // Ledger gives a cancelled order's units back.
@@ -47,66 +50,126 @@ func New(orders Orders, ledger Ledger, layout service.Layout, log *slog.Logger) 
 }
 
 // Pay marks the user's order paid. Paying twice is fine; paying a cancelled
-// order, or after its deadline, is refused. The user id routes to the
-// order: every version's placement of the user's orders is looked at.
+// order, or after its deadline, is refused, and so is an order whose sale
+// the database has not confirmed (pending) or refused. The user id routes
+// to the order: every version's placement of the user's orders is looked at.
 func (p *Payments) Pay(ctx context.Context, orderID, userID int64) error {
 	if orderID < 1 || userID < 1 {
 		return service.Invalid("order id and user_id must be positive integers")
 	}
-	tables := service.TablesOf(userID, p.layout)
-	for _, at := range tables {
-		paid, err := p.orders.PayOrder(ctx, at, orderID, userID, time.Now())
-		if err != nil || paid {
-			return err
-		}
-	}
-	// Not paid now: already paid, cancelled, expired, or not the user's.
-	for _, at := range tables {
+	for _, at := range service.TablesOf(userID, p.layout) {
 		status, owner, err := p.orders.OrderStatus(ctx, at, orderID)
 		switch {
 		case errors.Is(err, service.ErrNotFound):
 			continue
 		case err != nil:
 			return err
-		case owner != userID:
+		case owner != userID, status == service.StatusVoid:
 			return service.ErrNotFound
-		case status == service.StatusPaid:
-			return nil
-		case status == service.StatusCancelled:
-			return service.ErrOrderCancelled
+		case status == service.StatusUnpaid:
+			return p.payUnpaid(ctx, at, orderID, userID)
 		}
+		return statusError(status)
+	}
+	return service.ErrNotFound
+}
+
+// payUnpaid pays an order found unpaid, once the database confirmed its sale.
+func (p *Payments) payUnpaid(ctx context.Context, at service.OrderTable, orderID, userID int64) error {
+	applied, err := p.orders.SaleApplied(ctx, orderID)
+	if err != nil {
+		return err
+	}
+	if !applied {
+		return service.ErrOrderPending
+	}
+	paid, err := p.orders.PayOrder(ctx, at, orderID, userID, time.Now())
+	if err != nil || paid {
+		return err
+	}
+	// Not paid now: paid meanwhile, cancelled, or past its deadline.
+	status, _, err := p.orders.OrderStatus(ctx, at, orderID)
+	if err != nil {
+		return err
+	}
+	if status == service.StatusUnpaid {
 		return service.ErrOrderExpired
+	}
+	return statusError(status)
+}
+
+// statusError is what paying an order in status answers.
+func statusError(status int) error {
+	switch status {
+	case service.StatusPaid:
+		return nil
+	case service.StatusCancelled:
+		return service.ErrOrderCancelled
+	case service.StatusRefused:
+		return service.ErrOrderRefused
 	}
 	return service.ErrNotFound
 }
 
 // CancelUnpaid cancels an order still unpaid at its deadline and gives its
-// units back to MySQL and Redis, each exactly once. It may be called again
-// for the same order at any step (a redelivered message, the sweep) and
-// finishes what is left. ErrNotYet means: call again later.
+// units back to MySQL and Redis, each exactly once. An order is cancelled
+// only once its sale is applied, so that its units come back exactly once
+// whatever the order in which the sale and the timeout arrive. It may be
+// called again for the same order at any step (a redelivered message, the
+// sweep) and finishes what is left. ErrNotYet means: call again later;
+// ErrInvalid: the message names no order.
 func (p *Payments) CancelUnpaid(ctx context.Context, m service.StockMessage) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
-	cancelled, err := p.orders.CancelOrder(ctx, m.At(), m.OrderID, time.Now())
+	status, _, err := p.orders.OrderStatus(ctx, m.At(), m.OrderID)
+	switch {
+	case errors.Is(err, service.ErrNotFound):
+		return fmt.Errorf("%w: no order %d in %s of host %d", service.ErrInvalid, m.OrderID, m.At().Name(), m.Host)
+	case err != nil:
+		return err
+	case status == service.StatusPaid, status == service.StatusVoid, status == service.StatusRefused:
+		return nil // the payment won, or the order holds no units
+	case status == service.StatusUnpaid:
+		err := p.cancel(ctx, m)
+		if errors.Is(err, errPaidMeanwhile) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return p.ledger.ReturnOrder(ctx, m)
+}
+
+// cancel cancels an unpaid order once its sale is applied and its deadline,
+// as the database sees it, has passed.
+func (p *Payments) cancel(ctx context.Context, m service.StockMessage) error {
+	applied, err := p.orders.SaleApplied(ctx, m.OrderID)
 	if err != nil {
 		return err
 	}
-	if !cancelled {
-		status, _, err := p.orders.OrderStatus(ctx, m.At(), m.OrderID)
-		switch {
-		case err != nil:
-			return err
-		case status == service.StatusPaid:
-			return nil // the payment won
-		case status == service.StatusUnpaid:
-			return service.ErrNotYet // its deadline, as the database sees it, is still ahead
-		}
+	if !applied {
+		return fmt.Errorf("%w: the sale of order %d is not applied yet", service.ErrNotYet, m.OrderID)
 	}
-	// The sale must be applied before it can be undone; the outbox sweep
-	// sees to that.
-	return p.ledger.ReturnOrder(ctx, m)
+	cancelled, err := p.orders.CancelOrder(ctx, m.At(), m.OrderID, time.Now())
+	if err != nil || cancelled {
+		return err
+	}
+	status, _, err := p.orders.OrderStatus(ctx, m.At(), m.OrderID)
+	switch {
+	case err != nil:
+		return err
+	case status == service.StatusUnpaid:
+		return service.ErrNotYet // its deadline, as the database sees it, is still ahead
+	case status == service.StatusCancelled:
+		return nil
+	}
+	return errPaidMeanwhile
 }
+
+// errPaidMeanwhile: the payment won the race with the timeout.
+var errPaidMeanwhile = errors.New("paid meanwhile")
 
 // expiredBatch is the most expired orders one sweep pass cancels.
 const expiredBatch = 500

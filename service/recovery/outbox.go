@@ -32,21 +32,29 @@ type IDAt interface{ FirstIDAt(t time.Time) int64 }
 // period that has neither a stock log nor a dead letter: the stock log is
 // the acknowledgement, so no outbox table and no extra write sits on the
 // order path.
+//
+// The watermark may only pass ids that can no longer appear, and an order
+// row can commit late: the server finishes a write whose client has gone
+// (an instance killed mid-write, a write held by a lock). So besides the
+// pass from the watermark, every horizon/4 a pass looks again at the
+// orders of the last horizon, behind the watermark.
 type Outbox struct {
-	orders OutboxOrders
-	pub    Publisher
-	ids    IDAt
-	grace  time.Duration
+	orders  OutboxOrders
+	pub     Publisher
+	ids     IDAt
+	grace   time.Duration
+	horizon time.Duration
 
-	mu   sync.Mutex
-	from int64               // watermark: orders below it are settled
-	sent map[int64]time.Time // when the sweep last republished each pending order
+	mu       sync.Mutex
+	from     int64               // watermark: orders below it were settled when passed
+	lateScan time.Time           // when the orders of the last horizon were last looked at
+	sent     map[int64]time.Time // when the sweep last republished each pending order
 }
 
 // NewOutbox makes a sweep that leaves orders younger than grace to their
-// own message.
-func NewOutbox(orders OutboxOrders, pub Publisher, ids IDAt, grace time.Duration) *Outbox {
-	return &Outbox{orders: orders, pub: pub, ids: ids, grace: grace, sent: map[int64]time.Time{}}
+// own message and looks again at orders up to horizon old.
+func NewOutbox(orders OutboxOrders, pub Publisher, ids IDAt, grace, horizon time.Duration) *Outbox {
+	return &Outbox{orders: orders, pub: pub, ids: ids, grace: grace, horizon: max(horizon, grace), sent: map[int64]time.Time{}}
 }
 
 // sweepBatch is how many orders one read of the sweep takes.
@@ -56,17 +64,34 @@ const sweepBatch = 500
 func (b *Outbox) Sweep(ctx context.Context) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	before := b.ids.FirstIDAt(time.Now().Add(-b.grace))
-	after := b.from
-	firstPending := int64(0)
-	republished := 0
+	now := time.Now()
+	before := b.ids.FirstIDAt(now.Add(-b.grace))
+	late := 0
+	if now.Sub(b.lateScan) >= b.horizon/4 {
+		from := b.ids.FirstIDAt(now.Add(-b.horizon))
+		if from < b.from {
+			n, _, err := b.scan(ctx, from-1, b.from+1)
+			if err != nil {
+				return n, err
+			}
+			late = n
+		}
+		b.lateScan = now
+	}
+	n, firstPending, err := b.scan(ctx, b.from, before)
+	if err == nil {
+		b.advance(firstPending, before)
+	}
+	return late + n, err
+}
+
+// scan republishes the unsettled orders with after < id < before and
+// returns how many, and the first unsettled one (0 when none).
+func (b *Outbox) scan(ctx context.Context, after, before int64) (republished int, firstPending int64, err error) {
 	for {
 		orders, err := b.orders.ScanOrders(ctx, after, before, sweepBatch)
 		if err != nil || len(orders) == 0 {
-			if err == nil {
-				b.advance(firstPending, before)
-			}
-			return republished, err
+			return republished, firstPending, err
 		}
 		ids := make([]int64, len(orders))
 		for i, o := range orders {
@@ -74,7 +99,7 @@ func (b *Outbox) Sweep(ctx context.Context) (int, error) {
 		}
 		settled, err := b.orders.Settled(ctx, ids)
 		if err != nil {
-			return republished, err
+			return republished, firstPending, err
 		}
 		for _, o := range orders {
 			if settled[o.OrderID] {
@@ -90,7 +115,7 @@ func (b *Outbox) Sweep(ctx context.Context) (int, error) {
 				continue
 			}
 			if err := b.pub.Publish(ctx, o, o.OrderID); err != nil {
-				return republished, err
+				return republished, firstPending, err
 			}
 			b.sent[o.OrderID] = time.Now()
 			republished++
