@@ -352,8 +352,8 @@ func (c Config) validateTimeouts(bad func(key, why string)) {
 		bad("order.v1_timeout", fmt.Sprintf("must be shorter than http.write_timeout (%v >= %v): "+
 			"the answer must still be writable after V1's transaction", c.Order.V1Timeout, c.HTTP.WriteTimeout))
 	}
-	notLonger("order.v1_timeout", c.Order.V1Timeout, "order.write_budget", budget,
-		"V1's transaction holds its Redis reservation, so it is part of the order's work after the reservation")
+	notLonger("order.v1_timeout", c.Order.V1Timeout, "half of order.write_budget", budget/2,
+		"V1's transaction holds its Redis reservation; with the settling of a failed write, which takes the other half, it is the order's work after the reservation")
 	longer("order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL, "order.write_budget", budget,
 		"a claimed key must not expire while its order is still being worked on")
 	notLonger("order.idempotency_pending_ttl", c.Order.IdempotencyPendingTTL, "order.idempotency_ttl", c.Order.IdempotencyTTL,

@@ -131,7 +131,7 @@ func TestValidateChecksTheRelationsBetweenTimeouts(t *testing.T) {
 		{map[string]string{"SECKILL_REDIS_REBUILD_GRACE": "10s"}, []string{"redis.rebuild_grace", "order.write_budget"}},
 		{map[string]string{"SECKILL_HTTP_WRITE_TIMEOUT": "10s"}, []string{"http.write_timeout", "order.write_budget"}},
 		{map[string]string{"SECKILL_ORDER_V1_TIMEOUT": "15s"}, []string{"order.v1_timeout", "http.write_timeout"}},
-		{map[string]string{"SECKILL_ORDER_V1_TIMEOUT": "11s"}, []string{"order.v1_timeout", "order.write_budget"}},
+		{map[string]string{"SECKILL_ORDER_V1_TIMEOUT": "6s"}, []string{"order.v1_timeout", "order.write_budget"}},
 		{map[string]string{"SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "10s"}, []string{"order.idempotency_pending_ttl", "order.write_budget"}},
 		{map[string]string{"SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "25h"}, []string{"order.idempotency_pending_ttl", "order.idempotency_ttl"}},
 		{map[string]string{"SECKILL_HTTP_SHUTDOWN_TIMEOUT": "9s"}, []string{"http.shutdown_timeout", "order.write_budget"}},
@@ -151,13 +151,13 @@ func TestValidateChecksTheRelationsBetweenTimeouts(t *testing.T) {
 	// Moved together, the same relations hold.
 	c, err := Load("", env(map[string]string{
 		"SECKILL_ORDER_WRITE_BUDGET": "20s", "SECKILL_REDIS_REBUILD_GRACE": "21s", "SECKILL_HTTP_WRITE_TIMEOUT": "25s",
-		"SECKILL_HTTP_SHUTDOWN_TIMEOUT": "20s", "SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "1m", "SECKILL_ORDER_V1_TIMEOUT": "20s",
+		"SECKILL_HTTP_SHUTDOWN_TIMEOUT": "20s", "SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "1m", "SECKILL_ORDER_V1_TIMEOUT": "10s",
 	}))
 	if err != nil {
 		t.Fatalf("consistent timeouts rejected: %v", err)
 	}
 	if c.Order.WriteBudget != 20*time.Second || c.Redis.RebuildGrace != 21*time.Second || c.HTTP.WriteTimeout != 25*time.Second ||
-		c.HTTP.ShutdownTimeout != 20*time.Second || c.Order.IdempotencyPendingTTL != time.Minute || c.Order.V1Timeout != 20*time.Second {
+		c.HTTP.ShutdownTimeout != 20*time.Second || c.Order.IdempotencyPendingTTL != time.Minute || c.Order.V1Timeout != 10*time.Second {
 		t.Errorf("timeouts not applied: %+v", c)
 	}
 }

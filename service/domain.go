@@ -126,9 +126,10 @@ type OrderRow struct {
 	At                          OrderTable
 }
 
-// Matches says the row is the order m names, still holding its units.
+// Matches says the row is the order m names, where m says it is, still
+// holding its units.
 func (r OrderRow) Matches(m StockMessage) bool {
-	return r.ID == m.OrderID && r.GoodsID == m.GoodsID && r.UserID == m.UserID && r.Number == m.Number &&
+	return r.ID == m.OrderID && r.At == m.At() && r.GoodsID == m.GoodsID && r.UserID == m.UserID && r.Number == m.Number &&
 		r.Status != StatusVoid && r.Status != StatusRefused
 }
 

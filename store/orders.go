@@ -64,7 +64,8 @@ func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) erro
 
 // OrderRows reads the rows of the orders the messages name, each in the
 // table its message says, one query per table. Orders not found are left
-// out.
+// out; of an id named in several tables, the row found last is kept (the
+// messages naming the other tables then do not match it).
 func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[int64]service.OrderRow, error) {
 	byTable := map[service.OrderTable][]int64{}
 	for _, m := range ms {

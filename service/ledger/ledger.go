@@ -104,7 +104,8 @@ type Options struct {
 	// is either turned into an order or given back.
 	WriteBudget time.Duration
 	// V1Timeout bounds V1's transaction: a stalled MySQL must not hold the
-	// request, the row lock and an in-flight slot for longer.
+	// request, the row lock and an in-flight slot for longer. At most half
+	// the write budget.
 	V1Timeout time.Duration
 	// RebuildGrace is how long a rebuild of lost Redis stock waits, so that
 	// every reservation taken before the loss has become an order or failed.

@@ -53,8 +53,6 @@ func (l *Ledger) SellInOneTransaction(ctx context.Context, o service.Order) erro
 	})
 	if reserved && err != nil {
 		// The transaction failed after the gate took the units.
-		ctx, cancel := l.AfterReserve(ctx)
-		defer cancel()
 		err = l.SettleFailedWrite(ctx, o, service.OrderTable{}, err)
 	}
 	switch {
@@ -73,9 +71,16 @@ func (l *Ledger) SellInOneTransaction(ctx context.Context, o service.Order) erro
 
 // AfterReserve keeps the work after a reservation going for the write
 // budget when the client hangs up: a reservation is either turned into an
-// order or given back.
+// order or given back. Half the budget is the order write's (WriteWithin),
+// half the settling of a failed one (SettleFailedWrite), so that the work
+// ends within the budget, which the rebuild of lost stock waits out.
 func (l *Ledger) AfterReserve(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), l.opts.WriteBudget)
+}
+
+// WriteWithin bounds the order write to half the write budget.
+func (l *Ledger) WriteWithin(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.opts.WriteBudget/2)
 }
 
 // SettleFailedWrite settles a reservation whose order write failed. A
@@ -88,6 +93,8 @@ func (l *Ledger) AfterReserve(ctx context.Context) (context.Context, context.Can
 // can be written, the units stay reserved and *UnknownOrder is returned:
 // the reconciliation gives them back if the order never appears.
 func (l *Ledger) SettleFailedWrite(ctx context.Context, o service.Order, at service.OrderTable, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.WriteBudget/2)
+	defer cancel()
 	if errors.Is(err, service.ErrAmbiguous) {
 		voided, status, ferr := l.orders.VoidOrder(ctx, at, o)
 		switch {

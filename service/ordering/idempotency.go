@@ -159,6 +159,8 @@ func (p *Placer) replay(ctx context.Context, prev []byte, this request) (service
 // reconciliation, which gives back reservations with no order: giving them
 // back here too would count them twice.
 func (p *Placer) settleUnknown(ctx context.Context, o service.Order, at service.OrderTable) (service.Order, error) {
+	ctx, cancel := p.ledger.WriteWithin(ctx)
+	defer cancel()
 	_, status, err := p.orders.VoidOrder(ctx, at, o)
 	switch {
 	case err != nil:

@@ -19,6 +19,7 @@ type Ledger interface {
 	SellInOneTransaction(ctx context.Context, o service.Order) error
 	SettleFailedWrite(ctx context.Context, o service.Order, at service.OrderTable, err error) error
 	AfterReserve(ctx context.Context) (context.Context, context.CancelFunc)
+	WriteWithin(ctx context.Context) (context.Context, context.CancelFunc)
 }
 
 // Orders stores order rows.
@@ -133,7 +134,10 @@ func (p *Placer) reserveFirst(ctx context.Context, o service.Order, at service.O
 	}
 	ctx, cancel := p.ledger.AfterReserve(ctx)
 	defer cancel()
-	if err := p.orders.InsertOrder(ctx, o, at); err != nil {
+	wctx, writeDone := p.ledger.WriteWithin(ctx)
+	err := p.orders.InsertOrder(wctx, o, at)
+	writeDone()
+	if err != nil {
 		if err = p.ledger.SettleFailedWrite(ctx, o, at, err); err != nil {
 			return err
 		}
