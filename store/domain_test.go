@@ -346,3 +346,90 @@ func TestARefusedOrderCannotBePaid(t *testing.T) {
 		t.Errorf("%d paid, %d refused; want 1 paid for the 1 unit MySQL holds", paid, refused)
 	}
 }
+
+// V1 answers within its deadline when MySQL stalls: a session holding the
+// goods row lock must not hold the request, its connection and the Redis
+// reservation for long, and a V1 order that timed out sells nothing.
+func TestV1AnswersWithinItsDeadlineWhenTheGoodsRowIsLocked(t *testing.T) {
+	d := newDomain(t)
+	ctx := context.Background()
+	g := d.goods(t, 3, 0)
+	tx, err := d.db.db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("UPDATE goods SET name = name WHERE id = ?", g.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = d.placer.PlaceOrder(ctx, "V1", service.OrderRequest{UserID: 1, GoodsID: g.ID, Number: 1})
+	took := time.Since(start)
+	if err == nil || took > testWriteBudget+time.Second {
+		t.Errorf("V1 under a held row lock: %v after %v; want an error within its deadline (%v) and the settling", err, took, testWriteBudget/2)
+	}
+	tx.Rollback()
+	if live, stock := d.liveOrders(t, g.ID), d.redisStock(t, g.ID); live+stock != 3 {
+		t.Errorf("after the timed-out V1 order: %d live orders, redis %d; want them to add up to 3", live, stock)
+	}
+}
+
+// A claimed idempotency key whose instance died mid-request answers "in
+// progress" only for the claim's short lifetime, not for the answer's.
+func TestAnAbandonedIdempotencyClaimExpires(t *testing.T) {
+	r := openTestRedis(t)
+	ctx := context.Background()
+	out := r.Outcomes(200*time.Millisecond, time.Hour)
+	if _, claimed, err := out.Claim(ctx, "u:k", []byte(`{"pending":true}`)); err != nil || !claimed {
+		t.Fatalf("first claim: %v %v", claimed, err)
+	}
+	if _, claimed, _ := out.Claim(ctx, "u:k", []byte(`{"pending":true}`)); claimed {
+		t.Fatal("a live claim was claimed twice")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, claimed, err := out.Claim(ctx, "u:k", []byte(`{"pending":true}`)); err != nil || !claimed {
+		t.Errorf("a claim abandoned past its lifetime still blocks the key: %v %v", claimed, err)
+	}
+	if err := out.Settle(ctx, "u:k", []byte(`{"order":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := r.c.PTTL(ctx, r.prefix+"idem:u:k").Val(); ttl < time.Minute {
+		t.Errorf("a settled answer lives %v, want the answer's lifetime", ttl)
+	}
+}
+
+// A key answers one request: reused for another, it is refused; a
+// refusal that stops being true (sold out) is not replayed.
+func TestAnIdempotencyKeyAnswersOneRequest(t *testing.T) {
+	d := newDomain(t)
+	ctx := context.Background()
+	g := d.goods(t, 1, 0)
+	o, err := d.placer.PlaceOrderOnce(ctx, "V2", service.OrderRequest{UserID: 3, GoodsID: g.ID, Number: 1}, "k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := d.placer.PlaceOrderOnce(ctx, "V2", service.OrderRequest{UserID: 3, GoodsID: g.ID, Number: 1}, "k1"); err != nil || again.ID != o.ID {
+		t.Errorf("the same request again: %v %v, want order %d", again.ID, err, o.ID)
+	}
+	for _, other := range []struct {
+		version string
+		req     service.OrderRequest
+	}{
+		{"V2", service.OrderRequest{UserID: 3, GoodsID: g.ID, Number: 2}},
+		{"V3", service.OrderRequest{UserID: 3, GoodsID: g.ID, Number: 1}},
+		{"V2", service.OrderRequest{UserID: 3, GoodsID: g.ID + 1, Number: 1}},
+	} {
+		if _, err := d.placer.PlaceOrderOnce(ctx, other.version, other.req, "k1"); !errors.Is(err, service.ErrKeyMismatch) {
+			t.Errorf("key reused for %s %+v: %v, want ErrKeyMismatch", other.version, other.req, err)
+		}
+	}
+	if _, err := d.placer.PlaceOrderOnce(ctx, "V2", service.OrderRequest{UserID: 4, GoodsID: g.ID, Number: 1}, "k2"); !errors.Is(err, service.ErrSoldOut) {
+		t.Fatalf("sold out: %v", err)
+	}
+	if err := d.redis.Add(ctx, g.ID, 1, "restock"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.placer.PlaceOrderOnce(ctx, "V2", service.OrderRequest{UserID: 4, GoodsID: g.ID, Number: 1}, "k2"); err != nil {
+		t.Errorf("after a restock the retry got %v; a stored sold_out must not outlive the stock's return", err)
+	}
+}
