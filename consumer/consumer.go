@@ -234,6 +234,9 @@ func (h *stockHandler) outcome(ctx context.Context, m *nsq.Message, sm service.S
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, service.ErrStray):
+		// Its letter names no order, so that it marks none settled.
+		return h.dead.DeadLetter(ctx, service.StockMessage{GoodsID: sm.GoodsID}, m.Body, err.Error())
 	case errors.Is(err, service.ErrInvalid):
 		return h.dead.DeadLetter(ctx, sm, m.Body, err.Error())
 	case m.Attempts >= h.maxAttempts:

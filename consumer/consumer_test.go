@@ -22,6 +22,7 @@ type recorder struct {
 	applyErr   error
 	deadErr    error
 	deadLetter []string
+	deadOrders []int64 // the order id each letter names
 }
 
 func (r *recorder) ApplySales(_ context.Context, ms []service.StockMessage) []error {
@@ -39,8 +40,9 @@ func (a *answers) OnFinish(*nsq.Message)                       { a.fin++ }
 func (a *answers) OnRequeue(*nsq.Message, time.Duration, bool) { a.req++ }
 func (a *answers) OnTouch(*nsq.Message)                        {}
 
-func (r *recorder) DeadLetter(_ context.Context, _ service.StockMessage, _ []byte, reason string) error {
+func (r *recorder) DeadLetter(_ context.Context, m service.StockMessage, _ []byte, reason string) error {
 	r.deadLetter = append(r.deadLetter, reason)
+	r.deadOrders = append(r.deadOrders, m.OrderID)
 	return r.deadErr
 }
 
@@ -55,13 +57,17 @@ func TestHandlerDecisions(t *testing.T) {
 		deadErr  error
 		wantErr  bool // true: REQ
 		wantDead bool
+		// wantOrder: the letter names the message's order (and so marks it
+		// settled); a stray message's letter names none.
+		wantOrder int64
 	}{
-		{"applied", valid, 1, nil, nil, false, false},
-		{"transient error is retried", valid, 1, transient, nil, true, false},
-		{"last attempt is dead-lettered", valid, 5, transient, nil, false, true},
-		{"dead letter write failing is retried", valid, 5, transient, transient, true, true},
-		{"invalid message is dead-lettered at once", valid, 1, service.ErrInvalid, nil, false, true},
-		{"undecodable body is dead-lettered at once", "{", 1, nil, nil, false, true},
+		{"applied", valid, 1, nil, nil, false, false, 0},
+		{"transient error is retried", valid, 1, transient, nil, true, false, 0},
+		{"last attempt is dead-lettered", valid, 5, transient, nil, false, true, 1},
+		{"dead letter write failing is retried", valid, 5, transient, transient, true, true, 1},
+		{"invalid message is dead-lettered at once", valid, 1, service.ErrInvalid, nil, false, true, 1},
+		{"stray message's letter names no order", valid, 1, fmt.Errorf("%w: %w", service.ErrInvalid, service.ErrStray), nil, false, true, 0},
+		{"undecodable body is dead-lettered at once", "{", 1, nil, nil, false, true, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -75,6 +81,11 @@ func TestHandlerDecisions(t *testing.T) {
 			h.apply([]*nsq.Message{m})
 			if a.fin+a.req != 1 || (a.req == 1) != c.wantErr || (len(r.deadLetter) > 0) != c.wantDead {
 				t.Errorf("FIN %d REQ %d dead letters %q; want REQ=%v dead-lettered=%v", a.fin, a.req, r.deadLetter, c.wantErr, c.wantDead)
+			}
+			for _, id := range r.deadOrders {
+				if id != c.wantOrder {
+					t.Errorf("the letter names order %d, want %d", id, c.wantOrder)
+				}
 			}
 		})
 	}

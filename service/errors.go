@@ -32,6 +32,10 @@ var (
 	ErrUnavailable    = errors.New("dependency unavailable")
 	// ErrAlreadyApplied: the order's stock log exists; the decrement is done.
 	ErrAlreadyApplied = errors.New("stock already applied")
+	// ErrStray: a message names no order as it describes it. Its letter
+	// must not mark any order settled: the real order, if any, is found
+	// and published again by the outbox sweep.
+	ErrStray = errors.New("stray message")
 	// ErrDuplicate: a unique key (an admin op id) was used before.
 	ErrDuplicate = errors.New("duplicate")
 )

@@ -175,9 +175,9 @@ func (l *Ledger) onlyPlacedOrders(ctx context.Context, ms []service.StockMessage
 		row, ok := rows[m.OrderID]
 		switch {
 		case !ok:
-			errs[i] = fmt.Errorf("%w: no order %d in %s of host %d", service.ErrInvalid, m.OrderID, m.At().Name(), m.Host)
+			errs[i] = fmt.Errorf("%w: %w: no order %d in %s of host %d", service.ErrInvalid, service.ErrStray, m.OrderID, m.At().Name(), m.Host)
 		case !row.Matches(m):
-			errs[i] = fmt.Errorf("%w: order %d is %+v, not as the message says", service.ErrInvalid, m.OrderID, row)
+			errs[i] = fmt.Errorf("%w: %w: order %d is %+v, not as the message says", service.ErrInvalid, service.ErrStray, m.OrderID, row)
 		default:
 			placed = append(placed, i)
 		}

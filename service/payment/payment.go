@@ -125,7 +125,7 @@ func (p *Payments) CancelUnpaid(ctx context.Context, m service.StockMessage) err
 	status, _, err := p.orders.OrderStatus(ctx, m.At(), m.OrderID)
 	switch {
 	case errors.Is(err, service.ErrNotFound):
-		return fmt.Errorf("%w: no order %d in %s of host %d", service.ErrInvalid, m.OrderID, m.At().Name(), m.Host)
+		return fmt.Errorf("%w: %w: no order %d in %s of host %d", service.ErrInvalid, service.ErrStray, m.OrderID, m.At().Name(), m.Host)
 	case err != nil:
 		return err
 	case status == service.StatusPaid, status == service.StatusVoid, status == service.StatusRefused:
