@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/config"
 	"github.com/go-seckill/seckill/consumer"
@@ -36,6 +38,17 @@ func loadConfig(path string, lookupEnv func(string) (string, bool)) (config.Conf
 
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// logRedisTo sends go-redis's own lines (a pool failing to dial, say) to
+// log instead of stderr, where a Redis that is down would bury the one
+// line that says so. go-redis keeps one logger per process.
+func logRedisTo(log *slog.Logger) { redis.SetLogger(redisLog{log}) }
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "redis")
 }
 
 // app is one running instance. Its parts are started in dependency order by
@@ -75,13 +88,14 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 // start connects every dependency, applies migrations and begins listening.
-// On failure it stops whatever it had started.
-func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, log: log}
+// On failure it stops whatever it had started and returns the cause. The
+// result is unnamed: a `return nil, err` must not clear the app the
+// deferred shutdown stops.
+func start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
 			a.shutdown()
-			a = nil
 		}
 	}()
 	log.Info("starting", "config", cfg.String())

@@ -35,6 +35,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return err
 	}
 	log := newLogger(stdout)
+	logRedisTo(log)
 	if *migrateOnly {
 		return migrate(ctx, cfg, log)
 	}
