@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/go-seckill/seckill/internal/app"
 )
 
 func main() {
@@ -30,18 +32,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath, lookupEnv)
+	cfg, err := app.LoadConfig(*configPath, lookupEnv)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout)
-	logRedisTo(log)
+	log := app.NewLogger(stdout)
+	app.LogRedisTo(log)
 	if *migrateOnly {
-		return migrate(ctx, cfg, log)
+		return app.Migrate(ctx, cfg, log)
 	}
-	a, err := start(ctx, cfg, log)
+	a, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx)
+	return a.Serve(ctx)
 }
