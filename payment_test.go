@@ -11,6 +11,14 @@ import (
 	"github.com/go-seckill/seckill/service"
 )
 
+// payWithin gives orders timeout to be paid, and has the expiry sweep look
+// every sweep for orders past it.
+func payWithin(e *harness.Env, timeout, sweep string) {
+	e.Settings["SECKILL_ORDER_PAY_TIMEOUT"] = timeout
+	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = sweep
+	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
+}
+
 // settledWithCancels waits until every order's sale is applied and every
 // cancelled order's units are back, with paid orders paid and cancelled
 // ones cancelled, then checks the sale's invariants: sale = live orders,
@@ -34,8 +42,7 @@ func settledWithCancels(t *testing.T, e *harness.Env, goodsID, initial int64, ac
 func TestPaymentAndTimeout(t *testing.T) {
 	t.Parallel()
 	e := harness.NewEnv(t)
-	e.Settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1500ms"
-	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "1h" // the deferred messages alone
+	payWithin(e, "1500ms", "1h") // the deferred messages alone
 	in := e.Start(t)
 	g := in.CreateGoods(t, 20)
 	var unpaid []harness.OrderAnswer
@@ -77,9 +84,7 @@ func TestPaymentAndTimeout(t *testing.T) {
 func TestPaymentRacingTheTimeout(t *testing.T) {
 	t.Parallel()
 	e := harness.NewEnv(t)
-	e.Settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1s"
-	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "50ms"
-	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
+	payWithin(e, "1s", "50ms")
 	in := e.Start(t)
 	g := in.CreateGoods(t, 60)
 	var orders []harness.OrderAnswer
@@ -122,9 +127,7 @@ func TestPaymentRacingTheTimeout(t *testing.T) {
 func TestPerUserLimit(t *testing.T) {
 	t.Parallel()
 	e := harness.NewEnv(t)
-	e.Settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1s"
-	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "100ms"
-	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
+	payWithin(e, "1s", "100ms")
 	in := e.Start(t)
 	var g service.Goods
 	if code := in.Call(t, "POST", "/admin/goods", map[string]any{"name": "one each", "stock": 100, "per_user_limit": 1}, &g); code != http.StatusCreated || g.PerUserLimit != 1 {

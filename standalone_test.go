@@ -48,9 +48,7 @@ func TestStandaloneModeSellsExactlyTheStockAndSurvivesARestart(t *testing.T) {
 func TestStandalonePaymentAndTimeout(t *testing.T) {
 	t.Parallel()
 	e := harness.NewStandaloneEnv(t)
-	e.Settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1s"
-	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "100ms"
-	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
+	payWithin(e, "1s", "100ms")
 	in := e.Start(t)
 	g := in.CreateGoods(t, 20)
 	var unpaid []harness.OrderAnswer
