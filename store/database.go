@@ -111,9 +111,6 @@ func (d *Database) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// DB is the primary's pool, for tests.
-func (d *Database) DB() *sql.DB { return d.db }
-
 // Databases are the distinct databases of the primary and the order hosts.
 func (d *Database) Databases() []*sql.DB {
 	dbs := make([]*sql.DB, len(d.pools))
@@ -606,20 +603,6 @@ func (d *Database) UserUnits(ctx context.Context, goodsID int64) (map[int64]int6
 		}
 	}
 	return units, nil
-}
-
-// CountOrder says in how many order tables, over every database, the order
-// with this id is found: 1 for an accepted order, never more.
-func (d *Database) CountOrder(ctx context.Context, id int64) (int, error) {
-	total := 0
-	for db, table := range d.orderTables() {
-		var n int
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = ?", id).Scan(&n); err != nil {
-			return 0, unavailable(err)
-		}
-		total += n
-	}
-	return total, nil
 }
 
 // orderTables yields each order table of each distinct database once.

@@ -83,7 +83,7 @@ func TestReserveScript(t *testing.T) {
 func BenchmarkReserve(b *testing.B) {
 	ctx := context.Background()
 	r := openTestRedis(b)
-	c := r.Client()
+	c := r.c
 	hincrby := func(key string) error {
 		left, err := c.HIncrBy(ctx, key, "stock", -1).Result()
 		if err == nil && left < 0 {
@@ -112,7 +112,7 @@ func BenchmarkReserve(b *testing.B) {
 			b.SetParallelism(32)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := hincrby(r.GoodsKey(2)); err != nil && !errors.Is(err, service.ErrSoldOut) {
+					if err := hincrby(GoodsKey(r.prefix, 2)); err != nil && !errors.Is(err, service.ErrSoldOut) {
 						b.Error(err)
 					}
 				}

@@ -32,7 +32,7 @@ func TestSQLiteSchemaMatchesMySQL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want, got := mysqlSchema(t, my.DB()), sqliteSchema(t, lite.DB())
+	want, got := mysqlSchema(t, my.db), sqliteSchema(t, lite.db)
 	if len(want) < 20 {
 		t.Fatalf("only %d tables in MySQL", len(want))
 	}
