@@ -1,48 +1,22 @@
-package main
+package main_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/service"
 )
 
-// raw sends body as is, with the given content type, and returns the status
-// and the error code of the answer.
-func (in *instance) raw(t *testing.T, method, path, contentType, body string, headers ...string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, in.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	code := ""
-	if i := strings.Index(string(data), `"error":"`); i >= 0 {
-		code = strings.SplitN(string(data)[i+9:], `"`, 2)[0]
-	}
-	return resp.StatusCode, code
-}
-
 // Every bad request gets its status and error code, and reserves nothing.
 func TestBadInputIsRefusedAndReservesNothing(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
-	g := in.createGoods(t, 10)
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 10)
 	valid := func(f string) string { return fmt.Sprintf(f, g.ID) }
 	huge := `{"user_id":1,"goods_id":1,"number":1,"pad":"` + strings.Repeat("x", 8192) + `"}`
 	cases := []struct {
@@ -67,30 +41,31 @@ func TestBadInputIsRefusedAndReservesNothing(t *testing.T) {
 		{"wrong content type", "text/plain", valid(`{"user_id":1,"goods_id":%d,"number":1}`), 415, "unsupported_media_type"},
 		{"body too large", "application/json", huge, 413, "body_too_large"},
 	}
-	for _, v := range service.Versions() {
+	for _, v := range service.VersionNames() {
 		for _, c := range cases {
 			t.Run(v+"/"+c.name, func(t *testing.T) {
-				status, code := in.raw(t, "POST", "/order"+v, c.contentType, c.body)
+				status, code := in.Raw(t, "POST", "/order"+v, c.contentType, c.body)
 				if status != c.status || code != c.code {
 					t.Errorf("got %d %q, want %d %q", status, code, c.status, c.code)
 				}
 			})
 		}
 	}
-	st := in.stats(t, g.ID)
+	st := in.Stats(t, g.ID)
 	if *st.RedisStock != 10 || st.MySQLStock != 10 || st.Orders != 0 {
 		t.Errorf("bad requests changed the sale: %+v redis=%d", st, *st.RedisStock)
 	}
 }
 
 func TestAdminAPI(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
-	g := in.createGoods(t, 5)
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 5)
 	admin := func(body string, headers ...string) (int, string) {
-		return in.raw(t, "POST", "/admin/goods", "application/json", body, headers...)
+		return in.Raw(t, "POST", "/admin/goods", "application/json", body, headers...)
 	}
-	auth := []string{"Authorization", "Bearer " + testToken}
+	auth := []string{"Authorization", "Bearer " + harness.AdminToken}
 	cases := []struct {
 		name    string
 		body    string
@@ -115,7 +90,7 @@ func TestAdminAPI(t *testing.T) {
 			}
 		})
 	}
-	if status, _ := in.raw(t, "GET", fmt.Sprintf("/admin/goods/%d/stats", g.ID), "", ""); status != 401 {
+	if status, _ := in.Raw(t, "GET", fmt.Sprintf("/admin/goods/%d/stats", g.ID), "", ""); status != 401 {
 		t.Errorf("stats without token: %d, want 401", status)
 	}
 
@@ -125,30 +100,30 @@ func TestAdminAPI(t *testing.T) {
 			Stock    int64 `json:"stock"`
 			Replayed bool  `json:"replayed"`
 		}
-		if code := in.call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": 7, "op_id": "restock-1"}, &out); code != 200 {
+		if code := in.Call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": 7, "op_id": "restock-1"}, &out); code != 200 {
 			t.Fatalf("add #%d: status %d", i, code)
 		}
 		if out.Stock != 12 || out.Replayed != wantReplayed {
 			t.Errorf("add #%d: stock %d replayed %v, want 12 %v", i, out.Stock, out.Replayed, wantReplayed)
 		}
 	}
-	st := in.stats(t, g.ID)
+	st := in.Stats(t, g.ID)
 	if *st.RedisStock != 12 || st.MySQLStock != 12 {
 		t.Errorf("after one addition of 7 to 5: %+v redis=%d", st, *st.RedisStock)
 	}
 
 	var shown service.Goods
-	if code := in.call(t, "GET", fmt.Sprintf("/goods/%d", g.ID), nil, &shown); code != 200 || shown.Stock != 12 || shown.Name != "phone" {
+	if code := in.Call(t, "GET", fmt.Sprintf("/goods/%d", g.ID), nil, &shown); code != 200 || shown.Stock != 12 || shown.Name != "phone" {
 		t.Errorf("GET /goods: %d %+v", code, shown)
 	}
-	if status, code := in.raw(t, "GET", "/goods/999999", "", ""); status != 404 || code != "not_found" {
+	if status, code := in.Raw(t, "GET", "/goods/999999", "", ""); status != 404 || code != "not_found" {
 		t.Errorf("GET unknown goods: %d %q", status, code)
 	}
-	if status, code := in.raw(t, "GET", "/goods/abc", "", ""); status != 400 || code != "invalid_request" {
+	if status, code := in.Raw(t, "GET", "/goods/abc", "", ""); status != 400 || code != "invalid_request" {
 		t.Errorf("GET /goods/abc: %d %q", status, code)
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if status, _ := in.raw(t, "GET", path, "", ""); status != 200 {
+		if status, _ := in.Raw(t, "GET", path, "", ""); status != 200 {
 			t.Errorf("%s: %d", path, status)
 		}
 	}
@@ -157,30 +132,31 @@ func TestAdminAPI(t *testing.T) {
 // When MySQL fails the order (here: its table is gone), the buyer gets 503
 // and the units reserved in Redis are given back.
 func TestMySQLFailureGivesTheReservationBack(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
-	g := in.createGoods(t, 10)
-	db := in.database.DB()
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 10)
+	db := e.DB(0)
 	for _, c := range []struct{ version, table string }{{"V1", "goods_stock_logs"}, {"V2", "orders"}} {
 		t.Run(c.version, func(t *testing.T) {
 			if _, err := db.Exec("RENAME TABLE " + c.table + " TO " + c.table + "_off"); err != nil {
 				t.Fatal(err)
 			}
-			status, code := in.raw(t, "POST", "/order"+c.version, "application/json", fmt.Sprintf(`{"user_id":1,"goods_id":%d,"number":3}`, g.ID))
+			status, code := in.Raw(t, "POST", "/order"+c.version, "application/json", fmt.Sprintf(`{"user_id":1,"goods_id":%d,"number":3}`, g.ID))
 			if _, err := db.Exec("RENAME TABLE " + c.table + "_off TO " + c.table); err != nil {
 				t.Fatal(err)
 			}
 			if status != 503 || code != "unavailable" {
 				t.Errorf("got %d %q, want 503 unavailable", status, code)
 			}
-			st := in.stats(t, g.ID)
+			st := in.Stats(t, g.ID)
 			if *st.RedisStock != 10 || st.MySQLStock != 10 || st.Orders != 0 {
 				t.Errorf("failed order changed the stock: %+v redis=%d", st, *st.RedisStock)
 			}
 		})
 	}
 	// And the sale goes on once MySQL is back.
-	if code, _ := in.order(t, "V2", 1, g.ID, 1); code != 201 {
+	if code, _ := in.Order(t, "V2", 1, g.ID, 1); code != 201 {
 		t.Errorf("order after recovery: %d", code)
 	}
 }
@@ -188,13 +164,14 @@ func TestMySQLFailureGivesTheReservationBack(t *testing.T) {
 // Outside the sale window every version answers 409 not_started or ended
 // and reserves nothing.
 func TestSaleWindowIsEnforcedByEveryVersion(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
 	now := time.Now()
 	create := func(start, end time.Time) service.Goods {
 		var g service.Goods
 		body := map[string]any{"name": "later", "stock": 10, "start_at": start.Format(time.RFC3339Nano), "end_at": end.Format(time.RFC3339Nano)}
-		if code := in.call(t, "POST", "/admin/goods", body, &g); code != http.StatusCreated {
+		if code := in.Call(t, "POST", "/admin/goods", body, &g); code != http.StatusCreated {
 			t.Fatalf("create: %d", code)
 		}
 		return g
@@ -205,27 +182,35 @@ func TestSaleWindowIsEnforcedByEveryVersion(t *testing.T) {
 	if future.StartAt == nil || !future.StartAt.Equal(now.Add(time.Hour).Truncate(time.Millisecond)) {
 		t.Errorf("start_at not kept: %v", future.StartAt)
 	}
-	for _, v := range service.Versions() {
+	var accepted []int64
+	for _, v := range service.VersionNames() {
 		for _, c := range []struct {
 			g    service.Goods
 			code int
 			err  string
 		}{{future, 409, "not_started"}, {past, 409, "ended"}, {open, 201, ""}} {
-			if code, a := in.order(t, v, 1, c.g.ID, 1); code != c.code || a.Error != c.err {
+			code, a := in.Order(t, v, 1, c.g.ID, 1)
+			if code != c.code || a.Error != c.err {
 				t.Errorf("%s on goods %d: %d %q, want %d %q", v, c.g.ID, code, a.Error, c.code, c.err)
+			}
+			if code == http.StatusCreated {
+				accepted = append(accepted, a.ID)
 			}
 		}
 	}
+	if len(accepted) != len(service.VersionNames()) {
+		t.Errorf("%d orders accepted in the window, want one per version", len(accepted))
+	}
 	for _, g := range []service.Goods{future, past} {
-		if st := in.stats(t, g.ID); *st.RedisStock != 10 || st.MySQLStock != 10 || st.Orders != 0 {
+		if st := in.Stats(t, g.ID); *st.RedisStock != 10 || st.MySQLStock != 10 || st.Orders != 0 {
 			t.Errorf("refused orders changed goods %d: %+v", g.ID, st)
 		}
 	}
-	checkSettled(t, in.drained(t, open.ID), 10, int64(len(service.Versions())))
-	if status, code := in.raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"start_at":"tomorrow"}`, "Authorization", "Bearer "+testToken); status != 400 || code != "invalid_request" {
+	e.CheckInvariants(t, open.ID, harness.Sale{Initial: 10, Accepted: accepted})
+	if status, code := in.Raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"start_at":"tomorrow"}`, "Authorization", "Bearer "+harness.AdminToken); status != 400 || code != "invalid_request" {
 		t.Errorf("bad time: %d %q", status, code)
 	}
-	if status, code := in.raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"start_at":"2030-01-02T00:00:00Z","end_at":"2030-01-01T00:00:00Z"}`, "Authorization", "Bearer "+testToken); status != 400 || code != "invalid_request" {
+	if status, code := in.Raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"start_at":"2030-01-02T00:00:00Z","end_at":"2030-01-01T00:00:00Z"}`, "Authorization", "Bearer "+harness.AdminToken); status != 400 || code != "invalid_request" {
 		t.Errorf("end before start: %d %q", status, code)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package main_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/internal/testenv"
 	"github.com/go-seckill/seckill/service"
 )
@@ -34,8 +35,8 @@ func TestBrowserPages(t *testing.T) {
 	admin := newBrowser(t)
 	var exc exceptions
 	exc.watch(admin)
-	e := newEnv(t)
-	in := e.start()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
 
 	// Admin, desktop size, in a time zone with a half-hour offset so that the
 	// datetime-local conversion is checked for real.
@@ -44,13 +45,13 @@ func TestBrowserPages(t *testing.T) {
 	if _, err := chromedp.Call(admin, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Kolkata"}); err != nil {
 		t.Fatal(err)
 	}
-	do(t, admin, "open /admin", chromedp.Navigate(in.base+"/admin"), chromedp.WaitVisible(chromedp.ID("token")))
+	do(t, admin, "open /admin", chromedp.Navigate(in.Base+"/admin"), chromedp.WaitVisible(chromedp.ID("token")))
 	do(t, admin, "enter a wrong token",
 		chromedp.SendKeys(chromedp.ID("token"), "not-the-token"), chromedp.Click(chromedp.ID("token-save")))
 	waitFor(t, admin, "the wrong-token error", `document.getElementById('error').textContent.includes('Wrong token') &&
 		!document.getElementById('token-form').hidden`, 10*time.Second)
 	do(t, admin, "enter the token",
-		chromedp.SendKeys(chromedp.ID("token"), testToken), chromedp.Click(chromedp.ID("token-save")),
+		chromedp.SendKeys(chromedp.ID("token"), harness.AdminToken), chromedp.Click(chromedp.ID("token-save")),
 		chromedp.WaitVisible(chromedp.ID("token-state")))
 
 	createFromPage(t, admin, "Browser phone", 2, "", "")
@@ -62,7 +63,7 @@ func TestBrowserPages(t *testing.T) {
 	createFromPage(t, admin, "Ended phone", 5, start.Format("2006-01-02T15:04"), end.Format("2006-01-02T15:04"))
 	endedID := rowID(t, admin, "Ended phone")
 	var listed struct{ Goods []service.Goods }
-	in.call(t, "GET", "/admin/goods", nil, &listed)
+	in.Call(t, "GET", "/admin/goods", nil, &listed)
 	for _, g := range listed.Goods {
 		if g.ID == endedID && (g.StartAt == nil || !g.StartAt.Equal(start) || g.EndAt == nil || !g.EndAt.Equal(end)) {
 			t.Errorf("window from the page: got %v – %v, want %v – %v", g.StartAt, g.EndAt, start, end)
@@ -71,7 +72,7 @@ func TestBrowserPages(t *testing.T) {
 
 	// A sale that starts in an hour, created through the API.
 	var later service.Goods
-	if code := in.call(t, "POST", "/admin/goods", map[string]any{"name": "Later phone", "stock": 5,
+	if code := in.Call(t, "POST", "/admin/goods", map[string]any{"name": "Later phone", "stock": 5,
 		"start_at": time.Now().Add(time.Hour).Format(time.RFC3339Nano)}, &later); code != http.StatusCreated {
 		t.Fatalf("create later goods: %d", code)
 	}
@@ -87,7 +88,7 @@ func TestBrowserPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	exc.watch(shop)
-	do(t, shop, "open /", chromedp.Navigate(in.base+"/"),
+	do(t, shop, "open /", chromedp.Navigate(in.Base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(card(phoneID)+" .buy")),
 		chromedp.SendKeys(chromedp.ID("shopper-id"), "4242"))
 	if got := eval[string](t, shop, `localStorage.getItem('seckill.shopperId')`); got != "4242" {
@@ -107,7 +108,7 @@ func TestBrowserPages(t *testing.T) {
 	}
 	first := waitOutcome(t, shop, phoneID, `^Ordered! order id \d+$`)
 	waitFor(t, shop, "the button enabled again and stock 1", cardIs(phoneID, "1 left", "Buy", false), 10*time.Second)
-	if st := in.stats(t, phoneID); st.Orders != 1 {
+	if st := in.Stats(t, phoneID); st.Orders != 1 {
 		t.Errorf("a double click placed %d orders, want 1", st.Orders)
 	}
 
@@ -135,7 +136,7 @@ func TestBrowserPages(t *testing.T) {
 		card(later.ID)+" .countdown", countdown), 5*time.Second)
 	forceClick(t, shop, later.ID)
 	waitOutcome(t, shop, later.ID, `^The sale has not started yet$`)
-	if code, a := in.order(t, "", 4242, later.ID, 1); code != http.StatusConflict || a.Error != "not_started" {
+	if code, a := in.Order(t, "", 4242, later.ID, 1); code != http.StatusConflict || a.Error != "not_started" {
 		t.Errorf("order before the start: %d %q, want 409 not_started", code, a.Error)
 	}
 
@@ -168,8 +169,12 @@ func TestBrowserPages(t *testing.T) {
 	waitFor(t, admin, "the lost answer reported", `document.getElementById('error').textContent.includes('Click Add again')`, 10*time.Second)
 	do(t, admin, "retry add stock", chromedp.Click(chromedp.CSS(row+" button.add-stock")))
 	waitFor(t, admin, "the replay reported", `document.getElementById('notice').textContent.includes('already applied')`, 10*time.Second)
-	if st := in.stats(t, phoneID); st.MySQLStock != 3 || deref(st.RedisStock) != int64(3) {
-		t.Errorf("after adding 3 twice with one op id: mysql %d redis %v, want 3 and 3", st.MySQLStock, deref(st.RedisStock))
+	if st := in.Stats(t, phoneID); st.MySQLStock != 3 || st.RedisStock == nil || *st.RedisStock != 3 {
+		redis := "none"
+		if st.RedisStock != nil {
+			redis = fmt.Sprint(*st.RedisStock)
+		}
+		t.Errorf("after adding 3 twice with one op id: mysql %d redis %s, want 3 and 3", st.MySQLStock, redis)
 	}
 	waitFor(t, admin, "the new stock in the table", rowIs(phoneID, map[string]string{"redis-stock": "3", "mysql-stock": "3"}), 10*time.Second)
 	screenshot(t, admin, "admin-desktop")

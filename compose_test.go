@@ -1,4 +1,4 @@
-package main
+package main_test
 
 import (
 	"net"
@@ -18,6 +18,7 @@ import (
 // is checked by reading it: every service it names, port it maps and
 // variable it passes agrees with what the service reads.
 func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)

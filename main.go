@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/go-seckill/seckill/config"
+	"github.com/go-seckill/seckill/internal/app"
 )
 
 func main() {
@@ -43,17 +44,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		}
 		return err
 	}
-	cfg, err := loadConfig(*configPath, lookupEnv)
+	cfg, err := app.LoadConfig(*configPath, lookupEnv)
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout)
+	log := app.NewLogger(stdout)
+	app.LogRedisTo(log)
 	if *migrateOnly {
-		return migrate(ctx, cfg, log)
+		return app.Migrate(ctx, cfg, log)
 	}
-	a, err := start(ctx, cfg, log)
+	a, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx)
+	return a.Serve(ctx)
 }

@@ -1,107 +1,79 @@
-package main
+package main_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/service"
 )
 
-func (in *instance) pay(t *testing.T, orderID, userID int64) (int, string) {
-	t.Helper()
-	return in.raw(t, "POST", fmt.Sprintf("/orders/%d/pay", orderID), "application/json", fmt.Sprintf(`{"user_id":%d}`, userID))
-}
-
-// statusCounts counts orders of goods by status over every order table.
-func (in *instance) statusCounts(t *testing.T, goodsID int64) map[int]int {
-	t.Helper()
-	counts := map[int]int{}
-	for _, db := range in.database.Databases() {
-		for table := 0; table <= 16; table++ {
-			name := "orders"
-			if table > 0 {
-				name = fmt.Sprintf("order_%d", table)
-			}
-			rows, err := db.Query("SELECT status, COUNT(*) FROM "+name+" WHERE goods_id = ? GROUP BY status", goodsID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var status, n int
-				if err := rows.Scan(&status, &n); err != nil {
-					t.Fatal(err)
-				}
-				counts[status] += n
-			}
-			rows.Close()
-		}
-	}
-	return counts
+// payWithin gives orders timeout to be paid, and has the expiry sweep look
+// every sweep for orders past it.
+func payWithin(e *harness.Env, timeout, sweep string) {
+	e.Settings["SECKILL_ORDER_PAY_TIMEOUT"] = timeout
+	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = sweep
+	e.Settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
 }
 
 // settledWithCancels waits until every order's sale is applied and every
-// cancelled order's units are back, then checks MySQL, Redis and the order
-// rows agree: sale = live orders, stock = initial - live, one return per
-// cancelled order.
-func (in *instance) settledWithCancels(t *testing.T, goodsID, initial int64, paid, cancelled int) {
+// cancelled order's units are back, with paid orders paid and cancelled
+// ones cancelled, then checks the sale's invariants: sale = live orders,
+// stock = initial - live, one return per cancelled order.
+func settledWithCancels(t *testing.T, e *harness.Env, goodsID, initial int64, accepted []int64, paid, cancelled int) harness.Snapshot {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := in.stats(t, goodsID)
-		counts := in.statusCounts(t, goodsID)
-		live := int64(st.Orders - st.Returns)
-		ok := st.StockLogs == st.Orders && st.RedisStock != nil && *st.RedisStock == st.MySQLStock &&
-			counts[service.StatusCancelled] == cancelled && st.Returns == int64(cancelled) &&
-			counts[service.StatusPaid] == paid && st.MySQLSale == live && st.MySQLStock == initial-live && st.DeadLetters == 0
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not settled: %+v redis=%v statuses=%v; want %d paid, %d cancelled", st, deref(st.RedisStock), counts, paid, cancelled)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var snap harness.Snapshot
+	var err error
+	if !harness.WaitFor(30*time.Second, func() bool {
+		snap, err = e.Snapshot(context.Background(), goodsID)
+		return err == nil && snap.Settled() &&
+			snap.Count(service.StatusPaid) == paid && snap.Count(service.StatusCancelled) == cancelled
+	}) {
+		t.Fatalf("not settled: %s (%v); want %d paid, %d cancelled", snap, err, paid, cancelled)
 	}
+	return e.CheckInvariants(t, goodsID, harness.Sale{Initial: initial, Accepted: accepted})
 }
 
 // Orders start unpaid; a paid order keeps its stock, an unpaid one is
 // cancelled at its deadline and its units come back to MySQL and Redis once.
 func TestPaymentAndTimeout(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1500ms"
-	e.settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "1h" // the deferred messages alone
-	in := e.start()
-	g := in.createGoods(t, 20)
-	var unpaid []orderAnswer
+	t.Parallel()
+	e := harness.NewEnv(t)
+	payWithin(e, "1500ms", "1h") // the deferred messages alone
+	in := e.Start(t)
+	g := in.CreateGoods(t, 20)
+	var unpaid []harness.OrderAnswer
+	var ids []int64
 	paid := 0
-	for i, v := range service.Versions() {
+	for i, v := range service.VersionNames() {
 		user := int64(100 + i)
-		code, a := in.order(t, v, user, g.ID, 1)
-		code2, b := in.order(t, v, user, g.ID, 1)
+		code, a := in.Order(t, v, user, g.ID, 1)
+		code2, b := in.Order(t, v, user, g.ID, 1)
+		ids = append(ids, a.ID, b.ID)
 		if code != http.StatusCreated || code2 != http.StatusCreated || a.PayDeadline.IsZero() {
 			t.Fatalf("%s: orders %d %d, deadline %v", v, code, code2, a.PayDeadline)
 		}
 		for range 2 { // paying twice is fine
-			if status, code := in.pay(t, a.ID, user); status != http.StatusOK {
+			if status, code := in.Pay(t, a.ID, user); status != http.StatusOK {
 				t.Errorf("%s: pay: %d %q", v, status, code)
 			}
 		}
 		paid++
-		if status, code := in.pay(t, b.ID, user+1000); status != http.StatusNotFound {
+		if status, code := in.Pay(t, b.ID, user+1000); status != http.StatusNotFound {
 			t.Errorf("%s: paying another user's order: %d %q", v, status, code)
 		}
 		unpaid = append(unpaid, b)
 	}
-	in.settledWithCancels(t, g.ID, 20, paid, len(unpaid))
+	settledWithCancels(t, e, g.ID, 20, ids, paid, len(unpaid))
 	for _, b := range unpaid {
-		if status, code := in.pay(t, b.ID, b.UserID); status != http.StatusConflict || code != "order_cancelled" {
+		if status, code := in.Pay(t, b.ID, b.UserID); status != http.StatusConflict || code != "order_cancelled" {
 			t.Errorf("paying a cancelled order: %d %q", status, code)
 		}
 	}
-	if status, code := in.pay(t, 12345, 1); status != http.StatusNotFound || code != "not_found" {
+	if status, code := in.Pay(t, 12345, 1); status != http.StatusNotFound || code != "not_found" {
 		t.Errorf("paying an unknown order: %d %q", status, code)
 	}
 }
@@ -110,19 +82,19 @@ func TestPaymentAndTimeout(t *testing.T) {
 // its stock sold, or cancelled with its stock returned once, never both.
 // The expiry sweep backs up the deferred messages here.
 func TestPaymentRacingTheTimeout(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1s"
-	e.settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "50ms"
-	e.settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
-	in := e.start()
-	g := in.createGoods(t, 60)
-	var orders []orderAnswer
+	t.Parallel()
+	e := harness.NewEnv(t)
+	payWithin(e, "1s", "50ms")
+	in := e.Start(t)
+	g := in.CreateGoods(t, 60)
+	var orders []harness.OrderAnswer
+	var ids []int64
 	for u := int64(1); u <= 60; u++ {
-		code, a := in.order(t, service.Versions()[u%int64(len(service.Versions()))], u, g.ID, 1)
+		code, a := in.Order(t, service.VersionNames()[u%int64(len(service.VersionNames()))], u, g.ID, 1)
 		if code != http.StatusCreated {
 			t.Fatalf("order: %d", code)
 		}
-		orders = append(orders, a)
+		orders, ids = append(orders, a), append(ids, a.ID)
 	}
 	var mu sync.Mutex
 	paid := 0
@@ -133,7 +105,7 @@ func TestPaymentRacingTheTimeout(t *testing.T) {
 			defer wg.Done()
 			// Payments land from 100 ms before to 100 ms after the deadline.
 			time.Sleep(time.Until(o.PayDeadline.Add(time.Duration(i%21-10) * 10 * time.Millisecond)))
-			status, code := in.pay(t, o.ID, o.UserID)
+			status, code := in.Pay(t, o.ID, o.UserID)
 			switch {
 			case status == http.StatusOK:
 				mu.Lock()
@@ -147,31 +119,30 @@ func TestPaymentRacingTheTimeout(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d of %d payments won the race", paid, len(orders))
-	in.settledWithCancels(t, g.ID, 60, paid, len(orders)-paid)
+	settledWithCancels(t, e, g.ID, 60, ids, paid, len(orders)-paid)
 }
 
 // A per-user limit holds under double clicks, across versions, is released
 // by a cancellation, and MySQL guards it when Redis forgets.
 func TestPerUserLimit(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_ORDER_PAY_TIMEOUT"] = "1s"
-	e.settings["SECKILL_ORDER_EXPIRY_SWEEP_INTERVAL"] = "100ms"
-	e.settings["SECKILL_ORDER_EXPIRY_SWEEP_GRACE"] = "0s"
-	in := e.start()
+	t.Parallel()
+	e := harness.NewEnv(t)
+	payWithin(e, "1s", "100ms")
+	in := e.Start(t)
 	var g service.Goods
-	if code := in.call(t, "POST", "/admin/goods", map[string]any{"name": "one each", "stock": 100, "per_user_limit": 1}, &g); code != http.StatusCreated || g.PerUserLimit != 1 {
+	if code := in.Call(t, "POST", "/admin/goods", map[string]any{"name": "one each", "stock": 100, "per_user_limit": 1}, &g); code != http.StatusCreated || g.PerUserLimit != 1 {
 		t.Fatalf("create: %d %+v", code, g)
 	}
 	// A double click, twenty times over, through every version at once.
 	codes := map[int]int{}
-	var first orderAnswer
+	var first harness.OrderAnswer
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, a := in.order(t, service.Versions()[i%len(service.Versions())], 5, g.ID, 1)
+			code, a := in.Order(t, service.VersionNames()[i%len(service.VersionNames())], 5, g.ID, 1)
 			mu.Lock()
 			defer mu.Unlock()
 			codes[code]++
@@ -186,37 +157,36 @@ func TestPerUserLimit(t *testing.T) {
 	if codes[http.StatusCreated] != 1 {
 		t.Fatalf("answers %v, want exactly one 201", codes)
 	}
-	if code, _ := in.order(t, "V2", 5, g.ID, 2); code != http.StatusBadRequest && code != http.StatusConflict {
+	if code, _ := in.Order(t, "V2", 5, g.ID, 2); code != http.StatusBadRequest && code != http.StatusConflict {
 		t.Errorf("two more units: %d", code)
 	}
 	// Left unpaid, the order is cancelled and the user may buy again.
-	in.settledWithCancels(t, g.ID, 100, 0, 1)
-	code, second := in.order(t, "V6", 5, g.ID, 1)
+	settledWithCancels(t, e, g.ID, 100, []int64{first.ID}, 0, 1)
+	code, second := in.Order(t, "V6", 5, g.ID, 1)
 	if code != http.StatusCreated {
 		t.Fatalf("after the cancellation: %d %q", code, second.Error)
 	}
-	if status, _ := in.pay(t, second.ID, 5); status != http.StatusOK {
+	if status, _ := in.Pay(t, second.ID, 5); status != http.StatusOK {
 		t.Fatalf("pay: %d", status)
 	}
-	_ = first
 
 	// Redis forgets who bought (a failover): it lets the user buy again, and
 	// the database's guard dead-letters the excess order.
-	if err := in.redis.Client().Del(context.Background(), in.redis.GoodsKey(g.ID)+"_buyers").Err(); err != nil {
+	if err := e.Redis().Del(context.Background(), e.BuyersKey(g.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := in.order(t, "V4", 5, g.ID, 1); code != http.StatusCreated {
+	if code, _ := in.Order(t, "V4", 5, g.ID, 1); code != http.StatusCreated {
 		t.Fatalf("order after Redis forgot: %d", code)
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for in.stats(t, g.ID).DeadLetters != 1 {
+	for in.Stats(t, g.ID).DeadLetters != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the excess order was not dead-lettered: %+v", in.stats(t, g.ID))
+			t.Fatalf("the excess order was not dead-lettered: %+v", in.Stats(t, g.ID))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	var reason string
-	if err := in.database.DB().QueryRow("SELECT reason FROM dead_letters").Scan(&reason); err != nil || reason == "" {
+	if err := e.DB(0).QueryRow("SELECT reason FROM dead_letters").Scan(&reason); err != nil || reason == "" {
 		t.Errorf("dead letter reason %q (%v)", reason, err)
 	}
 	t.Logf("dead letter: %s", reason)

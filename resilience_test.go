@@ -1,44 +1,27 @@
-package main
+package main_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/recovery"
 )
-
-// orderWithKey posts an order with an Idempotency-Key header.
-func (in *instance) orderWithKey(t *testing.T, version, key string, userID, goodsID int64) (int, orderAnswer) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]int64{"user_id": userID, "goods_id": goodsID, "number": 1})
-	req, _ := http.NewRequest("POST", in.base+"/order"+version, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a orderAnswer
-	data, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(data, &a)
-	return resp.StatusCode, a
-}
 
 // A client retrying with the same Idempotency-Key, even many times at once,
 // gets one order and the same answer; another key or user is another order.
 func TestIdempotencyKeyGivesOneOrderPerKey(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
-	versions := service.Versions()
-	g := in.createGoods(t, int64(len(versions)))
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	versions := service.VersionNames()
+	g := in.CreateGoods(t, int64(len(versions)))
+	var accepted []int64
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
 			key := "retry-" + v
@@ -50,7 +33,7 @@ func TestIdempotencyKeyGivesOneOrderPerKey(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					code, a := in.orderWithKey(t, v, key, 7, g.ID)
+					code, a := in.OrderWithKey(t, v, key, 7, g.ID)
 					mu.Lock()
 					defer mu.Unlock()
 					codes[code]++
@@ -62,49 +45,55 @@ func TestIdempotencyKeyGivesOneOrderPerKey(t *testing.T) {
 			wg.Wait()
 			// Concurrent twins see 409 request_in_progress; afterwards every
 			// retry replays the order.
-			code, a := in.orderWithKey(t, v, key, 7, g.ID)
+			code, a := in.OrderWithKey(t, v, key, 7, g.ID)
 			if code != http.StatusCreated || len(ids) > 1 || (len(ids) == 1 && ids[a.ID] == 0) {
 				t.Errorf("answers %v, order ids %v, replay %d %d", codes, ids, code, a.ID)
 			}
+			accepted = append(accepted, a.ID)
 		})
 	}
 	// Each version's key took one unit; now sold out, a new key is refused,
 	// and so is its retry, even once stock is added: the answer stands.
 	for range 2 {
-		if code, a := in.orderWithKey(t, "V6", "late", 7, g.ID); code != http.StatusConflict || a.Error != "sold_out" {
+		if code, a := in.OrderWithKey(t, "V6", "late", 7, g.ID); code != http.StatusConflict || a.Error != "sold_out" {
 			t.Errorf("sold-out answer and its replay: %d %q", code, a.Error)
 		}
-		in.call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": 1}, nil)
+		in.AddStock(t, g.ID, 1, "")
 	}
-	if code, _ := in.orderWithKey(t, "V6", "late", 8, g.ID); code != http.StatusCreated {
+	code, late := in.OrderWithKey(t, "V6", "late", 8, g.ID)
+	if code != http.StatusCreated {
 		t.Errorf("the same key for another user is another request: %d", code)
 	}
-	checkSettled(t, in.drained(t, g.ID), int64(len(versions))+2, int64(len(versions))+1)
+	snap := e.CheckInvariants(t, g.ID, harness.Sale{Initial: int64(len(versions)), Accepted: append(accepted, late.ID)})
+	if snap.Adds != 2 {
+		t.Errorf("%d units added, want 2", snap.Adds)
+	}
 }
 
 // Redis losing its data mid-sale: orders answer 503 stock_not_loaded until
 // one instance has rebuilt the stock from the database, under a lock and
 // after the grace period; then the sale goes on and sells exactly the stock.
 func TestRedisFlushedMidSaleIsRebuiltFromTheDatabase(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_REDIS_REBUILD_GRACE"] = "300ms"
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_REDIS_REBUILD_GRACE"] = "300ms"
 	ins := threeInstances(t, e)
-	g := ins[0].createGoods(t, 100)
-	sold := 0
+	g := ins[0].CreateGoods(t, 100)
+	var sold []int64
 	for u := int64(1); u <= 40; u++ {
-		if code, _ := ins[u%3].order(t, "V"+fmt.Sprint(u%6+1), u, g.ID, 1); code == http.StatusCreated {
-			sold++
+		if code, a := ins[u%3].Order(t, "V"+fmt.Sprint(u%6+1), u, g.ID, 1); code == http.StatusCreated {
+			sold = append(sold, a.ID)
 		}
 	}
-	if err := ins[0].redis.Client().Del(context.Background(), ins[0].redis.GoodsKey(g.ID)).Err(); err != nil {
+	if err := e.Redis().Del(context.Background(), e.GoodsKey(g.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	notLoaded := 0
 	deadline := time.Now().Add(10 * time.Second)
 	for u := int64(1000); ; u++ {
-		code, a := ins[u%3].order(t, "V"+fmt.Sprint(u%6+1), u, g.ID, 1)
+		code, a := ins[u%3].Order(t, "V"+fmt.Sprint(u%6+1), u, g.ID, 1)
 		if code == http.StatusCreated {
-			sold++
+			sold = append(sold, a.ID)
 			break
 		}
 		if code != http.StatusServiceUnavailable || a.Error != "stock_not_loaded" {
@@ -119,28 +108,24 @@ func TestRedisFlushedMidSaleIsRebuiltFromTheDatabase(t *testing.T) {
 	if notLoaded == 0 {
 		t.Error("no order was refused while Redis had lost the stock")
 	}
-	byStatus, ids := stampede(t, ins[1], g.ID, 300, service.Versions()...)
-	checkAccepted(t, byStatus, ids, 100-sold)
-	checkSettled(t, ins[2].drained(t, g.ID), 100, 100)
+	byStatus, ids := stampede(t, ins[1], g.ID, 300, service.VersionNames()...)
+	checkAccepted(t, byStatus, ids, 100-len(sold))
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: append(sold, ids...)})
 }
 
 // Past http.max_in_flight, order requests are shed at once with 503 busy
 // and Retry-After, and shed requests reserve nothing.
 func TestOverloadIsShedWithRetryAfter(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_HTTP_MAX_IN_FLIGHT"] = "4"
-	in := e.start()
-	g := in.createGoods(t, 100000)
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_HTTP_MAX_IN_FLIGHT"] = "4"
+	in := e.Start(t)
+	g := in.CreateGoods(t, 100000)
 	byStatus, ids := stampede(t, in, g.ID, 400, "V1")
 	if byStatus[http.StatusServiceUnavailable] == 0 || byStatus[http.StatusCreated] == 0 {
 		t.Errorf("answers %v: want some 201 and some 503 busy", byStatus)
 	}
-	st := in.drained(t, g.ID)
-	checkSettled(t, st, 100000, int64(len(ids)))
-}
-
-type reconcileReport struct {
-	Goods []service.Drift `json:"goods"`
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100000, Accepted: ids})
 }
 
 // Reconciliation repairs a drift between Redis and the database only once
@@ -148,37 +133,48 @@ type reconcileReport struct {
 // whose order was never written (Redis too low) and decrements Redis lost
 // (Redis too high).
 func TestReconciliationRepairsLastingDrift(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_RECONCILE_INTERVAL"] = "1h" // passes by hand here
-	in := e.start()
-	g := in.createGoods(t, 10)
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_RECONCILE_INTERVAL"] = "1h" // passes by hand here
+	in := e.Start(t)
+	g := in.CreateGoods(t, 10)
+	var ids []int64
 	for u := range int64(2) {
-		in.order(t, "V2", u+1, g.ID, 1)
+		_, a := in.Order(t, "V2", u+1, g.ID, 1)
+		ids = append(ids, a.ID)
 	}
-	in.drained(t, g.ID)
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: ids})
 	ctx := context.Background()
-	pass := func() service.Drift {
-		var r reconcileReport
-		if code := in.call(t, "POST", "/admin/reconcile", nil, &r); code != http.StatusOK || len(r.Goods) != 1 {
-			t.Fatalf("reconcile: %d %+v", code, r)
+	pass := func() recovery.Drift {
+		r := in.Reconcile(t)
+		if len(r) != 1 {
+			t.Fatalf("reconcile: %+v", r)
 		}
-		return r.Goods[0]
+		return r[0]
+	}
+	// Faults on the goods' Redis stock, as the key layout has it.
+	stockBy := func(delta int64) func() {
+		return func() {
+			if err := e.Redis().HIncrBy(ctx, e.GoodsKey(g.ID), "stock", delta).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for _, c := range []struct {
 		name  string
 		fault func()
 		drift int64
 	}{
-		{"reservation without an order", func() { in.redis.Reserve(ctx, g.ID, 99, 1, time.Now()) }, -1},
-		{"decrements lost by Redis", func() { in.redis.Adjust(ctx, g.ID, 8, 2) }, 2},
+		{"reservation without an order", stockBy(-1), -1},
+		{"decrements lost by Redis", stockBy(+2), 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.fault()
-			for i := 1; i <= service.RepairAfter; i++ {
+			for i := 1; i <= recovery.RepairAfter; i++ {
 				d := pass()
-				last := i == service.RepairAfter
+				last := i == recovery.RepairAfter
 				if d.Drift != c.drift || d.Repaired != last || (!last && d.Seen != i) {
-					t.Errorf("pass %d: %+v, want drift %d seen %d, repaired only on pass %d", i, d, c.drift, i, service.RepairAfter)
+					t.Errorf("pass %d: %+v, want drift %d seen %d, repaired only on pass %d", i, d, c.drift, i, recovery.RepairAfter)
 				}
 			}
 			if d := pass(); d.Drift != 0 || *d.RedisStock != 8 {
@@ -186,77 +182,78 @@ func TestReconciliationRepairsLastingDrift(t *testing.T) {
 			}
 		})
 	}
-	checkSettled(t, in.drained(t, g.ID), 10, 2)
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: ids})
 }
 
 // The background pass does the same on its own.
 func TestReconciliationLoopRepairsAnOrphanReservation(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_RECONCILE_INTERVAL"] = "100ms"
-	in := e.start()
-	g := in.createGoods(t, 10)
-	if err := in.redis.Reserve(context.Background(), g.ID, 99, 3, time.Now()); err != nil {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_RECONCILE_INTERVAL"] = "100ms"
+	in := e.Start(t)
+	g := in.CreateGoods(t, 10)
+	ctx := context.Background()
+	if err := e.Redis().HIncrBy(ctx, e.GoodsKey(g.ID), "stock", -3).Err(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if stock, _, _ := in.redis.Stock(context.Background(), g.ID); stock == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the orphan reservation was not given back within 5 s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	harness.Eventually(t, 5*time.Second, func() bool {
+		stock, err := e.Redis().HGet(ctx, e.GoodsKey(g.ID), "stock").Int64()
+		return err == nil && stock == 10
+	}, "the orphan reservation given back")
 }
 
 // After Redis lost a goods and rebuilt it, replaying an admin addition (same
-// op_id) or a cancelled order's return adds nothing a second time.
+// op_id) or a cancelled order's return adds nothing a second time. The order
+// is left unpaid past its deadline, so the service cancels it and gives its
+// unit back; the return is replayed by publishing its timeout message again.
 func TestReplaysAfterARebuildCountOnce(t *testing.T) {
-	e := newEnv(t)
-	e.settings["SECKILL_REDIS_REBUILD_GRACE"] = "100ms"
-	in := e.start()
-	g := in.createGoods(t, 10)
-	if code := in.call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": 5, "op_id": "before-loss"}, nil); code != http.StatusOK {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_REDIS_REBUILD_GRACE"] = "100ms"
+	e.Settings["SECKILL_ORDER_PAY_TIMEOUT"] = "2s"
+	in := e.Start(t)
+	g := in.CreateGoods(t, 10)
+	if code, _ := in.AddStock(t, g.ID, 5, "before-loss"); code != http.StatusOK {
 		t.Fatalf("add: %d", code)
 	}
 	ctx := context.Background()
-	m := sellWithoutMessage(t, in, g.ID, 1)
-	m.Deadline = time.Now().Add(-time.Second).UnixMilli()
-	if err := in.svc.ApplyStock(ctx, m); err != nil {
+	code, a := in.Order(t, "V2", 1, g.ID, 1)
+	if code != http.StatusCreated {
+		t.Fatalf("order: %d %q", code, a.Error)
+	}
+	// Left unpaid, the order is cancelled and its unit goes back once.
+	settledWithCancels(t, e, g.ID, 10, []int64{a.ID}, 0, 1)
+	if err := e.Redis().Del(ctx, e.GoodsKey(g.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	// Expire and cancel the order by hand: its unit goes back once.
-	if _, err := in.database.DB().Exec("UPDATE orders SET pay_deadline = ? WHERE id = ?", time.Now().Add(-time.Second).UTC(), m.OrderID); err != nil {
-		t.Fatal(err)
-	}
-	if err := in.svc.CancelUnpaid(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	if err := in.redis.Client().Del(ctx, in.redis.GoodsKey(g.ID)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		code, _ := in.order(t, "V2", 99, g.ID, 1)
-		if code == http.StatusCreated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("stock not rebuilt")
-		}
-		time.Sleep(50 * time.Millisecond)
+	var b harness.OrderAnswer
+	harness.Eventually(t, 5*time.Second, func() bool {
+		code, b = in.Order(t, "V2", 99, g.ID, 1)
+		return code == http.StatusCreated
+	}, "stock rebuilt")
+	if status, code := in.Pay(t, b.ID, 99); status != http.StatusOK {
+		t.Fatalf("pay: %d %q", status, code)
 	}
 	// The replays.
-	if code := in.call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": 5, "op_id": "before-loss"}, nil); code != http.StatusOK {
-		t.Fatalf("replayed add: %d", code)
+	if code, added := in.AddStock(t, g.ID, 5, "before-loss"); code != http.StatusOK || !added.Replayed {
+		t.Fatalf("replayed add: %d %+v", code, added)
 	}
-	if err := in.svc.CancelUnpaid(ctx, m); err != nil {
-		t.Fatal(err)
+	timeouts := func() harness.ChannelStats {
+		st, err := harness.NSQDChannel(e.NSQDs[0].HTTPAddr(), in.Config.NSQ.TimeoutTopic, in.Config.NSQ.TimeoutChannel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
 	}
-	st := in.drained(t, g.ID)
+	before := timeouts().MessageCount
+	e.PublishTimeout(t, service.StockMessage{OrderID: a.ID, GoodsID: g.ID, UserID: 1, Number: 1, Deadline: a.PayDeadline.UnixMilli()})
+	harness.Eventually(t, 10*time.Second, func() bool {
+		st := timeouts()
+		return st.MessageCount > before && st.Idle()
+	}, "the replayed timeout message handled")
+	snap := settledWithCancels(t, e, g.ID, 10, []int64{a.ID, b.ID}, 1, 1)
 	// 15 units, 2 orders, one of them cancelled: 14 left, sale 1.
-	if st.MySQLStock != 14 || *st.RedisStock != 14 || st.MySQLSale != 1 || st.Returns != 1 {
-		t.Errorf("after the replays: %+v redis=%d, want stock 14 in both, sale 1, one return", st, *st.RedisStock)
+	if snap.Stock != 14 || snap.Redis == nil || *snap.Redis != 14 || snap.Sale != 1 || len(snap.Returns) != 1 {
+		t.Errorf("after the replays: %s; want stock 14 in both, sale 1, one return", snap)
 	}
 }

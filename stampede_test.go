@@ -1,4 +1,4 @@
-package main
+package main_test
 
 import (
 	"math/rand/v2"
@@ -7,12 +7,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/service"
 )
 
 // stampede fires n orders of one unit at once, with random user ids, through
 // the versions given in turn, and counts the answers by status.
-func stampede(t *testing.T, in *instance, goodsID int64, n int, versions ...string) (byStatus map[int]int, orderIDs []int64) {
+func stampede(t *testing.T, in *harness.Instance, goodsID int64, n int, versions ...string) (byStatus map[int]int, orderIDs []int64) {
 	t.Helper()
 	var (
 		mu    sync.Mutex
@@ -25,7 +26,7 @@ func stampede(t *testing.T, in *instance, goodsID int64, n int, versions ...stri
 		go func() {
 			defer wg.Done()
 			<-start
-			code, a := in.order(t, versions[i%len(versions)], rand.Int64N(1_000_000)+1, goodsID, 1)
+			code, a := in.Order(t, versions[i%len(versions)], rand.Int64N(1_000_000)+1, goodsID, 1)
 			mu.Lock()
 			defer mu.Unlock()
 			byStatus[code]++
@@ -59,14 +60,15 @@ func checkAccepted(t *testing.T, byStatus map[int]int, orderIDs []int64, want in
 // on 100 units sell exactly 100, and once the consumer drains, MySQL, Redis,
 // the order tables and the stock logs all agree.
 func TestStampedeSellsExactlyTheStock(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
-	for _, v := range service.Versions() {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	for _, v := range service.VersionNames() {
 		t.Run(v, func(t *testing.T) {
-			g := in.createGoods(t, 100)
+			g := in.CreateGoods(t, 100)
 			byStatus, ids := stampede(t, in, g.ID, 2000, v)
 			checkAccepted(t, byStatus, ids, 100)
-			checkSettled(t, in.drained(t, g.ID), 100, 100)
+			e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: ids})
 		})
 	}
 }
@@ -74,22 +76,24 @@ func TestStampedeSellsExactlyTheStock(t *testing.T) {
 // V1 (MySQL row lock) and V2 (Redis first) selling one goods at the same
 // time: both take their units from the Redis gate, so neither oversells.
 func TestMixedVersionsOnOneGoodsNeverOversell(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
-	g := in.createGoods(t, 100)
-	byStatus, ids := stampede(t, in, g.ID, 2000, service.Versions()...)
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 100)
+	byStatus, ids := stampede(t, in, g.ID, 2000, service.VersionNames()...)
 	checkAccepted(t, byStatus, ids, 100)
-	checkSettled(t, in.drained(t, g.ID), 100, 100)
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: ids})
 }
 
 // Stock added by the admin while buyers stampede is sold exactly: no unit is
 // lost to a concurrent decrement and none is sold twice.
 func TestAdminAddStockDuringStampede(t *testing.T) {
-	e := newEnv(t)
-	in := e.start()
-	for _, v := range service.Versions() {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	for _, v := range service.VersionNames() {
 		t.Run(v, func(t *testing.T) {
-			g := in.createGoods(t, 100)
+			g := in.CreateGoods(t, 100)
 			const adds, each = 5, 20
 			var added atomic.Int64
 			var wg sync.WaitGroup
@@ -97,9 +101,8 @@ func TestAdminAddStockDuringStampede(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					var out map[string]any
-					if code := in.call(t, "POST", "/admin/goods", map[string]any{"id": g.ID, "add_stock": each}, &out); code != http.StatusOK {
-						t.Errorf("add_stock: status %d %v", code, out)
+					if code, out := in.AddStock(t, g.ID, each, ""); code != http.StatusOK {
+						t.Errorf("add_stock: status %d %+v", code, out)
 						return
 					}
 					added.Add(each)
@@ -114,7 +117,10 @@ func TestAdminAddStockDuringStampede(t *testing.T) {
 				t.Errorf("sold %d units, want the initial 100 plus %d added", sold, added.Load())
 			}
 			checkAccepted(t, map[int]int{http.StatusCreated: sold}, append(ids, restIDs...), sold)
-			checkSettled(t, in.drained(t, g.ID), 100+added.Load(), int64(sold))
+			snap := e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: append(ids, restIDs...)})
+			if snap.Adds != added.Load() {
+				t.Errorf("the database holds %d units added, the admin added %d", snap.Adds, added.Load())
+			}
 		})
 	}
 }

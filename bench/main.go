@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/go-seckill/seckill/config"
+	"github.com/go-seckill/seckill/internal/harness"
 )
 
 // options configure one run.
@@ -199,7 +200,12 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		return nil, err
 	}
 	defer svc.stop()
-	logf("service up at %s", svc.base)
+	logf("service up at %s", svc.Base)
+	servers, err := harness.OpenServers([]string{serviceDSN}, o.Redis, o.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer servers.Close()
 	meter := newCPUMeter(svc.cmd.Process.Pid)
 	if res.Versions, res.Best, err = svc.versions(ctx); err != nil {
 		return nil, err
@@ -248,7 +254,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 				continue
 			}
 			quiet.wait(ctx, v+" "+ph)
-			p := runPhase(ctx, svc, meter, o, v, ph, min(o.DrainTimeout, left-o.Duration))
+			p := runPhase(ctx, svc, servers, meter, o, v, ph, min(o.DrainTimeout, left-o.Duration))
 			// A run that shared the machine with someone else's work says
 			// little about the version: run it once more and keep the less
 			// disturbed one. A broken invariant is never run again, and a
@@ -257,7 +263,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 			if p.ok() && p.measured() && p.OtherCPU > o.Disturbed && left >= o.Duration+5*time.Second {
 				logf("%s %s: other processes took %.0f%% of the CPU; running it again", v, ph, 100*p.OtherCPU)
 				quiet.wait(ctx, v+" "+ph)
-				q := runPhase(ctx, svc, meter, o, v, ph, min(o.DrainTimeout, left-o.Duration))
+				q := runPhase(ctx, svc, servers, meter, o, v, ph, min(o.DrainTimeout, left-o.Duration))
 				first, kept := p.OtherCPU, "first"
 				if !q.ok() || q.OtherCPU < p.OtherCPU {
 					p, kept = q, "second"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -9,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,16 +21,17 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/go-seckill/seckill/internal/harness"
 )
 
-// service is one seckill process the harness built and started.
+// service is one seckill process the harness built and started, and a
+// client of its HTTP API.
 type service struct {
+	*harness.Client
 	cmd     *exec.Cmd
-	base    string // http://127.0.0.1:port
-	token   string
 	logPath string
 	exited  chan struct{}
-	client  *http.Client
 }
 
 // stats is GET /admin/goods/:id/stats.
@@ -155,13 +153,13 @@ func startService(ctx context.Context, bin, dir string, env map[string]string) (
 		logFile.Close()
 		return nil, err
 	}
-	s := &service{cmd: cmd, base: "http://" + addr, token: token, logPath: logPath,
-		exited: make(chan struct{}), client: &http.Client{Timeout: 10 * time.Second}}
+	s := &service{Client: harness.NewClient("http://"+addr, token), cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	s.HTTP.Timeout = 10 * time.Second
 	go func() { _ = cmd.Wait(); logFile.Close(); close(s.exited) }()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if code, _, err := s.call(ctx, "GET", "/readyz", nil); err == nil && code == http.StatusOK {
+		if code, _, err := s.Send(ctx, "GET", "/readyz", nil); err == nil && code == http.StatusOK {
 			return s, nil
 		}
 		select {
@@ -239,35 +237,9 @@ func countLogProblems(log string) []logCount {
 	return out
 }
 
-func (s *service) call(ctx context.Context, method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
-
 // getJSON calls the service and decodes a want-status answer into v.
 func (s *service) getJSON(ctx context.Context, method, path string, body any, want int, v any) error {
-	code, b, err := s.call(ctx, method, path, body)
+	code, b, err := s.Send(ctx, method, path, body)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -313,34 +285,17 @@ var reNSQDHTTP = regexp.MustCompile(`msg="embedded nsqd started".* http=(\S+)`)
 
 // pauseConsumer pauses or resumes the consumer's channel on the service's
 // embedded nsqd, whose HTTP address the service logs at start-up.
-func (s *service) pauseConsumer(ctx context.Context, topic, channel string, pause bool) error {
+func (s *service) pauseConsumer(topic, channel string, pause bool) error {
 	b, _ := os.ReadFile(s.logPath)
 	m := reNSQDHTTP.FindSubmatch(b)
 	if m == nil {
 		return errors.New("the service's log does not give its embedded nsqd's HTTP address")
 	}
-	u := "http://" + string(m[1]) + "/channel/unpause"
-	if pause {
-		u = "http://" + string(m[1]) + "/channel/pause"
-	}
-	if err := requireLoopback(u); err != nil {
+	addr := string(m[1])
+	if err := requireLoopback("http://" + addr); err != nil {
 		return err
 	}
-	u += "?topic=" + url.QueryEscape(topic) + "&channel=" + url.QueryEscape(channel)
-	req, err := http.NewRequestWithContext(ctx, "POST", u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("nsqd %s: %d %s", u, resp.StatusCode, body)
-	}
-	return nil
+	return harness.PauseChannel(addr, topic, channel, pause)
 }
 
 func randomHex(n int) string {

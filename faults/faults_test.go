@@ -1,12 +1,9 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -16,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsqio/go-nsq"
-
+	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/internal/testenv"
+	domain "github.com/go-seckill/seckill/service"
 )
 
 // The service's default stock topic and channel (nsq.topic, nsq.channel).
@@ -92,12 +89,12 @@ func TestFaults(t *testing.T) {
 func serviceKilled(t *testing.T) result {
 	e := newEnv(t)
 	px := e.mysqlProxy()
-	s := e.service("seckill", map[string]string{"SECKILL_MYSQL_SHARDS": e.dsns[0] + "," + px.via(t, e.dsns[1])})
+	s := e.service("seckill", map[string]string{"SECKILL_MYSQL_SHARDS": e.DSNs[0] + "," + px.via(t, e.DSNs[1])})
 	s.start()
 	const stock = 3000
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/order", workers: 32, dur: 20 * time.Second})
-	waitFor(10*time.Second, func() bool { return l.count("before 201") >= 1000 })
+	harness.WaitFor(10*time.Second, func() bool { return l.count("before 201") >= 1000 })
 	px.stall()
 	time.Sleep(300 * time.Millisecond) // every worker reaches a user of the stalled host
 	l.setPhase("killed")
@@ -108,8 +105,8 @@ func serviceKilled(t *testing.T) result {
 		t.Fatal(err)
 	}
 	lost := int64(-1) // reservations without an order, while nothing runs
-	if snap, err := e.snapshot(g); err == nil && snap.redis != nil {
-		lost = stock - snap.units - *snap.redis
+	if snap, err := e.Snapshot(context.Background(), g); err == nil && snap.Redis != nil {
+		lost = stock - snap.Units - *snap.Redis
 	}
 
 	restart := time.Now()
@@ -117,21 +114,19 @@ func serviceKilled(t *testing.T) result {
 	if lost <= 0 {
 		t.Errorf("no reservation was lost at the kill (%d): the scenario did not test reconciliation", lost)
 	}
-	snap, _ := e.awaitSettled(g, settleWithin)
+	snap := e.settle(g, stock, l.orders())
 	rec := time.Since(restart)
-	e.check(snap, stock, l.orders(), 0)
 
 	rest := startLoad(s, g, loadSpec{path: "/order", workers: 32, dur: 10 * time.Second, untilSoldOut: true})
 	rest.wait()
-	final, _ := e.awaitSettled(g, settleWithin)
 	accepted := append(l.orders(), rest.orders()...)
-	e.check(final, stock, accepted, 0)
-	if final.units != stock {
-		t.Errorf("sold %d units of %d after recovery: %s", final.units, stock, rest.summary())
+	final := e.settle(g, stock, accepted)
+	if final.Units != stock {
+		t.Errorf("sold %d units of %d after recovery: %s", final.Units, stock, rest.summary())
 	}
 	return result{accepted: len(accepted), recovery: rec,
 		note: fmt.Sprintf("%d reservations lost at the kill, restored by reconciliation; %d orders stored without an answer; then sold out exactly",
-			lost, len(snap.orders)-len(l.orders()))}
+			lost, len(snap.Orders)-len(l.orders()))}
 }
 
 // 2. nsqd is SIGKILLed under load and restarted a second later on the same
@@ -142,7 +137,7 @@ func nsqdKilled(t *testing.T) result {
 	s := e.service("seckill", nil)
 	s.start()
 	const stock = 100_000
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/order", workers: 32, dur: 10 * time.Second})
 	time.Sleep(time.Second)
 	l.setPhase("nsqd down")
@@ -159,9 +154,8 @@ func nsqdKilled(t *testing.T) result {
 	if n := l.count("nsqd down ") - l.count("nsqd down 201"); n > 0 {
 		t.Errorf("%d orders refused while only nsqd was down: %s", n, l.summary())
 	}
-	snap, _ := e.awaitSettled(g, settleWithin)
+	e.settle(g, stock, l.orders())
 	rec := time.Since(back)
-	e.check(snap, stock, l.orders(), 0)
 	accepted := e.resumes(s, g, stock, l.orders())
 	return result{accepted: len(accepted), recovery: rec,
 		note: fmt.Sprintf("%d accepted while nsqd was down", l.count("nsqd down 201"))}
@@ -175,7 +169,7 @@ func nsqdDown(t *testing.T) result {
 	s := e.service("seckill", nil)
 	s.start()
 	const stock = 100_000
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	e.nsqd.kill()
 	l := startLoad(s, g, loadSpec{path: "/orderV2", workers: 32, dur: 1500 * time.Millisecond})
 	l.setPhase("nsqd down")
@@ -186,9 +180,8 @@ func nsqdDown(t *testing.T) result {
 	if n := l.count("nsqd down ") - l.count("nsqd down 201"); n > 0 || len(l.orders()) == 0 {
 		t.Errorf("orders must be accepted while only nsqd is down: %s", l.summary())
 	}
-	snap, _ := e.awaitSettled(g, settleWithin)
+	e.settle(g, stock, l.orders())
 	rec := time.Since(back)
-	e.check(snap, stock, l.orders(), 0)
 	accepted := e.resumes(s, g, stock, l.orders())
 	return result{accepted: len(accepted), recovery: rec, note: "all published by the outbox sweep"}
 }
@@ -197,10 +190,10 @@ func nsqdDown(t *testing.T) result {
 // primary and to both order hosts, going through one TCP proxy.
 func (e *env) serviceBehindProxy() (*proxy, *service) {
 	px := e.mysqlProxy()
-	primary := px.via(e.t, e.dsns[0])
+	primary := px.via(e.t, e.DSNs[0])
 	s := e.service("seckill", map[string]string{
 		"SECKILL_MYSQL_DSN":    primary,
-		"SECKILL_MYSQL_SHARDS": primary + "," + px.via(e.t, e.dsns[1]),
+		"SECKILL_MYSQL_SHARDS": primary + "," + px.via(e.t, e.DSNs[1]),
 	})
 	s.start()
 	return px, s
@@ -214,7 +207,7 @@ func mysqlDown(t *testing.T) result {
 	e := newEnv(t)
 	px, s := e.serviceBehindProxy()
 	const stock = 100_000
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/orderV4", workers: 32, dur: 10 * time.Second})
 	time.Sleep(time.Second)
 	l.setPhase("mysql down")
@@ -237,9 +230,8 @@ func mysqlDown(t *testing.T) result {
 	if l.noRetryAfter > 0 {
 		t.Errorf("%d answers 503 without Retry-After", l.noRetryAfter)
 	}
-	snap, _ := e.awaitSettled(g, settleWithin)
+	snap := e.settle(g, stock, l.orders())
 	rec := time.Since(back)
-	e.check(snap, stock, l.orders(), 0)
 	accepted := e.resumes(s, g, stock, l.orders())
 	return result{accepted: len(accepted), recovery: rec,
 		note: fmt.Sprintf("%d answered 503 during the outage; %d stored and answered 503 outcome_unknown; %d stored although refused",
@@ -257,9 +249,9 @@ func mysqlDownNearSellOut(t *testing.T) result {
 	e := newEnv(t)
 	px, s := e.serviceBehindProxy()
 	const stock = 4000
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/orderV4", workers: 32, dur: 15 * time.Second, untilSoldOut: true})
-	waitFor(5*time.Second, func() bool { return l.count("before 201") >= stock*5/8 })
+	harness.WaitFor(5*time.Second, func() bool { return l.count("before 201") >= stock*5/8 })
 	l.setPhase("mysql down")
 	px.down()
 	time.Sleep(2 * time.Second)
@@ -269,15 +261,14 @@ func mysqlDownNearSellOut(t *testing.T) result {
 	}
 	back := time.Now()
 	l.wait()
-	snap, _ := e.awaitSettled(g, settleWithin)
+	snap := e.settle(g, stock, l.orders())
 	rec := time.Since(back)
-	e.check(snap, stock, l.orders(), 0)
 	if n := l.storedRefused(snap); n > 0 {
 		t.Errorf("%d orders stored although their request was refused", n)
 	}
 	return result{accepted: len(l.orders()), recovery: rec,
 		note: fmt.Sprintf("%d stored and answered 503 outcome_unknown; %d orders for a stock of %d; %d dead letters",
-			l.storedUnknown(snap), len(snap.orders), stock, snap.deadLetters)}
+			l.storedUnknown(snap), len(snap.Orders), stock, snap.DeadLetters)}
 }
 
 // 5. Redis loses every key of the deployment mid-sale (as a restart without
@@ -289,25 +280,26 @@ func redisKeysLost(t *testing.T) result {
 	s := e.service("seckill", nil)
 	s.start()
 	const stock = 3000
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/order", workers: 32, dur: 20 * time.Second, untilSoldOut: true})
-	waitFor(5*time.Second, func() bool { return l.count("before 201") >= 800 })
+	harness.WaitFor(5*time.Second, func() bool { return l.count("before 201") >= 800 })
 	l.setPhase("keys lost")
 	lostAt := time.Now()
 	ctx := context.Background()
+	rdb := e.Redis()
 	var keys []string
-	iter := e.rdb.Scan(ctx, 0, e.prefix+"*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, e.Prefix+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}
 	err := iter.Err()
 	if err == nil && len(keys) > 0 {
-		err = e.rdb.Del(ctx, keys...).Err()
+		err = rdb.Del(ctx, keys...).Err()
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	rebuilt := waitFor(10*time.Second, func() bool { return e.rdb.Exists(ctx, e.goodsKey(g)).Val() == 1 })
+	rebuilt := harness.WaitFor(10*time.Second, func() bool { return rdb.Exists(ctx, e.GoodsKey(g)).Val() == 1 })
 	rec := time.Since(lostAt)
 	l.setPhase("rebuilt")
 	if !rebuilt {
@@ -318,10 +310,9 @@ func redisKeysLost(t *testing.T) result {
 	if l.count("keys lost 503 stock_not_loaded") == 0 {
 		t.Errorf("no 503 stock_not_loaded while the stock was missing: %s", l.summary())
 	}
-	snap, _ := e.awaitSettled(g, settleWithin)
-	e.check(snap, stock, l.orders(), 0)
-	if snap.units != stock {
-		t.Errorf("sold %d units of %d: %s", snap.units, stock, l.summary())
+	snap := e.settle(g, stock, l.orders())
+	if snap.Units != stock {
+		t.Errorf("sold %d units of %d: %s", snap.Units, stock, l.summary())
 	}
 	return result{accepted: len(l.orders()), recovery: rec,
 		note: fmt.Sprintf("recovery: until the stock was rebuilt; %d answered 503 stock_not_loaded; sold out exactly",
@@ -338,23 +329,15 @@ func duplicateMessages(t *testing.T) result {
 	s := e.service("seckill", nil)
 	s.start()
 	const stock = 100_000
-	g := s.createGoods(stock)
-	p, err := nsq.NewProducer(e.nsqd.tcp, nsq.NewConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.SetLogger(log.New(e.out, "producer| ", 0), nsq.LogLevelWarning)
-	defer p.Stop()
+	g := s.CreateGoods(t, stock).ID
 	published := 0
 	duplicate := func(batch []order) {
-		for _, o := range batch {
-			body, _ := json.Marshal(map[string]int64{"order_id": o.ID, "goods_id": g, "user_id": o.UserID, "number": 1})
-			if err := p.Publish(stockTopic, body); err != nil {
-				t.Errorf("publish a duplicate: %v", err)
-				return
-			}
-			published++
+		bodies := make([][]byte, len(batch))
+		for i, o := range batch {
+			bodies[i], _ = json.Marshal(domain.StockMessage{OrderID: o.ID, GoodsID: g, UserID: o.UserID, Number: 1})
 		}
+		harness.Publish(t, e.nsqd.tcp, stockTopic, bodies...)
+		published += len(bodies)
 	}
 	l := startLoad(s, g, loadSpec{path: "/order", workers: 16, dur: 1500 * time.Millisecond})
 	for done, running := 0, true; running; {
@@ -374,20 +357,20 @@ func duplicateMessages(t *testing.T) result {
 	duplicate(append(again, again...))
 	last := time.Now()
 
-	var st channelStats
-	drained := waitFor(settleWithin, func() bool {
+	var st harness.ChannelStats
+	var err error
+	drained := harness.WaitFor(settleWithin, func() bool {
 		st, err = e.nsqd.channel(stockTopic, stockChannel)
 		return err == nil && st.Depth == 0 && st.InFlightCount == 0
 	})
 	if !drained {
 		t.Errorf("nsqd channel not drained within %v: %+v", settleWithin, st)
 	}
-	snap, _ := e.awaitSettled(g, settleWithin)
+	snap := e.settle(g, stock, l.orders())
 	rec := time.Since(last)
-	e.check(snap, stock, l.orders(), 0)
 	return result{accepted: len(l.orders()), recovery: rec,
 		note: fmt.Sprintf("%d duplicates published; nsqd delivered %d messages for %d orders",
-			published, st.MessageCount, len(snap.orders))}
+			published, st.MessageCount, len(snap.Orders))}
 }
 
 // 7. A consumer is SIGKILLed while it drains a backlog: batches it
@@ -402,7 +385,7 @@ func consumerKilled(t *testing.T) result {
 	})
 	front.start()
 	const stock = 100_000
-	g := front.createGoods(stock)
+	g := front.CreateGoods(t, stock).ID
 	l := startLoad(front, g, loadSpec{path: "/orderV2", workers: 32, dur: 2500 * time.Millisecond})
 	l.wait()
 	orders := len(l.orders())
@@ -410,7 +393,7 @@ func consumerKilled(t *testing.T) result {
 	worker := e.service("consumer", map[string]string{"SECKILL_SNOWFLAKE_NODE": "2", "SECKILL_OUTBOX_GRACE": "1m"})
 	worker.launch()
 	applied := func() (n int) {
-		_ = e.dbs[0].QueryRow("SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ?", g).Scan(&n)
+		_ = e.DB(0).QueryRow("SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ?", g).Scan(&n)
 		return n
 	}
 	for deadline := time.Now().Add(20 * time.Second); applied() < orders/4 && time.Now().Before(deadline); {
@@ -425,9 +408,9 @@ func consumerKilled(t *testing.T) result {
 
 	restart := time.Now()
 	worker.start()
-	snap, _ := e.awaitSettled(g, settleWithin)
-	var st channelStats
-	drained := waitFor(settleWithin, func() bool {
+	e.AwaitSettled(t, g, settleWithin)
+	var st harness.ChannelStats
+	drained := harness.WaitFor(settleWithin, func() bool {
 		var err error
 		st, err = e.nsqd.channel(stockTopic, stockChannel)
 		return err == nil && st.Depth == 0 && st.InFlightCount == 0
@@ -436,12 +419,11 @@ func consumerKilled(t *testing.T) result {
 	if !drained {
 		t.Errorf("nsqd channel not drained within %v: %+v", settleWithin, st)
 	}
-	snap, _ = e.awaitSettled(g, settleWithin)
-	e.check(snap, stock, l.orders(), 0)
+	e.settle(g, stock, l.orders())
 	// Every message was published once: those the killed consumer did not
 	// acknowledge came to the restarted one, and any of them whose order was
 	// applied before the kill was committed and never acknowledged.
-	unacked := int(st.finished()) - (orders - atKill)
+	unacked := int(st.Finished()) - (orders - atKill)
 	return result{accepted: orders, recovery: rec,
 		note: fmt.Sprintf("killed with %d of %d applied, %d of them committed and not acknowledged; %d redelivered after nsqd's message timeout",
 			atKill, orders, unacked, st.TimeoutCount)}
@@ -456,7 +438,7 @@ func idempotentRetries(t *testing.T) result {
 	s := e.service("seckill", nil)
 	s.start()
 	const stock, keys, twins = 1000, 20, 8
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	type client struct {
 		key  string
 		user int64
@@ -468,12 +450,12 @@ func idempotentRetries(t *testing.T) result {
 		wg    sync.WaitGroup
 	)
 	send := func(c *client) int {
-		code, id, errCode := s.orderWithKey(c.key, c.user, g)
+		code, a := s.OrderWithKey(t, "", c.key, c.user, g)
 		mu.Lock()
 		defer mu.Unlock()
-		codes[strings.TrimSpace(fmt.Sprint(code, " ", errCode))]++
+		codes[strings.TrimSpace(fmt.Sprint(code, " ", a.Error))]++
 		if code == http.StatusCreated {
-			c.ids[id]++
+			c.ids[a.ID]++
 		}
 		return code
 	}
@@ -505,11 +487,10 @@ func idempotentRetries(t *testing.T) result {
 		}
 	}
 	last := time.Now()
-	snap, _ := e.awaitSettled(g, settleWithin)
+	snap := e.settle(g, stock, accepted)
 	rec := time.Since(last)
-	e.check(snap, stock, accepted, 0)
-	if len(snap.orders) != keys {
-		t.Errorf("%d orders stored for %d idempotency keys", len(snap.orders), keys)
+	if len(snap.Orders) != keys {
+		t.Errorf("%d orders stored for %d idempotency keys", len(snap.Orders), keys)
 	}
 	return result{accepted: len(accepted), recovery: rec,
 		note: fmt.Sprintf("%d keys × (%d at once + 1 after): %d answered 201 with the key's order, %d answered 409 request_in_progress",
@@ -524,7 +505,7 @@ func overload(t *testing.T) result {
 	s := e.service("seckill", map[string]string{"SECKILL_HTTP_MAX_IN_FLIGHT": "16"})
 	s.start()
 	const stock = 100_000
-	g := s.createGoods(stock)
+	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/order", workers: 160, dur: 2 * time.Second})
 	l.wait()
 	end := time.Now()
@@ -539,9 +520,8 @@ func overload(t *testing.T) result {
 	if other := l.count("before ") - busy - l.count("before 201"); other > 0 {
 		t.Errorf("%d answers neither 201 nor 503 busy: %s", other, l.summary())
 	}
-	snap, _ := e.awaitSettled(g, settleWithin)
+	e.settle(g, stock, l.orders())
 	rec := time.Since(end)
-	e.check(snap, stock, l.orders(), 0)
 	return result{accepted: len(l.orders()), recovery: rec,
 		note: fmt.Sprintf("%d shed with 503 busy (p50 %v, p99 %v); admitted p50 %v, p99 %v", busy,
 			ms(percentile(l.busy, 50)), ms(percentile(l.busy, 99)),
@@ -560,29 +540,8 @@ func (e *env) resumes(s *service, g, stock int64, before []order) []order {
 		e.t.Errorf("no order accepted after recovery: %s", l.summary())
 	}
 	all := append(before, l.orders()...)
-	snap, _ := e.awaitSettled(g, settleWithin)
-	e.check(snap, stock, all, 0)
+	e.settle(g, stock, all)
 	return all
-}
-
-// orderWithKey posts one order of one unit with an Idempotency-Key.
-func (s *service) orderWithKey(key string, user, goods int64) (code int, id int64, errCode string) {
-	body := fmt.Sprintf(`{"user_id":%d,"goods_id":%d,"number":1}`, user, goods)
-	req, _ := http.NewRequest("POST", "http://"+s.addr+"/order", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, 0, err.Error()
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var a struct {
-		order
-		Error string `json:"error"`
-	}
-	_ = json.NewDecoder(bytes.NewReader(data)).Decode(&a)
-	return resp.StatusCode, a.ID, a.Error
 }
 
 // 10. Payments racing their timeout: orders with a 1 s deadline are paid
@@ -599,20 +558,15 @@ func paymentRacesTimeout(t *testing.T) result {
 	})
 	s.start()
 	const stock, n = 1000, 200
-	g := s.createGoods(stock)
-	type placed struct {
-		ID       int64     `json:"order_id,string"`
-		UserID   int64     `json:"user_id"`
-		Deadline time.Time `json:"pay_deadline"`
-	}
-	orders := make([]placed, 0, n)
+	g := s.CreateGoods(t, stock).ID
+	orders := make([]harness.OrderAnswer, 0, n)
+	ids := make([]int64, 0, n)
 	for range n {
-		var o placed
-		code, err := s.call("POST", "/order", map[string]int64{"user_id": users.Add(1), "goods_id": g, "number": 1}, &o)
-		if err != nil || code != http.StatusCreated {
-			t.Fatalf("order: %d %v", code, err)
+		code, o := s.Order(t, "", users.Add(1), g, 1)
+		if code != http.StatusCreated {
+			t.Fatalf("order: %d %q", code, o.Error)
 		}
-		orders = append(orders, o)
+		orders, ids = append(orders, o), append(ids, o.ID)
 	}
 	var mu sync.Mutex
 	answers := map[string]int{}
@@ -622,15 +576,12 @@ func paymentRacesTimeout(t *testing.T) result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(time.Until(o.Deadline.Add(time.Duration(i%21-10) * 10 * time.Millisecond)))
-			var a struct {
-				Error string `json:"error"`
-			}
-			code, err := s.call("POST", fmt.Sprintf("/orders/%d/pay", o.ID), map[string]int64{"user_id": o.UserID}, &a)
+			time.Sleep(time.Until(o.PayDeadline.Add(time.Duration(i%21-10) * 10 * time.Millisecond)))
+			code, errCode := s.Pay(t, o.ID, o.UserID)
 			mu.Lock()
 			defer mu.Unlock()
-			answers[strings.TrimSpace(fmt.Sprint(code, " ", a.Error))]++
-			if err == nil && code == http.StatusOK {
+			answers[strings.TrimSpace(fmt.Sprint(code, " ", errCode))]++
+			if code == http.StatusOK {
 				paid[o.ID] = true
 			}
 		}()
@@ -639,58 +590,36 @@ func paymentRacesTimeout(t *testing.T) result {
 	end := time.Now()
 
 	// Settled: every order has its sale log, every cancelled one its return,
-	// and Redis equals MySQL.
-	ctx := context.Background()
-	var st struct {
-		RedisStock *int64 `json:"redis_stock"`
-		MySQLStock int64  `json:"mysql_stock"`
-		MySQLSale  int64  `json:"mysql_sale"`
-		Orders     int64  `json:"orders"`
-		StockLogs  int64  `json:"stock_logs"`
-		Returns    int64  `json:"returns"`
-	}
-	status := map[int64]int64{}
-	settled := waitFor(settleWithin, func() bool {
-		if _, err := s.call("GET", fmt.Sprintf("/admin/goods/%d/stats", g), nil, &st); err != nil {
-			return false
-		}
-		for _, db := range e.dbs {
-			for _, table := range orderTables {
-				if err := scanRows(ctx, db, "SELECT id, status, 0 FROM "+table+" WHERE goods_id = ?", g, func(r [3]int64) { status[r[0]] = r[1] }); err != nil {
-					return false
-				}
-			}
-		}
-		cancelled := int64(0)
-		for _, s := range status {
-			if s == 2 {
-				cancelled++
-			}
-		}
-		return st.StockLogs == n && st.Returns == cancelled && cancelled+int64(len(paid)) == n &&
-			st.MySQLSale == int64(len(paid)) && st.RedisStock != nil && *st.RedisStock == st.MySQLStock
+	// every order is paid or cancelled, and Redis equals MySQL.
+	var snap harness.Snapshot
+	settled := harness.WaitFor(settleWithin, func() bool {
+		var err error
+		snap, err = e.Snapshot(context.Background(), g)
+		return err == nil && snap.Settled() &&
+			snap.Count(domain.StatusPaid)+snap.Count(domain.StatusCancelled) == n
 	})
 	rec := time.Since(end)
+	if !settled {
+		t.Errorf("not settled %v after the race: %s", settleWithin, snap)
+	}
+	snap = e.CheckInvariants(t, g, harness.Sale{Initial: stock, Accepted: ids, Within: settleWithin})
 	for _, o := range orders {
-		want := int64(2)
+		want := domain.StatusCancelled
 		if paid[o.ID] {
-			want = 1
+			want = domain.StatusPaid
 		}
-		if status[o.ID] != want {
-			t.Errorf("order %d: status %d, but its payment was answered paid=%v", o.ID, status[o.ID], paid[o.ID])
+		if snap.Status[o.ID] != want {
+			t.Errorf("order %d: status %d, but its payment was answered paid=%v", o.ID, snap.Status[o.ID], paid[o.ID])
 		}
 	}
-	if st.MySQLSale != int64(len(paid)) || st.MySQLStock != stock-int64(len(paid)) {
-		t.Errorf("after the race: %+v, want sale %d and stock %d", st, len(paid), stock-len(paid))
+	if snap.Sale != int64(len(paid)) || snap.Stock != stock-int64(len(paid)) {
+		t.Errorf("after the race: %s, want sale %d and stock %d", snap, len(paid), stock-len(paid))
 	}
 	for a := range answers {
 		if a != "200" && a != "409 order_cancelled" && a != "409 order_expired" {
 			t.Errorf("payment answers %v", answers)
 			break
 		}
-	}
-	if !settled {
-		t.Errorf("not settled %v after the race: %+v", settleWithin, st)
 	}
 	return result{accepted: n, recovery: rec,
 		note: fmt.Sprintf("%d paid, %d cancelled with their stock returned once; payments answered %v", len(paid), n-len(paid), answers)}

@@ -2,8 +2,6 @@ package faults
 
 import (
 	"bytes"
-	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,13 +20,10 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/internal/testenv"
-	"github.com/go-seckill/seckill/store"
 )
-
-const adminToken = "faults-admin-token"
 
 // ---------------------------------------------------------------- processes
 
@@ -181,20 +176,6 @@ func freeAddr(t *testing.T) string {
 	return ""
 }
 
-// waitFor polls ok every 50 ms until it holds or d has passed.
-func waitFor(d time.Duration, ok func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if ok() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // ---------------------------------------------------------------- nsqd
 
 // nsqd is a real nsqd process. Its ports and data folder stay the same
@@ -227,61 +208,16 @@ func (n *nsqd) start() {
 		"--broadcast-address=127.0.0.1", "--log-level=warn",
 	}, n.extra...)
 	n.p = startProc(n.t, n.out, "nsqd", bin.nsqd, args, childEnv(nil), n.dir)
-	if !waitFor(10*time.Second, func() bool { return n.p.exited() || httpOK("http://"+n.http+"/ping") }) || n.p.exited() {
+	if !harness.WaitFor(10*time.Second, func() bool { return n.p.exited() || httpOK("http://"+n.http+"/ping") }) || n.p.exited() {
 		n.t.Fatalf("nsqd did not start on %s: %v", n.tcp, n.p.err)
 	}
 }
 
 func (n *nsqd) kill() { n.p.kill() }
 
-type channelStats struct {
-	Depth         int64  `json:"depth"`
-	InFlightCount int    `json:"in_flight_count"`
-	DeferredCount int    `json:"deferred_count"`
-	MessageCount  uint64 `json:"message_count"`
-	RequeueCount  uint64 `json:"requeue_count"`
-	TimeoutCount  uint64 `json:"timeout_count"`
-	Clients       []struct {
-		FinishCount uint64 `json:"finish_count"`
-	} `json:"clients"`
-}
-
-// finished is how many messages the channel's connected clients acknowledged.
-func (c channelStats) finished() uint64 {
-	var n uint64
-	for _, cl := range c.Clients {
-		n += cl.FinishCount
-	}
-	return n
-}
-
 // channel reads one channel's counters from nsqd's HTTP API.
-func (n *nsqd) channel(topic, channel string) (channelStats, error) {
-	resp, err := http.Get("http://" + n.http + "/stats?format=json&topic=" + topic + "&channel=" + channel)
-	if err != nil {
-		return channelStats{}, err
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Topics []struct {
-			Name     string `json:"topic_name"`
-			Channels []struct {
-				Name string `json:"channel_name"`
-				channelStats
-			} `json:"channels"`
-		} `json:"topics"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return channelStats{}, err
-	}
-	for _, tp := range st.Topics {
-		for _, c := range tp.Channels {
-			if tp.Name == topic && c.Name == channel {
-				return c.channelStats, nil
-			}
-		}
-	}
-	return channelStats{}, fmt.Errorf("nsqd has no channel %s/%s", topic, channel)
+func (n *nsqd) channel(topic, channel string) (harness.ChannelStats, error) {
+	return harness.NSQDChannel(n.http, topic, channel)
 }
 
 func httpOK(url string) bool {
@@ -426,7 +362,7 @@ func (p *proxy) down() {
 
 // mysqlProxy is a proxy in front of the scenario's MySQL server.
 func (e *env) mysqlProxy() *proxy {
-	cfg, err := mysql.ParseDSN(e.dsns[0])
+	cfg, err := mysql.ParseDSN(e.DSNs[0])
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -449,31 +385,16 @@ func (p *proxy) via(t *testing.T, dsn string) string {
 // (the primary also holds order tables; the second is another order host),
 // a Redis key prefix and an nsqd process, all removed when it ends.
 type env struct {
-	t         *testing.T
-	out       io.Writer // the test log, open until every process has exited
-	dsns      []string  // direct, as the checks read them
-	dbs       []*sql.DB
-	redisAddr string
-	prefix    string
-	rdb       *redis.Client
-	nsqd      *nsqd
+	*harness.Servers
+	t    *testing.T
+	out  io.Writer // the test log, open until every process has exited
+	nsqd *nsqd
 }
 
 func newEnv(t *testing.T, nsqdArgs ...string) *env {
 	t.Helper()
 	e := &env{t: t, out: testenv.LogWriter(t)} // first, so that it is closed last
-	e.redisAddr, e.prefix = testenv.Redis(t)
-	e.dsns = []string{testenv.MySQL(t), testenv.MySQL(t)}
-	for _, dsn := range e.dsns {
-		db, err := sql.Open("mysql", dsn) // the service creates the database
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		e.dbs = append(e.dbs, db)
-	}
-	e.rdb = redis.NewClient(&redis.Options{Addr: e.redisAddr})
-	t.Cleanup(func() { e.rdb.Close() })
+	e.Servers = harness.NewServers(t, 2)
 	e.nsqd = startNSQD(t, e.out, nsqdArgs...)
 	return e
 }
@@ -482,12 +403,12 @@ func newEnv(t *testing.T, nsqdArgs ...string) *env {
 // intervals so that recovery fits in a test.
 func (e *env) settings() map[string]string {
 	return map[string]string{
-		"SECKILL_MYSQL_DSN":            e.dsns[0],
-		"SECKILL_MYSQL_SHARDS":         e.dsns[0] + "," + e.dsns[1],
-		"SECKILL_REDIS_ADDR":           e.redisAddr,
-		"SECKILL_REDIS_KEY_PREFIX":     e.prefix,
+		"SECKILL_MYSQL_DSN":            e.DSNs[0],
+		"SECKILL_MYSQL_SHARDS":         e.DSNs[0] + "," + e.DSNs[1],
+		"SECKILL_REDIS_ADDR":           e.RedisAddr(),
+		"SECKILL_REDIS_KEY_PREFIX":     e.Prefix,
 		"SECKILL_NSQ_NSQD":             e.nsqd.tcp,
-		"SECKILL_ADMIN_TOKEN":          adminToken,
+		"SECKILL_ADMIN_TOKEN":          harness.AdminToken,
 		"SECKILL_OUTBOX_INTERVAL":      "200ms",
 		"SECKILL_OUTBOX_GRACE":         "2s",
 		"SECKILL_REDIS_REBUILD_GRACE":  "500ms",
@@ -502,13 +423,13 @@ func (e *env) settings() map[string]string {
 // service is the seckill binary running as a process on a port of its own,
 // kept across restarts.
 type service struct {
-	t      *testing.T
-	out    io.Writer
-	name   string
-	addr   string
-	vars   map[string]string
-	p      *proc
-	client *http.Client
+	*harness.Client // set by launch
+	t               *testing.T
+	out             io.Writer
+	name            string
+	addr            string
+	vars            map[string]string
+	p               *proc
 }
 
 // service configures an instance; vars override the scenario's settings.
@@ -536,7 +457,7 @@ func (e *env) service(name string, vars map[string]string) *service {
 // connections go first: a connection that never carried a request holds
 // http.Server.Shutdown for 5 s.
 func (s *service) stop() {
-	s.client.CloseIdleConnections()
+	s.HTTP.CloseIdleConnections()
 	s.p.term(15 * time.Second)
 }
 
@@ -546,9 +467,8 @@ func (s *service) launch() {
 	if s.p != nil && !s.p.exited() {
 		s.t.Fatalf("%s is already running", s.name)
 	}
-	s.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second,
-	}}
+	s.Client = harness.NewClient("http://"+s.addr, harness.AdminToken)
+	s.HTTP.Timeout = 10 * time.Second
 	s.p = startProc(s.t, s.out, s.name, bin.seckill, nil, childEnv(s.vars), s.t.TempDir())
 }
 
@@ -561,7 +481,7 @@ func (s *service) start() {
 
 func (s *service) ready(d time.Duration) {
 	s.t.Helper()
-	if !waitFor(d, func() bool { return s.p.exited() || httpOK("http://"+s.addr+"/readyz") }) || s.p.exited() {
+	if !harness.WaitFor(d, func() bool { return s.p.exited() || httpOK("http://"+s.addr+"/readyz") }) || s.p.exited() {
 		s.t.Fatalf("%s not ready within %v (exited: %v %v)", s.name, d, s.p.exited(), s.p.err)
 	}
 }
@@ -569,46 +489,7 @@ func (s *service) ready(d time.Duration) {
 // kill SIGKILLs the process: no shutdown, no flush.
 func (s *service) kill() {
 	s.p.kill()
-	s.client.CloseIdleConnections()
-}
-
-// call sends body as JSON with the admin token and decodes the answer.
-func (s *service) call(method, path string, body, out any) (int, error) {
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, "http://"+s.addr+path, r)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %q: %w", data, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-func (s *service) createGoods(stock int64) int64 {
-	s.t.Helper()
-	var g struct {
-		ID int64 `json:"id"`
-	}
-	code, err := s.call("POST", "/admin/goods", map[string]any{"name": "fault-test", "stock": stock}, &g)
-	if err != nil || code != http.StatusCreated || g.ID == 0 {
-		s.t.Fatalf("create goods: %d %v", code, err)
-	}
-	return g.ID
+	s.HTTP.CloseIdleConnections()
 }
 
 // ---------------------------------------------------------------- load
@@ -693,7 +574,7 @@ func (l *load) post() bool {
 	body := fmt.Sprintf(`{"user_id":%d,"goods_id":%d,"number":1}`, user, l.goods)
 	phase := l.phase.Load().(string)
 	start := time.Now()
-	resp, err := l.s.client.Post("http://"+l.s.addr+l.spec.path, "application/json", strings.NewReader(body))
+	resp, err := l.s.HTTP.Post(l.s.Base+l.spec.path, "application/json", strings.NewReader(body))
 	var a struct {
 		order
 		Error string `json:"error"`
@@ -741,7 +622,7 @@ func (l *load) post() bool {
 
 // storedUnknown counts the orders of s whose request was answered 503
 // outcome_unknown: the client was told the order may exist.
-func (l *load) storedUnknown(s snapshot) int { return l.storedOf(s, l.unknown) }
+func (l *load) storedUnknown(s harness.Snapshot) int { return l.storedOf(s, l.unknown) }
 
 // count sums the answers whose "phase outcome" starts with prefix.
 func (l *load) count(prefix string) int {
@@ -758,14 +639,14 @@ func (l *load) count(prefix string) int {
 
 // storedRefused counts the orders of s whose request was answered with an
 // error other than outcome_unknown: the client was told no order was made.
-func (l *load) storedRefused(s snapshot) int { return l.storedOf(s, l.refused) }
+func (l *load) storedRefused(s harness.Snapshot) int { return l.storedOf(s, l.refused) }
 
 // storedOf counts the orders of s placed by the users in set.
-func (l *load) storedOf(s snapshot, set map[int64]bool) int {
+func (l *load) storedOf(s harness.Snapshot, set map[int64]bool) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	for _, u := range s.users {
+	for _, u := range s.Users {
 		if set[u] {
 			n++
 		}
@@ -801,173 +682,17 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 // ---------------------------------------------------------------- invariants
 
-// snapshot is one goods as MySQL and Redis hold it, read directly.
-type snapshot struct {
-	stock, sale int64
-	orders      map[int64]int   // order id -> rows over every order table of every database
-	users       map[int64]int64 // order id -> user id
-	units       int64           // units of those rows
-	logs        map[int64]int   // order id -> stock log rows
-	logUnits    int64
-	deadLetters int64
-	redis       *int64
-}
-
-var orderTables = func() []string {
-	ts := []string{"orders"}
-	for i := 1; i <= 16; i++ {
-		ts = append(ts, fmt.Sprintf("order_%d", i))
-	}
-	return ts
-}()
-
-func (e *env) snapshot(goods int64) (snapshot, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s := snapshot{orders: map[int64]int{}, users: map[int64]int64{}, logs: map[int64]int{}}
-	primary := e.dbs[0]
-	if err := primary.QueryRowContext(ctx, "SELECT stock, sale FROM goods WHERE id = ?", goods).Scan(&s.stock, &s.sale); err != nil {
-		return s, err
-	}
-	for _, db := range e.dbs {
-		for _, table := range orderTables {
-			err := scanRows(ctx, db, "SELECT id, user_id, number FROM "+table+" WHERE goods_id = ?", goods, func(r [3]int64) {
-				s.orders[r[0]]++
-				s.users[r[0]] = r[1]
-				s.units += r[2]
-			})
-			if err != nil {
-				return s, err
-			}
-		}
-	}
-	err := scanRows(ctx, primary, "SELECT order_id, number, 0 FROM goods_stock_logs WHERE goods_id = ?", goods, func(r [3]int64) {
-		s.logs[r[0]]++
-		s.logUnits += r[1]
-	})
-	if err != nil {
-		return s, err
-	}
-	if err := primary.QueryRowContext(ctx, "SELECT COUNT(*) FROM dead_letters").Scan(&s.deadLetters); err != nil {
-		return s, err
-	}
-	v, err := e.rdb.HGet(ctx, e.goodsKey(goods), "stock").Int64()
-	switch {
-	case err == nil:
-		s.redis = &v
-	case err != redis.Nil:
-		return s, err
-	}
-	return s, nil
-}
-
-// goodsKey is the goods' Redis hash, as store.Redis.GoodsKey names it.
-func (e *env) goodsKey(goods int64) string { return store.GoodsKey(e.prefix, goods) }
-
-// scanRows calls f with the three integer columns of each row.
-func scanRows(ctx context.Context, db *sql.DB, query string, arg int64, f func([3]int64)) error {
-	rows, err := db.QueryContext(ctx, query, arg)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r [3]int64
-		if err := rows.Scan(&r[0], &r[1], &r[2]); err != nil {
-			return err
-		}
-		f(r)
-	}
-	return rows.Err()
-}
-
-// settled: every order's decrement has reached MySQL once and Redis agrees.
-func (s snapshot) settled() bool {
-	return len(s.logs) == len(s.orders) && s.logUnits == s.units && s.sale == s.units &&
-		s.redis != nil && *s.redis == s.stock
-}
-
-func (s snapshot) String() string {
-	r := "missing"
-	if s.redis != nil {
-		r = fmt.Sprint(*s.redis)
-	}
-	return fmt.Sprintf("mysql stock=%d sale=%d, orders=%d (units %d), stock logs=%d, dead letters=%d, redis stock=%s",
-		s.stock, s.sale, len(s.orders), s.units, len(s.logs), s.deadLetters, r)
-}
-
-// awaitSettled polls until the goods is settled or within has passed, and
-// returns the last snapshot and how long it took.
-func (e *env) awaitSettled(goods int64, within time.Duration) (snapshot, time.Duration) {
+// settle waits until the goods is settled (within settleWithin) and checks
+// the sale's invariants on MySQL and Redis directly: orders may be stored
+// that no client was told of (a kill, a cut connection), and no dead letter
+// is expected.
+func (e *env) settle(goods, initial int64, accepted []order) harness.Snapshot {
 	e.t.Helper()
-	start := time.Now()
-	var s snapshot
-	var err error
-	for {
-		s, err = e.snapshot(goods)
-		if err == nil && s.settled() {
-			return s, time.Since(start)
-		}
-		if time.Since(start) > within {
-			e.t.Errorf("not settled %v after the fault: %s (last error: %v)", within, s, err)
-			return s, time.Since(start)
-		}
-		time.Sleep(100 * time.Millisecond)
+	ids := make([]int64, len(accepted))
+	for i, o := range accepted {
+		ids[i] = o.ID
 	}
-}
-
-// check asserts the sale's invariants on a settled snapshot: no oversell,
-// every accepted order stored exactly once, each order's stock applied
-// exactly once, Redis equal to MySQL, and no dead letter beyond the
-// expected ones.
-func (e *env) check(s snapshot, initial int64, accepted []order, deadLetters int64) {
-	t := e.t
-	t.Helper()
-	if s.units > initial || s.stock < 0 {
-		t.Errorf("oversold: %d units in orders of a stock of %d; mysql stock %d", s.units, initial, s.stock)
-	}
-	missing, twice := 0, 0
-	for _, o := range accepted {
-		switch n := s.orders[o.ID]; {
-		case n == 0:
-			missing++
-		case n > 1:
-			twice++
-		}
-	}
-	for id, n := range s.orders {
-		if n > 1 {
-			t.Errorf("order %d is stored %d times", id, n)
-		}
-	}
-	if missing > 0 || twice > 0 {
-		t.Errorf("of %d accepted orders, %d are missing from every order table and %d are stored more than once",
-			len(accepted), missing, twice)
-	}
-	unlogged, orphans := 0, 0
-	for id := range s.orders {
-		switch n := s.logs[id]; {
-		case n == 0:
-			unlogged++
-		case n > 1:
-			t.Errorf("order %d has %d stock log rows: its stock was applied more than once", id, n)
-		}
-	}
-	for id := range s.logs {
-		if _, ok := s.orders[id]; !ok {
-			orphans++
-		}
-	}
-	if unlogged > 0 || orphans > 0 || s.sale != s.units || initial-s.sale != s.stock {
-		t.Errorf("stock not applied exactly once per order: %d orders without a stock log, %d stock logs without an order; %s; initial %d",
-			unlogged, orphans, s, initial)
-	}
-	if s.redis == nil || *s.redis != s.stock {
-		t.Errorf("redis and mysql disagree: %s", s)
-	}
-	if s.deadLetters != deadLetters {
-		t.Errorf("%d dead letters, want %d", s.deadLetters, deadLetters)
-	}
+	return e.CheckInvariants(e.t, goods, harness.Sale{Initial: initial, Accepted: ids, AllowUnanswered: true, Within: settleWithin})
 }
 
 // ---------------------------------------------------------------- table

@@ -167,16 +167,6 @@ func (e *EmbeddedNSQD) HTTPAddr() string { return e.n.RealHTTPAddr().String() }
 // Exit flushes queues to disk and stops. Stop clients first.
 func (e *EmbeddedNSQD) Exit() { e.n.Exit() }
 
-// MessageCount is how many messages topic has received since nsqd started.
-func (e *EmbeddedNSQD) MessageCount(topic string) uint64 {
-	for _, t := range e.n.GetStats(topic, "", false).Topics {
-		if t.TopicName == topic {
-			return t.MessageCount
-		}
-	}
-	return 0
-}
-
 // NSQLogger routes nsqd's and go-nsq's log lines to log.
 func NSQLogger(log *slog.Logger) nsqLogger { return nsqLogger{log} }
 

@@ -116,9 +116,6 @@ func (r *Redis) LeaseNode(ctx context.Context, want int64, ttl time.Duration) (*
 	return LeaseNode(ctx, r.c, r.prefix, want, ttl)
 }
 
-// GoodsKey is the goods' hash under this client's prefix.
-func (r *Redis) GoodsKey(goodsID int64) string { return GoodsKey(r.prefix, goodsID) }
-
 // keys are the keys the goods scripts use: the goods hash (stock, sale
 // window, limit) and the hash of each user's units for the per-user limit.
 func (r *Redis) keys(goodsID int64) []string {
@@ -222,7 +219,7 @@ func goodsFields(g service.Goods, stock int64) []any {
 }
 
 func (r *Redis) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
-	n, err := r.c.HGet(ctx, r.GoodsKey(goodsID), "stock").Int64()
+	n, err := r.c.HGet(ctx, GoodsKey(r.prefix, goodsID), "stock").Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, false, nil
 	}
@@ -236,7 +233,7 @@ func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, 
 	cmds := make([]*redis.StringCmd, len(goodsIDs))
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range goodsIDs {
-			cmds[i] = p.HGet(ctx, r.GoodsKey(id), "stock")
+			cmds[i] = p.HGet(ctx, GoodsKey(r.prefix, id), "stock")
 		}
 		return nil
 	})
@@ -261,7 +258,7 @@ return 1
 `)
 
 func (r *Redis) Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
-	n, err := adjustScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, expected, delta).Int()
+	n, err := adjustScript.Run(ctx, r.c, []string{GoodsKey(r.prefix, goodsID)}, expected, delta).Int()
 	return n == 1, unavailable(err)
 }
 

@@ -112,7 +112,7 @@ func BenchmarkReserve(b *testing.B) {
 			b.SetParallelism(32)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := hincrby(r.GoodsKey(2)); err != nil && !errors.Is(err, service.ErrSoldOut) {
+					if err := hincrby(GoodsKey(r.prefix, 2)); err != nil && !errors.Is(err, service.ErrSoldOut) {
 						b.Error(err)
 					}
 				}

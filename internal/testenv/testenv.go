@@ -1,7 +1,8 @@
 // Package testenv gives each test its own piece of the real servers: a fresh
 // MySQL database and a Redis key prefix, removed when the test ends. Under
 // CI=true a server that does not answer fails the test; elsewhere it skips
-// with what to start.
+// with what to start. The store's tests use it directly; the end-to-end
+// harness (internal/harness) builds on it.
 package testenv
 
 import (

@@ -1,4 +1,8 @@
-package main
+// Package app is one running instance of the service: it connects every
+// dependency in order, serves HTTP and runs the background work, and stops
+// them in the reverse order. The command and the test harness start it the
+// same way.
+package app
 
 import (
 	"context"
@@ -12,12 +16,14 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/config"
 	"github.com/go-seckill/seckill/consumer"
@@ -32,7 +38,9 @@ import (
 	"github.com/go-seckill/seckill/store"
 )
 
-func loadConfig(path string, lookupEnv func(string) (string, bool)) (config.Config, error) {
+// LoadConfig reads the built-in defaults, the file at path (if any) and the
+// SECKILL_* variables lookupEnv finds.
+func LoadConfig(path string, lookupEnv func(string) (string, bool)) (config.Config, error) {
 	cfg, err := config.Load(path, lookupEnv)
 	if err != nil {
 		return config.Config{}, fmt.Errorf("configuration: %w", err)
@@ -40,13 +48,25 @@ func loadConfig(path string, lookupEnv func(string) (string, bool)) (config.Conf
 	return cfg, nil
 }
 
-func newLogger(w io.Writer) *slog.Logger {
+// NewLogger writes text log lines at level info and above to w.
+func NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// app is one running instance. Its parts are started in dependency order by
-// start and stopped in reverse by shutdown.
-type app struct {
+// LogRedisTo sends go-redis's own lines (a pool failing to dial, say) to
+// log instead of stderr, where a Redis that is down would bury the one
+// line that says so. go-redis keeps one logger per process.
+func LogRedisTo(log *slog.Logger) { redis.SetLogger(redisLog{log}) }
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprintf(format, v...)), "component", "redis")
+}
+
+// App is one running instance. Its parts are started in dependency order by
+// Start and stopped in reverse by Shutdown.
+type App struct {
 	cfg       config.Config
 	log       *slog.Logger
 	database  *store.Database
@@ -65,10 +85,11 @@ type app struct {
 	draining  atomic.Bool
 	stopLoops context.CancelFunc
 	loops     sync.WaitGroup
+	stopOnce  sync.Once
 }
 
-// migrate applies the migrations on every database and returns.
-func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+// Migrate applies the migrations on every database and returns.
+func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	d, err := store.OpenDatabase(ctx, cfg.PrimaryDSN(), cfg.ShardDSNs(), 2)
 	if err != nil {
 		return err
@@ -82,14 +103,15 @@ func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// start connects every dependency, applies migrations and begins listening.
-// On failure it stops whatever it had started.
-func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
-	a = &app{cfg: cfg, log: log}
+// Start connects every dependency, applies migrations and begins listening.
+// On failure it stops whatever it had started and returns the cause. The
+// result is unnamed: a `return nil, err` must not clear the app the
+// deferred Shutdown stops.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
-			a.shutdown()
-			a = nil
+			a.Shutdown()
 		}
 	}()
 	log.Info("starting", "config", cfg.String())
@@ -225,7 +247,7 @@ type units struct {
 
 // wire builds the units of the domain on the stores. The ledger is kept
 // on the app: shutdown stops the rebuilds it runs.
-func (a *app) wire(ids *store.IDs) units {
+func (a *App) wire(ids *store.IDs) units {
 	cfg := a.cfg
 	layout := service.Layout{Tables: cfg.MySQL.OrderTables, Hosts: len(cfg.ShardDSNs())}
 	u := units{flags: soldout.New(cfg.SoldOut.TTL)}
@@ -244,7 +266,7 @@ func (a *app) wire(ids *store.IDs) units {
 }
 
 // ready reports the first dependency that does not answer, in a fixed order.
-func (a *app) ready(ctx context.Context) error {
+func (a *App) ready(ctx context.Context) error {
 	for _, dep := range []struct {
 		name string
 		ping func(context.Context) error
@@ -261,7 +283,7 @@ func (a *app) ready(ctx context.Context) error {
 // every order.expiry_sweep_interval, cancel expired unpaid orders no
 // timeout message cancelled; every reconcile.interval, compare Redis with
 // the database and repair lasting drift.
-func (a *app) startLoops(u units) {
+func (a *App) startLoops(u units) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
 	a.every(ctx, a.cfg.Outbox.Interval, func(ctx context.Context) {
@@ -286,7 +308,7 @@ func (a *app) startLoops(u units) {
 }
 
 // every runs fn every interval until ctx ends.
-func (a *app) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+func (a *App) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
 	a.loops.Add(1)
 	go func() {
 		defer a.loops.Done()
@@ -305,7 +327,7 @@ func (a *app) every(ctx context.Context, interval time.Duration, fn func(context
 
 // servePprof serves net/http/pprof on its own listener, never on the
 // public one.
-func (a *app) servePprof(addr string) error {
+func (a *App) servePprof(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("pprof listener %s: %w", addr, err)
@@ -320,11 +342,20 @@ func (a *app) servePprof(addr string) error {
 	return nil
 }
 
-// addr is where the instance listens.
-func (a *app) addr() string { return a.httpLn.Addr().String() }
+// Addr is where the instance listens.
+func (a *App) Addr() string { return a.httpLn.Addr().String() }
 
-// serve answers requests until ctx ends, then shuts down.
-func (a *app) serve(ctx context.Context) error {
+// RedisAddr is where the instance's Redis answers: the configured one, or
+// in the standalone mode the in-process one.
+func (a *App) RedisAddr() string {
+	if a.miniRed != nil {
+		return a.miniRed.Addr()
+	}
+	return a.cfg.Redis.Addr
+}
+
+// Serve answers requests until ctx ends, then shuts down.
+func (a *App) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.httpLn) }()
 	var err error
@@ -334,18 +365,20 @@ func (a *app) serve(ctx context.Context) error {
 	case <-a.lease.Lost():
 		err = fmt.Errorf("snowflake node %d is held by another instance now; stopping so that no two instances make equal order ids", a.lease.Node())
 	}
-	a.shutdown()
+	a.Shutdown()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
 }
 
-// shutdown stops in the order that loses nothing: readiness off, HTTP
+// Shutdown stops in the order that loses nothing: readiness off, HTTP
 // drained (in-flight orders finish), the consumer's handlers finished, the
 // publisher flushed, nsqd's queues written to disk, then the stores closed.
-// It is safe on a partly started app.
-func (a *app) shutdown() {
+// It is safe on a partly started app, and a second call does nothing.
+func (a *App) Shutdown() { a.stopOnce.Do(a.shutdown) }
+
+func (a *App) shutdown() {
 	a.draining.Store(true)
 	if a.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
