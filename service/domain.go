@@ -111,6 +111,15 @@ func MessageOf(o Order, at OrderTable) StockMessage {
 // At is the table the message's order is in.
 func (m StockMessage) At() OrderTable { return OrderTable{Host: m.Host, Table: m.Table} }
 
+// OrderRef names an order and the table it is in.
+type OrderRef struct {
+	ID int64
+	At OrderTable
+}
+
+// Ref is the order the message names, where it says it is.
+func (m StockMessage) Ref() OrderRef { return OrderRef{ID: m.OrderID, At: m.At()} }
+
 // Validate checks what every consumer of the message relies on.
 func (m StockMessage) Validate() error {
 	if m.OrderID < 1 || m.GoodsID < 1 || m.Number < 1 {

@@ -140,9 +140,11 @@ func isDuplicate(err error) bool {
 
 // MySQL server errors that mean the server is there but cannot serve now:
 // too many connections, lock wait timeout, deadlock, shutting down, query
-// interrupted or killed, read-only, out of memory, statement timeout.
+// interrupted or killed, read-only, out of memory, statement timeout, and
+// a table missing (an order host being restored or migrated: the host is
+// unusable for now, and a retry may well find it back).
 var mysqlUnavailable = map[uint16]bool{1040: true, 1205: true, 1213: true, 1053: true, 1317: true, 1927: true,
-	1290: true, 1836: true, 1037: true, 1038: true, 1041: true, 3024: true, 4031: true}
+	1290: true, 1836: true, 1037: true, 1038: true, 1041: true, 3024: true, 4031: true, 1146: true}
 
 // MySQL server errors that mean a value does not fit its column: out of
 // range, too long, incorrect value. Input the handlers let through.

@@ -63,36 +63,55 @@ func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) erro
 }
 
 // OrderRows reads the rows of the orders the messages name, each in the
-// table its message says, one query per table. Orders not found are left
-// out; of an id named in several tables, the row found last is kept (the
-// messages naming the other tables then do not match it).
-func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[int64]service.OrderRow, error) {
-	byTable := map[service.OrderTable][]int64{}
+// table its message says, one query per table; orders not found are left
+// out. Host indexes naming one database (an order host that is also the
+// primary) reach the same rows.
+func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
+	byTable := map[service.OrderTable][]service.OrderRef{}
 	for _, m := range ms {
-		byTable[m.At()] = append(byTable[m.At()], m.OrderID)
-	}
-	rows := make(map[int64]service.OrderRow, len(ms))
-	for at, ids := range byTable {
-		db, table, err := d.table(at)
-		if err != nil {
-			continue // no such table: none of these orders is found
+		at, ok := d.canonical(m.At())
+		if ok {
+			byTable[at] = append(byTable[at], m.Ref())
 		}
+	}
+	rows := make(map[service.OrderRef]service.OrderRow, len(ms))
+	for at, refs := range byTable {
+		ids := make([]int64, len(refs))
+		for i, r := range refs {
+			ids[i] = r.ID
+		}
+		found := map[int64]service.OrderRow{}
 		in, args := inList(ids)
-		err = queryEach(ctx, db, "SELECT id, goods_id, user_id, number, status FROM "+table+" WHERE id IN "+in, args,
+		err := queryEach(ctx, d.hosts[at.Host], "SELECT id, goods_id, user_id, number, status FROM "+at.Name()+" WHERE id IN "+in, args,
 			func(r *sql.Rows) error {
 				var row service.OrderRow
-				row.At = at
 				if err := r.Scan(&row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
 					return err
 				}
-				rows[row.ID] = row
+				found[row.ID] = row
 				return nil
 			})
 		if err != nil {
 			return nil, err
 		}
+		for _, ref := range refs {
+			if row, ok := found[ref.ID]; ok {
+				row.At = ref.At
+				rows[ref] = row
+			}
+		}
 	}
 	return rows, nil
+}
+
+// canonical is at on the lowest host index that reaches its database;
+// false when at names no host or table.
+func (d *Database) canonical(at service.OrderTable) (service.OrderTable, bool) {
+	if _, _, err := d.table(at); err != nil {
+		return at, false
+	}
+	at.Host = slices.Index(d.hosts, d.hosts[at.Host])
+	return at, true
 }
 
 func (d *Database) PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time) (bool, error) {

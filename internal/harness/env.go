@@ -208,3 +208,19 @@ var ids = func() *snowflake.Node {
 
 // NewOrderID is a fresh order id for an order the test writes itself.
 func NewOrderID() int64 { return ids.Generate().Int64() }
+
+// Short timeouts for tests that have Redis lose its stock: the rebuild
+// waits out the write budget of every order in flight, so both are short.
+const (
+	ShortRebuildGrace = "2s"
+	ShortWriteBudget  = "1500ms"
+	ShortV1Timeout    = "700ms"
+)
+
+// ShortWriteBudget gives the env's instances the short write budget and
+// rebuild grace above.
+func (e *Env) ShortWriteBudget() {
+	e.Settings["SECKILL_REDIS_REBUILD_GRACE"] = ShortRebuildGrace
+	e.Settings["SECKILL_ORDER_WRITE_BUDGET"] = ShortWriteBudget
+	e.Settings["SECKILL_ORDER_V1_TIMEOUT"] = ShortV1Timeout
+}

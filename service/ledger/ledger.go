@@ -87,7 +87,7 @@ type Orders interface {
 	VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (voided bool, status int, err error)
 	// OrderRows reads the rows of the orders the messages name, each in
 	// the table its message names; orders not found are left out.
-	OrderRows(ctx context.Context, ms []service.StockMessage) (map[int64]service.OrderRow, error)
+	OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error)
 	// MarkRefused marks an unpaid order refused.
 	MarkRefused(ctx context.Context, m service.StockMessage) error
 }

@@ -172,7 +172,7 @@ func (l *Ledger) onlyPlacedOrders(ctx context.Context, ms []service.StockMessage
 	var placed []int
 	for _, i := range batch {
 		m := ms[i]
-		row, ok := rows[m.OrderID]
+		row, ok := rows[m.Ref()]
 		switch {
 		case !ok:
 			errs[i] = fmt.Errorf("%w: %w: no order %d in %s of host %d", service.ErrInvalid, service.ErrStray, m.OrderID, m.At().Name(), m.Host)

@@ -74,14 +74,30 @@ func (p *Payments) Pay(ctx context.Context, orderID, userID int64) error {
 	return service.ErrNotFound
 }
 
-// payUnpaid pays an order found unpaid, once the database confirmed its sale.
+// confirmWait is how long a payment waits for the database to confirm an
+// order's sale: the consumer applies it within milliseconds unless it lags.
+var confirmWait = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, time.Second}
+
+// payUnpaid pays an order found unpaid, once the database confirmed its
+// sale, waiting a little for it; ErrOrderPending when it does not come.
 func (p *Payments) payUnpaid(ctx context.Context, at service.OrderTable, orderID, userID int64) error {
-	applied, err := p.orders.SaleApplied(ctx, orderID)
-	if err != nil {
-		return err
-	}
-	if !applied {
-		return service.ErrOrderPending
+	for attempt := 0; ; attempt++ {
+		applied, err := p.orders.SaleApplied(ctx, orderID)
+		if err != nil {
+			return err
+		}
+		if applied {
+			break
+		}
+		if attempt == len(confirmWait) {
+			return service.ErrOrderPending
+		}
+		select {
+		case <-time.After(confirmWait[attempt]):
+		case <-ctx.Done():
+			return service.ErrOrderPending
+		}
 	}
 	paid, err := p.orders.PayOrder(ctx, at, orderID, userID, time.Now())
 	if err != nil || paid {
