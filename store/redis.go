@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,7 +55,11 @@ return redis.call('HINCRBY', KEYS[1], 'stock', -n)
 `)
 
 // releaseScript gives ARGV[1] units of user ARGV[2] back, but never creates
-// a missing key. With ARGV[3] (an order id) it does so once per order.
+// a missing key. With ARGV[3] (an order id) it is the return of a cancelled
+// order: it sets the order's marker ret:<id> and does nothing when the
+// marker is there already (a copy of the return in flight, or a repair that
+// stood in for it). The marker goes once the order's return record says
+// Redis holds it.
 var releaseScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if ARGV[3] and redis.call('HSETNX', KEYS[1], 'ret:' .. ARGV[3], ARGV[1]) == 0 then return 0 end
@@ -63,7 +69,8 @@ end
 return redis.call('HINCRBY', KEYS[1], 'stock', ARGV[1])
 `)
 
-// addScript adds ARGV[1] units once per op id ARGV[2]; a replay changes nothing.
+// addScript adds ARGV[1] units under the marker op:<ARGV[2]>, as
+// releaseScript does for returns: a copy in flight changes nothing.
 var addScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
 if redis.call('HSETNX', KEYS[1], 'op:' .. ARGV[2], ARGV[1]) == 0 then
@@ -194,12 +201,9 @@ return 1
 
 func (r *Redis) Restore(ctx context.Context, g service.Goods, st service.RestoredStock) (bool, error) {
 	fields := goodsFields(g, st.Stock)
-	// The markers addScript and releaseScript set, for what the stock holds.
-	for _, op := range st.AppliedOps {
-		fields = append(fields, "op:"+op, 0)
-	}
-	for _, id := range st.ReturnedOrders {
-		fields = append(fields, "ret:"+strconv.FormatInt(id, 10), 0)
+	// The markers of the movements the stock holds whose own step has not run.
+	for _, f := range markerFields(st.AppliedOps, st.ReturnedOrders) {
+		fields = append(fields, f, 0)
 	}
 	args := append([]any{len(fields)}, fields...)
 	for user, n := range st.UserUnits {
@@ -252,17 +256,101 @@ func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, 
 	return out, nil
 }
 
-// adjustScript adds ARGV[2] to the stock only if it still is ARGV[1].
-var adjustScript = redis.NewScript(`
+// repairScript adds ARGV[2] to the stock only if it still is ARGV[1], and
+// in the same step sets the markers ARGV[3..]: the movements whose units
+// the new stock holds without their own step having run, so that a retry
+// of one of them adds nothing. One marker at a time: no unpack, whose
+// limit a long list would pass.
+var repairScript = redis.NewScript(`
 local stock = redis.call('HGET', KEYS[1], 'stock')
 if not stock or tonumber(stock) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'stock', ARGV[2])
+for i = 3, #ARGV do redis.call('HSETNX', KEYS[1], ARGV[i], 0) end
 return 1
 `)
 
+// Adjust adds delta to the stock only if it still is expected.
 func (r *Redis) Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
-	n, err := adjustScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, expected, delta).Int()
+	return r.Repair(ctx, goodsID, expected, delta, nil, nil)
+}
+
+// Repair adds delta to the stock only if it still is expected, and marks
+// the admin operations ops and the returns of the orders returns as held.
+func (r *Redis) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
+	args := append([]any{expected, delta}, markerFields(ops, returns)...)
+	n, err := repairScript.Run(ctx, r.c, []string{r.GoodsKey(goodsID)}, args...).Int()
 	return n == 1, unavailable(err)
+}
+
+// Markers of movements in flight, in the goods hash: op:<op_id> for an
+// admin addition, ret:<order_id> for a cancelled order's return.
+const (
+	opMarker  = "op:"
+	retMarker = "ret:"
+)
+
+func markerFields(ops []string, returns []int64) []any {
+	fields := make([]any, 0, len(ops)+len(returns))
+	for _, op := range ops {
+		fields = append(fields, opMarker+op)
+	}
+	for _, id := range returns {
+		fields = append(fields, retMarker+strconv.FormatInt(id, 10))
+	}
+	return fields
+}
+
+// chunk is how many fields one Redis command of a bounded step carries.
+const chunk = 1000
+
+// Forget deletes the markers of movements whose record says Redis holds
+// them; it never creates the key.
+func (r *Redis) Forget(ctx context.Context, goodsID int64, ops []string, returns []int64) error {
+	key := r.GoodsKey(goodsID)
+	fields := markerFields(ops, returns)
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for part := range slices.Chunk(fields, chunk) {
+			names := make([]string, len(part))
+			for i, f := range part {
+				names[i] = f.(string)
+			}
+			p.HDel(ctx, key, names...)
+		}
+		return nil
+	})
+	return unavailable(err)
+}
+
+// Markers scans the goods hash for markers and calls each with those of
+// every scanned chunk (a marker may come twice).
+func (r *Redis) Markers(ctx context.Context, goodsID int64, each func(ops []string, returns []int64) error) error {
+	key := r.GoodsKey(goodsID)
+	var cursor uint64
+	for {
+		kv, next, err := r.c.HScan(ctx, key, cursor, "", chunk).Result()
+		if err != nil {
+			return unavailable(err)
+		}
+		var ops []string
+		var returns []int64
+		for i := 0; i < len(kv); i += 2 {
+			if op, ok := strings.CutPrefix(kv[i], opMarker); ok {
+				ops = append(ops, op)
+			} else if id, ok := strings.CutPrefix(kv[i], retMarker); ok {
+				if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+					returns = append(returns, n)
+				}
+			}
+		}
+		if len(ops)+len(returns) > 0 {
+			if err := each(ops, returns); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
 }
 
 // Outcomes keeps idempotency outcomes in Redis: a claim for pending, an

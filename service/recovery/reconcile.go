@@ -26,9 +26,17 @@ const RepairAfter = 3
 // Ledger reads and repairs goods' stock.
 type Ledger interface {
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
-	Truth(ctx context.Context, goodsID int64) (int64, error)
-	// Repair adds delta to the Redis stock only if it still is expected.
-	Repair(ctx context.Context, goodsID, expected, delta int64) (bool, error)
+	// TruthAndPending reads the database's truth and the movements of stock
+	// coming in that it holds but Redis does not yet (admin op ids,
+	// returned order ids); exact is false when a movement was recorded
+	// meanwhile, so that whether the truth holds it is unknown.
+	TruthAndPending(ctx context.Context, goodsID int64) (truth int64, ops []string, returns []int64, exact bool, err error)
+	// Repair adds delta to the Redis stock only if it still is expected,
+	// and in the same step marks the movements ops and returns as held by
+	// Redis, so that their retries add nothing.
+	Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error)
+	// Tidy settles the markers that movements left in Redis.
+	Tidy(ctx context.Context, goodsID int64) error
 }
 
 // GoodsLister lists every goods.
@@ -53,11 +61,18 @@ func NewReconciler(goods GoodsLister, ledger Ledger, log *slog.Logger) *Reconcil
 
 // Reconcile runs one pass and repairs a drift seen RepairAfter passes in a
 // row: MySQL wins. Redis below the truth means reservations whose order
-// was never written (an instance died in between): the units go back on
-// sale. Redis above it means decrements Redis lost (a failover): the
-// excess is taken off. The repair applies only if Redis still holds the
-// stock read in this pass, so a concurrent sale or another instance's
-// repair is never overwritten.
+// was never written (an instance died in between), or movements of stock
+// coming in whose Redis step failed: the units go back on sale. Redis
+// above it means decrements Redis lost (a failover): the excess is taken
+// off. The repair applies only if Redis still holds the stock read in this
+// pass, so a concurrent sale, a movement's own step or another instance's
+// repair is never overwritten; and it marks the movements the truth holds
+// that Redis does not yet, so that their retries add nothing.
+//
+// Each pass reads, per goods: the markers in the goods' Redis hash (none
+// unless movements are in flight), its Redis stock, the pending movements
+// twice (through their keys: movements in flight or failed, not their
+// history) and the truth.
 func (r *Reconciler) Reconcile(ctx context.Context) ([]Drift, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -78,11 +93,14 @@ func (r *Reconciler) Reconcile(ctx context.Context) ([]Drift, error) {
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error) {
+	if err := r.ledger.Tidy(ctx, goodsID); err != nil {
+		r.log.Warn("markers of finished movements could not be settled; the next pass tries again", "goods_id", goodsID, "err", err)
+	}
 	redisStock, ok, err := r.ledger.Stock(ctx, goodsID)
 	if err != nil {
 		return Drift{}, err
 	}
-	truth, err := r.ledger.Truth(ctx, goodsID)
+	truth, ops, returns, exact, err := r.ledger.TruthAndPending(ctx, goodsID)
 	if err != nil {
 		return Drift{}, err
 	}
@@ -97,12 +115,17 @@ func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error
 		d.Seen = 1
 	}
 	switch {
+	case d.Seen >= RepairAfter && !exact:
+		// The pending movements are not known for this truth: the repair
+		// waits for a pass that knows them.
+		r.log.Info("movements of stock were recorded while the truth was read; the repair waits for the next pass", "goods_id", goodsID, "drift", d.Drift)
 	case d.Seen >= RepairAfter:
-		if d.Repaired, err = r.ledger.Repair(ctx, goodsID, redisStock, -d.Drift); err != nil {
+		if d.Repaired, err = r.ledger.Repair(ctx, goodsID, redisStock, -d.Drift, ops, returns); err != nil {
 			return d, err
 		}
 		if d.Repaired {
-			r.log.Warn("reconciliation repaired redis stock from the database", "goods_id", goodsID, "drift", d.Drift, "truth", truth)
+			r.log.Warn("reconciliation repaired redis stock from the database", "goods_id", goodsID, "drift", d.Drift, "truth", truth,
+				"pending_ops", len(ops), "pending_returns", len(returns))
 			d.Seen = 0
 		}
 	case d.Drift != 0:
