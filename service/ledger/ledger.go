@@ -94,8 +94,10 @@ type Stock interface {
 	// Truth is what goods may still sell according to the database: its
 	// stock less the units of its orders whose sale is not applied yet.
 	Truth(ctx context.Context, goodsID int64) (int64, error)
-	// UserUnits sums each user's units of goods over live (not cancelled) orders.
-	UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error)
+	// UserUnits streams each user's units of goods over live (unpaid or
+	// paid) orders to each; a user may come more than once, and the units
+	// add up.
+	UserUnits(ctx context.Context, goodsID int64, each func(userID, units int64) error) error
 	ListGoods(ctx context.Context) ([]service.Goods, error)
 }
 

@@ -108,20 +108,20 @@ func (l *Ledger) restore(ctx context.Context, goodsID int64) (bool, error) {
 	}
 	st := service.RestoredStock{}
 	var exact bool
-	if st.Stock, st.AppliedOps, st.ReturnedOrders, exact, err = l.truthAndPending(ctx, goodsID, rebuildAttempts); err != nil {
+	if st.Stock, st.PendingOps, st.PendingReturns, exact, err = l.truthAndPending(ctx, goodsID, rebuildAttempts); err != nil {
 		return false, err
 	}
 	if !exact {
 		l.log.Warn("movements of stock kept coming while the truth was read; the rebuild marks them all, and the reconciliation adds back any the truth missed", "goods_id", goodsID)
 	}
 	if g.PerUserLimit > 0 {
-		if st.UserUnits, err = l.stock.UserUnits(ctx, goodsID); err != nil {
-			return false, err
+		st.UserUnits = func(each func(userID, units int64) error) error {
+			return l.stock.UserUnits(ctx, goodsID, each)
 		}
 	}
 	restored, err := l.cache.Restore(ctx, g, st)
 	if restored {
-		if err := l.settle(ctx, goodsID, st.AppliedOps, st.ReturnedOrders); err != nil {
+		if err := l.settle(ctx, goodsID, st.PendingOps, st.PendingReturns); err != nil {
 			l.log.Warn("rebuilt; the markers of the movements it stood in for stay until the reconciliation", "goods_id", goodsID, "err", err)
 		}
 	}
