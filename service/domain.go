@@ -130,3 +130,11 @@ type RestoredStock struct {
 	PendingOps     []string // admin operations, by op id
 	PendingReturns []int64  // returns, by order id
 }
+
+// BuyerUnits is one buyer's units of goods with a per-user limit, as the
+// cache counts them and as the database's live orders hold them.
+type BuyerUnits struct {
+	UserID int64 `json:"user_id"`
+	Cached int64 `json:"cached"`
+	Truth  int64 `json:"truth"`
+}

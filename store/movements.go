@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -125,6 +126,49 @@ func (d *Database) MarkCached(ctx context.Context, goodsID int64, ops []string, 
 		}
 	}
 	return recorded, recordedReturns, nil
+}
+
+// CancelledUnreturned lists, per user of users, the user's cancelled
+// orders of goods whose return Redis may still have to give (no return
+// record, or one that says Redis does not hold it): a repair of the user's
+// units in Redis stands in for those returns and marks them. Only the
+// users' orders are read, through their user_id keys.
+func (d *Database) CancelledUnreturned(ctx context.Context, goodsID int64, users []int64) (map[int64][]int64, error) {
+	owner := map[int64]int64{} // order id -> user
+	for part := range slices.Chunk(users, 500) {
+		in, args := inListOf(part)
+		err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
+			return queryEach(ctx, db, "SELECT id, user_id FROM "+at.Name()+" WHERE goods_id = ? AND status = ? AND user_id IN "+in,
+				append([]any{goodsID, service.StatusCancelled}, args...), func(rows *sql.Rows) error {
+					var id, user int64
+					err := rows.Scan(&id, &user)
+					owner[id] = user
+					return err
+				})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	ids := slices.Sorted(maps.Keys(owner))
+	for part := range slices.Chunk(ids, 500) {
+		in, args := inListOf(part)
+		err := queryEach(ctx, d.db, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND cached = 1 AND order_id IN "+in,
+			append([]any{service.OpReturn}, args...), func(rows *sql.Rows) error {
+				var id int64
+				err := rows.Scan(&id)
+				delete(owner, id)
+				return err
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := map[int64][]int64{}
+	for id, user := range owner {
+		out[user] = append(out[user], id)
+	}
+	return out, nil
 }
 
 // inListOf is inList for any ordered ids.

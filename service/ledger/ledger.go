@@ -44,6 +44,14 @@ type Cache interface {
 	// the same step sets the markers of the movements ops and returns.
 	Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error)
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
+	// BuyerDrifts compares each buyer's units in the cache with units, the
+	// database's (streamed; a user may come more than once), and calls
+	// each for every buyer whose counts differ, in bounded steps.
+	BuyerDrifts(ctx context.Context, goodsID int64, units func(each func(userID, units int64) error) error, each func(service.BuyerUnits) error) error
+	// RepairBuyers sets each buyer's units to the truth where the cache
+	// still holds the units read, and in the same step sets the markers of
+	// the returns unreturned[user]; it says which users it set.
+	RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits, unreturned map[int64][]int64) ([]int64, error)
 }
 
 // Locker takes a lock across instances; unlock releases it.
@@ -98,6 +106,9 @@ type Stock interface {
 	// paid) orders to each; a user may come more than once, and the units
 	// add up.
 	UserUnits(ctx context.Context, goodsID int64, each func(userID, units int64) error) error
+	// CancelledUnreturned lists, per user, the user's cancelled orders of
+	// goods whose return the cache may still have to give.
+	CancelledUnreturned(ctx context.Context, goodsID int64, users []int64) (map[int64][]int64, error)
 	ListGoods(ctx context.Context) ([]service.Goods, error)
 }
 

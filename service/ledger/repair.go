@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-seckill/seckill/service"
@@ -52,6 +53,51 @@ func (l *Ledger) Tidy(ctx context.Context, goodsID int64) error {
 	return l.cache.Markers(ctx, goodsID, func(ops []string, returns []int64) error {
 		return l.settle(ctx, goodsID, ops, returns)
 	})
+}
+
+// BuyerDrifts compares each buyer's units of goods in Redis with the
+// database's (units of live orders), in bounded steps, and calls each for
+// every buyer whose counts differ.
+func (l *Ledger) BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error {
+	return l.cache.BuyerDrifts(ctx, goodsID, func(units func(userID, units int64) error) error {
+		return l.stock.UserUnits(ctx, goodsID, units)
+	}, each)
+}
+
+// repairChunk is how many buyers one repair step sets.
+const repairChunk = 500
+
+// RepairBuyers sets buyers' units of goods in Redis to the database's,
+// each only if Redis still holds the units read, and says how many it
+// set. A buyer's cancelled orders whose return Redis has not given yet
+// are marked in the same step: the new units already leave them out, so
+// their returns' retries must change nothing; their records then say
+// Redis holds them.
+func (l *Ledger) RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error) {
+	repaired := 0
+	for part := range slices.Chunk(fixes, repairChunk) {
+		users := make([]int64, len(part))
+		for i, f := range part {
+			users[i] = f.UserID
+		}
+		unreturned, err := l.stock.CancelledUnreturned(ctx, goodsID, users)
+		if err != nil {
+			return repaired, err
+		}
+		done, err := l.cache.RepairBuyers(ctx, goodsID, part, unreturned)
+		if err != nil {
+			return repaired, err
+		}
+		repaired += len(done)
+		var returns []int64
+		for _, u := range done {
+			returns = append(returns, unreturned[u]...)
+		}
+		if err := l.settle(ctx, goodsID, nil, returns); err != nil {
+			l.log.Warn("buyers repaired; the markers of the returns they stood in for stay until the next pass", "goods_id", goodsID, "err", err)
+		}
+	}
+	return repaired, nil
 }
 
 // stockNotLoaded answers for goods Redis holds no stock for: not found, or
