@@ -155,12 +155,22 @@ type Stats struct {
 }
 
 // RestoredStock is what a cache rebuilt from the database holds: the stock,
-// each user's units (for a per-user limit), and the admin operations and
-// returns the stock already includes, so that a replay of one of them does
-// not count twice.
+// each user's units (for a per-user limit), and the movements of stock
+// coming in that the stock holds but whose own step in the cache has not
+// run, which the cache marks so that they do not count twice.
 type RestoredStock struct {
-	Stock          int64
-	UserUnits      map[int64]int64
-	AppliedOps     []string
-	ReturnedOrders []int64
+	Stock int64
+	// UserUnits streams each user's units to each; a user may come more
+	// than once, and the units add up. Nil when the goods have no limit.
+	UserUnits      func(each func(userID, units int64) error) error
+	PendingOps     []string // admin operations, by op id
+	PendingReturns []int64  // returns, by order id
+}
+
+// BuyerUnits is one buyer's units of goods with a per-user limit, as the
+// cache counts them and as the database's live orders hold them.
+type BuyerUnits struct {
+	UserID int64 `json:"user_id"`
+	Cached int64 `json:"cached"`
+	Truth  int64 `json:"truth"`
 }

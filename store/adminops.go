@@ -30,25 +30,33 @@ func (d *Database) AddStock(ctx context.Context, goodsID, n int64, opID string) 
 	})
 }
 
-func (d *Database) AppliedChanges(ctx context.Context, goodsID int64) (opIDs []string, returned []int64, err error) {
-	err = queryEach(ctx, d.db, "SELECT op_id FROM admin_stock_ops WHERE goods_id = ?", []any{goodsID}, func(rows *sql.Rows) error {
-		var op string
-		err := rows.Scan(&op)
-		opIDs = append(opIDs, op)
-		return err
+// PendingMovements lists goods' admin additions and returned orders whose
+// record says Redis does not hold them yet (cached = 0): the movements in
+// flight, and those whose Redis step failed and was not retried. Both come
+// from one snapshot, through the keys on (goods_id, [op,] cached), so that
+// the history of movements Redis holds is never read.
+func (d *Database) PendingMovements(ctx context.Context, goodsID int64) (ops []string, returns []int64, err error) {
+	err = d.inTx(ctx, func(tx *sql.Tx) error {
+		err := queryEach(ctx, tx, "SELECT op_id FROM admin_stock_ops WHERE goods_id = ? AND cached = 0", []any{goodsID},
+			func(rows *sql.Rows) error {
+				var op string
+				err := rows.Scan(&op)
+				ops = append(ops, op)
+				return err
+			})
+		if err != nil {
+			return err
+		}
+		return queryEach(ctx, tx, "SELECT order_id FROM goods_stock_logs WHERE goods_id = ? AND op = ? AND cached = 0",
+			[]any{goodsID, service.OpReturn}, func(rows *sql.Rows) error {
+				var id int64
+				err := rows.Scan(&id)
+				returns = append(returns, id)
+				return err
+			})
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	err = queryEach(ctx, d.db, "SELECT order_id FROM goods_stock_logs WHERE goods_id = ? AND op = ?", []any{goodsID, service.OpReturn},
-		func(rows *sql.Rows) error {
-			var id int64
-			err := rows.Scan(&id)
-			returned = append(returned, id)
-			return err
-		})
-	if err != nil {
-		return nil, nil, err
-	}
-	return opIDs, returned, nil
+	return ops, returns, nil
 }

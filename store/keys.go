@@ -12,3 +12,10 @@ func GoodsKey(prefix string, goodsID int64) string {
 
 // BuyersKey is the hash of each user's units of a goods with a per-user limit.
 func BuyersKey(prefix string, goodsID int64) string { return GoodsKey(prefix, goodsID) + "_buyers" }
+
+// StagingKey is where a key is built before it is put in place whole: it
+// shares the key's hash tag, so that one script can move it there.
+func StagingKey(key, token string) string { return key + ":staging:" + token }
+
+// ScratchKey holds what a pass compares with key, for a moment.
+func ScratchKey(key, token string) string { return key + ":scratch:" + token }

@@ -195,18 +195,21 @@ func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limi
 	return out[:min(len(out), limit)], nil
 }
 
-func (d *Database) UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error) {
-	units := map[int64]int64{}
-	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
-		return queryEach(ctx, db, "SELECT user_id, SUM(number) FROM "+at.Name()+" WHERE goods_id = ? AND status <> ? GROUP BY user_id",
-			[]any{goodsID, service.StatusCancelled}, func(rows *sql.Rows) error {
+// UserUnits streams, table by table, each user's units of goods over the
+// user's live orders: unpaid or paid (status 0 or 1). Cancelled orders
+// hold none, nor do orders of any other status (void, refused). A user
+// with orders in several tables comes once per table: the units add up.
+// Only one table's sums are read at a time, and each goes on to each as
+// it is read, so that no map of every user is ever built.
+func (d *Database) UserUnits(ctx context.Context, goodsID int64, each func(userID, units int64) error) error {
+	return d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
+		return queryEach(ctx, db, "SELECT user_id, SUM(number) FROM "+at.Name()+" WHERE goods_id = ? AND status IN (?, ?) GROUP BY user_id",
+			[]any{goodsID, service.StatusUnpaid, service.StatusPaid}, func(rows *sql.Rows) error {
 				var user, n int64
 				if err := rows.Scan(&user, &n); err != nil {
 					return err
 				}
-				units[user] += n
-				return nil
+				return each(user, n)
 			})
 	})
-	return units, err
 }

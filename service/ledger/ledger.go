@@ -23,18 +23,35 @@ type Cache interface {
 	// cache holds no stock for the goods.
 	Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error
 	Release(ctx context.Context, goodsID, userID, n int64) error
-	// Return gives a cancelled order's units back, once per order.
+	// Return gives a cancelled order's units back, and Add adds n: each
+	// under a marker of its movement (the order, opID) that makes a copy
+	// running meanwhile, or after a repair that stood in for the movement,
+	// change nothing.
 	Return(ctx context.Context, orderID, goodsID, userID, n int64) error
-	// Add adds n once per opID.
 	Add(ctx context.Context, goodsID, n int64, opID string) error
+	// Forget deletes the markers of movements whose record says the cache
+	// holds them.
+	Forget(ctx context.Context, goodsID int64, ops []string, returns []int64) error
+	// Markers calls each with the markers the goods' cache holds, a
+	// bounded chunk at a time.
+	Markers(ctx context.Context, goodsID int64, each func(ops []string, returns []int64) error) error
 	// Put loads new goods, replacing what the cache held.
 	Put(ctx context.Context, g service.Goods) error
 	// Restore loads goods as the database knows them, only if the cache
 	// holds nothing for the goods.
 	Restore(ctx context.Context, g service.Goods, st service.RestoredStock) (restored bool, err error)
-	// Adjust adds delta to the stock only if it still is expected.
-	Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error)
+	// Repair adds delta to the stock only if it still is expected, and in
+	// the same step sets the markers of the movements ops and returns.
+	Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error)
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
+	// BuyerDrifts compares each buyer's units in the cache with units, the
+	// database's (streamed; a user may come more than once), and calls
+	// each for every buyer whose counts differ, in bounded steps.
+	BuyerDrifts(ctx context.Context, goodsID int64, units func(each func(userID, units int64) error) error, each func(service.BuyerUnits) error) error
+	// RepairBuyers sets each buyer's units to the truth where the cache
+	// still holds the units read, and in the same step sets the markers of
+	// the returns unreturned[user]; it says which users it set.
+	RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits, unreturned map[int64][]int64) ([]int64, error)
 }
 
 // Locker takes a lock across instances; unlock releases it.
@@ -68,14 +85,30 @@ type Stock interface {
 	// ReturnSale gives a cancelled order's units back to goods once:
 	// ErrAlreadyApplied when it was, ErrNotYet while its sale is not applied.
 	ReturnSale(ctx context.Context, m service.StockMessage) error
+	// CacheAddition runs step, the cache's part of the addition opID, with
+	// the goods and delta its record holds, unless the record says the
+	// cache holds it; then records that it does. Copies of the movement
+	// wait for each other meanwhile. applied: step ran and that is recorded.
+	CacheAddition(ctx context.Context, opID string, step func(goodsID, delta int64) error) (applied bool, err error)
+	// CacheReturn does the same for the return of order orderID.
+	CacheReturn(ctx context.Context, orderID int64, step func() error) (applied bool, err error)
+	// PendingMovements lists goods' admin operations and returned orders
+	// whose record says the cache does not hold them yet, read in one
+	// snapshot.
+	PendingMovements(ctx context.Context, goodsID int64) (ops []string, returns []int64, err error)
+	// MarkCached records that the cache holds goods' movements ops and
+	// returns (it has their markers) and returns those that have a record.
+	MarkCached(ctx context.Context, goodsID int64, ops []string, returns []int64) (recordedOps []string, recordedReturns []int64, err error)
 	// Truth is what goods may still sell according to the database: its
 	// stock less the units of its orders whose sale is not applied yet.
 	Truth(ctx context.Context, goodsID int64) (int64, error)
-	// AppliedChanges lists goods' admin stock operations and its orders
-	// whose units were returned: what the database's stock already holds.
-	AppliedChanges(ctx context.Context, goodsID int64) (opIDs []string, returned []int64, err error)
-	// UserUnits sums each user's units of goods over live (not cancelled) orders.
-	UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error)
+	// UserUnits streams each user's units of goods over live (unpaid or
+	// paid) orders to each; a user may come more than once, and the units
+	// add up.
+	UserUnits(ctx context.Context, goodsID int64, each func(userID, units int64) error) error
+	// CancelledUnreturned lists, per user, the user's cancelled orders of
+	// goods whose return the cache may still have to give.
+	CancelledUnreturned(ctx context.Context, goodsID int64, users []int64) (map[int64][]int64, error)
 	ListGoods(ctx context.Context) ([]service.Goods, error)
 }
 

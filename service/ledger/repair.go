@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/go-seckill/seckill/service"
@@ -13,15 +14,90 @@ func (l *Ledger) Truth(ctx context.Context, goodsID int64) (int64, error) {
 	return l.stock.Truth(ctx, goodsID)
 }
 
+// TruthAndPending reads goods' truth and the pending movements it holds:
+// those whose record says Redis does not hold them yet, which a repair or
+// rebuild of Redis from the truth must mark, so that their own steps add
+// nothing afterwards. exact is false when a movement was recorded while
+// the truth was read (see truthAndPending).
+func (l *Ledger) TruthAndPending(ctx context.Context, goodsID int64) (truth int64, ops []string, returns []int64, exact bool, err error) {
+	return l.truthAndPending(ctx, goodsID, 1)
+}
+
 // Repair adds delta to goods' Redis stock only if Redis still holds
 // expected, so a concurrent sale or another instance's repair is never
-// overwritten. Stock that comes back is announced.
-func (l *Ledger) Repair(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
-	repaired, err := l.cache.Adjust(ctx, goodsID, expected, delta)
-	if repaired && delta > 0 {
+// overwritten. The truth the new stock comes from includes the pending
+// movements ops and returns: the same step sets their markers, so that a
+// retry of one of them adds nothing, and then their records say Redis
+// holds them and the markers go. Stock that comes back is announced.
+func (l *Ledger) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
+	repaired, err := l.cache.Repair(ctx, goodsID, expected, delta, ops, returns)
+	if err != nil || !repaired {
+		return repaired, err
+	}
+	if err := l.settle(ctx, goodsID, ops, returns); err != nil {
+		l.log.Warn("repaired; the markers of the movements it stood in for stay until the next pass", "goods_id", goodsID, "err", err)
+	}
+	if delta > 0 {
 		l.stockIsBack(ctx, goodsID)
 	}
-	return repaired, err
+	return true, nil
+}
+
+// Tidy settles the markers movements left in goods' Redis hash: a step
+// whose record could not be updated after Redis applied it, a process that
+// died in between, markers of movements recorded before their records said
+// whether Redis holds them. A marker says Redis holds its movement, so its
+// record can say so, and then the marker can go. Only markers are read, a
+// chunk at a time; while no movement is in flight there are none.
+func (l *Ledger) Tidy(ctx context.Context, goodsID int64) error {
+	return l.cache.Markers(ctx, goodsID, func(ops []string, returns []int64) error {
+		return l.settle(ctx, goodsID, ops, returns)
+	})
+}
+
+// BuyerDrifts compares each buyer's units of goods in Redis with the
+// database's (units of live orders), in bounded steps, and calls each for
+// every buyer whose counts differ.
+func (l *Ledger) BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error {
+	return l.cache.BuyerDrifts(ctx, goodsID, func(units func(userID, units int64) error) error {
+		return l.stock.UserUnits(ctx, goodsID, units)
+	}, each)
+}
+
+// repairChunk is how many buyers one repair step sets.
+const repairChunk = 500
+
+// RepairBuyers sets buyers' units of goods in Redis to the database's,
+// each only if Redis still holds the units read, and says how many it
+// set. A buyer's cancelled orders whose return Redis has not given yet
+// are marked in the same step: the new units already leave them out, so
+// their returns' retries must change nothing; their records then say
+// Redis holds them.
+func (l *Ledger) RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error) {
+	repaired := 0
+	for part := range slices.Chunk(fixes, repairChunk) {
+		users := make([]int64, len(part))
+		for i, f := range part {
+			users[i] = f.UserID
+		}
+		unreturned, err := l.stock.CancelledUnreturned(ctx, goodsID, users)
+		if err != nil {
+			return repaired, err
+		}
+		done, err := l.cache.RepairBuyers(ctx, goodsID, part, unreturned)
+		if err != nil {
+			return repaired, err
+		}
+		repaired += len(done)
+		var returns []int64
+		for _, u := range done {
+			returns = append(returns, unreturned[u]...)
+		}
+		if err := l.settle(ctx, goodsID, nil, returns); err != nil {
+			l.log.Warn("buyers repaired; the markers of the returns they stood in for stay until the next pass", "goods_id", goodsID, "err", err)
+		}
+	}
+	return repaired, nil
 }
 
 // stockNotLoaded answers for goods Redis holds no stock for: not found, or
@@ -77,21 +153,74 @@ func (l *Ledger) restore(ctx context.Context, goodsID int64) (bool, error) {
 		return false, err
 	}
 	st := service.RestoredStock{}
-	if st.Stock, err = l.stock.Truth(ctx, goodsID); err != nil {
+	var exact bool
+	if st.Stock, st.PendingOps, st.PendingReturns, exact, err = l.truthAndPending(ctx, goodsID, rebuildAttempts); err != nil {
 		return false, err
 	}
-	// The applied changes after the stock: one committed in between is
-	// marked applied without being counted, which sells less, never more;
-	// the other order would let its replay count it twice.
-	if st.AppliedOps, st.ReturnedOrders, err = l.stock.AppliedChanges(ctx, goodsID); err != nil {
-		return false, err
+	if !exact {
+		l.log.Warn("movements of stock kept coming while the truth was read; the rebuild marks them all, and the reconciliation adds back any the truth missed", "goods_id", goodsID)
 	}
 	if g.PerUserLimit > 0 {
-		if st.UserUnits, err = l.stock.UserUnits(ctx, goodsID); err != nil {
-			return false, err
+		st.UserUnits = func(each func(userID, units int64) error) error {
+			return l.stock.UserUnits(ctx, goodsID, each)
 		}
 	}
-	return l.cache.Restore(ctx, g, st)
+	restored, err := l.cache.Restore(ctx, g, st)
+	if restored {
+		if err := l.settle(ctx, goodsID, st.PendingOps, st.PendingReturns); err != nil {
+			l.log.Warn("rebuilt; the markers of the movements it stood in for stay until the reconciliation", "goods_id", goodsID, "err", err)
+		}
+	}
+	return restored, err
+}
+
+// rebuildAttempts is how often a rebuild reads the truth again when
+// movements keep coming meanwhile.
+const rebuildAttempts = 3
+
+// truthAndPending reads goods' truth and the pending movements it holds:
+// those whose record says Redis does not hold them yet, which a cache
+// loaded with the truth must mark so that their own steps add nothing.
+// The pending movements are read before and after the truth. One pending
+// in both was recorded before the truth was read, so the truth holds it;
+// one that appears only after may have been recorded after the truth's
+// snapshot, and nothing tells. Then the reads are repeated, up to
+// attempts times; exact is false when that never settled, and the
+// movements returned are all those pending after the truth: marking one
+// the truth lacks makes Redis sell less until the reconciliation adds it
+// back, never more. (The two reads bracket the truth's snapshot without
+// sharing it, so that the truth keeps its one definition.)
+func (l *Ledger) truthAndPending(ctx context.Context, goodsID int64, attempts int) (truth int64, ops []string, returns []int64, exact bool, err error) {
+	for range attempts {
+		ops0, returns0, err := l.stock.PendingMovements(ctx, goodsID)
+		if err != nil {
+			return 0, nil, nil, false, err
+		}
+		if truth, err = l.stock.Truth(ctx, goodsID); err != nil {
+			return 0, nil, nil, false, err
+		}
+		if ops, returns, err = l.stock.PendingMovements(ctx, goodsID); err != nil {
+			return 0, nil, nil, false, err
+		}
+		if exact = within(ops, ops0) && within(returns, returns0); exact {
+			break
+		}
+	}
+	return truth, ops, returns, exact, nil
+}
+
+// within says every element of some is in all.
+func within[T comparable](some, all []T) bool {
+	in := make(map[T]bool, len(all))
+	for _, v := range all {
+		in[v] = true
+	}
+	for _, v := range some {
+		if !in[v] {
+			return false
+		}
+	}
+	return true
 }
 
 // RestoreMissing loads into Redis the stock of every goods it does not

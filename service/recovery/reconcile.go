@@ -8,7 +8,8 @@ import (
 	"github.com/go-seckill/seckill/service"
 )
 
-// Drift is one goods' Redis stock against the database's truth.
+// Drift is one goods' Redis stock against the database's truth, and, for
+// goods with a per-user limit, its buyers' units against their live orders.
 type Drift struct {
 	GoodsID    int64  `json:"goods_id"`
 	RedisStock *int64 `json:"redis_stock"` // nil: Redis holds none; the rebuild takes care of it
@@ -16,6 +17,11 @@ type Drift struct {
 	Drift      int64  `json:"drift"`       // redis_stock - truth
 	Seen       int    `json:"seen"`        // consecutive passes that saw this same drift
 	Repaired   bool   `json:"repaired"`
+	// Buyers whose units in Redis differ from those of their live orders,
+	// and how many of them were repaired in this pass (each after
+	// RepairAfter passes in a row saw the same difference).
+	UsersDrift    int `json:"users_drift"`
+	UsersRepaired int `json:"users_repaired"`
 }
 
 // RepairAfter is how many passes in a row must see the same drift before it
@@ -23,12 +29,33 @@ type Drift struct {
 // make single readings differ for a moment.
 const RepairAfter = 3
 
+// MaxTrackedBuyers bounds the buyers of one goods whose difference the
+// reconciler remembers from one pass to the next. Buyers tracked already
+// keep their place; new ones enter while there is room, so a difference
+// that lasts is repaired once the passing ones (orders in flight while a
+// pass reads) have left.
+const MaxTrackedBuyers = 100_000
+
 // Ledger reads and repairs goods' stock.
 type Ledger interface {
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
-	Truth(ctx context.Context, goodsID int64) (int64, error)
-	// Repair adds delta to the Redis stock only if it still is expected.
-	Repair(ctx context.Context, goodsID, expected, delta int64) (bool, error)
+	// TruthAndPending reads the database's truth and the movements of stock
+	// coming in that it holds but Redis does not yet (admin op ids,
+	// returned order ids); exact is false when a movement was recorded
+	// meanwhile, so that whether the truth holds it is unknown.
+	TruthAndPending(ctx context.Context, goodsID int64) (truth int64, ops []string, returns []int64, exact bool, err error)
+	// Repair adds delta to the Redis stock only if it still is expected,
+	// and in the same step marks the movements ops and returns as held by
+	// Redis, so that their retries add nothing.
+	Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error)
+	// Tidy settles the markers that movements left in Redis.
+	Tidy(ctx context.Context, goodsID int64) error
+	// BuyerDrifts calls each for every buyer whose units in Redis differ
+	// from the units of the buyer's live orders, in bounded steps.
+	BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error
+	// RepairBuyers sets buyers' units in Redis to the truth, each only if
+	// Redis still holds the units read, and says how many it set.
+	RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error)
 }
 
 // GoodsLister lists every goods.
@@ -42,22 +69,42 @@ type Reconciler struct {
 	ledger Ledger
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	last map[int64]Drift // the drift each goods showed on the previous pass
+	mu     sync.Mutex
+	last   map[int64]Drift                // the drift each goods showed on the previous pass
+	buyers map[int64]map[int64]buyerDrift // per goods, the buyers that differed on the previous pass
+}
+
+// buyerDrift is a buyer's difference and how many passes in a row saw it.
+type buyerDrift struct {
+	service.BuyerUnits
+	seen int
 }
 
 // NewReconciler wires a reconciler.
 func NewReconciler(goods GoodsLister, ledger Ledger, log *slog.Logger) *Reconciler {
-	return &Reconciler{goods: goods, ledger: ledger, log: log, last: map[int64]Drift{}}
+	return &Reconciler{goods: goods, ledger: ledger, log: log, last: map[int64]Drift{}, buyers: map[int64]map[int64]buyerDrift{}}
 }
 
 // Reconcile runs one pass and repairs a drift seen RepairAfter passes in a
 // row: MySQL wins. Redis below the truth means reservations whose order
-// was never written (an instance died in between): the units go back on
-// sale. Redis above it means decrements Redis lost (a failover): the
-// excess is taken off. The repair applies only if Redis still holds the
-// stock read in this pass, so a concurrent sale or another instance's
-// repair is never overwritten.
+// was never written (an instance died in between), or movements of stock
+// coming in whose Redis step failed: the units go back on sale. Redis
+// above it means decrements Redis lost (a failover): the excess is taken
+// off. The repair applies only if Redis still holds the stock read in this
+// pass, so a concurrent sale, a movement's own step or another instance's
+// repair is never overwritten; and it marks the movements the truth holds
+// that Redis does not yet, so that their retries add nothing.
+//
+// Buyers' units, which the same reservations and losses move, are repaired
+// from the same truth: a buyer whose units in Redis differ from the units
+// of the buyer's live orders in RepairAfter passes in a row gets those.
+//
+// Each pass reads, per goods: the markers in the goods' Redis hash (none
+// unless movements are in flight), its Redis stock, the pending movements
+// twice (through their keys: movements in flight or failed, not their
+// history) and the truth (the goods' orders); for goods with a per-user
+// limit, each buyer's units of live orders (summed by the database) and
+// the buyers hash, both a chunk at a time.
 func (r *Reconciler) Reconcile(ctx context.Context) ([]Drift, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -68,6 +115,9 @@ func (r *Reconciler) Reconcile(ctx context.Context) ([]Drift, error) {
 	var report []Drift
 	for _, g := range gs {
 		d, err := r.reconcile(ctx, g.ID)
+		if err == nil && d.RedisStock != nil && g.PerUserLimit > 0 {
+			err = r.reconcileBuyers(ctx, g.ID, &d)
+		}
 		if err != nil {
 			return report, err
 		}
@@ -78,11 +128,14 @@ func (r *Reconciler) Reconcile(ctx context.Context) ([]Drift, error) {
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error) {
+	if err := r.ledger.Tidy(ctx, goodsID); err != nil {
+		r.log.Warn("markers of finished movements could not be settled; the next pass tries again", "goods_id", goodsID, "err", err)
+	}
 	redisStock, ok, err := r.ledger.Stock(ctx, goodsID)
 	if err != nil {
 		return Drift{}, err
 	}
-	truth, err := r.ledger.Truth(ctx, goodsID)
+	truth, ops, returns, exact, err := r.ledger.TruthAndPending(ctx, goodsID)
 	if err != nil {
 		return Drift{}, err
 	}
@@ -97,16 +150,69 @@ func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error
 		d.Seen = 1
 	}
 	switch {
+	case d.Seen >= RepairAfter && !exact:
+		// The pending movements are not known for this truth: the repair
+		// waits for a pass that knows them.
+		r.log.Info("movements of stock were recorded while the truth was read; the repair waits for the next pass", "goods_id", goodsID, "drift", d.Drift)
 	case d.Seen >= RepairAfter:
-		if d.Repaired, err = r.ledger.Repair(ctx, goodsID, redisStock, -d.Drift); err != nil {
+		if d.Repaired, err = r.ledger.Repair(ctx, goodsID, redisStock, -d.Drift, ops, returns); err != nil {
 			return d, err
 		}
 		if d.Repaired {
-			r.log.Warn("reconciliation repaired redis stock from the database", "goods_id", goodsID, "drift", d.Drift, "truth", truth)
+			r.log.Warn("reconciliation repaired redis stock from the database", "goods_id", goodsID, "drift", d.Drift, "truth", truth,
+				"pending_ops", len(ops), "pending_returns", len(returns))
 			d.Seen = 0
 		}
 	case d.Drift != 0:
 		r.log.Info("redis stock differs from the database", "goods_id", goodsID, "drift", d.Drift, "seen", d.Seen)
 	}
 	return d, nil
+}
+
+// reconcileBuyers compares goods' buyers and repairs those whose same
+// difference RepairAfter passes in a row saw.
+func (r *Reconciler) reconcileBuyers(ctx context.Context, goodsID int64, d *Drift) error {
+	prev := r.buyers[goodsID]
+	next := map[int64]buyerDrift{}
+	room := MaxTrackedBuyers - len(prev) // for buyers not tracked yet
+	err := r.ledger.BuyerDrifts(ctx, goodsID, func(b service.BuyerUnits) error {
+		if _, dup := next[b.UserID]; dup {
+			return nil // a scan may return a buyer twice
+		}
+		d.UsersDrift++
+		p, tracked := prev[b.UserID]
+		switch {
+		case tracked && p.BuyerUnits == b:
+			next[b.UserID] = buyerDrift{b, p.seen + 1}
+		case tracked:
+			next[b.UserID] = buyerDrift{b, 1}
+		case room > 0:
+			room--
+			next[b.UserID] = buyerDrift{b, 1}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var fixes []service.BuyerUnits
+	for _, b := range next {
+		if b.seen >= RepairAfter {
+			fixes = append(fixes, b.BuyerUnits)
+		}
+	}
+	if len(fixes) > 0 {
+		if d.UsersRepaired, err = r.ledger.RepairBuyers(ctx, goodsID, fixes); err != nil {
+			return err
+		}
+		for _, f := range fixes {
+			delete(next, f.UserID) // repaired, or Redis changed since: seen afresh
+		}
+		r.log.Warn("reconciliation repaired buyers' units in redis from the database", "goods_id", goodsID,
+			"buyers", len(fixes), "repaired", d.UsersRepaired)
+	} else if d.UsersDrift > 0 {
+		r.log.Info("buyers' units in redis differ from the database", "goods_id", goodsID, "buyers", d.UsersDrift)
+	}
+	r.buyers[goodsID] = next
+	return nil
 }
