@@ -1,0 +1,314 @@
+package ledger
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/internal/fakes"
+)
+
+// fakeCache is a Cache (Redis) whose methods are func fields.
+type fakeCache struct {
+	ReserveFn func(ctx context.Context, goodsID, userID, n int64, now time.Time) error
+	ReleaseFn func(ctx context.Context, goodsID, userID, n int64) error
+	ReturnFn  func(ctx context.Context, orderID, goodsID, userID, n int64) error
+	AddFn     func(ctx context.Context, goodsID, n int64, opID string) error
+	PutFn     func(ctx context.Context, g service.Goods) error
+	RestoreFn func(ctx context.Context, g service.Goods, st service.RestoredStock) (bool, error)
+	AdjustFn  func(ctx context.Context, goodsID, expected, delta int64) (bool, error)
+	StockFn   func(ctx context.Context, goodsID int64) (int64, bool, error)
+	Rec       *fakes.Recorder
+}
+
+var _ Cache = (*fakeCache)(nil)
+
+func (f *fakeCache) Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error {
+	f.Rec.Record("Cache.Reserve", goodsID, userID, n)
+	if f.ReserveFn == nil {
+		fakes.Unexpected("Cache.Reserve")
+	}
+	return f.ReserveFn(ctx, goodsID, userID, n, now)
+}
+
+func (f *fakeCache) Release(ctx context.Context, goodsID, userID, n int64) error {
+	f.Rec.Record("Cache.Release", goodsID, userID, n)
+	if f.ReleaseFn == nil {
+		fakes.Unexpected("Cache.Release")
+	}
+	return f.ReleaseFn(ctx, goodsID, userID, n)
+}
+
+func (f *fakeCache) Return(ctx context.Context, orderID, goodsID, userID, n int64) error {
+	f.Rec.Record("Cache.Return", orderID, goodsID, userID, n)
+	if f.ReturnFn == nil {
+		fakes.Unexpected("Cache.Return")
+	}
+	return f.ReturnFn(ctx, orderID, goodsID, userID, n)
+}
+
+func (f *fakeCache) Add(ctx context.Context, goodsID, n int64, opID string) error {
+	f.Rec.Record("Cache.Add", goodsID, n, opID)
+	if f.AddFn == nil {
+		fakes.Unexpected("Cache.Add")
+	}
+	return f.AddFn(ctx, goodsID, n, opID)
+}
+
+func (f *fakeCache) Put(ctx context.Context, g service.Goods) error {
+	f.Rec.Record("Cache.Put", g)
+	if f.PutFn == nil {
+		fakes.Unexpected("Cache.Put")
+	}
+	return f.PutFn(ctx, g)
+}
+
+func (f *fakeCache) Restore(ctx context.Context, g service.Goods, st service.RestoredStock) (bool, error) {
+	f.Rec.Record("Cache.Restore", g, st)
+	if f.RestoreFn == nil {
+		fakes.Unexpected("Cache.Restore")
+	}
+	return f.RestoreFn(ctx, g, st)
+}
+
+func (f *fakeCache) Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
+	f.Rec.Record("Cache.Adjust", goodsID, expected, delta)
+	if f.AdjustFn == nil {
+		fakes.Unexpected("Cache.Adjust")
+	}
+	return f.AdjustFn(ctx, goodsID, expected, delta)
+}
+
+func (f *fakeCache) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
+	f.Rec.Record("Cache.Stock", goodsID)
+	if f.StockFn == nil {
+		fakes.Unexpected("Cache.Stock")
+	}
+	return f.StockFn(ctx, goodsID)
+}
+
+// fakeLocker is a Locker whose method is a func field.
+type fakeLocker struct {
+	LockFn func(ctx context.Context, name string, ttl time.Duration) (func(), bool, error)
+	Rec    *fakes.Recorder
+}
+
+var _ Locker = (*fakeLocker)(nil)
+
+func (f *fakeLocker) Lock(ctx context.Context, name string, ttl time.Duration) (func(), bool, error) {
+	f.Rec.Record("Locker.Lock", name, ttl)
+	if f.LockFn == nil {
+		fakes.Unexpected("Locker.Lock")
+	}
+	return f.LockFn(ctx, name, ttl)
+}
+
+// fakeSales is a Sales whose methods are func fields.
+type fakeSales struct {
+	SellInTxFn   func(ctx context.Context, o service.Order, gate func() error) error
+	ApplySaleFn  func(ctx context.Context, m service.StockMessage) error
+	ApplySalesFn func(ctx context.Context, ms []service.StockMessage) error
+	SettledFn    func(ctx context.Context, ids []int64) (map[int64]bool, error)
+	DeadLetterFn func(ctx context.Context, m service.StockMessage, body []byte, reason string) error
+	Rec          *fakes.Recorder
+}
+
+var _ Sales = (*fakeSales)(nil)
+
+func (f *fakeSales) SellInTx(ctx context.Context, o service.Order, gate func() error) error {
+	f.Rec.Record("Sales.SellInTx", o)
+	if f.SellInTxFn == nil {
+		fakes.Unexpected("Sales.SellInTx")
+	}
+	return f.SellInTxFn(ctx, o, gate)
+}
+
+func (f *fakeSales) ApplySale(ctx context.Context, m service.StockMessage) error {
+	f.Rec.Record("Sales.ApplySale", m)
+	if f.ApplySaleFn == nil {
+		fakes.Unexpected("Sales.ApplySale")
+	}
+	return f.ApplySaleFn(ctx, m)
+}
+
+func (f *fakeSales) ApplySales(ctx context.Context, ms []service.StockMessage) error {
+	f.Rec.Record("Sales.ApplySales", append([]service.StockMessage(nil), ms...))
+	if f.ApplySalesFn == nil {
+		fakes.Unexpected("Sales.ApplySales")
+	}
+	return f.ApplySalesFn(ctx, ms)
+}
+
+func (f *fakeSales) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	f.Rec.Record("Sales.Settled", append([]int64(nil), ids...))
+	if f.SettledFn == nil {
+		fakes.Unexpected("Sales.Settled")
+	}
+	return f.SettledFn(ctx, ids)
+}
+
+func (f *fakeSales) DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error {
+	f.Rec.Record("Sales.DeadLetter", m, string(body), reason)
+	if f.DeadLetterFn == nil {
+		fakes.Unexpected("Sales.DeadLetter")
+	}
+	return f.DeadLetterFn(ctx, m, body, reason)
+}
+
+// fakeStock is a Stock whose methods are func fields.
+type fakeStock struct {
+	GoodsFn          func(ctx context.Context, id int64) (service.Goods, error)
+	AddStockFn       func(ctx context.Context, goodsID, n int64, opID string) error
+	ReturnSaleFn     func(ctx context.Context, m service.StockMessage) error
+	TruthFn          func(ctx context.Context, goodsID int64) (int64, error)
+	AppliedChangesFn func(ctx context.Context, goodsID int64) ([]string, []int64, error)
+	UserUnitsFn      func(ctx context.Context, goodsID int64) (map[int64]int64, error)
+	ListGoodsFn      func(ctx context.Context) ([]service.Goods, error)
+	Rec              *fakes.Recorder
+}
+
+var _ Stock = (*fakeStock)(nil)
+
+func (f *fakeStock) Goods(ctx context.Context, id int64) (service.Goods, error) {
+	f.Rec.Record("Stock.Goods", id)
+	if f.GoodsFn == nil {
+		fakes.Unexpected("Stock.Goods")
+	}
+	return f.GoodsFn(ctx, id)
+}
+
+func (f *fakeStock) AddStock(ctx context.Context, goodsID, n int64, opID string) error {
+	f.Rec.Record("Stock.AddStock", goodsID, n, opID)
+	if f.AddStockFn == nil {
+		fakes.Unexpected("Stock.AddStock")
+	}
+	return f.AddStockFn(ctx, goodsID, n, opID)
+}
+
+func (f *fakeStock) ReturnSale(ctx context.Context, m service.StockMessage) error {
+	f.Rec.Record("Stock.ReturnSale", m)
+	if f.ReturnSaleFn == nil {
+		fakes.Unexpected("Stock.ReturnSale")
+	}
+	return f.ReturnSaleFn(ctx, m)
+}
+
+func (f *fakeStock) Truth(ctx context.Context, goodsID int64) (int64, error) {
+	f.Rec.Record("Stock.Truth", goodsID)
+	if f.TruthFn == nil {
+		fakes.Unexpected("Stock.Truth")
+	}
+	return f.TruthFn(ctx, goodsID)
+}
+
+func (f *fakeStock) AppliedChanges(ctx context.Context, goodsID int64) ([]string, []int64, error) {
+	f.Rec.Record("Stock.AppliedChanges", goodsID)
+	if f.AppliedChangesFn == nil {
+		fakes.Unexpected("Stock.AppliedChanges")
+	}
+	return f.AppliedChangesFn(ctx, goodsID)
+}
+
+func (f *fakeStock) UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error) {
+	f.Rec.Record("Stock.UserUnits", goodsID)
+	if f.UserUnitsFn == nil {
+		fakes.Unexpected("Stock.UserUnits")
+	}
+	return f.UserUnitsFn(ctx, goodsID)
+}
+
+func (f *fakeStock) ListGoods(ctx context.Context) ([]service.Goods, error) {
+	f.Rec.Record("Stock.ListGoods")
+	if f.ListGoodsFn == nil {
+		fakes.Unexpected("Stock.ListGoods")
+	}
+	return f.ListGoodsFn(ctx)
+}
+
+// fakeOrders is an Orders whose method is a func field.
+type fakeOrders struct {
+	OrderStatusFn func(ctx context.Context, at service.OrderTable, id int64) (int, int64, error)
+	Rec           *fakes.Recorder
+}
+
+var _ Orders = (*fakeOrders)(nil)
+
+func (f *fakeOrders) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (int, int64, error) {
+	f.Rec.Record("Orders.OrderStatus", at, id)
+	if f.OrderStatusFn == nil {
+		fakes.Unexpected("Orders.OrderStatus")
+	}
+	return f.OrderStatusFn(ctx, at, id)
+}
+
+// fakeAnnouncer is an Announcer whose method is a func field.
+type fakeAnnouncer struct {
+	AnnounceStockBackFn func(ctx context.Context, goodsID int64) error
+	Rec                 *fakes.Recorder
+}
+
+var _ Announcer = (*fakeAnnouncer)(nil)
+
+func (f *fakeAnnouncer) AnnounceStockBack(ctx context.Context, goodsID int64) error {
+	f.Rec.Record("Announce", goodsID)
+	if f.AnnounceStockBackFn == nil {
+		fakes.Unexpected("Announce")
+	}
+	return f.AnnounceStockBackFn(ctx, goodsID)
+}
+
+// world is a ledger on fakes sharing one record of calls; the hooks of
+// Options are recorded as "Applied" and "StockBack". Only the announcer
+// answers by default; a test sets what the case calls.
+type world struct {
+	rec      *fakes.Recorder
+	cache    *fakeCache
+	locker   *fakeLocker
+	sales    *fakeSales
+	stock    *fakeStock
+	orders   *fakeOrders
+	announce *fakeAnnouncer
+	opts     Options
+}
+
+// testGrace is the rebuild grace of the tests: short, but long enough to
+// tell a wait from none.
+const testGrace = 20 * time.Millisecond
+
+func newWorld() *world {
+	rec := &fakes.Recorder{}
+	w := &world{
+		rec:    rec,
+		cache:  &fakeCache{Rec: rec},
+		locker: &fakeLocker{Rec: rec},
+		sales:  &fakeSales{Rec: rec},
+		stock:  &fakeStock{Rec: rec},
+		orders: &fakeOrders{Rec: rec},
+		announce: &fakeAnnouncer{Rec: rec,
+			AnnounceStockBackFn: func(context.Context, int64) error { return nil },
+		},
+	}
+	w.opts = Options{
+		WriteBudget:  time.Minute,
+		RebuildGrace: testGrace,
+		Applied:      func(_ context.Context, m service.StockMessage) { rec.Record("Applied", m) },
+		StockBack:    func(goodsID int64) { rec.Record("StockBack", goodsID) },
+	}
+	return w
+}
+
+// ledger wires the world's ledger, closed when the test ends.
+func (w *world) ledger(t *testing.T) *Ledger {
+	t.Helper()
+	l := New(w.cache, w.locker, w.sales, w.stock, w.orders, w.announce, w.opts, fakes.Log())
+	t.Cleanup(l.Close)
+	return l
+}
+
+// The order of the tests: 2 units of goods 3 for user 159.
+var order = service.Order{ID: 11, UserID: 159, GoodsID: 3, Number: 2, Version: "V6",
+	PayDeadline: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+
+// The calls that move stock back and say so.
+var giveBackCalls = []string{"Cache.Release", "StockBack", "Announce"}

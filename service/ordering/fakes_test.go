@@ -1,0 +1,208 @@
+package ordering
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/internal/fakes"
+	"github.com/go-seckill/seckill/service/soldout"
+)
+
+// fakeLedger is a Ledger whose methods are func fields. AfterReserve, when
+// its field is nil, detaches the context from the client as the ledger does.
+type fakeLedger struct {
+	ReserveFn              func(ctx context.Context, o service.Order) error
+	SellInOneTransactionFn func(ctx context.Context, o service.Order) error
+	SettleFailedWriteFn    func(ctx context.Context, o service.Order, at service.OrderTable, err error) error
+	AfterReserveFn         func(ctx context.Context) (context.Context, context.CancelFunc)
+	Rec                    *fakes.Recorder
+}
+
+var _ Ledger = (*fakeLedger)(nil)
+
+func (f *fakeLedger) Reserve(ctx context.Context, o service.Order) error {
+	f.Rec.Record("Ledger.Reserve", o)
+	if f.ReserveFn == nil {
+		fakes.Unexpected("Ledger.Reserve")
+	}
+	return f.ReserveFn(ctx, o)
+}
+
+func (f *fakeLedger) SellInOneTransaction(ctx context.Context, o service.Order) error {
+	f.Rec.Record("Ledger.SellInOneTransaction", o)
+	if f.SellInOneTransactionFn == nil {
+		fakes.Unexpected("Ledger.SellInOneTransaction")
+	}
+	return f.SellInOneTransactionFn(ctx, o)
+}
+
+func (f *fakeLedger) SettleFailedWrite(ctx context.Context, o service.Order, at service.OrderTable, err error) error {
+	f.Rec.Record("Ledger.SettleFailedWrite", o, at, err)
+	if f.SettleFailedWriteFn == nil {
+		fakes.Unexpected("Ledger.SettleFailedWrite")
+	}
+	return f.SettleFailedWriteFn(ctx, o, at, err)
+}
+
+func (f *fakeLedger) AfterReserve(ctx context.Context) (context.Context, context.CancelFunc) {
+	f.Rec.Record("Ledger.AfterReserve")
+	if f.AfterReserveFn != nil {
+		return f.AfterReserveFn(ctx)
+	}
+	return context.WithCancel(context.WithoutCancel(ctx))
+}
+
+// fakeOrders is an Orders whose methods are func fields.
+type fakeOrders struct {
+	InsertOrderFn func(ctx context.Context, o service.Order, at service.OrderTable) error
+	OrderStatusFn func(ctx context.Context, at service.OrderTable, id int64) (int, int64, error)
+	Rec           *fakes.Recorder
+}
+
+var _ Orders = (*fakeOrders)(nil)
+
+func (f *fakeOrders) InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error {
+	f.Rec.Record("Orders.InsertOrder", o, at)
+	if f.InsertOrderFn == nil {
+		fakes.Unexpected("Orders.InsertOrder")
+	}
+	return f.InsertOrderFn(ctx, o, at)
+}
+
+func (f *fakeOrders) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (int, int64, error) {
+	f.Rec.Record("Orders.OrderStatus", at, id)
+	if f.OrderStatusFn == nil {
+		fakes.Unexpected("Orders.OrderStatus")
+	}
+	return f.OrderStatusFn(ctx, at, id)
+}
+
+// fakeOutcomes is an Outcomes whose methods are func fields;
+// memOutcomes fills them with a map, as Redis keeps the keys.
+type fakeOutcomes struct {
+	ClaimFn  func(ctx context.Context, key string) ([]byte, bool, error)
+	SettleFn func(ctx context.Context, key string, outcome []byte) error
+	ForgetFn func(ctx context.Context, key string) error
+	Rec      *fakes.Recorder
+
+	mu     sync.Mutex
+	stored map[string][]byte // nil value: claimed, pending
+}
+
+var _ Outcomes = (*fakeOutcomes)(nil)
+
+func (f *fakeOutcomes) Claim(ctx context.Context, key string) ([]byte, bool, error) {
+	f.Rec.Record("Outcomes.Claim", key)
+	if f.ClaimFn == nil {
+		fakes.Unexpected("Outcomes.Claim")
+	}
+	return f.ClaimFn(ctx, key)
+}
+
+func (f *fakeOutcomes) Settle(ctx context.Context, key string, outcome []byte) error {
+	f.Rec.Record("Outcomes.Settle", key, string(outcome))
+	if f.SettleFn == nil {
+		fakes.Unexpected("Outcomes.Settle")
+	}
+	return f.SettleFn(ctx, key, outcome)
+}
+
+func (f *fakeOutcomes) Forget(ctx context.Context, key string) error {
+	f.Rec.Record("Outcomes.Forget", key)
+	if f.ForgetFn == nil {
+		fakes.Unexpected("Outcomes.Forget")
+	}
+	return f.ForgetFn(ctx, key)
+}
+
+// memOutcomes keeps outcomes in memory: a claim of a key already there
+// returns what it holds (nothing while pending).
+func memOutcomes(rec *fakes.Recorder) *fakeOutcomes {
+	f := &fakeOutcomes{Rec: rec, stored: map[string][]byte{}}
+	f.ClaimFn = func(_ context.Context, key string) ([]byte, bool, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if prev, ok := f.stored[key]; ok {
+			return prev, false, nil
+		}
+		f.stored[key] = nil
+		return nil, true, nil
+	}
+	f.SettleFn = func(_ context.Context, key string, outcome []byte) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.stored[key] = outcome
+		return nil
+	}
+	f.ForgetFn = func(_ context.Context, key string) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.stored, key)
+		return nil
+	}
+	return f
+}
+
+// Stored is what key holds: ok false when it is not there, an empty
+// outcome while it is claimed and pending.
+func (f *fakeOutcomes) Stored(key string) (outcome []byte, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	outcome, ok = f.stored[key]
+	return outcome, ok
+}
+
+// The layout and options of the tests: the seed's 16 tables on 2 hosts.
+var (
+	testLayout = service.Layout{Tables: 16, Hosts: 2}
+	testOpts   = Options{MaxNumber: 5, Layout: testLayout, PayTimeout: 15 * time.Minute}
+)
+
+// world is a placer on fakes that all succeed, sharing one record of calls.
+type world struct {
+	rec      *fakes.Recorder
+	ledger   *fakeLedger
+	orders   *fakeOrders
+	pub      *fakes.Publisher
+	ids      *fakes.IDs
+	outcomes *fakeOutcomes
+	flags    *soldout.Flags
+	placer   *Placer
+}
+
+func newWorld(t *testing.T) *world { return newWorldWith(t, testOpts) }
+
+func newWorldWith(t *testing.T, opts Options) *world {
+	t.Helper()
+	rec := &fakes.Recorder{}
+	w := &world{
+		rec: rec,
+		ledger: &fakeLedger{Rec: rec,
+			ReserveFn:              func(context.Context, service.Order) error { return nil },
+			SellInOneTransactionFn: func(context.Context, service.Order) error { return nil },
+		},
+		orders: &fakeOrders{Rec: rec,
+			InsertOrderFn: func(context.Context, service.Order, service.OrderTable) error { return nil },
+		},
+		pub: &fakes.Publisher{Rec: rec,
+			PublishFn: func(context.Context, service.StockMessage, int64) error { return nil },
+		},
+		ids:      &fakes.IDs{Rec: rec},
+		outcomes: memOutcomes(rec),
+		flags:    soldout.New(time.Hour),
+	}
+	w.placer = New(w.ledger, w.orders, w.pub, w.ids, w.outcomes, w.flags, opts, fakes.Log())
+	return w
+}
+
+// The calls that sell: the ledger's, the order rows' and the queue's.
+var sellCalls = []string{"Ledger.Reserve", "Ledger.SellInOneTransaction", "Ledger.SettleFailedWrite", "Orders.InsertOrder", "Publish"}
+
+// sameOrder compares orders field by field, the deadline as an instant.
+func sameOrder(a, b service.Order) bool {
+	return a.ID == b.ID && a.UserID == b.UserID && a.GoodsID == b.GoodsID && a.Number == b.Number &&
+		a.Version == b.Version && a.PayDeadline.Equal(b.PayDeadline)
+}

@@ -1,0 +1,148 @@
+package recovery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/internal/fakes"
+)
+
+// fakeOutboxOrders is an OutboxOrders whose methods are func fields;
+// memOrders fills them with orders in memory.
+type fakeOutboxOrders struct {
+	ScanOrdersFn func(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error)
+	SettledFn    func(ctx context.Context, ids []int64) (map[int64]bool, error)
+	Rec          *fakes.Recorder
+}
+
+var _ OutboxOrders = (*fakeOutboxOrders)(nil)
+
+func (f *fakeOutboxOrders) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
+	f.Rec.Record("ScanOrders", afterID, beforeID, limit)
+	if f.ScanOrdersFn == nil {
+		fakes.Unexpected("ScanOrders")
+	}
+	return f.ScanOrdersFn(ctx, afterID, beforeID, limit)
+}
+
+func (f *fakeOutboxOrders) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	f.Rec.Record("Settled", append([]int64(nil), ids...))
+	if f.SettledFn == nil {
+		fakes.Unexpected("Settled")
+	}
+	return f.SettledFn(ctx, ids)
+}
+
+// memOrders are orders by id, some settled. A scan returns at most page
+// orders, fewer than the sweep asks for, so that a pass reads several pages.
+type memOrders struct {
+	mu      sync.Mutex
+	ids     []int64
+	settled map[int64]bool
+	page    int
+}
+
+func (m *memOrders) fake(rec *fakes.Recorder) *fakeOutboxOrders {
+	return &fakeOutboxOrders{Rec: rec,
+		ScanOrdersFn: func(_ context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			var out []service.StockMessage
+			for _, id := range m.ids {
+				if id > afterID && id < beforeID && len(out) < min(limit, m.page) {
+					out = append(out, message(id))
+				}
+			}
+			return out, nil
+		},
+		SettledFn: func(_ context.Context, ids []int64) (map[int64]bool, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			settled := map[int64]bool{}
+			for _, id := range ids {
+				if m.settled[id] {
+					settled[id] = true
+				}
+			}
+			return settled, nil
+		},
+	}
+}
+
+func (m *memOrders) settle(id int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.settled[id] = true
+}
+
+func message(id int64) service.StockMessage {
+	return service.StockMessage{OrderID: id, GoodsID: 3, UserID: id % 7, Number: 1, Host: 1, Table: 2, Deadline: 1}
+}
+
+// fakeIDAt is an IDAt whose method is a func field.
+type fakeIDAt struct {
+	FirstIDAtFn func(t time.Time) int64
+	Rec         *fakes.Recorder
+}
+
+var _ IDAt = (*fakeIDAt)(nil)
+
+func (f *fakeIDAt) FirstIDAt(t time.Time) int64 {
+	f.Rec.Record("FirstIDAt", t)
+	if f.FirstIDAtFn == nil {
+		fakes.Unexpected("FirstIDAt")
+	}
+	return f.FirstIDAtFn(t)
+}
+
+// fakeLedger is a Ledger whose methods are func fields.
+type fakeLedger struct {
+	StockFn  func(ctx context.Context, goodsID int64) (int64, bool, error)
+	TruthFn  func(ctx context.Context, goodsID int64) (int64, error)
+	RepairFn func(ctx context.Context, goodsID, expected, delta int64) (bool, error)
+	Rec      *fakes.Recorder
+}
+
+var _ Ledger = (*fakeLedger)(nil)
+
+func (f *fakeLedger) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
+	f.Rec.Record("Ledger.Stock", goodsID)
+	if f.StockFn == nil {
+		fakes.Unexpected("Ledger.Stock")
+	}
+	return f.StockFn(ctx, goodsID)
+}
+
+func (f *fakeLedger) Truth(ctx context.Context, goodsID int64) (int64, error) {
+	f.Rec.Record("Ledger.Truth", goodsID)
+	if f.TruthFn == nil {
+		fakes.Unexpected("Ledger.Truth")
+	}
+	return f.TruthFn(ctx, goodsID)
+}
+
+func (f *fakeLedger) Repair(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
+	f.Rec.Record("Ledger.Repair", goodsID, expected, delta)
+	if f.RepairFn == nil {
+		fakes.Unexpected("Ledger.Repair")
+	}
+	return f.RepairFn(ctx, goodsID, expected, delta)
+}
+
+// fakeGoods is a GoodsLister whose method is a func field.
+type fakeGoods struct {
+	ListGoodsFn func(ctx context.Context) ([]service.Goods, error)
+	Rec         *fakes.Recorder
+}
+
+var _ GoodsLister = (*fakeGoods)(nil)
+
+func (f *fakeGoods) ListGoods(ctx context.Context) ([]service.Goods, error) {
+	f.Rec.Record("ListGoods")
+	if f.ListGoodsFn == nil {
+		fakes.Unexpected("ListGoods")
+	}
+	return f.ListGoodsFn(ctx)
+}
