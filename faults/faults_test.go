@@ -334,7 +334,10 @@ func duplicateMessages(t *testing.T) result {
 	duplicate := func(batch []order) {
 		bodies := make([][]byte, len(batch))
 		for i, o := range batch {
-			bodies[i], _ = json.Marshal(domain.StockMessage{OrderID: o.ID, GoodsID: g, UserID: o.UserID, Number: 1})
+			// The message the service publishes: the order, where its
+			// version placed it (two order hosts, every order table).
+			at := domain.BestVersion().Place(o.UserID, domain.Layout{Tables: domain.MaxOrderTables, Hosts: 2})
+			bodies[i], _ = json.Marshal(domain.StockMessage{OrderID: o.ID, GoodsID: g, UserID: o.UserID, Number: 1, Host: at.Host, Table: at.Table})
 		}
 		harness.Publish(t, e.nsqd.tcp, stockTopic, bodies...)
 		published += len(bodies)
@@ -381,7 +384,7 @@ func duplicateMessages(t *testing.T) result {
 func consumerKilled(t *testing.T) result {
 	e := newEnv(t, "--msg-timeout=3s")
 	front := e.service("front", map[string]string{
-		"SECKILL_CONSUMER_ENABLED": "false", "SECKILL_SNOWFLAKE_NODE": "1", "SECKILL_OUTBOX_GRACE": "1m",
+		"SECKILL_CONSUMER_ENABLED": "false", "SECKILL_OUTBOX_GRACE": "1m",
 	})
 	front.start()
 	const stock = 100_000
@@ -390,7 +393,7 @@ func consumerKilled(t *testing.T) result {
 	l.wait()
 	orders := len(l.orders())
 
-	worker := e.service("consumer", map[string]string{"SECKILL_SNOWFLAKE_NODE": "2", "SECKILL_OUTBOX_GRACE": "1m"})
+	worker := e.service("consumer", map[string]string{"SECKILL_OUTBOX_GRACE": "1m"})
 	worker.launch()
 	applied := func() (n int) {
 		_ = e.DB(0).QueryRow("SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ?", g).Scan(&n)

@@ -224,3 +224,19 @@ func (e *Env) ShortWriteBudget() {
 	e.Settings["SECKILL_ORDER_WRITE_BUDGET"] = ShortWriteBudget
 	e.Settings["SECKILL_ORDER_V1_TIMEOUT"] = ShortV1Timeout
 }
+
+// PatientV1 gives V1 a deadline that a stampede of thousands on its one hot
+// row, on two shared cores under the race detector, stays within, and the
+// write budget, rebuild grace and HTTP timeouts that must exceed it.
+func (e *Env) PatientV1() {
+	for k, v := range map[string]string{
+		"SECKILL_ORDER_V1_TIMEOUT":              "10s",
+		"SECKILL_ORDER_WRITE_BUDGET":            "20s",
+		"SECKILL_REDIS_REBUILD_GRACE":           "21s",
+		"SECKILL_HTTP_WRITE_TIMEOUT":            "25s",
+		"SECKILL_HTTP_SHUTDOWN_TIMEOUT":         "20s",
+		"SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "30s",
+	} {
+		e.Settings[k] = v
+	}
+}
