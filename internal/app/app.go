@@ -173,10 +173,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	units := a.wire(ids)
 
-	if restored, err := a.ledger.RestoreMissing(ctx); err != nil {
-		return nil, fmt.Errorf("restore stock into redis: %w", err)
-	} else if len(restored) > 0 {
-		log.Warn("redis held no stock for some goods; restored it from the database", "goods", restored)
+	if err := a.loadStock(ctx); err != nil {
+		return nil, err
 	}
 
 	lookupds := cfg.LookupdAddrs()
@@ -263,6 +261,32 @@ func (a *App) wire(ids *store.IDs) units {
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
 	u.reconciler = recovery.NewReconciler(a.database, a.ledger, a.log)
 	return u
+}
+
+// loadStock puts back into Redis the stock of goods it does not hold. The
+// embedded Redis starts empty and only this instance sells from it: the
+// stock is restored at once. A shared Redis may have lost it while other
+// instances sell: the rebuilds wait out their orders in flight, in the
+// background, and those goods answer stock_not_loaded meanwhile.
+func (a *App) loadStock(ctx context.Context) error {
+	if a.miniRed != nil {
+		restored, err := a.ledger.RestoreMissing(ctx)
+		if err != nil {
+			return fmt.Errorf("restore stock into redis: %w", err)
+		}
+		if len(restored) > 0 {
+			a.log.Info("stock restored into the embedded redis from the database", "goods", restored)
+		}
+		return nil
+	}
+	started, err := a.ledger.RebuildMissing(ctx)
+	if err != nil {
+		return fmt.Errorf("look for goods redis lost: %w", err)
+	}
+	if len(started) > 0 {
+		a.log.Warn("redis holds no stock for some goods; rebuilding it from the database after the grace", "goods", started)
+	}
+	return nil
 }
 
 // ready reports the first dependency that does not answer, in a fixed order.

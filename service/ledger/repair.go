@@ -106,17 +106,24 @@ func (l *Ledger) stockNotLoaded(ctx context.Context, goodsID int64) error {
 	if _, err := l.stock.Goods(ctx, goodsID); err != nil {
 		return err
 	}
-	if _, busy := l.rebuilds.LoadOrStore(goodsID, true); !busy {
-		l.running.Add(1)
-		go func() {
-			defer l.running.Done()
-			defer l.rebuilds.Delete(goodsID)
-			if err := l.rebuild(goodsID); err != nil && l.life.Err() == nil {
-				l.log.Error("rebuild of lost redis stock failed; it is retried on the next order", "goods_id", goodsID, "err", err)
-			}
-		}()
-	}
+	l.startRebuild(goodsID)
 	return service.ErrStockNotLoaded
+}
+
+// startRebuild rebuilds goods' lost Redis stock in the background, unless
+// this instance is at it already. The rebuild ends with the ledger's life.
+func (l *Ledger) startRebuild(goodsID int64) {
+	if _, busy := l.rebuilds.LoadOrStore(goodsID, true); busy {
+		return
+	}
+	l.running.Add(1)
+	go func() {
+		defer l.running.Done()
+		defer l.rebuilds.Delete(goodsID)
+		if err := l.rebuild(goodsID); err != nil && l.life.Err() == nil {
+			l.log.Error("rebuild of lost redis stock failed; it is retried on the next order", "goods_id", goodsID, "err", err)
+		}
+	}()
 }
 
 // rebuild restores goods' Redis stock once, across instances, after Redis
@@ -223,30 +230,53 @@ func within[T comparable](some, all []T) bool {
 	return true
 }
 
-// RestoreMissing loads into Redis the stock of every goods it does not
-// hold (an embedded Redis after a restart, a Redis restarted empty) from
-// the database's truth. A missing key is never read as zero stock. Run it
-// when no instance is selling: orders reserved in the lost Redis but not
-// yet written would be counted as unsold.
-func (l *Ledger) RestoreMissing(ctx context.Context) (restored []int64, err error) {
+// RebuildMissing starts the rebuild of every goods Redis holds no stock
+// for, as an order finding it missing would: under the rebuild lock, after
+// the grace, so that another instance selling meanwhile loses nothing. It
+// returns the goods whose rebuild it started; until it ends they answer
+// stock_not_loaded. This is what an instance sharing Redis runs at start.
+func (l *Ledger) RebuildMissing(ctx context.Context) (started []int64, err error) {
+	err = l.eachMissing(ctx, func(goodsID int64) error {
+		l.startRebuild(goodsID)
+		started = append(started, goodsID)
+		return nil
+	})
+	return started, err
+}
+
+// eachMissing calls fn with every goods Redis holds no stock for.
+func (l *Ledger) eachMissing(ctx context.Context, fn func(goodsID int64) error) error {
 	gs, err := l.stock.ListGoods(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, g := range gs {
-		if _, ok, err := l.cache.Stock(ctx, g.ID); err != nil || ok {
-			if err != nil {
-				return restored, err
-			}
-			continue
-		}
-		ok, err := l.restore(ctx, g.ID)
+		_, ok, err := l.cache.Stock(ctx, g.ID)
 		if err != nil {
-			return restored, err
+			return err
 		}
-		if ok {
-			restored = append(restored, g.ID)
+		if !ok {
+			if err := fn(g.ID); err != nil {
+				return err
+			}
 		}
 	}
-	return restored, nil
+	return nil
+}
+
+// RestoreMissing loads into Redis, at once, the stock of every goods it
+// does not hold from the database's truth. A missing key is never read as
+// zero stock. Only for a Redis no other instance sells from (the embedded
+// one, empty after each start): with a shared Redis, orders reserved by
+// another instance but not yet written would be counted as unsold, so
+// RebuildMissing waits them out instead.
+func (l *Ledger) RestoreMissing(ctx context.Context) (restored []int64, err error) {
+	err = l.eachMissing(ctx, func(goodsID int64) error {
+		ok, err := l.restore(ctx, goodsID)
+		if ok {
+			restored = append(restored, goodsID)
+		}
+		return err
+	})
+	return restored, err
 }
