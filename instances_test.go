@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-seckill/seckill/internal/app"
 	"github.com/go-seckill/seckill/internal/harness"
 )
 
@@ -175,5 +177,55 @@ func setOrderTables(t *testing.T, db *sql.DB, from, to string) {
 	}
 	if _, err := db.ExecContext(context.Background(), stmt); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two instances started with the default configuration, selling at once,
+// never make equal order ids: each leases its own snowflake node. (Equal
+// ids read as "already applied" and the twin never reduces MySQL stock.)
+func TestInstancesOnTheDefaultConfigurationNeverShareAnOrderID(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	delete(e.Settings, "SECKILL_SNOWFLAKE_NODE")
+	a, b := e.Start(t), e.Start(t)
+	g := a.CreateGoods(t, 5000)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ids []int64
+	for _, in := range []*harness.Instance{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, sold := stampede(t, in, g.ID, 800, "V3", "V4")
+			mu.Lock()
+			ids = append(ids, sold...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("order id %d was made twice", id)
+		}
+		seen[id] = true
+	}
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 5000, Accepted: ids})
+}
+
+// A snowflake node given explicitly that a live instance holds stops the
+// start with an error that says so.
+func TestAnExplicitNodeHeldByALiveInstanceStopsTheStart(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_SNOWFLAKE_NODE"] = "7"
+	e.Start(t)
+	a, err := app.Start(context.Background(), e.Config(t), harness.Logger(t))
+	if err == nil {
+		a.Shutdown()
+		t.Fatal("a second instance started on node 7")
+	}
+	if !strings.Contains(err.Error(), "snowflake node 7 is held by another running instance") {
+		t.Errorf("the failed start says %q", err)
 	}
 }
