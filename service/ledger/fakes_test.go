@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,15 +12,19 @@ import (
 
 // fakeCache is a Cache (Redis) whose methods are func fields.
 type fakeCache struct {
-	ReserveFn func(ctx context.Context, goodsID, userID, n int64, now time.Time) error
-	ReleaseFn func(ctx context.Context, goodsID, userID, n int64) error
-	ReturnFn  func(ctx context.Context, orderID, goodsID, userID, n int64) error
-	AddFn     func(ctx context.Context, goodsID, n int64, opID string) error
-	PutFn     func(ctx context.Context, g service.Goods) error
-	RestoreFn func(ctx context.Context, g service.Goods, st service.RestoredStock) (bool, error)
-	AdjustFn  func(ctx context.Context, goodsID, expected, delta int64) (bool, error)
-	StockFn   func(ctx context.Context, goodsID int64) (int64, bool, error)
-	Rec       *fakes.Recorder
+	ReserveFn      func(ctx context.Context, goodsID, userID, n int64, now time.Time) error
+	ReleaseFn      func(ctx context.Context, goodsID, userID, n int64) error
+	ReturnFn       func(ctx context.Context, orderID, goodsID, userID, n int64) error
+	AddFn          func(ctx context.Context, goodsID, n int64, opID string) error
+	ForgetFn       func(ctx context.Context, goodsID int64, ops []string, returns []int64) error
+	MarkersFn      func(ctx context.Context, goodsID int64, each func(ops []string, returns []int64) error) error
+	PutFn          func(ctx context.Context, g service.Goods) error
+	RestoreFn      func(ctx context.Context, g service.Goods, st service.RestoredStock) (bool, error)
+	RepairFn       func(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error)
+	StockFn        func(ctx context.Context, goodsID int64) (int64, bool, error)
+	BuyerDriftsFn  func(ctx context.Context, goodsID int64, units func(each func(userID, units int64) error) error, each func(service.BuyerUnits) error) error
+	RepairBuyersFn func(ctx context.Context, goodsID int64, fixes []service.BuyerUnits, unreturned map[int64][]int64) ([]int64, error)
+	Rec            *fakes.Recorder
 }
 
 var _ Cache = (*fakeCache)(nil)
@@ -56,6 +61,22 @@ func (f *fakeCache) Add(ctx context.Context, goodsID, n int64, opID string) erro
 	return f.AddFn(ctx, goodsID, n, opID)
 }
 
+func (f *fakeCache) Forget(ctx context.Context, goodsID int64, ops []string, returns []int64) error {
+	f.Rec.Record("Cache.Forget", goodsID, slices.Clone(ops), slices.Clone(returns))
+	if f.ForgetFn == nil {
+		fakes.Unexpected("Cache.Forget")
+	}
+	return f.ForgetFn(ctx, goodsID, ops, returns)
+}
+
+func (f *fakeCache) Markers(ctx context.Context, goodsID int64, each func(ops []string, returns []int64) error) error {
+	f.Rec.Record("Cache.Markers", goodsID)
+	if f.MarkersFn == nil {
+		fakes.Unexpected("Cache.Markers")
+	}
+	return f.MarkersFn(ctx, goodsID, each)
+}
+
 func (f *fakeCache) Put(ctx context.Context, g service.Goods) error {
 	f.Rec.Record("Cache.Put", g)
 	if f.PutFn == nil {
@@ -72,12 +93,12 @@ func (f *fakeCache) Restore(ctx context.Context, g service.Goods, st service.Res
 	return f.RestoreFn(ctx, g, st)
 }
 
-func (f *fakeCache) Adjust(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
-	f.Rec.Record("Cache.Adjust", goodsID, expected, delta)
-	if f.AdjustFn == nil {
-		fakes.Unexpected("Cache.Adjust")
+func (f *fakeCache) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
+	f.Rec.Record("Cache.Repair", goodsID, expected, delta, slices.Clone(ops), slices.Clone(returns))
+	if f.RepairFn == nil {
+		fakes.Unexpected("Cache.Repair")
 	}
-	return f.AdjustFn(ctx, goodsID, expected, delta)
+	return f.RepairFn(ctx, goodsID, expected, delta, ops, returns)
 }
 
 func (f *fakeCache) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
@@ -86,6 +107,22 @@ func (f *fakeCache) Stock(ctx context.Context, goodsID int64) (int64, bool, erro
 		fakes.Unexpected("Cache.Stock")
 	}
 	return f.StockFn(ctx, goodsID)
+}
+
+func (f *fakeCache) BuyerDrifts(ctx context.Context, goodsID int64, units func(each func(userID, units int64) error) error, each func(service.BuyerUnits) error) error {
+	f.Rec.Record("Cache.BuyerDrifts", goodsID)
+	if f.BuyerDriftsFn == nil {
+		fakes.Unexpected("Cache.BuyerDrifts")
+	}
+	return f.BuyerDriftsFn(ctx, goodsID, units, each)
+}
+
+func (f *fakeCache) RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits, unreturned map[int64][]int64) ([]int64, error) {
+	f.Rec.Record("Cache.RepairBuyers", goodsID, slices.Clone(fixes), unreturned)
+	if f.RepairBuyersFn == nil {
+		fakes.Unexpected("Cache.RepairBuyers")
+	}
+	return f.RepairBuyersFn(ctx, goodsID, fixes, unreturned)
 }
 
 // fakeLocker is a Locker whose method is a func field.
@@ -158,14 +195,18 @@ func (f *fakeSales) DeadLetter(ctx context.Context, m service.StockMessage, body
 
 // fakeStock is a Stock whose methods are func fields.
 type fakeStock struct {
-	GoodsFn          func(ctx context.Context, id int64) (service.Goods, error)
-	AddStockFn       func(ctx context.Context, goodsID, n int64, opID string) error
-	ReturnSaleFn     func(ctx context.Context, m service.StockMessage) error
-	TruthFn          func(ctx context.Context, goodsID int64) (int64, error)
-	AppliedChangesFn func(ctx context.Context, goodsID int64) ([]string, []int64, error)
-	UserUnitsFn      func(ctx context.Context, goodsID int64) (map[int64]int64, error)
-	ListGoodsFn      func(ctx context.Context) ([]service.Goods, error)
-	Rec              *fakes.Recorder
+	GoodsFn               func(ctx context.Context, id int64) (service.Goods, error)
+	AddStockFn            func(ctx context.Context, goodsID, n int64, opID string) error
+	ReturnSaleFn          func(ctx context.Context, m service.StockMessage) error
+	CacheAdditionFn       func(ctx context.Context, opID string, step func(goodsID, delta int64) error) (bool, error)
+	CacheReturnFn         func(ctx context.Context, orderID int64, step func() error) (bool, error)
+	PendingMovementsFn    func(ctx context.Context, goodsID int64) ([]string, []int64, error)
+	MarkCachedFn          func(ctx context.Context, goodsID int64, ops []string, returns []int64) ([]string, []int64, error)
+	TruthFn               func(ctx context.Context, goodsID int64) (int64, error)
+	UserUnitsFn           func(ctx context.Context, goodsID int64, each func(userID, units int64) error) error
+	CancelledUnreturnedFn func(ctx context.Context, goodsID int64, users []int64) (map[int64][]int64, error)
+	ListGoodsFn           func(ctx context.Context) ([]service.Goods, error)
+	Rec                   *fakes.Recorder
 }
 
 var _ Stock = (*fakeStock)(nil)
@@ -194,6 +235,38 @@ func (f *fakeStock) ReturnSale(ctx context.Context, m service.StockMessage) erro
 	return f.ReturnSaleFn(ctx, m)
 }
 
+func (f *fakeStock) CacheAddition(ctx context.Context, opID string, step func(goodsID, delta int64) error) (bool, error) {
+	f.Rec.Record("Stock.CacheAddition", opID)
+	if f.CacheAdditionFn == nil {
+		fakes.Unexpected("Stock.CacheAddition")
+	}
+	return f.CacheAdditionFn(ctx, opID, step)
+}
+
+func (f *fakeStock) CacheReturn(ctx context.Context, orderID int64, step func() error) (bool, error) {
+	f.Rec.Record("Stock.CacheReturn", orderID)
+	if f.CacheReturnFn == nil {
+		fakes.Unexpected("Stock.CacheReturn")
+	}
+	return f.CacheReturnFn(ctx, orderID, step)
+}
+
+func (f *fakeStock) PendingMovements(ctx context.Context, goodsID int64) ([]string, []int64, error) {
+	f.Rec.Record("Stock.PendingMovements", goodsID)
+	if f.PendingMovementsFn == nil {
+		fakes.Unexpected("Stock.PendingMovements")
+	}
+	return f.PendingMovementsFn(ctx, goodsID)
+}
+
+func (f *fakeStock) MarkCached(ctx context.Context, goodsID int64, ops []string, returns []int64) ([]string, []int64, error) {
+	f.Rec.Record("Stock.MarkCached", goodsID, slices.Clone(ops), slices.Clone(returns))
+	if f.MarkCachedFn == nil {
+		fakes.Unexpected("Stock.MarkCached")
+	}
+	return f.MarkCachedFn(ctx, goodsID, ops, returns)
+}
+
 func (f *fakeStock) Truth(ctx context.Context, goodsID int64) (int64, error) {
 	f.Rec.Record("Stock.Truth", goodsID)
 	if f.TruthFn == nil {
@@ -202,20 +275,20 @@ func (f *fakeStock) Truth(ctx context.Context, goodsID int64) (int64, error) {
 	return f.TruthFn(ctx, goodsID)
 }
 
-func (f *fakeStock) AppliedChanges(ctx context.Context, goodsID int64) ([]string, []int64, error) {
-	f.Rec.Record("Stock.AppliedChanges", goodsID)
-	if f.AppliedChangesFn == nil {
-		fakes.Unexpected("Stock.AppliedChanges")
-	}
-	return f.AppliedChangesFn(ctx, goodsID)
-}
-
-func (f *fakeStock) UserUnits(ctx context.Context, goodsID int64) (map[int64]int64, error) {
+func (f *fakeStock) UserUnits(ctx context.Context, goodsID int64, each func(userID, units int64) error) error {
 	f.Rec.Record("Stock.UserUnits", goodsID)
 	if f.UserUnitsFn == nil {
 		fakes.Unexpected("Stock.UserUnits")
 	}
-	return f.UserUnitsFn(ctx, goodsID)
+	return f.UserUnitsFn(ctx, goodsID, each)
+}
+
+func (f *fakeStock) CancelledUnreturned(ctx context.Context, goodsID int64, users []int64) (map[int64][]int64, error) {
+	f.Rec.Record("Stock.CancelledUnreturned", goodsID, slices.Clone(users))
+	if f.CancelledUnreturnedFn == nil {
+		fakes.Unexpected("Stock.CancelledUnreturned")
+	}
+	return f.CancelledUnreturnedFn(ctx, goodsID, users)
 }
 
 func (f *fakeStock) ListGoods(ctx context.Context) ([]service.Goods, error) {
@@ -226,20 +299,55 @@ func (f *fakeStock) ListGoods(ctx context.Context) ([]service.Goods, error) {
 	return f.ListGoodsFn(ctx)
 }
 
-// fakeOrders is an Orders whose method is a func field.
+// fakeOrders is an Orders whose methods are func fields.
 type fakeOrders struct {
-	OrderStatusFn func(ctx context.Context, at service.OrderTable, id int64) (int, int64, error)
+	VoidOrderFn   func(ctx context.Context, at service.OrderTable, o service.Order) (bool, int, error)
+	OrderRowsFn   func(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error)
+	MarkRefusedFn func(ctx context.Context, m service.StockMessage) error
 	Rec           *fakes.Recorder
 }
 
 var _ Orders = (*fakeOrders)(nil)
 
-func (f *fakeOrders) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (int, int64, error) {
-	f.Rec.Record("Orders.OrderStatus", at, id)
-	if f.OrderStatusFn == nil {
-		fakes.Unexpected("Orders.OrderStatus")
+func (f *fakeOrders) VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (bool, int, error) {
+	f.Rec.Record("Orders.VoidOrder", at, o)
+	if f.VoidOrderFn == nil {
+		fakes.Unexpected("Orders.VoidOrder")
 	}
-	return f.OrderStatusFn(ctx, at, id)
+	return f.VoidOrderFn(ctx, at, o)
+}
+
+func (f *fakeOrders) OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
+	f.Rec.Record("Orders.OrderRows", slices.Clone(ms))
+	if f.OrderRowsFn == nil {
+		fakes.Unexpected("Orders.OrderRows")
+	}
+	return f.OrderRowsFn(ctx, ms)
+}
+
+func (f *fakeOrders) MarkRefused(ctx context.Context, m service.StockMessage) error {
+	f.Rec.Record("Orders.MarkRefused", m)
+	if f.MarkRefusedFn == nil {
+		fakes.Unexpected("Orders.MarkRefused")
+	}
+	return f.MarkRefusedFn(ctx, m)
+}
+
+// rowOf is the row of the order m names, as m describes it: unpaid, where m
+// says it is.
+func rowOf(m service.StockMessage) service.OrderRow {
+	return service.OrderRow{ID: m.OrderID, GoodsID: m.GoodsID, UserID: m.UserID, Number: m.Number,
+		Status: service.StatusUnpaid, At: m.At()}
+}
+
+// placedOrders answers OrderRows as a database holding every order as its
+// message describes it.
+func placedOrders(_ context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
+	rows := map[service.OrderRef]service.OrderRow{}
+	for _, m := range ms {
+		rows[m.Ref()] = rowOf(m)
+	}
+	return rows, nil
 }
 
 // fakeAnnouncer is an Announcer whose method is a func field.
@@ -260,7 +368,8 @@ func (f *fakeAnnouncer) AnnounceStockBack(ctx context.Context, goodsID int64) er
 
 // world is a ledger on fakes sharing one record of calls; the hooks of
 // Options are recorded as "Applied" and "StockBack". Only the announcer
-// answers by default; a test sets what the case calls.
+// answers by default, and the order rows, which hold every order as its
+// message describes it; a test sets what the case calls.
 type world struct {
 	rec      *fakes.Recorder
 	cache    *fakeCache
@@ -276,6 +385,9 @@ type world struct {
 // tell a wait from none.
 const testGrace = 20 * time.Millisecond
 
+// testV1Timeout bounds V1's transaction in the tests.
+const testV1Timeout = 10 * time.Second
+
 func newWorld() *world {
 	rec := &fakes.Recorder{}
 	w := &world{
@@ -284,13 +396,14 @@ func newWorld() *world {
 		locker: &fakeLocker{Rec: rec},
 		sales:  &fakeSales{Rec: rec},
 		stock:  &fakeStock{Rec: rec},
-		orders: &fakeOrders{Rec: rec},
+		orders: &fakeOrders{Rec: rec, OrderRowsFn: placedOrders},
 		announce: &fakeAnnouncer{Rec: rec,
 			AnnounceStockBackFn: func(context.Context, int64) error { return nil },
 		},
 	}
 	w.opts = Options{
 		WriteBudget:  time.Minute,
+		V1Timeout:    testV1Timeout,
 		RebuildGrace: testGrace,
 		Applied:      func(_ context.Context, m service.StockMessage) { rec.Record("Applied", m) },
 		StockBack:    func(goodsID int64) { rec.Record("StockBack", goodsID) },

@@ -188,6 +188,7 @@ type pend struct {
 // whose step runs uses the goods and units its record holds, and its
 // marker goes only once the record says Redis holds it.
 func TestAdditionRunsItsRedisStepOnlyWhileTheRecordSaysPending(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		stock  movStock
@@ -209,6 +210,7 @@ func TestAdditionRunsItsRedisStepOnlyWhileTheRecordSaysPending(t *testing.T) {
 			"stock.AddStock(3, 9, x); stock.CacheAddition(x); cache.Add(3, 5, x); announce(3)", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			log := &movLog{}
 			s := c.stock
 			s.log = log
@@ -229,6 +231,7 @@ func TestAdditionRunsItsRedisStepOnlyWhileTheRecordSaysPending(t *testing.T) {
 
 // A return does the same, keyed by its order.
 func TestReturnRunsItsRedisStepOnlyWhileTheRecordSaysPending(t *testing.T) {
+	t.Parallel()
 	m := service.StockMessage{OrderID: 11, GoodsID: 3, UserID: 1, Number: 2}
 	for _, c := range []struct {
 		name   string
@@ -239,6 +242,7 @@ func TestReturnRunsItsRedisStepOnlyWhileTheRecordSaysPending(t *testing.T) {
 		{"cached", true, "stock.ReturnSale; stock.CacheReturn(11); announce(3)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			log := &movLog{}
 			l := newMovLedger(&movCache{log: log}, &movStock{log: log, cached: c.cached})
 			if err := l.ReturnOrder(context.Background(), m); err != nil {
@@ -255,6 +259,7 @@ func TestReturnRunsItsRedisStepOnlyWhileTheRecordSaysPending(t *testing.T) {
 // records, then deletes the markers of those that have a record; one that
 // did not apply touches nothing else.
 func TestRepairSettlesTheMovementsItStoodInFor(t *testing.T) {
+	t.Parallel()
 	for _, applied := range []bool{false, true} {
 		log := &movLog{}
 		l := newMovLedger(&movCache{log: log, repaired: applied}, &movStock{log: log})
@@ -274,6 +279,7 @@ func TestRepairSettlesTheMovementsItStoodInFor(t *testing.T) {
 
 // Tidy settles each chunk of markers Redis holds.
 func TestTidySettlesEveryChunkOfMarkers(t *testing.T) {
+	t.Parallel()
 	log := &movLog{}
 	l := newMovLedger(&movCache{log: log}, &movStock{log: log})
 	if err := l.Tidy(context.Background(), 3); err != nil {
@@ -289,6 +295,7 @@ func TestTidySettlesEveryChunkOfMarkers(t *testing.T) {
 // appears in between, the reads are repeated; the rebuild marks those
 // pending after the truth and settles them once it restored.
 func TestRestoreReadsThePendingMovementsAroundTheTruth(t *testing.T) {
+	t.Parallel()
 	a, a7, none := pend{ops: []string{"a"}}, pend{ops: []string{"a"}, returns: []int64{7}}, pend{}
 	for _, c := range []struct {
 		name    string
@@ -301,6 +308,7 @@ func TestRestoreReadsThePendingMovementsAroundTheTruth(t *testing.T) {
 		{"never settles", []pend{none, a, none, a, none, a7}, 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			log := &movLog{}
 			s := &movStock{log: log, pending: c.pending, truth: 42}
 			l := newMovLedger(&movCache{log: log, repaired: true}, s)
@@ -333,6 +341,7 @@ func TestRestoreReadsThePendingMovementsAroundTheTruth(t *testing.T) {
 // Buyer repairs mark the unreturned cancelled orders of the buyers they
 // set, and settle those only.
 func TestRepairBuyersSettlesTheReturnsOfTheBuyersItSet(t *testing.T) {
+	t.Parallel()
 	log := &movLog{}
 	c := &movCache{log: log, buyersDone: []int64{1}}
 	s := &movStock{log: log, unret: map[int64][]int64{1: {7}, 2: {8}}}

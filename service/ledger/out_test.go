@@ -14,45 +14,65 @@ import (
 
 var ctx = context.Background()
 
+// A failed write is settled: one the server refused never committed, and
+// its units go back; one of unknown outcome is fenced with a void row, and
+// the fence decides.
 func TestSettleFailedWrite(t *testing.T) {
 	t.Parallel()
 	at := service.OrderTable{Host: 2, Table: 16}
 	errWrite := errors.New("insert: table is full")
 	errAmbiguous := fmt.Errorf("insert: %w", service.ErrAmbiguous)
-	errDown := fmt.Errorf("lookup: %w", service.ErrUnavailable)
+	errDown := fmt.Errorf("fence: %w", service.ErrUnavailable)
+	type fence struct {
+		voided bool
+		status int
+		err    error
+	}
+	// unavailable: the order surely is not written, and the error says so
+	// without the write's ambiguity.
+	unavailable := func(err error) bool {
+		return errors.Is(err, service.ErrUnavailable) && !errors.Is(err, service.ErrAmbiguous)
+	}
 	for _, c := range []struct {
 		name     string
 		err      error
-		lookup   error // nil: the order is there; ignored when not looked up
-		lookedUp bool
-		want     error // nil: nil; an *UnknownOrder is checked apart
-		unknown  bool
+		fence    fence
+		fenced   bool                 // VoidOrder is called
+		want     func(err error) bool // nil: nil
+		unknown  bool                 // an *UnknownOrder, checked apart
 		giveBack bool
 	}{
-		{name: "not ambiguous", err: errWrite, want: errWrite, giveBack: true},
-		{name: "ambiguous, found", err: errAmbiguous, lookedUp: true},
-		{name: "ambiguous, not found", err: errAmbiguous, lookup: service.ErrNotFound, lookedUp: true, want: errAmbiguous, giveBack: true},
-		{name: "ambiguous, lookup fails", err: errAmbiguous, lookup: errDown, lookedUp: true, unknown: true},
+		{name: "not ambiguous", err: errWrite, want: func(err error) bool { return err == errWrite }, giveBack: true},
+		{name: "ambiguous, fenced now", err: errAmbiguous, fence: fence{true, service.StatusVoid, nil}, fenced: true,
+			want: unavailable, giveBack: true},
+		{name: "ambiguous, written unpaid", err: errAmbiguous, fence: fence{false, service.StatusUnpaid, nil}, fenced: true},
+		{name: "ambiguous, written and paid", err: errAmbiguous, fence: fence{false, service.StatusPaid, nil}, fenced: true},
+		{name: "ambiguous, written and cancelled", err: errAmbiguous, fence: fence{false, service.StatusCancelled, nil}, fenced: true},
+		{name: "ambiguous, written and refused", err: errAmbiguous, fence: fence{false, service.StatusRefused, nil}, fenced: true},
+		{name: "ambiguous, fenced by another", err: errAmbiguous, fence: fence{false, service.StatusVoid, nil}, fenced: true,
+			want: unavailable},
+		{name: "ambiguous, fence fails", err: errAmbiguous, fence: fence{false, 0, errDown}, fenced: true, unknown: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld()
-			w.orders.OrderStatusFn = func(context.Context, service.OrderTable, int64) (int, int64, error) {
-				return service.StatusUnpaid, order.UserID, c.lookup
+			w.orders.VoidOrderFn = func(context.Context, service.OrderTable, service.Order) (bool, int, error) {
+				return c.fence.voided, c.fence.status, c.fence.err
 			}
 			w.cache.ReleaseFn = func(context.Context, int64, int64, int64) error { return nil }
 			err := w.ledger(t).SettleFailedWrite(ctx, order, at, c.err)
-			if c.unknown {
+			switch {
+			case c.unknown:
 				var unknown *service.UnknownOrder
 				if !errors.As(err, &unknown) || unknown.Order != order || unknown.At != at || unknown.Err != c.err {
 					t.Errorf("got %v, want *UnknownOrder of order %d at %+v with the write's error", err, order.ID, at)
 				}
-			} else if err != c.want {
-				t.Errorf("got %v, want %v", err, c.want)
+			case c.want == nil && err != nil, c.want != nil && !c.want(err):
+				t.Errorf("got %v", err)
 			}
-			look := w.rec.Of("Orders.OrderStatus")
-			if c.lookedUp != (len(look) == 1) || c.lookedUp && (look[0][0] != at || look[0][1] != order.ID) {
-				t.Errorf("lookups %v, want %v for order %d at %+v", look, c.lookedUp, order.ID, at)
+			fences := w.rec.Of("Orders.VoidOrder")
+			if c.fenced != (len(fences) == 1) || c.fenced && (fences[0][0] != at || fences[0][1] != order) {
+				t.Errorf("fences %v, want %v for order %d at %+v", fences, c.fenced, order.ID, at)
 			}
 			got := w.rec.Only(giveBackCalls...)
 			if !c.giveBack {
@@ -71,6 +91,42 @@ func TestSettleFailedWrite(t *testing.T) {
 				t.Errorf("stock back of %v, announced %v, want goods %d", w.rec.Of("StockBack"), w.rec.Of("Announce"), order.GoodsID)
 			}
 		})
+	}
+}
+
+// The settling of a failed write has its own half of the write budget: the
+// write may have used up its half, and the client may be gone.
+func TestSettleFailedWriteHasItsOwnHalfOfTheBudget(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	half := w.opts.WriteBudget / 2
+	var deadlines []time.Time
+	check := func(name string, ctx context.Context) {
+		d, ok := ctx.Deadline()
+		if ctx.Err() != nil || !ok {
+			t.Errorf("%s ran under a context ended (%v) or without a deadline (%v)", name, ctx.Err(), ok)
+		}
+		deadlines = append(deadlines, d)
+	}
+	w.orders.VoidOrderFn = func(ctx context.Context, _ service.OrderTable, _ service.Order) (bool, int, error) {
+		check("VoidOrder", ctx)
+		return true, service.StatusVoid, nil
+	}
+	w.cache.ReleaseFn = func(ctx context.Context, _, _, _ int64) error {
+		check("Release", ctx)
+		return nil
+	}
+	spent, cancel := context.WithCancel(ctx)
+	cancel()
+	start := time.Now()
+	_ = w.ledger(t).SettleFailedWrite(spent, order, service.OrderTable{}, service.ErrAmbiguous)
+	if len(deadlines) != 2 {
+		t.Fatalf("%d calls under a checked context, want the fence and the release", len(deadlines))
+	}
+	for _, d := range deadlines {
+		if d.Before(start.Add(half-half/2)) || d.After(time.Now().Add(half)) {
+			t.Errorf("deadline %v from the start, want half the write budget, %v", d.Sub(start), half)
+		}
 	}
 }
 
@@ -144,7 +200,8 @@ func TestReserveOfUnknownGoodsIsNotFound(t *testing.T) {
 }
 
 // Lost stock of known goods: every order is told so while one rebuild,
-// under the lock and after the grace, restores it from the database.
+// under the lock and after the grace, restores it from the database, with
+// the movements pending in the truth marked, then settled.
 func TestLostStockIsRebuiltOnce(t *testing.T) {
 	t.Parallel()
 	for _, limit := range []int64{0, 2} {
@@ -155,10 +212,19 @@ func TestLostStockIsRebuiltOnce(t *testing.T) {
 			w.cache.ReserveFn = func(context.Context, int64, int64, int64, time.Time) error { return service.ErrStockNotLoaded }
 			w.stock.GoodsFn = func(context.Context, int64) (service.Goods, error) { return g, nil }
 			w.stock.TruthFn = func(context.Context, int64) (int64, error) { return 40, nil }
-			w.stock.AppliedChangesFn = func(context.Context, int64) ([]string, []int64, error) {
+			w.stock.PendingMovementsFn = func(context.Context, int64) ([]string, []int64, error) {
 				return []string{"op-1"}, []int64{7}, nil
 			}
-			w.stock.UserUnitsFn = func(context.Context, int64) (map[int64]int64, error) { return map[int64]int64{159: 2}, nil }
+			w.stock.UserUnitsFn = func(_ context.Context, _ int64, each func(int64, int64) error) error {
+				if err := each(159, 1); err != nil {
+					return err
+				}
+				return each(159, 1) // a user may come twice; the units add up
+			}
+			w.stock.MarkCachedFn = func(_ context.Context, _ int64, ops []string, returns []int64) ([]string, []int64, error) {
+				return ops, returns, nil
+			}
+			w.cache.ForgetFn = func(context.Context, int64, []string, []int64) error { return nil }
 			allIn := make(chan struct{})
 			var locked time.Time
 			w.locker.LockFn = func(context.Context, string, time.Duration) (func(), bool, error) {
@@ -167,7 +233,14 @@ func TestLostStockIsRebuiltOnce(t *testing.T) {
 				return func() { w.rec.Record("unlock") }, true, nil
 			}
 			restored := make(chan time.Time, 1)
-			w.cache.RestoreFn = func(context.Context, service.Goods, service.RestoredStock) (bool, error) {
+			var units map[int64]int64 // what the restore streamed of the user units
+			w.cache.RestoreFn = func(_ context.Context, _ service.Goods, st service.RestoredStock) (bool, error) {
+				if st.UserUnits != nil && units == nil {
+					units = map[int64]int64{}
+					if err := st.UserUnits(func(user, n int64) error { units[user] += n; return nil }); err != nil {
+						return false, err
+					}
+				}
 				select {
 				case restored <- time.Now():
 				default: // a second restore: counted below
@@ -200,39 +273,30 @@ func TestLostStockIsRebuiltOnce(t *testing.T) {
 			if lock := w.rec.Of("Locker.Lock"); len(lock) != 1 || lock[0][0] != "rebuild:3" || lock[0][1] != testGrace+30*time.Second {
 				t.Errorf("locks %v, want one rebuild:3 for the grace and 30s", lock)
 			}
-			want := service.RestoredStock{Stock: 40, AppliedOps: []string{"op-1"}, ReturnedOrders: []int64{7}}
-			if limit > 0 {
-				want.UserUnits = map[int64]int64{159: 2}
-			}
 			restore := w.rec.Of("Cache.Restore")
 			if len(restore) != 1 {
 				t.Fatalf("%d restores, want 1", len(restore))
 			}
-			if restore[0][0] != g || !sameRestored(restore[0][1].(service.RestoredStock), want) {
-				t.Errorf("restored %+v with %+v, want %+v with %+v", restore[0][0], restore[0][1], g, want)
+			st := restore[0][1].(service.RestoredStock)
+			if restore[0][0] != g || st.Stock != 40 || !slices.Equal(st.PendingOps, []string{"op-1"}) || !slices.Equal(st.PendingReturns, []int64{7}) {
+				t.Errorf("restored %+v with %+v, want %+v with its truth 40, op-1 and order 7 pending", restore[0][0], st, g)
+			}
+			if (st.UserUnits != nil) != (limit > 0) || limit > 0 && (len(units) != 1 || units[159] != 2) {
+				t.Errorf("limit %d: user units %v (streamed %v), want user 159's 2 units only with a limit", limit, st.UserUnits != nil, units)
 			}
 			if n := w.rec.Count("Stock.UserUnits"); (n == 1) != (limit > 0) {
 				t.Errorf("%d reads of user units with limit %d", n, limit)
 			}
-			tail := []string{"Cache.Restore", "StockBack", "Announce", "unlock"}
+			mark := w.rec.Of("Stock.MarkCached")
+			if len(mark) != 1 || !slices.Equal(mark[0][1].([]string), []string{"op-1"}) || !slices.Equal(mark[0][2].([]int64), []int64{7}) {
+				t.Errorf("marked %v, want op-1 and order 7 cached", mark)
+			}
+			tail := []string{"Cache.Restore", "Stock.MarkCached", "Cache.Forget", "StockBack", "Announce", "unlock"}
 			if got := w.rec.Only(tail...); !slices.Equal(got, tail) {
 				t.Errorf("calls %v, want %v", got, tail)
 			}
 		})
 	}
-}
-
-func sameRestored(a, b service.RestoredStock) bool {
-	if a.Stock != b.Stock || !slices.Equal(a.AppliedOps, b.AppliedOps) || !slices.Equal(a.ReturnedOrders, b.ReturnedOrders) ||
-		(a.UserUnits == nil) != (b.UserUnits == nil) || len(a.UserUnits) != len(b.UserUnits) {
-		return false
-	}
-	for k, v := range a.UserUnits {
-		if b.UserUnits[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // A rebuild that does not get to restore ends, and the next order starts
@@ -249,8 +313,9 @@ func TestRebuildThatDoesNotRestore(t *testing.T) {
 	}{
 		{"locked elsewhere", func() (bool, error) { return false, nil }, nil, false, []string{"Locker.Lock"}},
 		{"lock fails", func() (bool, error) { return false, service.ErrUnavailable }, nil, false, []string{"Locker.Lock"}},
-		{"truth fails", func() (bool, error) { return true, nil }, service.ErrUnavailable, false, []string{"Locker.Lock", "Stock.Truth", "unlock"}},
-		{"restored elsewhere", func() (bool, error) { return true, nil }, nil, false, []string{"Locker.Lock", "Stock.Truth", "Stock.AppliedChanges", "Cache.Restore", "unlock"}},
+		{"truth fails", func() (bool, error) { return true, nil }, service.ErrUnavailable, false, []string{"Locker.Lock", "Stock.PendingMovements", "Stock.Truth", "unlock"}},
+		{"restored elsewhere", func() (bool, error) { return true, nil }, nil, false,
+			[]string{"Locker.Lock", "Stock.PendingMovements", "Stock.Truth", "Stock.PendingMovements", "Cache.Restore", "unlock"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -258,7 +323,7 @@ func TestRebuildThatDoesNotRestore(t *testing.T) {
 			w.cache.ReserveFn = func(context.Context, int64, int64, int64, time.Time) error { return service.ErrStockNotLoaded }
 			w.stock.GoodsFn = func(context.Context, int64) (service.Goods, error) { return service.Goods{ID: 3}, nil }
 			w.stock.TruthFn = func(context.Context, int64) (int64, error) { return 5, c.truth }
-			w.stock.AppliedChangesFn = func(context.Context, int64) ([]string, []int64, error) { return nil, nil, nil }
+			w.stock.PendingMovementsFn = func(context.Context, int64) ([]string, []int64, error) { return nil, nil, nil }
 			w.cache.RestoreFn = func(context.Context, service.Goods, service.RestoredStock) (bool, error) { return c.restored, nil }
 			w.locker.LockFn = func(context.Context, string, time.Duration) (func(), bool, error) {
 				ok, err := c.lock()
@@ -273,7 +338,7 @@ func TestRebuildThatDoesNotRestore(t *testing.T) {
 			}
 			l.Close()
 			want := append(slices.Clone(c.calls), c.calls...)
-			if got := w.rec.Only("Locker.Lock", "Stock.Truth", "Stock.AppliedChanges", "Cache.Restore", "unlock", "StockBack", "Announce"); !slices.Equal(got, want) {
+			if got := w.rec.Only("Locker.Lock", "Stock.PendingMovements", "Stock.Truth", "Cache.Restore", "Stock.MarkCached", "unlock", "StockBack", "Announce"); !slices.Equal(got, want) {
 				t.Errorf("calls %v, want %v", got, want)
 			}
 		})
@@ -326,21 +391,30 @@ func TestCloseStopsARebuildInItsGrace(t *testing.T) {
 	}
 }
 
-// V1's one transaction passes the gate inside it; what happens after the
-// gate took units decides whether they are given back.
+// V1's one transaction passes the gate inside it, within V1's deadline;
+// what happens after the gate took units decides whether they are given
+// back.
 func TestSellInOneTransaction(t *testing.T) {
 	t.Parallel()
 	errCommit := errors.New("commit failed")
 	errAmbiguous := fmt.Errorf("commit: %w", service.ErrAmbiguous)
 	primary := service.OrderTable{}
+	type fence struct {
+		voided bool
+		status int
+		err    error
+	}
+	unavailable := func(err error) bool {
+		return errors.Is(err, service.ErrUnavailable) && !errors.Is(err, service.ErrAmbiguous)
+	}
 	for _, c := range []struct {
-		name   string
-		gate   error // the cache's answer
-		tx     func(gate func() error) error
-		goods  error // Stock.Goods's answer
-		lookup error // OrderStatus's answer
-		want   func(error) bool
-		calls  []string
+		name  string
+		gate  error // the cache's answer
+		tx    func(gate func() error) error
+		goods error // Stock.Goods's answer
+		fence fence // VoidOrder's answer
+		want  func(error) bool
+		calls []string
 	}{
 		{name: "sold", tx: func(gate func() error) error { return gate() },
 			want:  func(err error) bool { return err == nil },
@@ -367,27 +441,40 @@ func TestSellInOneTransaction(t *testing.T) {
 			want:  func(err error) bool { return err == service.ErrSoldOut },
 			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Cache.Release", "StockBack", "Announce", "Stock.Goods"}},
 		{name: "ambiguous after the gate, committed", tx: func(gate func() error) error { _ = gate(); return errAmbiguous },
+			fence: fence{false, service.StatusUnpaid, nil},
 			want:  func(err error) bool { return err == nil },
-			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Orders.OrderStatus", "Applied"}},
-		{name: "ambiguous after the gate, not committed", tx: func(gate func() error) error { _ = gate(); return errAmbiguous }, lookup: service.ErrNotFound,
-			want:  func(err error) bool { return err == errAmbiguous },
-			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Orders.OrderStatus", "Cache.Release", "StockBack", "Announce"}},
-		{name: "ambiguous after the gate, unknown", tx: func(gate func() error) error { _ = gate(); return errAmbiguous }, lookup: service.ErrUnavailable,
+			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Orders.VoidOrder", "Applied"}},
+		{name: "ambiguous after the gate, fenced", tx: func(gate func() error) error { _ = gate(); return errAmbiguous },
+			fence: fence{true, service.StatusVoid, nil},
+			want:  unavailable,
+			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Orders.VoidOrder", "Cache.Release", "StockBack", "Announce"}},
+		{name: "ambiguous after the gate, fenced by another", tx: func(gate func() error) error { _ = gate(); return errAmbiguous },
+			fence: fence{false, service.StatusVoid, nil},
+			want:  unavailable,
+			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Orders.VoidOrder"}},
+		{name: "ambiguous after the gate, unknown", tx: func(gate func() error) error { _ = gate(); return errAmbiguous },
+			fence: fence{false, 0, service.ErrUnavailable},
 			want: func(err error) bool {
 				var u *service.UnknownOrder
 				return errors.As(err, &u) && u.Order == order && u.At == primary && u.Err == errAmbiguous
 			},
-			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Orders.OrderStatus"}},
+			calls: []string{"Sales.SellInTx", "Cache.Reserve", "Orders.VoidOrder"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld()
-			w.sales.SellInTxFn = func(_ context.Context, _ service.Order, gate func() error) error { return c.tx(gate) }
+			start := time.Now()
+			w.sales.SellInTxFn = func(ctx context.Context, _ service.Order, gate func() error) error {
+				if d, ok := ctx.Deadline(); !ok || d.Before(start) || d.After(time.Now().Add(testV1Timeout)) {
+					t.Errorf("transaction deadline %v (%v), want V1's timeout %v from now", d, ok, testV1Timeout)
+				}
+				return c.tx(gate)
+			}
 			w.cache.ReserveFn = func(context.Context, int64, int64, int64, time.Time) error { return c.gate }
 			w.cache.ReleaseFn = func(context.Context, int64, int64, int64) error { return nil }
 			w.stock.GoodsFn = func(context.Context, int64) (service.Goods, error) { return service.Goods{ID: 3}, c.goods }
-			w.orders.OrderStatusFn = func(context.Context, service.OrderTable, int64) (int, int64, error) {
-				return service.StatusUnpaid, order.UserID, c.lookup
+			w.orders.VoidOrderFn = func(context.Context, service.OrderTable, service.Order) (bool, int, error) {
+				return c.fence.voided, c.fence.status, c.fence.err
 			}
 			err := w.ledger(t).SellInOneTransaction(ctx, order)
 			if !c.want(err) {
@@ -396,13 +483,31 @@ func TestSellInOneTransaction(t *testing.T) {
 			if got := w.rec.Names(); !slices.Equal(got, c.calls) {
 				t.Errorf("calls %v, want %v", got, c.calls)
 			}
-			if look := w.rec.Of("Orders.OrderStatus"); len(look) > 0 && (look[0][0] != primary || look[0][1] != order.ID) {
-				t.Errorf("looked up %v, want order %d on the primary's orders", look, order.ID)
+			if fences := w.rec.Of("Orders.VoidOrder"); len(fences) > 0 && (fences[0][0] != primary || fences[0][1] != order) {
+				t.Errorf("fenced %v, want order %d on the primary's orders", fences, order.ID)
 			}
 			if applied := w.rec.Of("Applied"); len(applied) > 0 && applied[0][0] != service.MessageOf(order, primary) {
 				t.Errorf("applied %v, want %+v", applied[0][0], service.MessageOf(order, primary))
 			}
 		})
+	}
+}
+
+// V1's transaction ends at V1's deadline, however long the caller waits.
+func TestSellInOneTransactionEndsAtV1Timeout(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	w.opts.V1Timeout = 20 * time.Millisecond
+	w.sales.SellInTxFn = func(ctx context.Context, _ service.Order, _ func() error) error {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", service.ErrUnavailable, ctx.Err())
+		case <-time.After(5 * time.Second):
+			return errors.New("the transaction outlived V1's deadline")
+		}
+	}
+	if err := w.ledger(t).SellInOneTransaction(ctx, order); !errors.Is(err, service.ErrUnavailable) {
+		t.Errorf("got %v, want the transaction ended by V1's deadline", err)
 	}
 }
 
@@ -420,6 +525,24 @@ func TestAfterReserveOutlivesTheClient(t *testing.T) {
 	deadline, ok := after.Deadline()
 	if !ok || time.Until(deadline) > w.opts.WriteBudget || time.Until(deadline) < w.opts.WriteBudget-time.Minute/2 {
 		t.Errorf("deadline %v (%v), want the write budget %v from now", deadline, ok, w.opts.WriteBudget)
+	}
+}
+
+// The order write has half the write budget, and ends with its caller.
+func TestWriteWithinIsHalfTheBudget(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	parent, cancel := context.WithCancel(ctx)
+	start := time.Now()
+	write, done := w.ledger(t).WriteWithin(parent)
+	defer done()
+	half := w.opts.WriteBudget / 2
+	if d, ok := write.Deadline(); !ok || d.Before(start.Add(half-half/2)) || d.After(time.Now().Add(half)) {
+		t.Errorf("deadline %v (%v), want half the write budget, %v, from now", d, ok, half)
+	}
+	cancel()
+	if write.Err() == nil {
+		t.Error("the write outlived its caller's context")
 	}
 }
 
@@ -474,8 +597,14 @@ func TestApplySalesInOneBatch(t *testing.T) {
 		t.Errorf("errors %v, want only the second invalid", errs)
 	}
 	valid := []service.StockMessage{msg(1), msg(3), msg(4)}
+	if rows := w.rec.Of("Orders.OrderRows"); len(rows) != 1 || !slices.Equal(rows[0][0].([]service.StockMessage), valid) {
+		t.Errorf("order rows read for %v, want once for the valid messages", rows)
+	}
 	if bs := batches(w); len(bs) != 1 || !slices.Equal(bs[0], valid) {
 		t.Errorf("batches %v, want one of the valid messages", bs)
+	}
+	if got := w.rec.Only("Orders.OrderRows", "Sales.ApplySales"); !slices.Equal(got, []string{"Orders.OrderRows", "Sales.ApplySales"}) {
+		t.Errorf("calls %v, want the orders checked before the sales", got)
 	}
 	if got := applied(w); !slices.Equal(got, valid) {
 		t.Errorf("applied %v, want %v", got, valid)
@@ -494,8 +623,8 @@ func TestApplySalesOfOneMessage(t *testing.T) {
 	if !errors.Is(errs[0], service.ErrInvalid) || errs[1] != nil {
 		t.Errorf("errors %v", errs)
 	}
-	if got := w.rec.Names(); !slices.Equal(got, []string{"Sales.ApplySale", "Applied"}) {
-		t.Errorf("calls %v, want one ApplySale", got)
+	if got := w.rec.Names(); !slices.Equal(got, []string{"Orders.OrderRows", "Sales.ApplySale", "Applied"}) {
+		t.Errorf("calls %v, want the order checked, then one ApplySale", got)
 	}
 }
 
@@ -557,11 +686,13 @@ func TestApplySalesDropsWhatIsApplied(t *testing.T) {
 	}
 }
 
-// A batch that cannot commit whole: every message gets its own answer.
+// A batch that cannot commit whole: every message gets its own answer. A
+// sale the database refuses marks its order refused and is dead-lettered.
 func TestApplySalesOneByOneAfterABatchFails(t *testing.T) {
 	t.Parallel()
 	w := newWorld()
 	w.sales.ApplySalesFn = func(context.Context, []service.StockMessage) error { return service.ErrSoldOut }
+	w.orders.MarkRefusedFn = func(context.Context, service.StockMessage) error { return nil }
 	answers := map[int64]error{
 		1: nil,
 		2: fmt.Errorf("order 2: %w", service.ErrSoldOut),
@@ -595,6 +726,139 @@ func TestApplySalesOneByOneAfterABatchFails(t *testing.T) {
 	}
 	if got := applied(w); !slices.Equal(got, []service.StockMessage{msg(1)}) {
 		t.Errorf("Applied %v, want only order 1", got)
+	}
+	var refused []service.StockMessage
+	for _, args := range w.rec.Of("Orders.MarkRefused") {
+		refused = append(refused, args[0].(service.StockMessage))
+	}
+	if !slices.Equal(refused, []service.StockMessage{msg(2), msg(3)}) {
+		t.Errorf("marked refused %v, want orders 2 and 3", refused)
+	}
+}
+
+// A refusal is recorded before its message is given up on: when the order
+// cannot be marked refused, the error is returned as is, so that the
+// message is tried again, and nothing is applied.
+func TestApplySaleRefusalIsRecordedFirst(t *testing.T) {
+	t.Parallel()
+	for _, refusal := range []error{service.ErrSoldOut, service.ErrLimitExceeded} {
+		for _, mark := range []error{nil, service.ErrUnavailable} {
+			w := newWorld()
+			w.sales.ApplySaleFn = func(context.Context, service.StockMessage) error { return fmt.Errorf("order 5: %w", refusal) }
+			w.orders.MarkRefusedFn = func(context.Context, service.StockMessage) error { return mark }
+			err := w.ledger(t).ApplySales(ctx, []service.StockMessage{msg(5)})[0]
+			switch {
+			case mark == nil && (!errors.Is(err, service.ErrInvalid) || errors.Is(err, refusal)):
+				t.Errorf("%v, marked: %v, want invalid alone (a dead letter)", refusal, err)
+			case mark != nil && err != mark:
+				t.Errorf("%v, marking fails: %v, want the marking's error as is", refusal, err)
+			}
+			if r := w.rec.Of("Orders.MarkRefused"); len(r) != 1 || r[0][0] != msg(5) {
+				t.Errorf("%v: marked refused %v, want order 5 once", refusal, r)
+			}
+			if n := w.rec.Count("Applied"); n != 0 {
+				t.Errorf("%v: a refused sale was applied", refusal)
+			}
+		}
+	}
+}
+
+// A message whose order is not in the table it names, as it describes it,
+// still holding its units, is a stray: it is dead-lettered as invalid and
+// moves no stock; the others in its batch are applied.
+func TestApplySalesStrayMessages(t *testing.T) {
+	t.Parallel()
+	m := msg(7)
+	elsewhere := m
+	elsewhere.Table = 15
+	for _, c := range []struct {
+		name string
+		row  func(r *service.OrderRow) // nil: no row where the message says
+		at   service.OrderTable        // where the row is, when not where the message says
+	}{
+		{name: "not found"},
+		{name: "in another table", row: func(*service.OrderRow) {}, at: elsewhere.At()},
+		{name: "another number", row: func(r *service.OrderRow) { r.Number = 2 }},
+		{name: "another goods", row: func(r *service.OrderRow) { r.GoodsID = 4 }},
+		{name: "another user", row: func(r *service.OrderRow) { r.UserID = 160 }},
+		{name: "void", row: func(r *service.OrderRow) { r.Status, r.Number = service.StatusVoid, 0 }},
+		{name: "void, number as described", row: func(r *service.OrderRow) { r.Status = service.StatusVoid }},
+		{name: "refused", row: func(r *service.OrderRow) { r.Status = service.StatusRefused }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for _, others := range [][]service.StockMessage{nil, {msg(1)}, {msg(1), msg(2)}} {
+				w := newWorld()
+				// The database holds the others as described, and order 7 as
+				// the case says, in the table the case says.
+				db := map[service.OrderRef]service.OrderRow{}
+				for _, o := range others {
+					db[o.Ref()] = rowOf(o)
+				}
+				if c.row != nil {
+					row := rowOf(m)
+					c.row(&row)
+					if c.at != (service.OrderTable{}) {
+						row.At = c.at
+					}
+					db[service.OrderRef{ID: row.ID, At: row.At}] = row
+				}
+				w.orders.OrderRowsFn = func(_ context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
+					rows := map[service.OrderRef]service.OrderRow{}
+					for _, m := range ms {
+						if row, ok := db[m.Ref()]; ok {
+							rows[m.Ref()] = row
+						}
+					}
+					return rows, nil
+				}
+				w.sales.ApplySaleFn = func(context.Context, service.StockMessage) error { return nil }
+				w.sales.ApplySalesFn = func(context.Context, []service.StockMessage) error { return nil }
+				ms := append([]service.StockMessage{m}, others...)
+				errs := w.ledger(t).ApplySales(ctx, ms)
+				if !errors.Is(errs[0], service.ErrInvalid) || !errors.Is(errs[0], service.ErrStray) {
+					t.Errorf("with %d others: %v, want invalid and stray", len(others), errs[0])
+				}
+				for i, err := range errs[1:] {
+					if err != nil {
+						t.Errorf("with %d others: order %d: %v", len(others), others[i].OrderID, err)
+					}
+				}
+				var moved []service.StockMessage
+				for _, args := range w.rec.Of("Sales.ApplySale") {
+					moved = append(moved, args[0].(service.StockMessage))
+				}
+				for _, b := range batches(w) {
+					moved = append(moved, b...)
+				}
+				if slices.Contains(moved, m) || slices.Contains(applied(w), m) {
+					t.Errorf("with %d others: the stray moved stock: %v", len(others), moved)
+				}
+				if !slices.Equal(applied(w), others) {
+					t.Errorf("with %d others: applied %v, want %v", len(others), applied(w), others)
+				}
+				if n := w.rec.Count("Orders.MarkRefused"); n != 0 {
+					t.Errorf("with %d others: a stray marked an order refused", len(others))
+				}
+			}
+		})
+	}
+}
+
+// When the orders cannot be read, no valid message is applied: each gets
+// the error, to be tried again; invalid ones are still invalid.
+func TestApplySalesWhenOrderRowsFails(t *testing.T) {
+	t.Parallel()
+	w := newWorld()
+	w.orders.OrderRowsFn = func(context.Context, []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
+		return nil, service.ErrUnavailable
+	}
+	errs := w.ledger(t).ApplySales(ctx, []service.StockMessage{msg(1), {OrderID: 2}, msg(3)})
+	if errs[0] != service.ErrUnavailable || !errors.Is(errs[1], service.ErrInvalid) || errs[2] != service.ErrUnavailable {
+		t.Errorf("errors %v, want unavailable, invalid, unavailable", errs)
+	}
+	if got := w.rec.Names(); !slices.Equal(got, []string{"Orders.OrderRows"}) {
+		t.Errorf("calls %v, want the read of the orders alone", got)
 	}
 }
 

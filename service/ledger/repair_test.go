@@ -23,13 +23,13 @@ func TestRepair(t *testing.T) {
 		{-5, false, false},
 	} {
 		w := newWorld()
-		w.cache.AdjustFn = func(context.Context, int64, int64, int64) (bool, error) { return c.repaired, nil }
-		repaired, err := w.ledger(t).Repair(ctx, 3, 40, c.delta)
+		w.cache.RepairFn = func(context.Context, int64, int64, int64, []string, []int64) (bool, error) { return c.repaired, nil }
+		repaired, err := w.ledger(t).Repair(ctx, 3, 40, c.delta, nil, nil)
 		if repaired != c.repaired || err != nil {
 			t.Errorf("delta %d: %v, %v, want %v", c.delta, repaired, err, c.repaired)
 		}
-		if a := w.rec.Of("Cache.Adjust"); len(a) != 1 || !slices.Equal(a[0], []any{int64(3), int64(40), c.delta}) {
-			t.Errorf("delta %d: adjusted %v, want goods 3 from 40 by %d", c.delta, a, c.delta)
+		if a := w.rec.Of("Cache.Repair"); len(a) != 1 || !slices.Equal(a[0][:3], []any{int64(3), int64(40), c.delta}) {
+			t.Errorf("delta %d: repaired %v, want goods 3 from 40 by %d", c.delta, a, c.delta)
 		}
 		want := []string(nil)
 		if c.announced {
@@ -37,6 +37,10 @@ func TestRepair(t *testing.T) {
 		}
 		if got := w.rec.Only("StockBack", "Announce"); !slices.Equal(got, want) {
 			t.Errorf("delta %d, repaired %v: calls %v, want %v", c.delta, c.repaired, got, want)
+		}
+		// No movement to stand in for: no record to update.
+		if n := w.rec.Count("Stock.MarkCached") + w.rec.Count("Cache.Forget"); n != 0 {
+			t.Errorf("delta %d: %d settlements of no movement", c.delta, n)
 		}
 	}
 }
@@ -51,9 +55,16 @@ func TestRestoreMissing(t *testing.T) {
 	w.cache.StockFn = func(_ context.Context, id int64) (int64, bool, error) { return 9, id == 1, nil }
 	w.stock.GoodsFn = func(_ context.Context, id int64) (service.Goods, error) { return gs[id-1], nil }
 	w.stock.TruthFn = func(_ context.Context, id int64) (int64, error) { return 10 * id, nil }
-	w.stock.AppliedChangesFn = func(context.Context, int64) ([]string, []int64, error) { return nil, nil, nil }
-	w.stock.UserUnitsFn = func(context.Context, int64) (map[int64]int64, error) { return map[int64]int64{4: 1}, nil }
-	w.cache.RestoreFn = func(_ context.Context, g service.Goods, _ service.RestoredStock) (bool, error) {
+	w.stock.PendingMovementsFn = func(context.Context, int64) ([]string, []int64, error) { return nil, nil, nil }
+	w.stock.UserUnitsFn = func(_ context.Context, _ int64, each func(int64, int64) error) error { return each(4, 1) }
+	units := map[int64]map[int64]int64{} // per goods restored, the user units it was given
+	w.cache.RestoreFn = func(_ context.Context, g service.Goods, st service.RestoredStock) (bool, error) {
+		if st.UserUnits != nil {
+			units[g.ID] = map[int64]int64{}
+			if err := st.UserUnits(func(user, n int64) error { units[g.ID][user] += n; return nil }); err != nil {
+				return false, err
+			}
+		}
 		return g.ID == 2, nil // goods 3 was restored by someone else meanwhile
 	}
 	restored, err := w.ledger(t).RestoreMissing(ctx)
@@ -64,8 +75,8 @@ func TestRestoreMissing(t *testing.T) {
 	if len(r) != 2 || r[0][0].(service.Goods).ID != 2 || r[1][0].(service.Goods).ID != 3 {
 		t.Fatalf("restores %v, want goods 2 and 3", r)
 	}
-	if st := r[0][1].(service.RestoredStock); st.Stock != 20 || st.UserUnits[4] != 1 {
-		t.Errorf("goods 2 restored with %+v, want its truth 20 and user units", st)
+	if st := r[0][1].(service.RestoredStock); st.Stock != 20 || units[2][4] != 1 || len(units[2]) != 1 {
+		t.Errorf("goods 2 restored with %+v and units %v, want its truth 20 and user 4's unit", st, units[2])
 	}
 	if st := r[1][1].(service.RestoredStock); st.Stock != 30 || st.UserUnits != nil {
 		t.Errorf("goods 3 restored with %+v, want its truth 30 and no user units", st)

@@ -1,7 +1,9 @@
 package ordering
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,12 +14,15 @@ import (
 )
 
 // fakeLedger is a Ledger whose methods are func fields. AfterReserve, when
-// its field is nil, detaches the context from the client as the ledger does.
+// its field is nil, detaches the context from the client as the ledger
+// does; WriteWithin, when its field is nil, derives a context that ends
+// with its caller's.
 type fakeLedger struct {
 	ReserveFn              func(ctx context.Context, o service.Order) error
 	SellInOneTransactionFn func(ctx context.Context, o service.Order) error
 	SettleFailedWriteFn    func(ctx context.Context, o service.Order, at service.OrderTable, err error) error
 	AfterReserveFn         func(ctx context.Context) (context.Context, context.CancelFunc)
+	WriteWithinFn          func(ctx context.Context) (context.Context, context.CancelFunc)
 	Rec                    *fakes.Recorder
 }
 
@@ -55,10 +60,18 @@ func (f *fakeLedger) AfterReserve(ctx context.Context) (context.Context, context
 	return context.WithCancel(context.WithoutCancel(ctx))
 }
 
+func (f *fakeLedger) WriteWithin(ctx context.Context) (context.Context, context.CancelFunc) {
+	f.Rec.Record("Ledger.WriteWithin")
+	if f.WriteWithinFn != nil {
+		return f.WriteWithinFn(ctx)
+	}
+	return context.WithCancel(ctx)
+}
+
 // fakeOrders is an Orders whose methods are func fields.
 type fakeOrders struct {
 	InsertOrderFn func(ctx context.Context, o service.Order, at service.OrderTable) error
-	OrderStatusFn func(ctx context.Context, at service.OrderTable, id int64) (int, int64, error)
+	VoidOrderFn   func(ctx context.Context, at service.OrderTable, o service.Order) (bool, int, error)
 	Rec           *fakes.Recorder
 }
 
@@ -72,34 +85,43 @@ func (f *fakeOrders) InsertOrder(ctx context.Context, o service.Order, at servic
 	return f.InsertOrderFn(ctx, o, at)
 }
 
-func (f *fakeOrders) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (int, int64, error) {
-	f.Rec.Record("Orders.OrderStatus", at, id)
-	if f.OrderStatusFn == nil {
-		fakes.Unexpected("Orders.OrderStatus")
+func (f *fakeOrders) VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (bool, int, error) {
+	f.Rec.Record("Orders.VoidOrder", at, o)
+	if f.VoidOrderFn == nil {
+		fakes.Unexpected("Orders.VoidOrder")
 	}
-	return f.OrderStatusFn(ctx, at, id)
+	return f.VoidOrderFn(ctx, at, o)
 }
 
 // fakeOutcomes is an Outcomes whose methods are func fields;
 // memOutcomes fills them with a map, as Redis keeps the keys.
 type fakeOutcomes struct {
-	ClaimFn  func(ctx context.Context, key string) ([]byte, bool, error)
-	SettleFn func(ctx context.Context, key string, outcome []byte) error
-	ForgetFn func(ctx context.Context, key string) error
-	Rec      *fakes.Recorder
+	ClaimFn   func(ctx context.Context, key string, pending []byte) ([]byte, bool, error)
+	ReclaimFn func(ctx context.Context, key string, prev, pending []byte) (bool, error)
+	SettleFn  func(ctx context.Context, key string, outcome []byte) error
+	ForgetFn  func(ctx context.Context, key string) error
+	Rec       *fakes.Recorder
 
 	mu     sync.Mutex
-	stored map[string][]byte // nil value: claimed, pending
+	stored map[string][]byte
 }
 
 var _ Outcomes = (*fakeOutcomes)(nil)
 
-func (f *fakeOutcomes) Claim(ctx context.Context, key string) ([]byte, bool, error) {
-	f.Rec.Record("Outcomes.Claim", key)
+func (f *fakeOutcomes) Claim(ctx context.Context, key string, pending []byte) ([]byte, bool, error) {
+	f.Rec.Record("Outcomes.Claim", key, string(pending))
 	if f.ClaimFn == nil {
 		fakes.Unexpected("Outcomes.Claim")
 	}
-	return f.ClaimFn(ctx, key)
+	return f.ClaimFn(ctx, key, pending)
+}
+
+func (f *fakeOutcomes) Reclaim(ctx context.Context, key string, prev, pending []byte) (bool, error) {
+	f.Rec.Record("Outcomes.Reclaim", key, string(prev), string(pending))
+	if f.ReclaimFn == nil {
+		fakes.Unexpected("Outcomes.Reclaim")
+	}
+	return f.ReclaimFn(ctx, key, prev, pending)
 }
 
 func (f *fakeOutcomes) Settle(ctx context.Context, key string, outcome []byte) error {
@@ -118,23 +140,33 @@ func (f *fakeOutcomes) Forget(ctx context.Context, key string) error {
 	return f.ForgetFn(ctx, key)
 }
 
-// memOutcomes keeps outcomes in memory: a claim of a key already there
-// returns what it holds (nothing while pending).
+// memOutcomes keeps outcomes in memory, as Redis does: a claim stores its
+// pending value unless the key is there, and returns what it holds; a
+// reclaim stores its pending value only if the key still holds prev.
 func memOutcomes(rec *fakes.Recorder) *fakeOutcomes {
 	f := &fakeOutcomes{Rec: rec, stored: map[string][]byte{}}
-	f.ClaimFn = func(_ context.Context, key string) ([]byte, bool, error) {
+	f.ClaimFn = func(_ context.Context, key string, pending []byte) ([]byte, bool, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if prev, ok := f.stored[key]; ok {
 			return prev, false, nil
 		}
-		f.stored[key] = nil
+		f.stored[key] = slices.Clone(pending)
 		return nil, true, nil
+	}
+	f.ReclaimFn = func(_ context.Context, key string, prev, pending []byte) (bool, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if held, ok := f.stored[key]; !ok || !bytes.Equal(held, prev) {
+			return false, nil
+		}
+		f.stored[key] = slices.Clone(pending)
+		return true, nil
 	}
 	f.SettleFn = func(_ context.Context, key string, outcome []byte) error {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.stored[key] = outcome
+		f.stored[key] = slices.Clone(outcome)
 		return nil
 	}
 	f.ForgetFn = func(_ context.Context, key string) error {
@@ -146,13 +178,19 @@ func memOutcomes(rec *fakes.Recorder) *fakeOutcomes {
 	return f
 }
 
-// Stored is what key holds: ok false when it is not there, an empty
-// outcome while it is claimed and pending.
+// Stored is what key holds: ok false when it is not there.
 func (f *fakeOutcomes) Stored(key string) (outcome []byte, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	outcome, ok = f.stored[key]
 	return outcome, ok
+}
+
+// Store sets what key holds, as another request would have.
+func (f *fakeOutcomes) Store(key string, outcome []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stored[key] = slices.Clone(outcome)
 }
 
 // The layout and options of the tests: the seed's 16 tables on 2 hosts.

@@ -1,12 +1,14 @@
 package ordering
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +27,16 @@ func storedOutcome(t *testing.T, w *world, key string) outcome {
 		t.Fatalf("key %q: %v", key, err)
 	}
 	return out
+}
+
+// pendingOf is the pending claim of a request for version, goods and number.
+func pendingOf(t *testing.T, version string, goodsID, number int64) []byte {
+	t.Helper()
+	b, err := json.Marshal(outcome{Request: request{Version: version, GoodsID: goodsID, Number: number}, Pending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // The same key of the same user gets the same order, placed once.
@@ -53,9 +65,16 @@ func TestSameKeySameUserPlacesOnce(t *testing.T) {
 		if args[0] != "42:k1" {
 			t.Errorf("claimed %q, want the key scoped to the user, 42:k1", args[0])
 		}
+		if args[1] != string(pendingOf(t, "V5", 3, 2)) {
+			t.Errorf("claimed with %s, want the request pending", args[1])
+		}
 	}
-	if out := storedOutcome(t, w, "42:k1"); out.Order == nil || !sameOrder(*out.Order, first) || out.Unknown {
+	out := storedOutcome(t, w, "42:k1")
+	if out.Order == nil || !sameOrder(*out.Order, first) || out.Unknown || out.Pending {
 		t.Errorf("stored %+v, want the order", out)
+	}
+	if out.Request != (request{Version: "V5", GoodsID: 3, Number: 2}) {
+		t.Errorf("stored for request %+v, want V5, goods 3, 2 units", out.Request)
 	}
 }
 
@@ -94,18 +113,68 @@ func TestLongKeyIsInvalidWithoutClaim(t *testing.T) {
 func TestPendingClaimIsInProgress(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	if _, claimed, _ := w.outcomes.Claim(ctx, "7:k"); !claimed {
-		t.Fatal("could not claim")
-	}
+	pending := pendingOf(t, "V6", 3, 1)
+	w.outcomes.Store("7:k", pending)
 	_, err := w.placer.PlaceOrderOnce(ctx, "V6", service.OrderRequest{UserID: 7, GoodsID: 3, Number: 1}, "k")
 	if err != service.ErrInProgress {
 		t.Errorf("got %v, want in progress", err)
 	}
-	if got := w.rec.Only(append(sellCalls, "Outcomes.Forget", "Outcomes.Settle")...); len(got) != 0 {
+	if got := w.rec.Only(append(sellCalls, "Outcomes.Forget", "Outcomes.Settle", "Outcomes.Reclaim")...); len(got) != 0 {
 		t.Errorf("calls %v, want none: the claim is another request's", got)
 	}
-	if b, ok := w.outcomes.Stored("7:k"); !ok || len(b) != 0 {
+	if b, ok := w.outcomes.Stored("7:k"); !ok || !bytes.Equal(b, pending) {
 		t.Errorf("the pending claim became %q (present %v)", b, ok)
+	}
+}
+
+// A key answers one request: the same key with another version, goods or
+// number is refused, whatever the key holds (an order, a refusal, a claim
+// pending), and what it holds stays.
+func TestKeyReusedForAnotherRequest(t *testing.T) {
+	t.Parallel()
+	req := service.OrderRequest{UserID: 8, GoodsID: 3, Number: 1}
+	others := []struct {
+		version string
+		req     service.OrderRequest
+	}{
+		{"V5", req},
+		{"V6", service.OrderRequest{UserID: 8, GoodsID: 4, Number: 1}},
+		{"V6", service.OrderRequest{UserID: 8, GoodsID: 3, Number: 2}},
+	}
+	for _, held := range []string{"order", "ended", "pending"} {
+		t.Run(held, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			switch held {
+			case "order":
+				if _, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != nil {
+					t.Fatal(err)
+				}
+			case "ended":
+				w.ledger.ReserveFn = func(context.Context, service.Order) error { return service.ErrEnded }
+				if _, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != service.ErrEnded {
+					t.Fatalf("got %v, want ended", err)
+				}
+			case "pending":
+				w.outcomes.Store("8:k", pendingOf(t, "V6", 3, 1))
+			}
+			stored, _ := w.outcomes.Stored("8:k")
+			calls := len(w.rec.Only(sellCalls...))
+			for _, o := range others {
+				if _, err := w.placer.PlaceOrderOnce(ctx, o.version, o.req, "k"); err != service.ErrKeyMismatch {
+					t.Errorf("%s %+v: %v, want the key refused for another request", o.version, o.req, err)
+				}
+			}
+			if got := w.rec.Only(sellCalls...); len(got) != calls {
+				t.Errorf("calls %v, want no placement for another request", got[calls:])
+			}
+			if n := w.rec.Count("Outcomes.Forget") + w.rec.Count("Outcomes.Reclaim"); n != 0 {
+				t.Errorf("%d forgets or reclaims of the key", n)
+			}
+			if b, _ := w.outcomes.Stored("8:k"); !bytes.Equal(b, stored) {
+				t.Errorf("the key holds %s, want what it held, %s", b, stored)
+			}
+		})
 	}
 }
 
@@ -147,31 +216,65 @@ func TestConcurrentSameKey(t *testing.T) {
 	}
 }
 
-// Refusals that stay true are stored and replayed without placing again.
-func TestSettledRefusalsAreReplayed(t *testing.T) {
+// A refusal that stays true (the sale ended) is stored and replayed without
+// placing again.
+func TestEndedIsReplayed(t *testing.T) {
 	t.Parallel()
-	for code, refusal := range map[string]error{
-		"sold_out": service.ErrSoldOut, "not_started": service.ErrNotStarted,
-		"ended": service.ErrEnded, "not_found": service.ErrNotFound,
+	w := newWorld(t)
+	w.ledger.ReserveFn = func(context.Context, service.Order) error { return fmt.Errorf("goods 3: %w", service.ErrEnded) }
+	req := service.OrderRequest{UserID: 4, GoodsID: 3, Number: 1}
+	for i := range 3 {
+		if _, err := w.placer.PlaceOrderOnce(ctx, "V5", req, "k"); !errors.Is(err, service.ErrEnded) {
+			t.Errorf("request %d: %v, want ended", i, err)
+		}
+	}
+	if n := w.rec.Count("Ledger.Reserve"); n != 1 {
+		t.Errorf("%d reservations, want 1", n)
+	}
+	if n := w.rec.Count("Outcomes.Forget"); n != 0 {
+		t.Errorf("the key was forgotten %d times", n)
+	}
+	if out := storedOutcome(t, w, "4:k"); out.Error != "ended" || out.Order != nil {
+		t.Errorf("stored %+v, want error %q", out, "ended")
+	}
+}
+
+// Refusals that may change (stock comes back, the sale opens, the goods are
+// created) are not kept: the key is forgotten, and a retry is served afresh.
+func TestRefusalsThatMayChangeAreForgotten(t *testing.T) {
+	t.Parallel()
+	for name, refusal := range map[string]error{
+		"sold out": service.ErrSoldOut, "not started": service.ErrNotStarted, "not found": service.ErrNotFound,
 	} {
-		t.Run(code, func(t *testing.T) {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			w.ledger.ReserveFn = func(context.Context, service.Order) error { return fmt.Errorf("goods 3: %w", refusal) }
+			refusing := 2
+			w.ledger.ReserveFn = func(context.Context, service.Order) error {
+				if refusing > 0 {
+					refusing--
+					return fmt.Errorf("goods 3: %w", refusal)
+				}
+				return nil
+			}
 			req := service.OrderRequest{UserID: 4, GoodsID: 3, Number: 1}
-			for i := range 3 {
+			for i := range 2 {
 				if _, err := w.placer.PlaceOrderOnce(ctx, "V5", req, "k"); !errors.Is(err, refusal) {
 					t.Errorf("request %d: %v, want %v", i, err, refusal)
 				}
+				if _, ok := w.outcomes.Stored("4:k"); ok {
+					t.Errorf("request %d: the refusal is kept", i)
+				}
 			}
-			if n := w.rec.Count("Ledger.Reserve"); n != 1 {
-				t.Errorf("%d reservations, want 1", n)
+			o, err := w.placer.PlaceOrderOnce(ctx, "V5", req, "k")
+			if err != nil || o.ID != 3 {
+				t.Errorf("once the refusal changed: %+v, %v, want order 3", o, err)
 			}
-			if n := w.rec.Count("Outcomes.Forget"); n != 0 {
-				t.Errorf("the key was forgotten %d times", n)
+			if n := w.rec.Count("Ledger.Reserve"); n != 3 {
+				t.Errorf("%d reservations, want every request served afresh", n)
 			}
-			if out := storedOutcome(t, w, "4:k"); out.Error != code || out.Order != nil {
-				t.Errorf("stored %+v, want error %q", out, code)
+			if n := w.rec.Count("Outcomes.Forget"); n != 2 {
+				t.Errorf("the key was forgotten %d times, want 2", n)
 			}
 		})
 	}
@@ -207,89 +310,123 @@ func TestUnavailableForgetsTheKey(t *testing.T) {
 	}
 }
 
+// unknownFirst places req under key k with the first insert's outcome
+// unknown (later inserts succeed) and returns the order, stored as unknown
+// at at.
+func unknownFirst(t *testing.T, req service.OrderRequest, at service.OrderTable) (*world, service.Order) {
+	t.Helper()
+	w := newWorld(t)
+	inserts := 0
+	w.orders.InsertOrderFn = func(context.Context, service.Order, service.OrderTable) error {
+		if inserts++; inserts == 1 {
+			return service.ErrAmbiguous
+		}
+		return nil
+	}
+	w.ledger.SettleFailedWriteFn = func(_ context.Context, o service.Order, at service.OrderTable, err error) error {
+		return &service.UnknownOrder{Order: o, At: at, Err: err}
+	}
+	_, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
+	var unknown *service.UnknownOrder
+	if !errors.As(err, &unknown) || unknown.Order.ID != 1 {
+		t.Fatalf("got %v, want order 1 unknown", err)
+	}
+	key := fmt.Sprintf("%d:k", req.UserID)
+	out := storedOutcome(t, w, key)
+	if !out.Unknown || out.At == nil || *out.At != at || out.Order == nil || !sameOrder(*out.Order, unknown.Order) {
+		t.Fatalf("stored %+v, want order 1 unknown at %+v", out, at)
+	}
+	return w, unknown.Order
+}
+
 // An order whose write may or may not have committed is stored as unknown
-// with where it would be; a retry looks it up.
-func TestUnknownOrderIsLookedUpOnRetry(t *testing.T) {
+// with where it would be; a retry fences it with a void row, within the
+// ledger's write bound. Written: the order is replayed. Fenced, by this
+// retry or before: it never will be written, and the key is reclaimed
+// against the outcome read and served afresh.
+func TestUnknownOrderIsFencedOnRetry(t *testing.T) {
 	t.Parallel()
 	req := service.OrderRequest{UserID: 159, GoodsID: 3, Number: 1}
 	at := service.OrderTable{Host: 2, Table: 16}
-	errDown := fmt.Errorf("lookup: %w", service.ErrUnavailable)
-	// unknownFirst makes the first insert's outcome unknown; later ones succeed.
-	unknownFirst := func(t *testing.T) (*world, service.Order) {
-		w := newWorld(t)
-		inserts := 0
-		w.orders.InsertOrderFn = func(context.Context, service.Order, service.OrderTable) error {
-			if inserts++; inserts == 1 {
-				return service.ErrAmbiguous
+	type writeKey struct{}
+	// fence makes the retries' VoidOrder answer voided, status, err, and
+	// checks it runs within WriteWithin.
+	fence := func(t *testing.T, w *world, voided bool, status int, err error) {
+		w.ledger.WriteWithinFn = func(ctx context.Context) (context.Context, context.CancelFunc) {
+			return context.WithCancel(context.WithValue(ctx, writeKey{}, true))
+		}
+		w.orders.VoidOrderFn = func(ctx context.Context, _ service.OrderTable, _ service.Order) (bool, int, error) {
+			if ctx.Value(writeKey{}) != true {
+				t.Error("fenced outside the ledger's write bound")
 			}
-			return nil
+			return voided, status, err
 		}
-		w.ledger.SettleFailedWriteFn = func(_ context.Context, o service.Order, at service.OrderTable, err error) error {
-			return &service.UnknownOrder{Order: o, At: at, Err: err}
-		}
-		_, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
-		var unknown *service.UnknownOrder
-		if !errors.As(err, &unknown) || unknown.Order.ID != 1 {
-			t.Fatalf("got %v, want order 1 unknown", err)
-		}
-		out := storedOutcome(t, w, "159:k")
-		if !out.Unknown || out.At == nil || *out.At != at || out.Order == nil || !sameOrder(*out.Order, unknown.Order) {
-			t.Fatalf("stored %+v, want order 1 unknown at %+v", out, at)
-		}
-		return w, unknown.Order
 	}
 
-	t.Run("found", func(t *testing.T) {
+	for name, status := range map[string]int{
+		"written, unpaid": service.StatusUnpaid, "written, paid": service.StatusPaid,
+		"written, cancelled": service.StatusCancelled, "written, refused": service.StatusRefused,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w, first := unknownFirst(t, req, at)
+			fence(t, w, false, status, nil)
+			for range 2 {
+				o, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
+				if err != nil || !sameOrder(o, first) {
+					t.Errorf("got %+v, %v, want the first order %+v", o, err, first)
+				}
+			}
+			v := w.rec.Of("Orders.VoidOrder")
+			if len(v) != 2 || v[0][0] != at || !sameOrder(v[0][1].(service.Order), first) {
+				t.Errorf("fenced %v, want order 1 at %+v on each retry", v, at)
+			}
+			if n := w.rec.Count("Ledger.Reserve") + w.rec.Count("Outcomes.Reclaim"); n != 1 {
+				t.Errorf("%d reservations and reclaims, want the first reservation alone", n)
+			}
+		})
+	}
+	for name, voided := range map[string]bool{"fenced now": true, "fenced before": false} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w, first := unknownFirst(t, req, at)
+			unknown, _ := w.outcomes.Stored("159:k")
+			fence(t, w, voided, service.StatusVoid, nil)
+			o, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
+			if err != nil || o.ID == first.ID || o.ID != 2 {
+				t.Fatalf("got %+v, %v, want a new order 2", o, err)
+			}
+			r := w.rec.Of("Outcomes.Reclaim")
+			if len(r) != 1 || r[0][0] != "159:k" || r[0][1] != string(unknown) || r[0][2] != string(pendingOf(t, "V6", 3, 1)) {
+				t.Errorf("reclaims %v, want one of 159:k against the unknown order read", r)
+			}
+			if n := w.rec.Count("Ledger.Reserve"); n != 2 {
+				t.Errorf("%d reservations, want 2", n)
+			}
+			if n := w.rec.Count("Ledger.SettleFailedWrite"); n != 1 {
+				t.Errorf("%d settlements, want the first write's alone: the fenced order's units are the reconciliation's", n)
+			}
+			if out := storedOutcome(t, w, "159:k"); out.Unknown || out.Order == nil || out.Order.ID != 2 {
+				t.Errorf("stored %+v, want order 2", out)
+			}
+			if again, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != nil || !sameOrder(again, o) {
+				t.Errorf("next retry: %+v, %v, want order 2", again, err)
+			}
+			if n := w.rec.Count("Orders.VoidOrder"); n != 1 {
+				t.Errorf("%d fences, want 1: order 2 is known", n)
+			}
+		})
+	}
+	t.Run("fence fails", func(t *testing.T) {
 		t.Parallel()
-		w, first := unknownFirst(t)
-		w.orders.OrderStatusFn = func(context.Context, service.OrderTable, int64) (int, int64, error) {
-			return service.StatusUnpaid, 159, nil
-		}
-		o, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
-		if err != nil || !sameOrder(o, first) {
-			t.Errorf("got %+v, %v, want the first order %+v", o, err, first)
-		}
-		if look := w.rec.Of("Orders.OrderStatus"); len(look) != 1 || look[0][0] != at || look[0][1] != int64(1) {
-			t.Errorf("looked up %v, want order 1 at %+v", look, at)
-		}
-		if n := w.rec.Count("Ledger.Reserve"); n != 1 {
-			t.Errorf("%d reservations, want 1", n)
-		}
-	})
-	t.Run("not found", func(t *testing.T) {
-		t.Parallel()
-		w, first := unknownFirst(t)
-		w.orders.OrderStatusFn = func(context.Context, service.OrderTable, int64) (int, int64, error) {
-			return 0, 0, service.ErrNotFound
-		}
-		o, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
-		if err != nil || o.ID == first.ID || o.ID != 2 {
-			t.Fatalf("got %+v, %v, want a new order 2", o, err)
-		}
-		if n := w.rec.Count("Ledger.Reserve"); n != 2 {
-			t.Errorf("%d reservations, want 2", n)
-		}
-		if out := storedOutcome(t, w, "159:k"); out.Unknown || out.Order == nil || out.Order.ID != 2 {
-			t.Errorf("stored %+v, want order 2", out)
-		}
-		if again, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != nil || !sameOrder(again, o) {
-			t.Errorf("next retry: %+v, %v, want order 2", again, err)
-		}
-		if n := w.rec.Count("Orders.OrderStatus"); n != 1 {
-			t.Errorf("%d lookups, want 1: order 2 is known", n)
-		}
-	})
-	t.Run("lookup error", func(t *testing.T) {
-		t.Parallel()
-		w, _ := unknownFirst(t)
-		w.orders.OrderStatusFn = func(context.Context, service.OrderTable, int64) (int, int64, error) {
-			return 0, 0, errDown
-		}
+		w, _ := unknownFirst(t, req, at)
+		errDown := fmt.Errorf("fence: %w", service.ErrUnavailable)
+		fence(t, w, false, 0, errDown)
 		if _, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != errDown {
-			t.Errorf("got %v, want the lookup's error", err)
+			t.Errorf("got %v, want the fence's error", err)
 		}
-		if n := w.rec.Count("Ledger.Reserve"); n != 1 {
-			t.Errorf("%d reservations, want 1", n)
+		if n := w.rec.Count("Ledger.Reserve") + w.rec.Count("Outcomes.Reclaim"); n != 1 {
+			t.Errorf("%d reservations and reclaims, want the first reservation alone", n)
 		}
 		if out := storedOutcome(t, w, "159:k"); !out.Unknown {
 			t.Errorf("stored %+v, want the unknown order kept for the next retry", out)
@@ -297,16 +434,111 @@ func TestUnknownOrderIsLookedUpOnRetry(t *testing.T) {
 	})
 }
 
-// A store that keeps answering "unknown, not found" to every claim ends the
-// request with an error after a few rounds.
+// Two retries of one unknown order, both finding it fenced: of their
+// reclaims, against the same outcome read, one wins and places the new
+// order; the other is told the key is being served, and a later retry
+// gets the new order.
+func TestRetriesOfAnUnknownOrderRace(t *testing.T) {
+	t.Parallel()
+	req := service.OrderRequest{UserID: 159, GoodsID: 3, Number: 1}
+	at := service.OrderTable{Host: 2, Table: 16}
+	w, first := unknownFirst(t, req, at)
+	unknown, _ := w.outcomes.Stored("159:k")
+
+	arrived, bothIn := make(chan struct{}, 2), make(chan struct{})
+	var fences atomic.Int32
+	w.orders.VoidOrderFn = func(context.Context, service.OrderTable, service.Order) (bool, int, error) {
+		arrived <- struct{}{}
+		<-bothIn // both retries read the unknown order before either reclaims
+		return fences.Add(1) == 1, service.StatusVoid, nil
+	}
+	release := make(chan struct{})
+	w.ledger.ReserveFn = func(context.Context, service.Order) error {
+		<-release // the winner is still serving the key
+		return nil
+	}
+	type answer struct {
+		o   service.Order
+		err error
+	}
+	answers := make(chan answer, 2)
+	for range 2 {
+		go func() {
+			o, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
+			answers <- answer{o, err}
+		}()
+	}
+	<-arrived
+	<-arrived
+	close(bothIn)
+	wait := func() answer {
+		select {
+		case a := <-answers:
+			return a
+		case <-time.After(5 * time.Second):
+			t.Fatal("a retry did not answer")
+			return answer{}
+		}
+	}
+	if a := wait(); a.err != service.ErrInProgress {
+		t.Errorf("the retry that lost the reclaim: %+v, %v, want in progress", a.o, a.err)
+	}
+	close(release)
+	won := wait()
+	if won.err != nil || won.o.ID != 2 || won.o.ID == first.ID {
+		t.Fatalf("the retry that won the reclaim: %+v, %v, want a new order 2", won.o, won.err)
+	}
+	r := w.rec.Of("Outcomes.Reclaim")
+	if len(r) != 2 || r[0][1] != string(unknown) || r[1][1] != string(unknown) {
+		t.Errorf("reclaims %v, want two, each against the unknown order read", r)
+	}
+	if again, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != nil || !sameOrder(again, won.o) {
+		t.Errorf("a later retry: %+v, %v, want order 2", again, err)
+	}
+	if n := w.rec.Count("Ledger.Reserve"); n != 2 {
+		t.Errorf("%d reservations, want 2: the first order's and the winner's", n)
+	}
+	if n := w.rec.Count("IDs.NewID"); n != 2 {
+		t.Errorf("%d order ids made, want 2", n)
+	}
+}
+
+// A retry whose reclaim finds the key changed reads it again: another
+// retry already served it, and its order is the answer.
+func TestReclaimLostToARetryThatFinished(t *testing.T) {
+	t.Parallel()
+	req := service.OrderRequest{UserID: 159, GoodsID: 3, Number: 1}
+	w, _ := unknownFirst(t, req, service.OrderTable{Host: 2, Table: 16})
+	w.orders.VoidOrderFn = func(context.Context, service.OrderTable, service.Order) (bool, int, error) {
+		return false, service.StatusVoid, nil
+	}
+	other := service.Order{ID: 99, UserID: 159, GoodsID: 3, Number: 1, Version: "V6", PayDeadline: time.Now().UTC().Truncate(time.Millisecond)}
+	served, _ := json.Marshal(outcome{Request: request{Version: "V6", GoodsID: 3, Number: 1}, Order: &other})
+	reclaim := w.outcomes.ReclaimFn
+	w.outcomes.ReclaimFn = func(ctx context.Context, key string, prev, pending []byte) (bool, error) {
+		w.outcomes.Store(key, served) // the other retry got there first
+		return reclaim(ctx, key, prev, pending)
+	}
+	o, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k")
+	if err != nil || !sameOrder(o, other) {
+		t.Errorf("got %+v, %v, want the other retry's order 99", o, err)
+	}
+	if n := w.rec.Count("Ledger.Reserve"); n != 1 {
+		t.Errorf("%d reservations, want the first order's alone", n)
+	}
+}
+
+// A store that keeps answering with an order fenced as void, and whose key
+// another retry always reclaims first, ends the request after a few rounds.
 func TestClaimLoopIsBounded(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	blob, _ := json.Marshal(outcome{Order: &service.Order{ID: 77, UserID: 5}, Unknown: true, At: &service.OrderTable{Table: 1}})
-	w.outcomes.ClaimFn = func(context.Context, string) ([]byte, bool, error) { return blob, false, nil }
-	w.outcomes.ForgetFn = func(context.Context, string) error { return nil }
-	w.orders.OrderStatusFn = func(context.Context, service.OrderTable, int64) (int, int64, error) {
-		return 0, 0, service.ErrNotFound
+	blob, _ := json.Marshal(outcome{Request: request{Version: "V6", GoodsID: 3, Number: 1},
+		Order: &service.Order{ID: 77, UserID: 5}, Unknown: true, At: &service.OrderTable{Table: 1}})
+	w.outcomes.ClaimFn = func(context.Context, string, []byte) ([]byte, bool, error) { return blob, false, nil }
+	w.outcomes.ReclaimFn = func(context.Context, string, []byte, []byte) (bool, error) { return false, nil }
+	w.orders.VoidOrderFn = func(context.Context, service.OrderTable, service.Order) (bool, int, error) {
+		return false, service.StatusVoid, nil
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -321,22 +553,25 @@ func TestClaimLoopIsBounded(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the claim loop did not end")
 	}
-	if n := w.rec.Count("Outcomes.Claim"); n != maxClaims {
-		t.Errorf("%d claims, want %d", n, maxClaims)
+	if n := w.rec.Count("Outcomes.Reclaim"); n != maxRounds {
+		t.Errorf("%d reclaims, want %d", n, maxRounds)
+	}
+	if n := w.rec.Count("Outcomes.Claim"); n != maxRounds+1 {
+		t.Errorf("%d claims, want %d", n, maxRounds+1)
 	}
 	if got := w.rec.Only(sellCalls...); len(got) != 0 {
 		t.Errorf("calls %v, want no placement", got)
 	}
 }
 
-// The store of outcomes failing: a failed claim places nothing; a failed
-// settle still answers the order placed.
+// The store of outcomes failing: a failed claim or reclaim places nothing;
+// a failed settle still answers the order placed.
 func TestOutcomeStoreFailures(t *testing.T) {
 	t.Parallel()
 	req := service.OrderRequest{UserID: 5, GoodsID: 3, Number: 1}
 
 	w := newWorld(t)
-	w.outcomes.ClaimFn = func(context.Context, string) ([]byte, bool, error) { return nil, false, service.ErrUnavailable }
+	w.outcomes.ClaimFn = func(context.Context, string, []byte) ([]byte, bool, error) { return nil, false, service.ErrUnavailable }
 	if _, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != service.ErrUnavailable {
 		t.Errorf("claim failed: %v, want unavailable", err)
 	}
@@ -351,12 +586,24 @@ func TestOutcomeStoreFailures(t *testing.T) {
 	}
 
 	w = newWorld(t)
-	w.outcomes.ClaimFn = func(context.Context, string) ([]byte, bool, error) { return []byte("{"), false, nil }
+	w.outcomes.ClaimFn = func(context.Context, string, []byte) ([]byte, bool, error) { return []byte("{"), false, nil }
 	if _, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err == nil {
 		t.Error("a stored outcome that does not decode was answered as an order")
 	}
 	if got := w.rec.Only(sellCalls...); len(got) != 0 {
 		t.Errorf("undecodable outcome: calls %v, want none", got)
+	}
+
+	w, _ = unknownFirst(t, service.OrderRequest{UserID: 5, GoodsID: 3, Number: 1}, service.OrderTable{Host: 2, Table: 1})
+	w.orders.VoidOrderFn = func(context.Context, service.OrderTable, service.Order) (bool, int, error) {
+		return true, service.StatusVoid, nil
+	}
+	w.outcomes.ReclaimFn = func(context.Context, string, []byte, []byte) (bool, error) { return false, service.ErrUnavailable }
+	if _, err := w.placer.PlaceOrderOnce(ctx, "V6", req, "k"); err != service.ErrUnavailable {
+		t.Errorf("reclaim failed: %v, want unavailable", err)
+	}
+	if n := w.rec.Count("Ledger.Reserve"); n != 1 {
+		t.Errorf("reclaim failed: %d reservations, want the first order's alone", n)
 	}
 }
 

@@ -211,7 +211,9 @@ func TestPublishFailureStillAnswersTheOrder(t *testing.T) {
 type ctxKey struct{}
 
 // Once units are reserved, the client hanging up stops nothing: the insert
-// and the publish run under the ledger's AfterReserve context, released last.
+// and the publish run under the ledger's AfterReserve context, released
+// last; the insert alone runs within the ledger's WriteWithin, released as
+// soon as the insert returns.
 func TestWorkAfterReserveOutlivesTheClient(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -224,23 +226,64 @@ func TestWorkAfterReserveOutlivesTheClient(t *testing.T) {
 		after, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(ctx), ctxKey{}, "after reserve"))
 		return after, func() { w.rec.Record("AfterReserve.cancel"); cancel() }
 	}
-	check := func(name string, ctx context.Context) {
+	type writeKey struct{}
+	w.ledger.WriteWithinFn = func(ctx context.Context) (context.Context, context.CancelFunc) {
+		if ctx.Value(ctxKey{}) != "after reserve" {
+			t.Errorf("WriteWithin of %v, want of the AfterReserve context", ctx)
+		}
+		write, cancel := context.WithCancel(context.WithValue(ctx, writeKey{}, "write"))
+		return write, func() { w.rec.Record("WriteWithin.cancel"); cancel() }
+	}
+	check := func(name string, ctx context.Context, write bool) {
 		if ctx.Value(ctxKey{}) != "after reserve" || ctx.Err() != nil {
 			t.Errorf("%s ran under %v (err %v), want the AfterReserve context", name, ctx, ctx.Err())
 		}
+		if (ctx.Value(writeKey{}) == "write") != write {
+			t.Errorf("%s ran under %v, want WriteWithin's context: %v", name, ctx, write)
+		}
 	}
 	w.orders.InsertOrderFn = func(ctx context.Context, _ service.Order, _ service.OrderTable) error {
-		check("InsertOrder", ctx)
+		check("InsertOrder", ctx, true)
 		return nil
 	}
 	w.pub.PublishFn = func(ctx context.Context, _ service.StockMessage, _ int64) error {
-		check("Publish", ctx)
+		check("Publish", ctx, false)
 		return nil
 	}
 	if _, err := w.placer.PlaceOrder(client, "V6", service.OrderRequest{UserID: 3, GoodsID: 1, Number: 1}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"Ledger.Reserve", "Ledger.AfterReserve", "Orders.InsertOrder", "Publish", "AfterReserve.cancel"}
+	want := []string{"Ledger.Reserve", "Ledger.AfterReserve", "Ledger.WriteWithin", "Orders.InsertOrder", "WriteWithin.cancel", "Publish", "AfterReserve.cancel"}
+	if got := w.rec.Only(want...); !slices.Equal(got, want) {
+		t.Errorf("calls %v, want %v", got, want)
+	}
+}
+
+// A failed write is settled after the write's own context is released:
+// the settling has its own share of the budget, under AfterReserve's.
+func TestFailedWriteIsSettledOutsideTheWriteContext(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	var write context.Context
+	w.ledger.WriteWithinFn = func(ctx context.Context) (context.Context, context.CancelFunc) {
+		var cancel context.CancelFunc
+		write, cancel = context.WithCancel(ctx)
+		return write, func() { w.rec.Record("WriteWithin.cancel"); cancel() }
+	}
+	w.orders.InsertOrderFn = func(context.Context, service.Order, service.OrderTable) error { return service.ErrAmbiguous }
+	w.ledger.SettleFailedWriteFn = func(ctx context.Context, _ service.Order, _ service.OrderTable, _ error) error {
+		if ctx.Err() != nil {
+			t.Errorf("settled under an ended context: %v", ctx.Err())
+		}
+		if write.Err() == nil {
+			t.Error("settled while the write's context still ran")
+		}
+		return nil
+	}
+	if _, err := w.placer.PlaceOrder(ctx, "V6", service.OrderRequest{UserID: 3, GoodsID: 1, Number: 1}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Orders.InsertOrder", "WriteWithin.cancel", "Ledger.SettleFailedWrite", "Publish"}
 	if got := w.rec.Only(want...); !slices.Equal(got, want) {
 		t.Errorf("calls %v, want %v", got, want)
 	}

@@ -14,6 +14,7 @@ type fakeOrders struct {
 	CancelOrderFn   func(ctx context.Context, at service.OrderTable, id int64, now time.Time) (bool, error)
 	OrderStatusFn   func(ctx context.Context, at service.OrderTable, id int64) (int, int64, error)
 	ExpiredOrdersFn func(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error)
+	SaleAppliedFn   func(ctx context.Context, orderID int64) (bool, error)
 	Rec             *fakes.Recorder
 }
 
@@ -49,6 +50,14 @@ func (f *fakeOrders) ExpiredOrders(ctx context.Context, before time.Time, limit 
 		fakes.Unexpected("Orders.ExpiredOrders")
 	}
 	return f.ExpiredOrdersFn(ctx, before, limit)
+}
+
+func (f *fakeOrders) SaleApplied(ctx context.Context, orderID int64) (bool, error) {
+	f.Rec.Record("Orders.SaleApplied", orderID)
+	if f.SaleAppliedFn == nil {
+		fakes.Unexpected("Orders.SaleApplied")
+	}
+	return f.SaleAppliedFn(ctx, orderID)
 }
 
 // fakeLedger is a Ledger whose method is a func field.

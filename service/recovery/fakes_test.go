@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,6 +72,14 @@ func (m *memOrders) fake(rec *fakes.Recorder) *fakeOutboxOrders {
 	}
 }
 
+// add puts the order id among the orders, in order.
+func (m *memOrders) add(id int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ids = append(m.ids, id)
+	slices.Sort(m.ids)
+}
+
 func (m *memOrders) settle(id int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -99,10 +108,13 @@ func (f *fakeIDAt) FirstIDAt(t time.Time) int64 {
 
 // fakeLedger is a Ledger whose methods are func fields.
 type fakeLedger struct {
-	StockFn  func(ctx context.Context, goodsID int64) (int64, bool, error)
-	TruthFn  func(ctx context.Context, goodsID int64) (int64, error)
-	RepairFn func(ctx context.Context, goodsID, expected, delta int64) (bool, error)
-	Rec      *fakes.Recorder
+	StockFn           func(ctx context.Context, goodsID int64) (int64, bool, error)
+	TruthAndPendingFn func(ctx context.Context, goodsID int64) (int64, []string, []int64, bool, error)
+	RepairFn          func(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error)
+	TidyFn            func(ctx context.Context, goodsID int64) error
+	BuyerDriftsFn     func(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error
+	RepairBuyersFn    func(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error)
+	Rec               *fakes.Recorder
 }
 
 var _ Ledger = (*fakeLedger)(nil)
@@ -115,20 +127,44 @@ func (f *fakeLedger) Stock(ctx context.Context, goodsID int64) (int64, bool, err
 	return f.StockFn(ctx, goodsID)
 }
 
-func (f *fakeLedger) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	f.Rec.Record("Ledger.Truth", goodsID)
-	if f.TruthFn == nil {
-		fakes.Unexpected("Ledger.Truth")
+func (f *fakeLedger) TruthAndPending(ctx context.Context, goodsID int64) (int64, []string, []int64, bool, error) {
+	f.Rec.Record("Ledger.TruthAndPending", goodsID)
+	if f.TruthAndPendingFn == nil {
+		fakes.Unexpected("Ledger.TruthAndPending")
 	}
-	return f.TruthFn(ctx, goodsID)
+	return f.TruthAndPendingFn(ctx, goodsID)
 }
 
-func (f *fakeLedger) Repair(ctx context.Context, goodsID, expected, delta int64) (bool, error) {
-	f.Rec.Record("Ledger.Repair", goodsID, expected, delta)
+func (f *fakeLedger) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
+	f.Rec.Record("Ledger.Repair", goodsID, expected, delta, slices.Clone(ops), slices.Clone(returns))
 	if f.RepairFn == nil {
 		fakes.Unexpected("Ledger.Repair")
 	}
-	return f.RepairFn(ctx, goodsID, expected, delta)
+	return f.RepairFn(ctx, goodsID, expected, delta, ops, returns)
+}
+
+func (f *fakeLedger) Tidy(ctx context.Context, goodsID int64) error {
+	f.Rec.Record("Ledger.Tidy", goodsID)
+	if f.TidyFn == nil {
+		fakes.Unexpected("Ledger.Tidy")
+	}
+	return f.TidyFn(ctx, goodsID)
+}
+
+func (f *fakeLedger) BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error {
+	f.Rec.Record("Ledger.BuyerDrifts", goodsID)
+	if f.BuyerDriftsFn == nil {
+		fakes.Unexpected("Ledger.BuyerDrifts")
+	}
+	return f.BuyerDriftsFn(ctx, goodsID, each)
+}
+
+func (f *fakeLedger) RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error) {
+	f.Rec.Record("Ledger.RepairBuyers", goodsID, slices.Clone(fixes))
+	if f.RepairBuyersFn == nil {
+		fakes.Unexpected("Ledger.RepairBuyers")
+	}
+	return f.RepairBuyersFn(ctx, goodsID, fixes)
 }
 
 // fakeGoods is a GoodsLister whose method is a func field.

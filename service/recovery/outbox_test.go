@@ -24,6 +24,8 @@ type outboxWorld struct {
 	outbox *Outbox
 }
 
+// newOutbox sweeps ids, some settled, with a horizon of four graces. Its
+// FirstIDAt answers before for any time: no late commit is looked for.
 func newOutbox(grace time.Duration, ids []int64, settled ...int64) *outboxWorld {
 	rec := &fakes.Recorder{}
 	w := &outboxWorld{rec: rec, orders: &memOrders{ids: ids, settled: map[int64]bool{}, page: 2}}
@@ -33,7 +35,7 @@ func newOutbox(grace time.Duration, ids []int64, settled ...int64) *outboxWorld 
 	w.scan = w.orders.fake(rec)
 	w.pub = &fakes.Publisher{Rec: rec, PublishFn: func(context.Context, service.StockMessage, int64) error { return nil }}
 	w.ids = &fakeIDAt{Rec: rec, FirstIDAtFn: func(time.Time) int64 { return before }}
-	w.outbox = NewOutbox(w.scan, w.pub, w.ids, grace)
+	w.outbox = NewOutbox(w.scan, w.pub, w.ids, grace, 4*grace)
 	return w
 }
 
@@ -212,5 +214,79 @@ func TestOutboxFailures(t *testing.T) {
 				t.Errorf("after a failed pass scanned after %v, want after 9", got)
 			}
 		})
+	}
+}
+
+// An order row may commit after the watermark passed its id: every quarter
+// of the horizon a pass looks again at the orders of the last horizon,
+// behind the watermark, and republishes those pending; the watermark stays.
+func TestOutboxLooksAgainAtLateCommits(t *testing.T) {
+	t.Parallel()
+	const grace = time.Hour
+	const horizon = 4 * grace // newOutbox's
+	const lateFrom = 5        // the first id made a horizon ago
+	w := newOutbox(grace, []int64{10, 11, 12}, 10, 11, 12)
+	w.ids.FirstIDAtFn = func(at time.Time) int64 {
+		if time.Since(at) > (grace+horizon)/2 {
+			return lateFrom
+		}
+		return before
+	}
+	// quarterPassed makes the last look at the horizon a quarter of it ago.
+	quarterPassed := func() {
+		w.outbox.mu.Lock()
+		defer w.outbox.mu.Unlock()
+		w.outbox.lateScan = w.outbox.lateScan.Add(-horizon / 4)
+	}
+
+	w.sweep(t, 0) // everything settled: the watermark passes the window
+	if n := w.rec.Count("FirstIDAt"); n != 2 {
+		t.Errorf("%d ids asked on the first pass, want the grace's and the horizon's", n)
+	}
+	w.orders.add(20) // committed late, behind the watermark
+	scans := w.rec.Count("ScanOrders")
+	w.sweep(t, 0)
+	if got := w.afterIDs(scans); !slices.Equal(got, []int64{before - 1}) {
+		t.Errorf("within a quarter of the horizon scanned after %v, want after the watermark %d alone", got, before-1)
+	}
+
+	quarterPassed()
+	scans = w.rec.Count("ScanOrders")
+	w.sweep(t, 1)
+	if got := w.published(0); !slices.Equal(got, []int64{20}) {
+		t.Errorf("republished %v, want the late order 20", got)
+	}
+	if got := w.afterIDs(scans); !slices.Equal(got, []int64{lateFrom - 1, 11, 20, before - 1}) {
+		t.Errorf("scanned after %v, want the horizon from %d page by page, then after the watermark", got, lateFrom)
+	}
+	for _, args := range w.rec.Of("ScanOrders")[scans : scans+3] {
+		if args[1] != int64(before) {
+			t.Errorf("the horizon's scan ends before %v, want past the watermark, %d", args[1], before)
+		}
+	}
+	scans = w.rec.Count("ScanOrders")
+	w.sweep(t, 0)
+	if got := w.afterIDs(scans); !slices.Equal(got, []int64{before - 1}) {
+		t.Errorf("the next pass scanned after %v, want the watermark %d unmoved", got, before-1)
+	}
+
+	// A failed look at the horizon is tried again on the next pass.
+	quarterPassed()
+	scan := w.scan.ScanOrdersFn
+	w.scan.ScanOrdersFn = func(ctx context.Context, after, before int64, limit int) ([]service.StockMessage, error) {
+		if after == lateFrom-1 {
+			return nil, service.ErrUnavailable
+		}
+		return scan(ctx, after, before, limit)
+	}
+	if _, err := w.outbox.Sweep(ctx); err != service.ErrUnavailable {
+		t.Fatalf("got %v, want unavailable", err)
+	}
+	w.scan.ScanOrdersFn = scan
+	w.orders.settle(20)
+	scans = w.rec.Count("ScanOrders")
+	w.sweep(t, 0)
+	if got := w.afterIDs(scans); !slices.Equal(got, []int64{lateFrom - 1, 11, 20, before - 1}) {
+		t.Errorf("after a failed look at the horizon scanned after %v, want it again", got)
 	}
 }

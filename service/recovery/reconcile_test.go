@@ -74,6 +74,7 @@ func pass(t *testing.T, r *Reconciler) Drift {
 // The repair passes the movements the truth holds and Redis does not, and
 // waits a pass when one was recorded while the truth was read.
 func TestRepairMarksThePendingMovementsOfItsTruth(t *testing.T) {
+	t.Parallel()
 	l := &recLedger{stock: 8, loaded: true, truth: 13, ops: []string{"a"}, returns: []int64{7}, exact: true}
 	r := newRec(l, 0)
 	for range RepairAfter - 1 {
@@ -95,6 +96,7 @@ func TestRepairMarksThePendingMovementsOfItsTruth(t *testing.T) {
 
 // A failed tidying does not stop the pass.
 func TestPassGoesOnWhenTidyingFails(t *testing.T) {
+	t.Parallel()
 	l := &recLedger{stock: 8, loaded: true, truth: 8, exact: true, tidyErr: errors.New("redis down")}
 	if d := pass(t, newRec(l, 0)); d.Drift != 0 {
 		t.Errorf("%+v", d)
@@ -105,6 +107,7 @@ func TestPassGoesOnWhenTidyingFails(t *testing.T) {
 // difference; a difference that changes starts over; buyers are compared
 // only for goods with a limit that Redis holds.
 func TestBuyersRepairedAfterTheSameDifferenceLasts(t *testing.T) {
+	t.Parallel()
 	l := &recLedger{stock: 8, loaded: true, truth: 8, exact: true}
 	r := newRec(l, 1)
 	steady := service.BuyerUnits{UserID: 1, Cached: 1, Truth: 0}
@@ -138,6 +141,7 @@ func TestBuyersRepairedAfterTheSameDifferenceLasts(t *testing.T) {
 // The buyers remembered between passes are bounded; those remembered keep
 // their place, so a lasting difference is repaired once passing ones leave.
 func TestTrackedBuyersAreBounded(t *testing.T) {
+	t.Parallel()
 	l := &recLedger{stock: 8, loaded: true, truth: 8, exact: true}
 	r := newRec(l, 1)
 	many := make([]service.BuyerUnits, MaxTrackedBuyers+10)
