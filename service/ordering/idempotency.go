@@ -74,12 +74,15 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 	this := request{Version: v.Name, GoodsID: req.GoodsID, Number: req.Number}
 	pending, _ := json.Marshal(outcome{Request: this, Pending: true})
 	prev, claimed, err := p.outcomes.Claim(ctx, scoped, pending)
-	for range maxRounds {
+	for round := 1; ; round++ {
 		switch {
 		case err != nil:
 			return service.Order{}, err
 		case claimed:
 			return p.placeClaimed(ctx, v, req, scoped, this)
+		case round > maxRounds:
+			// The key's answer keeps changing under this request.
+			return service.Order{}, service.ErrInProgress
 		}
 		o, rerr := p.replay(ctx, prev, this)
 		if !errors.Is(rerr, errRetryAfresh) {
@@ -92,7 +95,6 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 			prev, claimed, err = p.outcomes.Claim(ctx, scoped, pending)
 		}
 	}
-	return service.Order{}, service.ErrInProgress
 }
 
 // placeClaimed places the order of a key this request claimed and stores
@@ -137,7 +139,8 @@ func (p *Placer) replay(ctx context.Context, prev []byte, this request) (service
 		return service.Order{}, fmt.Errorf("stored outcome: %w", err)
 	}
 	switch {
-	case out.Request != this:
+	case out.Request != this && out.Request != (request{}):
+		// (An answer stored before requests were recorded has none.)
 		return service.Order{}, service.ErrKeyMismatch
 	case out.Pending:
 		return service.Order{}, service.ErrInProgress

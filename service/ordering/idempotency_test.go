@@ -618,3 +618,37 @@ func TestNoKeyClaimsNothing(t *testing.T) {
 		t.Errorf("%d claims without a key", n)
 	}
 }
+
+// A claim won in the last round is served: a request that wins the key
+// never leaves it pending with nobody placing its order.
+func TestAClaimWonInTheLastRoundIsServed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	blob, _ := json.Marshal(outcome{Request: request{Version: "V6", GoodsID: 3, Number: 1},
+		Order: &service.Order{ID: 77, UserID: 5}, Unknown: true, At: &service.OrderTable{Table: 1}})
+	w.outcomes.ClaimFn = func(context.Context, string, []byte) ([]byte, bool, error) { return blob, false, nil }
+	reclaims := 0
+	w.outcomes.ReclaimFn = func(context.Context, string, []byte, []byte) (bool, error) {
+		reclaims++
+		return reclaims == maxRounds, nil
+	}
+	w.outcomes.SettleFn = func(context.Context, string, []byte) error { return nil }
+	w.orders.VoidOrderFn = func(context.Context, service.OrderTable, service.Order) (bool, int, error) {
+		return false, service.StatusVoid, nil
+	}
+	o, err := w.placer.PlaceOrderOnce(ctx, "V6", service.OrderRequest{UserID: 5, GoodsID: 3, Number: 1}, "k")
+	if err != nil || o.ID == 77 {
+		t.Errorf("got order %d, %v; want a new order placed by the request that won the key", o.ID, err)
+	}
+}
+
+// An answer stored before requests were recorded replays for any request.
+func TestAnAnswerStoredWithoutItsRequestReplays(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	blob, _ := json.Marshal(outcome{Order: &service.Order{ID: 77, UserID: 5}})
+	w.outcomes.ClaimFn = func(context.Context, string, []byte) ([]byte, bool, error) { return blob, false, nil }
+	if o, err := w.placer.PlaceOrderOnce(ctx, "V6", service.OrderRequest{UserID: 5, GoodsID: 3, Number: 1}, "k"); err != nil || o.ID != 77 {
+		t.Errorf("got %d, %v; want order 77 replayed", o.ID, err)
+	}
+}
