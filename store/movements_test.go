@@ -81,7 +81,7 @@ func newRigOn(tb testing.TB, db *Database, r *Redis) *rig {
 		WriteBudget: 5 * time.Second, V1Timeout: 5 * time.Second, RebuildGrace: 50 * time.Millisecond,
 	}, g.log)
 	tb.Cleanup(g.l.Close)
-	g.rec = recovery.NewReconciler(db, g.l, g.log)
+	g.rec = recovery.NewReconciler(db, g.l.Repairs(), g.log)
 	return g
 }
 
@@ -234,7 +234,7 @@ func TestRepairedReturnIsNotReturnedAgainByItsRetry(t *testing.T) {
 func TestTwoReconcilersRepairOnce(t *testing.T) {
 	ctx := context.Background()
 	g := newRig(t)
-	other := recovery.NewReconciler(g.db, g.l, g.log)
+	other := recovery.NewReconciler(g.db, g.l.Repairs(), g.log)
 	gd := g.goods(t, 10, 0)
 	g.cache.failAdd.Store(1)
 	if _, err := g.l.AddStock(ctx, gd.ID, 5, "restock-2"); err == nil {
@@ -333,13 +333,13 @@ func TestMarkersDoNotOutliveTheirMovements(t *testing.T) {
 // racingLedger runs before ahead of every repair: what happens between a
 // pass's reads and its repair.
 type racingLedger struct {
-	*ledger.Ledger
+	*ledger.Repairs
 	before func()
 }
 
 func (r racingLedger) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
 	r.before()
-	return r.Ledger.Repair(ctx, goodsID, expected, delta, ops, returns)
+	return r.Repairs.Repair(ctx, goodsID, expected, delta, ops, returns)
 }
 
 // The retry of a movement runs after the pass read Redis and the truth and
@@ -352,7 +352,7 @@ func TestRetryBetweenAPassAndItsRepair(t *testing.T) {
 	if _, err := g.l.AddStock(ctx, gd.ID, 5, "restock-3"); err == nil {
 		t.Fatal("no error")
 	}
-	rec := recovery.NewReconciler(g.db, racingLedger{g.l, func() {
+	rec := recovery.NewReconciler(g.db, racingLedger{g.l.Repairs(), func() {
 		if _, err := g.l.AddStock(ctx, gd.ID, 5, "restock-3"); err != nil {
 			t.Error(err)
 		}
@@ -400,7 +400,7 @@ func TestMovementRecordedWhileTheTruthIsReadIsNeverCountedWrong(t *testing.T) {
 	late := &lateMovement{Database: g.db}
 	l := ledger.New(g.r, g.r, g.db, late, g.db, noAnnouncer{}, ledger.Options{WriteBudget: time.Second, V1Timeout: time.Second}, g.log)
 	defer l.Close()
-	rec := recovery.NewReconciler(g.db, l, g.log)
+	rec := recovery.NewReconciler(g.db, l.Repairs(), g.log)
 	gd := g.goods(t, 10, 0)
 	if ok, err := g.r.Adjust(ctx, gd.ID, 10, -2); err != nil || !ok { // two units Redis lost
 		t.Fatal(ok, err)
@@ -487,7 +487,7 @@ func TestMovementDuringARedisLossCountsOnce(t *testing.T) {
 	if err := g.l.ReturnOrder(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	if restored, err := g.l.RestoreMissing(ctx); err != nil || len(restored) != 1 {
+	if restored, err := g.l.Repairs().RestoreMissing(ctx); err != nil || len(restored) != 1 {
 		t.Fatalf("restored %v: %v", restored, err)
 	}
 	if _, err := g.l.AddStock(ctx, gd.ID, 5, "during-loss"); err != nil {

@@ -132,7 +132,7 @@ func TestRestoreOfManyBuyersAndReturns(t *testing.T) {
 			ctx := context.Background()
 			g := c.rig(t)
 			gd := bigSale(t, g, buyers, cancelled)
-			restored, err := g.l.RestoreMissing(ctx)
+			restored, err := g.l.Repairs().RestoreMissing(ctx)
 			if err != nil || len(restored) != 1 {
 				t.Fatalf("restored %v: %v", restored, err)
 			}

@@ -259,7 +259,7 @@ func (a *App) wire(ids *store.IDs) units {
 	u.payments = payment.New(a.database, a.ledger, layout, a.log)
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, ids)
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
-	u.reconciler = recovery.NewReconciler(a.database, a.ledger, a.log)
+	u.reconciler = recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log)
 	return u
 }
 
@@ -270,7 +270,7 @@ func (a *App) wire(ids *store.IDs) units {
 // background, and those goods answer stock_not_loaded meanwhile.
 func (a *App) loadStock(ctx context.Context) error {
 	if a.miniRed != nil {
-		restored, err := a.ledger.RestoreMissing(ctx)
+		restored, err := a.ledger.Repairs().RestoreMissing(ctx)
 		if err != nil {
 			return fmt.Errorf("restore stock into redis: %w", err)
 		}
@@ -279,7 +279,7 @@ func (a *App) loadStock(ctx context.Context) error {
 		}
 		return nil
 	}
-	started, err := a.ledger.RebuildMissing(ctx)
+	started, err := a.ledger.Repairs().RebuildMissing(ctx)
 	if err != nil {
 		return fmt.Errorf("look for goods redis lost: %w", err)
 	}

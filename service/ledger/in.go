@@ -66,7 +66,7 @@ func (l *Ledger) ReturnOrder(ctx context.Context, m service.StockMessage) error 
 // forget deletes the markers of movements whose record now says Redis
 // holds them. One left behind changes nothing; the reconciliation deletes
 // it.
-func (l *Ledger) forget(ctx context.Context, goodsID int64, ops []string, returns []int64) {
+func (l *core) forget(ctx context.Context, goodsID int64, ops []string, returns []int64) {
 	if err := l.cache.Forget(ctx, goodsID, ops, returns); err != nil {
 		l.log.Warn("markers of finished movements stay in redis until the reconciliation deletes them", "goods_id", goodsID, "err", err)
 	}
@@ -75,7 +75,7 @@ func (l *Ledger) forget(ctx context.Context, goodsID int64, ops []string, return
 // settle records that Redis holds the movements whose markers it has, then
 // deletes those markers. A failure leaves the markers, which keep copies of
 // the movements from counting, for the next reconciliation to settle.
-func (l *Ledger) settle(ctx context.Context, goodsID int64, ops []string, returns []int64) error {
+func (l *core) settle(ctx context.Context, goodsID int64, ops []string, returns []int64) error {
 	if len(ops)+len(returns) == 0 {
 		return nil
 	}

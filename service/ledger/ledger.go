@@ -151,8 +151,21 @@ type Options struct {
 	StockBack func(goodsID int64)
 }
 
-// Ledger applies the movements of stock.
-type Ledger struct {
+// Ledger applies the movements of stock that orders, sales, admins and
+// cancellations make.
+type Ledger struct{ *core }
+
+// Repairs are the ledger's movements that put Redis back in line with the
+// database: the reconciliation's repairs and the rebuild of lost stock.
+// They share the ledger's records, so that a repair and the retry of the
+// movement it stands in for never both count.
+type Repairs struct{ *core }
+
+// Repairs is the repair side of the ledger.
+func (l *Ledger) Repairs() *Repairs { return &Repairs{l.core} }
+
+// core is what both sides of the ledger work on.
+type core struct {
 	cache    Cache
 	locker   Locker
 	sales    Sales
@@ -179,8 +192,8 @@ func New(cache Cache, locker Locker, sales Sales, stock Stock, orders Orders, an
 		opts.StockBack = func(int64) {}
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Ledger{cache: cache, locker: locker, sales: sales, stock: stock, orders: orders, announce: announce, opts: opts, log: log,
-		life: life, end: end}
+	return &Ledger{&core{cache: cache, locker: locker, sales: sales, stock: stock, orders: orders, announce: announce, opts: opts, log: log,
+		life: life, end: end}}
 }
 
 // Close stops the rebuilds under way and waits for them.
@@ -193,13 +206,13 @@ func (l *Ledger) Close() {
 func (l *Ledger) Put(ctx context.Context, g service.Goods) error { return l.cache.Put(ctx, g) }
 
 // Stock is goods' sellable stock in Redis; ok is false when Redis holds none.
-func (l *Ledger) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
+func (l *core) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
 	return l.cache.Stock(ctx, goodsID)
 }
 
 // stockIsBack clears this instance's sold-out flag and has every other
 // instance clear theirs. Call it only once the stock is back in Redis.
-func (l *Ledger) stockIsBack(ctx context.Context, goodsID int64) {
+func (l *core) stockIsBack(ctx context.Context, goodsID int64) {
 	l.opts.StockBack(goodsID)
 	if err := l.announce.AnnounceStockBack(ctx, goodsID); err != nil {
 		l.log.Warn("stock-back broadcast failed; other instances' sold-out flags expire by their TTL", "goods_id", goodsID, "err", err)

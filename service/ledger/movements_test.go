@@ -263,7 +263,7 @@ func TestRepairSettlesTheMovementsItStoodInFor(t *testing.T) {
 	for _, applied := range []bool{false, true} {
 		log := &movLog{}
 		l := newMovLedger(&movCache{log: log, repaired: applied}, &movStock{log: log})
-		ok, err := l.Repair(context.Background(), 3, 10, 5, []string{"a", "b"}, []int64{7, 8})
+		ok, err := l.Repairs().Repair(context.Background(), 3, 10, 5, []string{"a", "b"}, []int64{7, 8})
 		if err != nil || ok != applied {
 			t.Fatal(ok, err)
 		}
@@ -282,7 +282,7 @@ func TestTidySettlesEveryChunkOfMarkers(t *testing.T) {
 	t.Parallel()
 	log := &movLog{}
 	l := newMovLedger(&movCache{log: log}, &movStock{log: log})
-	if err := l.Tidy(context.Background(), 3); err != nil {
+	if err := l.Repairs().Tidy(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
 	want := "cache.Markers; stock.MarkCached([a], []); cache.Forget([a], []); stock.MarkCached([], [7]); cache.Forget([], [7])"
@@ -347,7 +347,7 @@ func TestRepairBuyersSettlesTheReturnsOfTheBuyersItSet(t *testing.T) {
 	s := &movStock{log: log, unret: map[int64][]int64{1: {7}, 2: {8}}}
 	l := newMovLedger(c, s)
 	fixes := []service.BuyerUnits{{UserID: 1, Cached: 2, Truth: 0}, {UserID: 2, Cached: 1, Truth: 0}}
-	n, err := l.RepairBuyers(context.Background(), 3, fixes)
+	n, err := l.Repairs().RepairBuyers(context.Background(), 3, fixes)
 	if err != nil || n != 1 {
 		t.Fatal(n, err)
 	}

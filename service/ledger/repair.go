@@ -10,7 +10,7 @@ import (
 )
 
 // Truth is what goods may still sell according to the database.
-func (l *Ledger) Truth(ctx context.Context, goodsID int64) (int64, error) {
+func (l *Repairs) Truth(ctx context.Context, goodsID int64) (int64, error) {
 	return l.stock.Truth(ctx, goodsID)
 }
 
@@ -19,7 +19,7 @@ func (l *Ledger) Truth(ctx context.Context, goodsID int64) (int64, error) {
 // rebuild of Redis from the truth must mark, so that their own steps add
 // nothing afterwards. exact is false when a movement was recorded while
 // the truth was read (see truthAndPending).
-func (l *Ledger) TruthAndPending(ctx context.Context, goodsID int64) (truth int64, ops []string, returns []int64, exact bool, err error) {
+func (l *Repairs) TruthAndPending(ctx context.Context, goodsID int64) (truth int64, ops []string, returns []int64, exact bool, err error) {
 	return l.truthAndPending(ctx, goodsID, 1)
 }
 
@@ -29,7 +29,7 @@ func (l *Ledger) TruthAndPending(ctx context.Context, goodsID int64) (truth int6
 // movements ops and returns: the same step sets their markers, so that a
 // retry of one of them adds nothing, and then their records say Redis
 // holds them and the markers go. Stock that comes back is announced.
-func (l *Ledger) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
+func (l *Repairs) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
 	repaired, err := l.cache.Repair(ctx, goodsID, expected, delta, ops, returns)
 	if err != nil || !repaired {
 		return repaired, err
@@ -49,7 +49,7 @@ func (l *Ledger) Repair(ctx context.Context, goodsID, expected, delta int64, ops
 // whether Redis holds them. A marker says Redis holds its movement, so its
 // record can say so, and then the marker can go. Only markers are read, a
 // chunk at a time; while no movement is in flight there are none.
-func (l *Ledger) Tidy(ctx context.Context, goodsID int64) error {
+func (l *Repairs) Tidy(ctx context.Context, goodsID int64) error {
 	return l.cache.Markers(ctx, goodsID, func(ops []string, returns []int64) error {
 		return l.settle(ctx, goodsID, ops, returns)
 	})
@@ -58,7 +58,7 @@ func (l *Ledger) Tidy(ctx context.Context, goodsID int64) error {
 // BuyerDrifts compares each buyer's units of goods in Redis with the
 // database's (units of live orders), in bounded steps, and calls each for
 // every buyer whose counts differ.
-func (l *Ledger) BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error {
+func (l *Repairs) BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error {
 	return l.cache.BuyerDrifts(ctx, goodsID, func(units func(userID, units int64) error) error {
 		return l.stock.UserUnits(ctx, goodsID, units)
 	}, each)
@@ -73,7 +73,7 @@ const repairChunk = 500
 // are marked in the same step: the new units already leave them out, so
 // their returns' retries must change nothing; their records then say
 // Redis holds them.
-func (l *Ledger) RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error) {
+func (l *Repairs) RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error) {
 	repaired := 0
 	for part := range slices.Chunk(fixes, repairChunk) {
 		users := make([]int64, len(part))
@@ -100,6 +100,15 @@ func (l *Ledger) RepairBuyers(ctx context.Context, goodsID int64, fixes []servic
 	return repaired, nil
 }
 
+// reconcileLockTTL bounds how long a reconciliation pass of one goods may
+// hold its lock should its instance die.
+const reconcileLockTTL = time.Minute
+
+// LockGoods takes goods' reconciliation lock across instances.
+func (l *Repairs) LockGoods(ctx context.Context, goodsID int64) (unlock func(), ok bool, err error) {
+	return l.locker.Lock(ctx, fmt.Sprintf("reconcile:%d", goodsID), reconcileLockTTL)
+}
+
 // stockNotLoaded answers for goods Redis holds no stock for: not found, or
 // not loaded while a rebuild is started.
 func (l *Ledger) stockNotLoaded(ctx context.Context, goodsID int64) error {
@@ -112,7 +121,7 @@ func (l *Ledger) stockNotLoaded(ctx context.Context, goodsID int64) error {
 
 // startRebuild rebuilds goods' lost Redis stock in the background, unless
 // this instance is at it already. The rebuild ends with the ledger's life.
-func (l *Ledger) startRebuild(goodsID int64) {
+func (l *core) startRebuild(goodsID int64) {
 	if _, busy := l.rebuilds.LoadOrStore(goodsID, true); busy {
 		return
 	}
@@ -131,7 +140,7 @@ func (l *Ledger) startRebuild(goodsID int64) {
 // first: no reservation can be taken while the key is missing, and by then
 // every reservation taken before the loss has become an order, which the
 // truth counts, or has failed.
-func (l *Ledger) rebuild(goodsID int64) error {
+func (l *core) rebuild(goodsID int64) error {
 	ctx, cancel := context.WithTimeout(l.life, l.opts.RebuildGrace+time.Minute)
 	defer cancel()
 	unlock, ok, err := l.locker.Lock(ctx, fmt.Sprintf("rebuild:%d", goodsID), l.opts.RebuildGrace+30*time.Second)
@@ -154,7 +163,7 @@ func (l *Ledger) rebuild(goodsID int64) error {
 
 // restore loads goods into Redis from the database's truth, with the units
 // each user holds when the goods limit them, unless Redis holds it already.
-func (l *Ledger) restore(ctx context.Context, goodsID int64) (bool, error) {
+func (l *core) restore(ctx context.Context, goodsID int64) (bool, error) {
 	g, err := l.stock.Goods(ctx, goodsID)
 	if err != nil {
 		return false, err
@@ -197,7 +206,7 @@ const rebuildAttempts = 3
 // the truth lacks makes Redis sell less until the reconciliation adds it
 // back, never more. (The two reads bracket the truth's snapshot without
 // sharing it, so that the truth keeps its one definition.)
-func (l *Ledger) truthAndPending(ctx context.Context, goodsID int64, attempts int) (truth int64, ops []string, returns []int64, exact bool, err error) {
+func (l *core) truthAndPending(ctx context.Context, goodsID int64, attempts int) (truth int64, ops []string, returns []int64, exact bool, err error) {
 	for range attempts {
 		ops0, returns0, err := l.stock.PendingMovements(ctx, goodsID)
 		if err != nil {
@@ -235,7 +244,7 @@ func within[T comparable](some, all []T) bool {
 // the grace, so that another instance selling meanwhile loses nothing. It
 // returns the goods whose rebuild it started; until it ends they answer
 // stock_not_loaded. This is what an instance sharing Redis runs at start.
-func (l *Ledger) RebuildMissing(ctx context.Context) (started []int64, err error) {
+func (l *Repairs) RebuildMissing(ctx context.Context) (started []int64, err error) {
 	err = l.eachMissing(ctx, func(goodsID int64) error {
 		l.startRebuild(goodsID)
 		started = append(started, goodsID)
@@ -245,7 +254,7 @@ func (l *Ledger) RebuildMissing(ctx context.Context) (started []int64, err error
 }
 
 // eachMissing calls fn with every goods Redis holds no stock for.
-func (l *Ledger) eachMissing(ctx context.Context, fn func(goodsID int64) error) error {
+func (l *core) eachMissing(ctx context.Context, fn func(goodsID int64) error) error {
 	gs, err := l.stock.ListGoods(ctx)
 	if err != nil {
 		return err
@@ -270,7 +279,7 @@ func (l *Ledger) eachMissing(ctx context.Context, fn func(goodsID int64) error) 
 // one, empty after each start): with a shared Redis, orders reserved by
 // another instance but not yet written would be counted as unsold, so
 // RebuildMissing waits them out instead.
-func (l *Ledger) RestoreMissing(ctx context.Context) (restored []int64, err error) {
+func (l *Repairs) RestoreMissing(ctx context.Context) (restored []int64, err error) {
 	err = l.eachMissing(ctx, func(goodsID int64) error {
 		ok, err := l.restore(ctx, goodsID)
 		if ok {

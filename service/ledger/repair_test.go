@@ -24,7 +24,7 @@ func TestRepair(t *testing.T) {
 	} {
 		w := newWorld()
 		w.cache.RepairFn = func(context.Context, int64, int64, int64, []string, []int64) (bool, error) { return c.repaired, nil }
-		repaired, err := w.ledger(t).Repair(ctx, 3, 40, c.delta, nil, nil)
+		repaired, err := w.ledger(t).Repairs().Repair(ctx, 3, 40, c.delta, nil, nil)
 		if repaired != c.repaired || err != nil {
 			t.Errorf("delta %d: %v, %v, want %v", c.delta, repaired, err, c.repaired)
 		}
@@ -67,7 +67,7 @@ func TestRestoreMissing(t *testing.T) {
 		}
 		return g.ID == 2, nil // goods 3 was restored by someone else meanwhile
 	}
-	restored, err := w.ledger(t).RestoreMissing(ctx)
+	restored, err := w.ledger(t).Repairs().RestoreMissing(ctx)
 	if err != nil || !slices.Equal(restored, []int64{2}) {
 		t.Errorf("got %v, %v, want [2]", restored, err)
 	}
@@ -89,7 +89,7 @@ func TestRestoreMissingStopsOnAFailedRead(t *testing.T) {
 	w := newWorld()
 	w.stock.ListGoodsFn = func(context.Context) ([]service.Goods, error) { return []service.Goods{{ID: 1}, {ID: 2}}, nil }
 	w.cache.StockFn = func(context.Context, int64) (int64, bool, error) { return 0, false, service.ErrUnavailable }
-	restored, err := w.ledger(t).RestoreMissing(ctx)
+	restored, err := w.ledger(t).Repairs().RestoreMissing(ctx)
 	if err != service.ErrUnavailable || len(restored) != 0 {
 		t.Errorf("got %v, %v, want unavailable", restored, err)
 	}
@@ -112,7 +112,7 @@ func TestPassThroughs(t *testing.T) {
 	if s, ok, err := l.Stock(ctx, 3); s != 7 || !ok || err != nil {
 		t.Errorf("stock %d, %v, %v", s, ok, err)
 	}
-	if s, err := l.Truth(ctx, 3); s != 6 || err != nil {
+	if s, err := l.Repairs().Truth(ctx, 3); s != 6 || err != nil {
 		t.Errorf("truth %d, %v", s, err)
 	}
 	if p := w.rec.Of("Cache.Put"); len(p) != 1 || p[0][0] != (service.Goods{ID: 3, Stock: 9}) {

@@ -203,3 +203,29 @@ func TestReconcileFailures(t *testing.T) {
 		t.Errorf("repair fails: %v", err)
 	}
 }
+
+// A goods another instance is reconciling is left to it: nothing is read
+// or repaired here, and its count of equal drifts stays as it was, so that
+// two instances never both repair one drift.
+func TestAGoodsAnotherInstanceReconcilesIsLeftToIt(t *testing.T) {
+	t.Parallel()
+	w := newReconciler()
+	r := reading{10, true, 7}
+	for pass := 1; pass < RepairAfter; pass++ {
+		w.pass(t, r)
+	}
+	held := true
+	unlocked := 0
+	w.ledger.LockGoodsFn = func(context.Context, int64) (func(), bool, error) {
+		return func() { unlocked++ }, !held, nil
+	}
+	w.readings[1] = r
+	report, err := w.r.Reconcile(ctx)
+	if err != nil || len(report) != 0 || len(w.repairs()) != 0 {
+		t.Fatalf("with the lock held elsewhere: report %+v, %v, %d repairs; want the goods left alone", report, err, len(w.repairs()))
+	}
+	held = false
+	if d := w.pass(t, r); !d.Repaired || len(w.repairs()) != 1 || unlocked != 1 {
+		t.Errorf("once the lock is free: %+v, %d repairs, %d unlocks; want the third equal drift repaired once, the lock let go", d, len(w.repairs()), unlocked)
+	}
+}

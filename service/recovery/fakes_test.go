@@ -114,7 +114,17 @@ type fakeLedger struct {
 	TidyFn            func(ctx context.Context, goodsID int64) error
 	BuyerDriftsFn     func(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error
 	RepairBuyersFn    func(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error)
-	Rec               *fakes.Recorder
+	// LockGoodsFn nil: every lock is free.
+	LockGoodsFn func(ctx context.Context, goodsID int64) (func(), bool, error)
+	Rec         *fakes.Recorder
+}
+
+func (f *fakeLedger) LockGoods(ctx context.Context, goodsID int64) (func(), bool, error) {
+	if f.LockGoodsFn == nil {
+		return func() {}, true, nil
+	}
+	f.Rec.Record("Ledger.LockGoods", goodsID)
+	return f.LockGoodsFn(ctx, goodsID)
 }
 
 var _ Ledger = (*fakeLedger)(nil)

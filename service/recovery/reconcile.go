@@ -56,6 +56,9 @@ type Ledger interface {
 	// RepairBuyers sets buyers' units in Redis to the truth, each only if
 	// Redis still holds the units read, and says how many it set.
 	RepairBuyers(ctx context.Context, goodsID int64, fixes []service.BuyerUnits) (int, error)
+	// LockGoods takes goods' reconciliation lock across instances; ok is
+	// false when another instance holds it.
+	LockGoods(ctx context.Context, goodsID int64) (unlock func(), ok bool, err error)
 }
 
 // GoodsLister lists every goods.
@@ -114,17 +117,33 @@ func (r *Reconciler) Reconcile(ctx context.Context) ([]Drift, error) {
 	}
 	var report []Drift
 	for _, g := range gs {
-		d, err := r.reconcile(ctx, g.ID)
-		if err == nil && d.RedisStock != nil && g.PerUserLimit > 0 {
-			err = r.reconcileBuyers(ctx, g.ID, &d)
-		}
+		d, done, err := r.reconcileAlone(ctx, g)
 		if err != nil {
 			return report, err
 		}
-		r.last[g.ID] = d
-		report = append(report, d)
+		if done {
+			r.last[g.ID] = d
+			report = append(report, d)
+		}
 	}
 	return report, nil
+}
+
+// reconcileAlone reconciles goods unless another instance is at it: two
+// instances reading the same drift must not both repair it (the stock
+// could come back to the value both read in between). done is false when
+// the goods was left to the other instance.
+func (r *Reconciler) reconcileAlone(ctx context.Context, g service.Goods) (d Drift, done bool, err error) {
+	unlock, ok, err := r.ledger.LockGoods(ctx, g.ID)
+	if err != nil || !ok {
+		return Drift{}, false, err
+	}
+	defer unlock()
+	d, err = r.reconcile(ctx, g.ID)
+	if err == nil && d.RedisStock != nil && g.PerUserLimit > 0 {
+		err = r.reconcileBuyers(ctx, g.ID, &d)
+	}
+	return d, err == nil, err
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error) {

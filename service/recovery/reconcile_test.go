@@ -39,6 +39,10 @@ func (l *recLedger) Repair(_ context.Context, goodsID, expected, delta int64, op
 
 func (l *recLedger) Tidy(context.Context, int64) error { return l.tidyErr }
 
+func (l *recLedger) LockGoods(context.Context, int64) (func(), bool, error) {
+	return func() {}, true, nil
+}
+
 func (l *recLedger) BuyerDrifts(_ context.Context, _ int64, each func(service.BuyerUnits) error) error {
 	l.buyerChecks++
 	for _, b := range l.buyers {
