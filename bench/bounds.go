@@ -1,5 +1,7 @@
 package main
 
+import domain "github.com/go-seckill/seckill/service"
+
 // The two phases every version is run in.
 const (
 	inStock = "in stock" // a goods with more stock than the run can sell
@@ -10,53 +12,70 @@ const (
 	backlog = "backlog"
 )
 
-// pathCeilings is the one table mapping each order version and phase to the
-// ceilings its request passes through, following service/ and the version
-// table in the README. The ceiling that bounds a run is the lowest of these
-// measured in the same run, so the mapping reads as "what does this path
-// touch", not "which one is slowest":
+// pathOf lists the ceilings a request of version passes through in phase,
+// read from the version's declaration in service/versions.go, so that a
+// new version is measured against its own path with no line here. The
+// ceiling that bounds a run is the lowest of these measured in the same
+// run, so the list reads as "what does this path touch", not "which one
+// is slowest":
 //
-//   - V1 takes the goods row lock in a transaction: hot-row tx (in stock),
-//     the same UPDATE matching nothing and rolled back (sold out).
-//   - V2 reserves in Redis, inserts one order row, publishes: the one-table
-//     insert; once sold out only the Redis script answers.
-//   - V3 spreads orders over 16 tables: the 16-table insert.
-//   - V4 spreads the tables over MySQL hosts, V5 also spreads messages over
-//     nsqd: the harness starts one MariaDB and one nsqd on the same two
-//     cores, so V3's ceilings stay theirs.
-//   - V6 answers sold out from an in-process flag: only HTTP is left.
+//   - one MySQL transaction (V1) takes the goods row lock: the hot-row tx
+//     in stock, the same UPDATE matching nothing and rolled back once sold
+//     out;
+//   - Redis first (V2 on) reserves, inserts one order row and publishes:
+//     the one-table insert when its placement keeps every order in one
+//     table, the 16-table insert when it spreads them; once sold out only
+//     the Redis script answers, or nothing but HTTP behind a sold-out flag.
+//     Spreading over hosts and nsqd (V4, V5) gains nothing here: the
+//     harness runs one MariaDB and one nsqd on the same two cores.
 //
-// A version not listed yet is measured against defaultPath and marked so in
-// the report; add its line here when it lands.
-var pathCeilings = map[string]map[string][]string{
-	"V1": {inStock: {ceilHTTP, ceilEvalSHA, ceilHotTx}, soldOut: {ceilHTTP, ceilHotMiss}},
-	"V2": {inStock: {ceilHTTP, ceilEvalSHA, ceilInsert1, ceilNSQ}, soldOut: {ceilHTTP, ceilEvalSHA}},
-	"V3": {inStock: {ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ}, soldOut: {ceilHTTP, ceilEvalSHA}},
-	"V4": {inStock: {ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ}, soldOut: {ceilHTTP, ceilEvalSHA}},
-	"V5": {inStock: {ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ}, soldOut: {ceilHTTP, ceilEvalSHA}},
-	"V6": {inStock: {ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ}, soldOut: {ceilHTTP}},
+// listed is false for a name the list does not hold; it is measured as the
+// best version's path.
+func pathOf(version, phase string) (path []string, listed bool) {
+	v, listed := domain.FindVersion(version)
+	if !listed {
+		v = domain.BestVersion()
+	}
+	switch {
+	case v.Path == domain.InOneTransaction && phase == soldOut:
+		return []string{ceilHTTP, ceilHotMiss}, listed
+	case v.Path == domain.InOneTransaction:
+		return []string{ceilHTTP, ceilEvalSHA, ceilHotTx}, listed
+	case phase == soldOut && v.SoldOutFlag:
+		return []string{ceilHTTP}, listed
+	case phase == soldOut:
+		return []string{ceilHTTP, ceilEvalSHA}, listed
+	case spreads(v.Place):
+		return []string{ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ}, listed
+	}
+	return []string{ceilHTTP, ceilEvalSHA, ceilInsert1, ceilNSQ}, listed
 }
 
-var defaultPath = map[string][]string{
-	inStock: {ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ},
-	soldOut: {ceilHTTP, ceilEvalSHA},
+// spreads says the placement puts different users' orders in different
+// tables of a host.
+func spreads(place domain.Placement) bool {
+	l := domain.Layout{Tables: domain.MaxOrderTables, Hosts: 1}
+	first := place(1, l).Table
+	for user := int64(2); user <= 1000; user++ {
+		if place(user, l).Table != first {
+			return true
+		}
+	}
+	return false
 }
 
 // bound is the ceiling a run of version in phase is held to.
 type bound struct {
 	ID     string  `json:"id"` // "" when none of its ceilings was measured
 	Rate   float64 `json:"rate"`
-	Listed bool    `json:"listed"` // false: the version is not in pathCeilings
+	Listed bool    `json:"listed"` // false: the version is not in service's list
 }
 
 // boundFor picks the lowest measured ceiling on the version's path.
 func boundFor(version, phase string, ceilings []ceiling) bound {
-	path, listed := pathCeilings[version]
-	if !listed {
-		path = defaultPath
-	}
+	path, listed := pathOf(version, phase)
 	b := bound{Listed: listed}
-	for _, id := range path[phase] {
+	for _, id := range path {
 		for _, c := range ceilings {
 			if c.ID == id && c.Rate > 0 && (b.ID == "" || c.Rate < b.Rate) {
 				b.ID, b.Rate = id, c.Rate
@@ -79,12 +98,9 @@ func fraction(rate float64, b bound) float64 {
 // every step runs on the same few cores, so they cannot overlap. 0 when a
 // ceiling on the path was not measured.
 func pathSum(version, phase string, ceilings []ceiling) float64 {
-	path, ok := pathCeilings[version]
-	if !ok {
-		path = defaultPath
-	}
+	path, _ := pathOf(version, phase)
 	var perOp float64
-	for _, id := range path[phase] {
+	for _, id := range path {
 		rate := 0.0
 		for _, c := range ceilings {
 			if c.ID == id {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	domain "github.com/go-seckill/seckill/service"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -323,8 +324,8 @@ func insertOrder(ctx context.Context, q interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, tables int) error {
 	id, user := ids.Add(1), rand.Int64N(2_000_000_000)+1
-	// Spread like V3: user_id/10%16.
-	table := user / 10 % int64(tables)
+	// Spread as V3 spreads orders (ceil_orders_0.. for order_1..).
+	table := domain.ByUserTable(user, domain.Layout{Tables: tables}).Table - 1
 	_, err := q.ExecContext(ctx, fmt.Sprintf("INSERT INTO ceil_orders_%d (id, user_id, goods_id, number) VALUES (?, ?, 1, 1)", table), id, user)
 	return err
 }

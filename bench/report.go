@@ -276,7 +276,7 @@ func markdown(r *results) string {
 			fmtDur(p.Wrk.P50), fmtDur(p.Wrk.P99), thousands(p.Wrk.Non2xx), thousands(p.Wrk.SocketErrors()), boundCell, frac, 100*p.OtherCPU, seed, status)
 	}
 	w("\n`non-2xx` counts the 409 answers of the sold-out phase. The bound is the\n")
-	w("slowest ceiling on the version's path (`pathCeilings` in `bench/bounds.go`);\n")
+	w("slowest ceiling on the version's path (`pathOf` in `bench/bounds.go`);\n")
 	w("`%% of bound` is req/s over it. `other CPU` is the share of the machine's\n")
 	w("CPU that processes outside the benchmark took while wrk ran (a build or\n")
 	w("test elsewhere on the machine): above a few percent, that row is slowed by\n")
@@ -487,11 +487,8 @@ func reading(r *results) string {
 	var keys []string
 	for _, v := range r.Versions {
 		if p := get(v, inStock); p != nil {
-			path, ok := pathCeilings[v]
-			if !ok {
-				path = defaultPath
-			}
-			k := strings.Join(path[inStock], ",")
+			path, _ := pathOf(v, inStock)
+			k := strings.Join(path, ",")
 			if groups[k] == nil {
 				keys = append(keys, k)
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/internal/harness"
+	"github.com/go-seckill/seckill/store"
 )
 
 // service is one seckill process the harness built and started, and a
@@ -61,13 +62,11 @@ func buildService(ctx context.Context, root, dir string) (string, error) {
 	return bin, nil
 }
 
-var dbNamePattern = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-
 // resetDatabase drops and recreates the bench database, so every run
 // starts from empty tables and goods ids from 1.
 func resetDatabase(ctx context.Context, serverDSN, name string) error {
-	if !dbNamePattern.MatchString(name) {
-		return fmt.Errorf("database name %q: letters, digits and _ only", name)
+	if err := store.CheckDatabaseName(name); err != nil {
+		return err
 	}
 	db, err := sql.Open("mysql", serverDSN)
 	if err != nil {

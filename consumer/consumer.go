@@ -260,9 +260,7 @@ func respond(m *nsq.Message, err error) {
 // end in #ephemeral so nsqd drops it when the instance goes.
 func StartStockBack(stockBack func(goodsID int64), o Options) (*Consumer, error) {
 	return start(o, nsq.HandlerFunc(func(m *nsq.Message) error {
-		var b struct {
-			GoodsID int64 `json:"goods_id"`
-		}
+		var b service.StockBack
 		if err := json.Unmarshal(m.Body, &b); err == nil && b.GoodsID > 0 {
 			stockBack(b.GoodsID)
 		}

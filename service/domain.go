@@ -111,6 +111,12 @@ func MessageOf(o Order, at OrderTable) StockMessage {
 // At is the table the message's order is in.
 func (m StockMessage) At() OrderTable { return OrderTable{Host: m.Host, Table: m.Table} }
 
+// StockBack is the broadcast telling every instance that goods has stock
+// again, so that it clears its sold-out flag.
+type StockBack struct {
+	GoodsID int64 `json:"goods_id"`
+}
+
 // OrderRef names an order and the table it is in.
 type OrderRef struct {
 	ID int64

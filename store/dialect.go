@@ -87,14 +87,23 @@ func openMySQL(ctx context.Context, dsn string, maxOpen int) (pool, error) {
 
 var dbNamePattern = regexp.MustCompile(`^[A-Za-z0-9_$]+$`)
 
+// CheckDatabaseName refuses a MySQL database name that is not letters,
+// digits, _ and $: names are put in statements as they are.
+func CheckDatabaseName(name string) error {
+	if !dbNamePattern.MatchString(name) {
+		return fmt.Errorf("mysql database name %q: use letters, digits, _ and $ only", name)
+	}
+	return nil
+}
+
 // createDatabase makes the DSN's database if it does not exist yet.
 func createDatabase(ctx context.Context, cfg mysql.Config) error {
 	name := cfg.DBName
 	if name == "" {
 		return errors.New("mysql dsn names no database")
 	}
-	if !dbNamePattern.MatchString(name) {
-		return fmt.Errorf("mysql database name %q: use letters, digits, _ and $ only", name)
+	if err := CheckDatabaseName(name); err != nil {
+		return err
 	}
 	cfg.DBName = ""
 	db, err := sql.Open("mysql", cfg.FormatDSN())

@@ -72,15 +72,10 @@ func (p *Publisher) DeferTimeout(ctx context.Context, m service.StockMessage, de
 	return p.each(m.OrderID, func(prod *nsq.Producer) error { return prod.DeferredPublish(p.timeoutTopic, delay, body) })
 }
 
-// StockBack is the broadcast body telling instances goods has stock again.
-type StockBack struct {
-	GoodsID int64 `json:"goods_id"`
-}
-
 // AnnounceStockBack publishes a stock-back broadcast. Every instance reads
 // the topic on a channel of its own, so each one hears it.
 func (p *Publisher) AnnounceStockBack(ctx context.Context, goodsID int64) error {
-	body, err := json.Marshal(StockBack{GoodsID: goodsID})
+	body, err := json.Marshal(service.StockBack{GoodsID: goodsID})
 	if err != nil {
 		return err
 	}

@@ -184,3 +184,11 @@ func sqliteSchema(t *testing.T, db *sql.DB) map[string]string {
 	}
 	return out
 }
+
+func TestCheckDatabaseName(t *testing.T) {
+	for name, ok := range map[string]bool{"seckill": true, "seckill_test_1": true, "a$b": true, "": false, "a-b": false, "a`b": false, "a b": false} {
+		if err := CheckDatabaseName(name); (err == nil) != ok {
+			t.Errorf("%q: %v", name, err)
+		}
+	}
+}
