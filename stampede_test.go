@@ -62,7 +62,6 @@ func checkAccepted(t *testing.T, byStatus map[int]int, orderIDs []int64, want in
 func TestStampedeSellsExactlyTheStock(t *testing.T) {
 	t.Parallel()
 	e := harness.NewEnv(t)
-	e.PatientV1()
 	in := e.Start(t)
 	for _, v := range service.VersionNames() {
 		t.Run(v, func(t *testing.T) {
@@ -91,7 +90,6 @@ func TestMixedVersionsOnOneGoodsNeverOversell(t *testing.T) {
 func TestAdminAddStockDuringStampede(t *testing.T) {
 	t.Parallel()
 	e := harness.NewEnv(t)
-	e.PatientV1()
 	in := e.Start(t)
 	for _, v := range service.VersionNames() {
 		t.Run(v, func(t *testing.T) {
