@@ -70,7 +70,7 @@ func newDomain(t *testing.T) *domain {
 	}
 	log := slog.New(slog.NewTextHandler(testenv.LogWriter(t), nil))
 	d := &domain{db: db, redis: r, pub: &published{}}
-	d.ledger = ledger.New(r, r, db, db, db, d.pub, ledger.Options{WriteBudget: testWriteBudget, V1Timeout: testWriteBudget / 2, RebuildGrace: time.Second}, log)
+	d.ledger = ledger.New(ledgerStores(r, r, db, db, d.pub), ledger.Options{WriteBudget: testWriteBudget, V1Timeout: testWriteBudget / 2, RebuildGrace: time.Second}, log)
 	t.Cleanup(d.ledger.Close)
 	layout := service.Layout{Tables: service.MaxOrderTables, Hosts: 1}
 	d.placer = ordering.New(d.ledger, db, d.pub, ids, r.Outcomes(2*testWriteBudget, time.Hour), soldout.New(time.Second),
@@ -432,4 +432,19 @@ func TestAnIdempotencyKeyAnswersOneRequest(t *testing.T) {
 	if _, err := d.placer.PlaceOrderOnce(ctx, "V2", service.OrderRequest{UserID: 4, GoodsID: g.ID, Number: 1}, "k2"); err != nil {
 		t.Errorf("after a restock the retry got %v; a stored sold_out must not outlive the stock's return", err)
 	}
+}
+
+// ledgerStores are the ledger's ports on a cache (gate, moves, mends,
+// locker), the database's sales, records and truths, its orders and an
+// announcer.
+func ledgerStores(cache interface {
+	ledger.Gate
+	ledger.Moves
+	ledger.Mends
+}, locker ledger.Locker, db *Database, records interface {
+	ledger.Records
+	ledger.Truths
+}, announce ledger.Announcer) ledger.Stores {
+	return ledger.Stores{Gate: cache, Moves: cache, Mends: cache, Locker: locker,
+		Sales: db, Records: records, Truths: records, Orders: db, Announcer: announce}
 }

@@ -77,7 +77,7 @@ func newRig(tb testing.TB) *rig {
 func newRigOn(tb testing.TB, db *Database, r *Redis) *rig {
 	tb.Helper()
 	g := &rig{db: db, r: r, cache: &flakyRedis{Redis: r}, log: slog.New(slog.NewTextHandler(testenv.LogWriter(tb), nil))}
-	g.l = ledger.New(g.cache, r, db, db, db, noAnnouncer{}, ledger.Options{
+	g.l = ledger.New(ledgerStores(g.cache, r, db, db, noAnnouncer{}), ledger.Options{
 		WriteBudget: 5 * time.Second, V1Timeout: 5 * time.Second, RebuildGrace: 50 * time.Millisecond,
 	}, g.log)
 	tb.Cleanup(g.l.Close)
@@ -398,7 +398,7 @@ func TestMovementRecordedWhileTheTruthIsReadIsNeverCountedWrong(t *testing.T) {
 	ctx := context.Background()
 	g := newRig(t)
 	late := &lateMovement{Database: g.db}
-	l := ledger.New(g.r, g.r, g.db, late, g.db, noAnnouncer{}, ledger.Options{WriteBudget: time.Second, V1Timeout: time.Second}, g.log)
+	l := ledger.New(ledgerStores(g.r, g.r, g.db, late, noAnnouncer{}), ledger.Options{WriteBudget: time.Second, V1Timeout: time.Second}, g.log)
 	defer l.Close()
 	rec := recovery.NewReconciler(g.db, l.Repairs(), g.log)
 	gd := g.goods(t, 10, 0)

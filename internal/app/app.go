@@ -250,7 +250,10 @@ func (a *App) wire(ids *store.IDs) units {
 	layout := service.Layout{Tables: cfg.MySQL.OrderTables, Hosts: len(cfg.ShardDSNs())}
 	u := units{flags: soldout.New(cfg.SoldOut.TTL)}
 	clock := payment.NewClock(a.pub, a.log)
-	a.ledger = ledger.New(a.redis, a.redis, a.database, a.database, a.database, a.pub, ledger.Options{
+	a.ledger = ledger.New(ledger.Stores{
+		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
+		Sales: a.database, Records: a.database, Truths: a.database, Orders: a.database, Announcer: a.pub,
+	}, ledger.Options{
 		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: u.flags.Clear,
 	}, a.log)
 	u.placer = ordering.New(a.ledger, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{

@@ -10,7 +10,7 @@ import (
 	"github.com/go-seckill/seckill/service/internal/fakes"
 )
 
-// fakeCache is a Cache (Redis) whose methods are func fields.
+// fakeCache is the cache's ports (Redis: Gate, Moves, Mends) whose methods are func fields.
 type fakeCache struct {
 	ReserveFn      func(ctx context.Context, goodsID, userID, n int64, now time.Time) error
 	ReleaseFn      func(ctx context.Context, goodsID, userID, n int64) error
@@ -27,7 +27,11 @@ type fakeCache struct {
 	Rec            *fakes.Recorder
 }
 
-var _ Cache = (*fakeCache)(nil)
+var (
+	_ Gate  = (*fakeCache)(nil)
+	_ Moves = (*fakeCache)(nil)
+	_ Mends = (*fakeCache)(nil)
+)
 
 func (f *fakeCache) Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error {
 	f.Rec.Record("Cache.Reserve", goodsID, userID, n)
@@ -209,7 +213,10 @@ type fakeStock struct {
 	Rec                   *fakes.Recorder
 }
 
-var _ Stock = (*fakeStock)(nil)
+var (
+	_ Records = (*fakeStock)(nil)
+	_ Truths  = (*fakeStock)(nil)
+)
 
 func (f *fakeStock) Goods(ctx context.Context, id int64) (service.Goods, error) {
 	f.Rec.Record("Stock.Goods", id)
@@ -414,7 +421,8 @@ func newWorld() *world {
 // ledger wires the world's ledger, closed when the test ends.
 func (w *world) ledger(t *testing.T) *Ledger {
 	t.Helper()
-	l := New(w.cache, w.locker, w.sales, w.stock, w.orders, w.announce, w.opts, fakes.Log())
+	l := New(Stores{Gate: w.cache, Moves: w.cache, Mends: w.cache, Locker: w.locker, Sales: w.sales,
+		Records: w.stock, Truths: w.stock, Orders: w.orders, Announcer: w.announce}, w.opts, fakes.Log())
 	t.Cleanup(l.Close)
 	return l
 }

@@ -20,14 +20,14 @@ import (
 // changes nothing and reports replayed; it also finishes a Redis step that
 // failed the first time, with the units the first call recorded.
 func (l *Ledger) AddStock(ctx context.Context, goodsID, n int64, opID string) (replayed bool, err error) {
-	err = l.stock.AddStock(ctx, goodsID, n, opID)
+	err = l.records.AddStock(ctx, goodsID, n, opID)
 	replayed = errors.Is(err, service.ErrDuplicate)
 	if err != nil && !replayed {
 		return false, err
 	}
-	applied, err := l.stock.CacheAddition(ctx, opID, func(recordedGoods, delta int64) error {
+	applied, err := l.records.CacheAddition(ctx, opID, func(recordedGoods, delta int64) error {
 		goodsID = recordedGoods
-		return l.cache.Add(ctx, recordedGoods, delta, opID)
+		return l.moves.Add(ctx, recordedGoods, delta, opID)
 	})
 	switch {
 	case errors.Is(err, service.ErrStockNotLoaded):
@@ -45,11 +45,11 @@ func (l *Ledger) AddStock(ctx context.Context, goodsID, n int64, opID string) (r
 // exactly once. It may be called again at any step and finishes what is
 // left. ErrNotYet: the sale is not applied yet; call again later.
 func (l *Ledger) ReturnOrder(ctx context.Context, m service.StockMessage) error {
-	if err := l.stock.ReturnSale(ctx, m); err != nil && !errors.Is(err, service.ErrAlreadyApplied) {
+	if err := l.records.ReturnSale(ctx, m); err != nil && !errors.Is(err, service.ErrAlreadyApplied) {
 		return err
 	}
-	applied, err := l.stock.CacheReturn(ctx, m.OrderID, func() error {
-		return l.cache.Return(ctx, m.OrderID, m.GoodsID, m.UserID, m.Number)
+	applied, err := l.records.CacheReturn(ctx, m.OrderID, func() error {
+		return l.moves.Return(ctx, m.OrderID, m.GoodsID, m.UserID, m.Number)
 	})
 	switch {
 	case errors.Is(err, service.ErrStockNotLoaded):
@@ -67,7 +67,7 @@ func (l *Ledger) ReturnOrder(ctx context.Context, m service.StockMessage) error 
 // holds them. One left behind changes nothing; the reconciliation deletes
 // it.
 func (l *core) forget(ctx context.Context, goodsID int64, ops []string, returns []int64) {
-	if err := l.cache.Forget(ctx, goodsID, ops, returns); err != nil {
+	if err := l.moves.Forget(ctx, goodsID, ops, returns); err != nil {
 		l.log.Warn("markers of finished movements stay in redis until the reconciliation deletes them", "goods_id", goodsID, "err", err)
 	}
 }
@@ -79,9 +79,9 @@ func (l *core) settle(ctx context.Context, goodsID int64, ops []string, returns 
 	if len(ops)+len(returns) == 0 {
 		return nil
 	}
-	ops, returns, err := l.stock.MarkCached(ctx, goodsID, ops, returns)
+	ops, returns, err := l.records.MarkCached(ctx, goodsID, ops, returns)
 	if err != nil {
 		return err
 	}
-	return l.cache.Forget(ctx, goodsID, ops, returns)
+	return l.moves.Forget(ctx, goodsID, ops, returns)
 }

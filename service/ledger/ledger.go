@@ -15,14 +15,23 @@ import (
 	"github.com/go-seckill/seckill/service"
 )
 
-// Cache is the gate in front of MySQL (Redis): sellable stock per goods.
-type Cache interface {
+// Gate is the gate in front of MySQL (Redis): sellable stock per goods,
+// taken and given back by the order path.
+type Gate interface {
 	// Reserve takes n units for userID at time now: ErrSoldOut when fewer
 	// remain, ErrNotStarted or ErrEnded outside the sale window,
 	// ErrLimitExceeded past the per-user limit, ErrStockNotLoaded when the
 	// cache holds no stock for the goods.
 	Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error
 	Release(ctx context.Context, goodsID, userID, n int64) error
+	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
+	// Put loads new goods, replacing what the cache held.
+	Put(ctx context.Context, g service.Goods) error
+}
+
+// Moves are the cache's steps of the movements of stock coming in, each
+// under a marker of its movement.
+type Moves interface {
 	// Return gives a cancelled order's units back, and Add adds n: each
 	// under a marker of its movement (the order, opID) that makes a copy
 	// running meanwhile, or after a repair that stood in for the movement,
@@ -35,15 +44,17 @@ type Cache interface {
 	// Markers calls each with the markers the goods' cache holds, a
 	// bounded chunk at a time.
 	Markers(ctx context.Context, goodsID int64, each func(ops []string, returns []int64) error) error
-	// Put loads new goods, replacing what the cache held.
-	Put(ctx context.Context, g service.Goods) error
+}
+
+// Mends put the cache back in line with the database: rebuild, repair,
+// buyers' units.
+type Mends interface {
 	// Restore loads goods as the database knows them, only if the cache
 	// holds nothing for the goods.
 	Restore(ctx context.Context, g service.Goods, st service.RestoredStock) (restored bool, err error)
 	// Repair adds delta to the stock only if it still is expected, and in
 	// the same step sets the markers of the movements ops and returns.
 	Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error)
-	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
 	// BuyerDrifts compares each buyer's units in the cache with units, the
 	// database's (streamed; a user may come more than once), and calls
 	// each for every buyer whose counts differ, in bounded steps.
@@ -77,9 +88,9 @@ type Sales interface {
 	DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error
 }
 
-// Stock is the database's record of stock coming in, and its truth.
-type Stock interface {
-	Goods(ctx context.Context, id int64) (service.Goods, error)
+// Records are the database's records of the movements of stock coming in:
+// admin additions and returns, and whether the cache holds each.
+type Records interface {
 	// AddStock adds n to the goods' stock once per opID; a replay returns ErrDuplicate.
 	AddStock(ctx context.Context, goodsID, n int64, opID string) error
 	// ReturnSale gives a cancelled order's units back to goods once:
@@ -99,6 +110,12 @@ type Stock interface {
 	// MarkCached records that the cache holds goods' movements ops and
 	// returns (it has their markers) and returns those that have a record.
 	MarkCached(ctx context.Context, goodsID int64, ops []string, returns []int64) (recordedOps []string, recordedReturns []int64, err error)
+}
+
+// Truths are what the database says of goods and its orders.
+type Truths interface {
+	Goods(ctx context.Context, id int64) (service.Goods, error)
+	ListGoods(ctx context.Context) ([]service.Goods, error)
 	// Truth is what goods may still sell according to the database: its
 	// stock less the units of its orders whose sale is not applied yet.
 	Truth(ctx context.Context, goodsID int64) (int64, error)
@@ -109,7 +126,6 @@ type Stock interface {
 	// CancelledUnreturned lists, per user, the user's cancelled orders of
 	// goods whose return the cache may still have to give.
 	CancelledUnreturned(ctx context.Context, goodsID int64, users []int64) (map[int64][]int64, error)
-	ListGoods(ctx context.Context) ([]service.Goods, error)
 }
 
 // Orders are the order rows, where the versions placed them.
@@ -166,10 +182,13 @@ func (l *Ledger) Repairs() *Repairs { return &Repairs{l.core} }
 
 // core is what both sides of the ledger work on.
 type core struct {
-	cache    Cache
+	gate     Gate
+	moves    Moves
+	mends    Mends
 	locker   Locker
 	sales    Sales
-	stock    Stock
+	records  Records
+	truths   Truths
 	orders   Orders
 	announce Announcer
 	opts     Options
@@ -183,8 +202,22 @@ type core struct {
 	running  sync.WaitGroup
 }
 
+// Stores are the ports a ledger moves stock through, each of one concern;
+// one store may implement several.
+type Stores struct {
+	Gate      Gate
+	Moves     Moves
+	Mends     Mends
+	Locker    Locker
+	Sales     Sales
+	Records   Records
+	Truths    Truths
+	Orders    Orders
+	Announcer Announcer
+}
+
 // New wires a ledger. Close it to stop the rebuilds it started.
-func New(cache Cache, locker Locker, sales Sales, stock Stock, orders Orders, announce Announcer, opts Options, log *slog.Logger) *Ledger {
+func New(st Stores, opts Options, log *slog.Logger) *Ledger {
 	if opts.Applied == nil {
 		opts.Applied = func(context.Context, service.StockMessage) {}
 	}
@@ -192,7 +225,8 @@ func New(cache Cache, locker Locker, sales Sales, stock Stock, orders Orders, an
 		opts.StockBack = func(int64) {}
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Ledger{&core{cache: cache, locker: locker, sales: sales, stock: stock, orders: orders, announce: announce, opts: opts, log: log,
+	return &Ledger{&core{gate: st.Gate, moves: st.Moves, mends: st.Mends, locker: st.Locker, sales: st.Sales,
+		records: st.Records, truths: st.Truths, orders: st.Orders, announce: st.Announcer, opts: opts, log: log,
 		life: life, end: end}}
 }
 
@@ -203,11 +237,11 @@ func (l *Ledger) Close() {
 }
 
 // Put loads new goods into Redis with their whole stock.
-func (l *Ledger) Put(ctx context.Context, g service.Goods) error { return l.cache.Put(ctx, g) }
+func (l *Ledger) Put(ctx context.Context, g service.Goods) error { return l.gate.Put(ctx, g) }
 
 // Stock is goods' sellable stock in Redis; ok is false when Redis holds none.
 func (l *core) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
-	return l.cache.Stock(ctx, goodsID)
+	return l.gate.Stock(ctx, goodsID)
 }
 
 // stockIsBack clears this instance's sold-out flag and has every other

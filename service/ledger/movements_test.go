@@ -36,7 +36,9 @@ func (l *movLog) String() string {
 }
 
 type movCache struct {
-	Cache
+	Gate
+	Moves
+	Mends
 	log        *movLog
 	addErr     error
 	repaired   bool
@@ -84,7 +86,8 @@ func (c *movCache) RepairBuyers(_ context.Context, goodsID int64, fixes []servic
 func (c *movCache) Stock(context.Context, int64) (int64, bool, error) { return 0, false, nil }
 
 type movStock struct {
-	Stock
+	Records
+	Truths
 	log     *movLog
 	dup     bool  // the addition was recorded before
 	cached  bool  // what the record says
@@ -175,7 +178,7 @@ func (a movAnnouncer) AnnounceStockBack(_ context.Context, goodsID int64) error 
 }
 
 func newMovLedger(c *movCache, s *movStock) *Ledger {
-	return New(c, nil, nil, s, nil, movAnnouncer{c.log}, Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return New(Stores{Gate: c, Moves: c, Mends: c, Records: s, Truths: s, Announcer: movAnnouncer{c.log}}, Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // pend is one read of the pending movements.

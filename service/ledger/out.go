@@ -16,7 +16,7 @@ import (
 // goods (ErrNotFound) or stock Redis has lost (ErrStockNotLoaded while it
 // is rebuilt), never zero.
 func (l *Ledger) Reserve(ctx context.Context, o service.Order) error {
-	err := l.cache.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
+	err := l.gate.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
 	if errors.Is(err, service.ErrStockNotLoaded) {
 		return l.stockNotLoaded(ctx, o.GoodsID)
 	}
@@ -27,7 +27,7 @@ func (l *Ledger) Reserve(ctx context.Context, o service.Order) error {
 // tells every instance. If that fails too, Redis holds less than MySQL:
 // the sale sells less, never more, until the reconciliation repairs it.
 func (l *Ledger) GiveBack(ctx context.Context, o service.Order) {
-	if err := l.cache.Release(ctx, o.GoodsID, o.UserID, o.Number); err != nil {
+	if err := l.gate.Release(ctx, o.GoodsID, o.UserID, o.Number); err != nil {
 		l.log.Error("give back reservation failed; redis now undercounts", "order_id", o.ID, "goods_id", o.GoodsID, "number", o.Number, "err", err)
 		return
 	}
@@ -47,7 +47,7 @@ func (l *Ledger) SellInOneTransaction(ctx context.Context, o service.Order) erro
 	err := l.sales.SellInTx(txCtx, o, func() error {
 		// Only the reservation here: the transaction holds its connection,
 		// and the goods lookup of a missing key needs another one.
-		err := l.cache.Reserve(txCtx, o.GoodsID, o.UserID, o.Number, time.Now())
+		err := l.gate.Reserve(txCtx, o.GoodsID, o.UserID, o.Number, time.Now())
 		reserved = err == nil
 		return err
 	})
@@ -62,7 +62,7 @@ func (l *Ledger) SellInOneTransaction(ctx context.Context, o service.Order) erro
 		err = l.stockNotLoaded(ctx, o.GoodsID)
 	case errors.Is(err, service.ErrSoldOut):
 		// Zero rows decremented: sold out, or no such goods.
-		if _, gerr := l.stock.Goods(ctx, o.GoodsID); errors.Is(gerr, service.ErrNotFound) {
+		if _, gerr := l.truths.Goods(ctx, o.GoodsID); errors.Is(gerr, service.ErrNotFound) {
 			err = gerr
 		}
 	}

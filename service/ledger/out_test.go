@@ -374,7 +374,8 @@ func TestCloseStopsARebuildInItsGrace(t *testing.T) {
 		return func() { w.rec.Record("unlock") }, true, nil
 	}
 	// No Close at cleanup: if Close waited out the grace, the test would too.
-	l := New(w.cache, w.locker, w.sales, w.stock, w.orders, w.announce, w.opts, fakes.Log())
+	l := New(Stores{Gate: w.cache, Moves: w.cache, Mends: w.cache, Locker: w.locker, Sales: w.sales,
+		Records: w.stock, Truths: w.stock, Orders: w.orders, Announcer: w.announce}, w.opts, fakes.Log())
 	if err := l.Reserve(ctx, order); err != service.ErrStockNotLoaded {
 		t.Fatalf("got %v, want stock not loaded", err)
 	}

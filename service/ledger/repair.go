@@ -11,7 +11,7 @@ import (
 
 // Truth is what goods may still sell according to the database.
 func (l *Repairs) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	return l.stock.Truth(ctx, goodsID)
+	return l.truths.Truth(ctx, goodsID)
 }
 
 // TruthAndPending reads goods' truth and the pending movements it holds:
@@ -30,7 +30,7 @@ func (l *Repairs) TruthAndPending(ctx context.Context, goodsID int64) (truth int
 // retry of one of them adds nothing, and then their records say Redis
 // holds them and the markers go. Stock that comes back is announced.
 func (l *Repairs) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
-	repaired, err := l.cache.Repair(ctx, goodsID, expected, delta, ops, returns)
+	repaired, err := l.mends.Repair(ctx, goodsID, expected, delta, ops, returns)
 	if err != nil || !repaired {
 		return repaired, err
 	}
@@ -50,7 +50,7 @@ func (l *Repairs) Repair(ctx context.Context, goodsID, expected, delta int64, op
 // record can say so, and then the marker can go. Only markers are read, a
 // chunk at a time; while no movement is in flight there are none.
 func (l *Repairs) Tidy(ctx context.Context, goodsID int64) error {
-	return l.cache.Markers(ctx, goodsID, func(ops []string, returns []int64) error {
+	return l.moves.Markers(ctx, goodsID, func(ops []string, returns []int64) error {
 		return l.settle(ctx, goodsID, ops, returns)
 	})
 }
@@ -59,8 +59,8 @@ func (l *Repairs) Tidy(ctx context.Context, goodsID int64) error {
 // database's (units of live orders), in bounded steps, and calls each for
 // every buyer whose counts differ.
 func (l *Repairs) BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error {
-	return l.cache.BuyerDrifts(ctx, goodsID, func(units func(userID, units int64) error) error {
-		return l.stock.UserUnits(ctx, goodsID, units)
+	return l.mends.BuyerDrifts(ctx, goodsID, func(units func(userID, units int64) error) error {
+		return l.truths.UserUnits(ctx, goodsID, units)
 	}, each)
 }
 
@@ -80,11 +80,11 @@ func (l *Repairs) RepairBuyers(ctx context.Context, goodsID int64, fixes []servi
 		for i, f := range part {
 			users[i] = f.UserID
 		}
-		unreturned, err := l.stock.CancelledUnreturned(ctx, goodsID, users)
+		unreturned, err := l.truths.CancelledUnreturned(ctx, goodsID, users)
 		if err != nil {
 			return repaired, err
 		}
-		done, err := l.cache.RepairBuyers(ctx, goodsID, part, unreturned)
+		done, err := l.mends.RepairBuyers(ctx, goodsID, part, unreturned)
 		if err != nil {
 			return repaired, err
 		}
@@ -112,7 +112,7 @@ func (l *Repairs) LockGoods(ctx context.Context, goodsID int64) (unlock func(), 
 // stockNotLoaded answers for goods Redis holds no stock for: not found, or
 // not loaded while a rebuild is started.
 func (l *Ledger) stockNotLoaded(ctx context.Context, goodsID int64) error {
-	if _, err := l.stock.Goods(ctx, goodsID); err != nil {
+	if _, err := l.truths.Goods(ctx, goodsID); err != nil {
 		return err
 	}
 	l.startRebuild(goodsID)
@@ -164,7 +164,7 @@ func (l *core) rebuild(goodsID int64) error {
 // restore loads goods into Redis from the database's truth, with the units
 // each user holds when the goods limit them, unless Redis holds it already.
 func (l *core) restore(ctx context.Context, goodsID int64) (bool, error) {
-	g, err := l.stock.Goods(ctx, goodsID)
+	g, err := l.truths.Goods(ctx, goodsID)
 	if err != nil {
 		return false, err
 	}
@@ -178,10 +178,10 @@ func (l *core) restore(ctx context.Context, goodsID int64) (bool, error) {
 	}
 	if g.PerUserLimit > 0 {
 		st.UserUnits = func(each func(userID, units int64) error) error {
-			return l.stock.UserUnits(ctx, goodsID, each)
+			return l.truths.UserUnits(ctx, goodsID, each)
 		}
 	}
-	restored, err := l.cache.Restore(ctx, g, st)
+	restored, err := l.mends.Restore(ctx, g, st)
 	if restored {
 		if err := l.settle(ctx, goodsID, st.PendingOps, st.PendingReturns); err != nil {
 			l.log.Warn("rebuilt; the markers of the movements it stood in for stay until the reconciliation", "goods_id", goodsID, "err", err)
@@ -208,14 +208,14 @@ const rebuildAttempts = 3
 // sharing it, so that the truth keeps its one definition.)
 func (l *core) truthAndPending(ctx context.Context, goodsID int64, attempts int) (truth int64, ops []string, returns []int64, exact bool, err error) {
 	for range attempts {
-		ops0, returns0, err := l.stock.PendingMovements(ctx, goodsID)
+		ops0, returns0, err := l.records.PendingMovements(ctx, goodsID)
 		if err != nil {
 			return 0, nil, nil, false, err
 		}
-		if truth, err = l.stock.Truth(ctx, goodsID); err != nil {
+		if truth, err = l.truths.Truth(ctx, goodsID); err != nil {
 			return 0, nil, nil, false, err
 		}
-		if ops, returns, err = l.stock.PendingMovements(ctx, goodsID); err != nil {
+		if ops, returns, err = l.records.PendingMovements(ctx, goodsID); err != nil {
 			return 0, nil, nil, false, err
 		}
 		if exact = within(ops, ops0) && within(returns, returns0); exact {
@@ -255,12 +255,12 @@ func (l *Repairs) RebuildMissing(ctx context.Context) (started []int64, err erro
 
 // eachMissing calls fn with every goods Redis holds no stock for.
 func (l *core) eachMissing(ctx context.Context, fn func(goodsID int64) error) error {
-	gs, err := l.stock.ListGoods(ctx)
+	gs, err := l.truths.ListGoods(ctx)
 	if err != nil {
 		return err
 	}
 	for _, g := range gs {
-		_, ok, err := l.cache.Stock(ctx, g.ID)
+		_, ok, err := l.gate.Stock(ctx, g.ID)
 		if err != nil {
 			return err
 		}
