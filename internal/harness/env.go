@@ -235,12 +235,12 @@ func (e *Env) ShortWriteBudget() {
 // env starts with it; V1's deadline itself is tested with the stores.
 func (e *Env) patientV1() {
 	for k, v := range map[string]string{
-		"SECKILL_ORDER_V1_TIMEOUT":              "10s",
-		"SECKILL_ORDER_WRITE_BUDGET":            "20s",
-		"SECKILL_REDIS_REBUILD_GRACE":           "21s",
-		"SECKILL_HTTP_WRITE_TIMEOUT":            "25s",
-		"SECKILL_HTTP_SHUTDOWN_TIMEOUT":         "20s",
-		"SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "30s",
+		"SECKILL_ORDER_V1_TIMEOUT":              "30s",
+		"SECKILL_ORDER_WRITE_BUDGET":            "60s",
+		"SECKILL_REDIS_REBUILD_GRACE":           "61s",
+		"SECKILL_HTTP_WRITE_TIMEOUT":            "65s",
+		"SECKILL_HTTP_SHUTDOWN_TIMEOUT":         "60s",
+		"SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "70s",
 	} {
 		e.Settings[k] = v
 	}

@@ -100,9 +100,11 @@ func (l *Repairs) RepairBuyers(ctx context.Context, goodsID int64, fixes []servi
 	return repaired, nil
 }
 
-// reconcileLockTTL bounds how long a reconciliation pass of one goods may
-// hold its lock should its instance die.
-const reconcileLockTTL = time.Minute
+// reconcileLockTTL bounds how long the reconciliation of one goods keeps
+// its lock when its instance dies mid-pass: the other instances' passes
+// wait that long. A pass longer than this (millions of buyers) may meet
+// another instance's; the compare-and-add still keeps each repair right.
+const reconcileLockTTL = 10 * time.Second
 
 // LockGoods takes goods' reconciliation lock across instances.
 func (l *Repairs) LockGoods(ctx context.Context, goodsID int64) (unlock func(), ok bool, err error) {
