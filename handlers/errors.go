@@ -65,7 +65,7 @@ func (a *api) writeError(c *gin.Context, err error) {
 		if e.status >= 500 {
 			a.opts.Log.Warn("request failed", "path", c.FullPath(), "err", err)
 			c.Header("Retry-After", "1")
-			msg = "a dependency is unavailable; nothing was reserved, try again"
+			msg = "a dependency is unavailable; try again in a moment"
 		}
 		writeErrorCode(c, e.status, e.code, msg)
 		return
