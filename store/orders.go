@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-seckill/seckill/service"
@@ -63,41 +64,55 @@ func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) erro
 }
 
 // OrderRows reads the rows of the orders the messages name, each in the
-// table its message says, one query per table; orders not found are left
-// out. Host indexes naming one database (an order host that is also the
-// primary) reach the same rows.
+// table its message says, in one query per database (a UNION ALL over its
+// tables: the consumer asks this for every batch); orders not found are
+// left out. Host indexes naming one database (an order host that is also
+// the primary) reach the same rows.
 func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
 	byTable := map[service.OrderTable][]service.OrderRef{}
 	for _, m := range ms {
-		at, ok := d.canonical(m.At())
-		if ok {
+		if at, ok := d.canonical(m.At()); ok {
 			byTable[at] = append(byTable[at], m.Ref())
 		}
 	}
+	byHost := map[int][]service.OrderTable{}
+	for at := range byTable {
+		byHost[at.Host] = append(byHost[at.Host], at)
+	}
 	rows := make(map[service.OrderRef]service.OrderRow, len(ms))
-	for at, refs := range byTable {
-		ids := make([]int64, len(refs))
-		for i, r := range refs {
-			ids[i] = r.ID
+	for host, tables := range byHost {
+		var query strings.Builder
+		var args []any
+		for i, at := range tables {
+			ids := make([]int64, len(byTable[at]))
+			for k, r := range byTable[at] {
+				ids[k] = r.ID
+			}
+			in, idArgs := inList(ids)
+			if i > 0 {
+				query.WriteString(" UNION ALL ")
+			}
+			query.WriteString("SELECT ? AS t, id, goods_id, user_id, number, status FROM " + at.Name() + " WHERE id IN " + in)
+			args = append(append(args, at.Table), idArgs...)
 		}
-		found := map[int64]service.OrderRow{}
-		in, args := inList(ids)
-		err := queryEach(ctx, d.hosts[at.Host], "SELECT id, goods_id, user_id, number, status FROM "+at.Name()+" WHERE id IN "+in, args,
-			func(r *sql.Rows) error {
-				var row service.OrderRow
-				if err := r.Scan(&row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
-					return err
-				}
-				found[row.ID] = row
-				return nil
-			})
+		found := map[service.OrderRef]service.OrderRow{}
+		err := queryEach(ctx, d.hosts[host], query.String(), args, func(r *sql.Rows) error {
+			row := service.OrderRow{At: service.OrderTable{Host: host}}
+			if err := r.Scan(&row.At.Table, &row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
+				return err
+			}
+			found[service.OrderRef{ID: row.ID, At: row.At}] = row
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		for _, ref := range refs {
-			if row, ok := found[ref.ID]; ok {
-				row.At = ref.At
-				rows[ref] = row
+		for _, at := range tables {
+			for _, ref := range byTable[at] {
+				if row, ok := found[service.OrderRef{ID: ref.ID, At: at}]; ok {
+					row.At = ref.At // as the message names it
+					rows[ref] = row
+				}
 			}
 		}
 	}
