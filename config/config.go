@@ -17,7 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/viper"
 
-	"github.com/go-seckill/seckill/migrations"
+	"github.com/go-seckill/seckill/service"
 )
 
 //go:embed seckill.yaml
@@ -260,8 +260,8 @@ func (c Config) Validate() error {
 	if c.Order.IdempotencyTTL <= 0 {
 		bad("order.idempotency_ttl", "must be a positive duration such as 24h")
 	}
-	if c.MySQL.OrderTables < 1 || c.MySQL.OrderTables > migrations.OrderTables {
-		bad("mysql.order_tables", fmt.Sprintf("must be within 1..%d (the tables the migrations create)", migrations.OrderTables))
+	if c.MySQL.OrderTables < 1 || c.MySQL.OrderTables > service.MaxOrderTables {
+		bad("mysql.order_tables", fmt.Sprintf("must be within 1..%d (the tables the migrations create)", service.MaxOrderTables))
 	}
 	if c.MySQL.MaxOpenConns < 1 {
 		bad("mysql.max_open_conns", "must be at least 1")

@@ -18,10 +18,6 @@ import (
 //go:embed mysql/*.sql sqlite/*.sql
 var files embed.FS
 
-// OrderTables is how many sharded order tables (order_1..order_N) the
-// migrations create on every host.
-const OrderTables = 16
-
 // lockName serialises instances that start at once against one MySQL host.
 const lockName = "seckill_migrations"
 

@@ -1,18 +1,21 @@
 package migrations
 
 import (
+	"github.com/go-seckill/seckill/service"
+
 	"strings"
 	"testing"
 )
 
-// OrderTables must match the tables the SQL creates.
+// service.MaxOrderTables, the one home of the table count, must match the
+// tables the SQL creates.
 func TestOrderTablesMatchTheSQL(t *testing.T) {
 	b, err := files.ReadFile("mysql/00002_order_tables.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(b), "CREATE TABLE order_"); n != OrderTables {
-		t.Errorf("the migration creates %d order tables, OrderTables says %d", n, OrderTables)
+	if n := strings.Count(string(b), "CREATE TABLE order_"); n != service.MaxOrderTables {
+		t.Errorf("the migration creates %d order tables, service.MaxOrderTables says %d", n, service.MaxOrderTables)
 	}
 }
 
