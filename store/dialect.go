@@ -188,3 +188,13 @@ func serverError(err error) (classified error, known bool) {
 	}
 	return nil, false
 }
+
+// forUpdate locks the rows a SELECT reads until the transaction ends. An
+// SQLite transaction holds the database's only connection: nothing else
+// runs meanwhile.
+func (d *Database) forUpdate() string {
+	if d.pools[0].sqlite {
+		return ""
+	}
+	return " FOR UPDATE"
+}

@@ -21,16 +21,6 @@ import (
 // the movement either waits for the lock and then sees cached = 1, or runs
 // its step while the marker is still there and adds nothing.
 
-// forUpdate locks the rows a SELECT reads until the transaction ends. An
-// SQLite transaction holds the database's only connection: nothing else
-// runs meanwhile.
-func (d *Database) forUpdate() string {
-	if d.pools[0].sqlite {
-		return ""
-	}
-	return " FOR UPDATE"
-}
-
 // CacheAddition runs step, the Redis step of the admin addition opID, with
 // the goods and delta its record holds, unless the record says Redis holds
 // it already; then records that Redis does. applied says step ran and the
