@@ -60,6 +60,9 @@ type Order struct {
 	Version string `json:"version"`
 	// PayDeadline: an order still unpaid then is cancelled and its stock returned.
 	PayDeadline time.Time `json:"pay_deadline"`
+	// Key is the Idempotency-Key it was placed under, if any; its row keeps
+	// it, unique per user in its table.
+	Key string `json:"-"`
 }
 
 // Order statuses, as the order tables store them.

@@ -36,6 +36,9 @@ var (
 	// must not mark any order settled: the real order, if any, is found
 	// and published again by the outbox sweep.
 	ErrStray = errors.New("stray message")
+	// ErrKeyHeld: an order placed under the same idempotency key by the same
+	// user is in the table already.
+	ErrKeyHeld = errors.New("an order holds this idempotency key")
 	// ErrDuplicate: a unique key (an admin op id) was used before.
 	ErrDuplicate = errors.New("duplicate")
 )

@@ -147,6 +147,13 @@ func isDuplicate(err error) bool {
 	return errors.As(err, &se) && (se.Code() == sqliteConstraintUnique || se.Code() == sqliteConstraintPrimaryKey)
 }
 
+// isKeyDuplicate says err is a violation of an order table's unique key on
+// (user_id, idem_key), not of its primary key: MySQL names the key
+// (uk_<table>_user_key), SQLite the columns.
+func isKeyDuplicate(err error) bool {
+	return isDuplicate(err) && (strings.Contains(err.Error(), "_user_key") || strings.Contains(err.Error(), "idem_key"))
+}
+
 // MySQL server errors that mean the server is there but cannot serve now:
 // too many connections, lock wait timeout, deadlock, shutting down, query
 // interrupted or killed, read-only, out of memory, statement timeout, and

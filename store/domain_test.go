@@ -448,3 +448,30 @@ func ledgerStores(cache interface {
 	return ledger.Stores{Gate: cache, Moves: cache, Mends: cache, Locker: locker,
 		Sales: db, Records: records, Truths: records, Orders: db, Announcer: announce}
 }
+
+// A retry under an Idempotency-Key after Redis lost its record of the key
+// (restarted without persistence) finds the key's order in the database,
+// whatever the version, instead of placing a second one; the units the
+// retry took go back.
+func TestAnIdempotencyKeyOutlivesRedisLosingIt(t *testing.T) {
+	d := newDomain(t)
+	ctx := context.Background()
+	g := d.goods(t, 10, 0)
+	for _, v := range []string{"V1", "V2", "V4"} {
+		req := service.OrderRequest{UserID: 21, GoodsID: g.ID, Number: 1}
+		o, err := d.placer.PlaceOrderOnce(ctx, v, req, "k-"+v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.redis.c.Del(ctx, d.redis.prefix+"idem:21:k-"+v).Err(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := d.placer.PlaceOrderOnce(ctx, v, req, "k-"+v)
+		if err != nil || again.ID != o.ID || again.Version != v {
+			t.Errorf("%s: the retry after Redis lost the key got %d %s, %v; want order %d", v, again.ID, again.Version, err, o.ID)
+		}
+	}
+	if live, stock := d.liveOrders(t, g.ID), d.redisStock(t, g.ID); live != 3 || stock != 7 {
+		t.Errorf("%d live orders, redis stock %d; want 3 orders and 7 units left", live, stock)
+	}
+}

@@ -19,7 +19,7 @@ import (
 var sqlInsertOrder = func() []string {
 	stmts := make([]string, service.MaxOrderTables+1)
 	for i, t := range service.TableNames() {
-		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number, pay_deadline) VALUES (?, ?, ?, ?, ?)"
+		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number, pay_deadline, idem_key) VALUES (?, ?, ?, ?, ?, ?)"
 	}
 	return stmts
 }()
@@ -29,8 +29,34 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 	if err != nil {
 		return err
 	}
-	_, err = db.ExecContext(ctx, sqlInsertOrder[at.Table], o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline)
+	_, err = db.ExecContext(ctx, sqlInsertOrder[at.Table], orderArgs(o)...)
+	if isKeyDuplicate(err) {
+		return service.ErrKeyHeld
+	}
 	return writeFailed(err)
+}
+
+// orderArgs are the values sqlInsertOrder takes.
+func orderArgs(o service.Order) []any {
+	return []any{o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline, sql.NullString{String: o.Key, Valid: o.Key != ""}}
+}
+
+// OrderByKey finds the user's order placed under the idempotency key key in
+// table at; ErrNotFound when there is none.
+func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return service.Order{}, err
+	}
+	o := service.Order{UserID: userID, Key: key}
+	var deadline sql.NullTime
+	err = db.QueryRowContext(ctx, "SELECT id, goods_id, number, pay_deadline FROM "+table+" WHERE user_id = ? AND idem_key = ?",
+		userID, key).Scan(&o.ID, &o.GoodsID, &o.Number, &deadline)
+	if errors.Is(err, sql.ErrNoRows) {
+		return service.Order{}, fmt.Errorf("%w: no order of user %d under key %q", service.ErrNotFound, userID, key)
+	}
+	o.PayDeadline = deadline.Time
+	return o, classify(err)
 }
 
 // VoidOrder fences the order o whose write had an unknown outcome: it

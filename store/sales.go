@@ -48,7 +48,10 @@ func (d *Database) SellInTx(ctx context.Context, o service.Order, gate func() er
 		if err := decrement(ctx, tx, o.GoodsID, o.Number); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, sqlInsertOrder[0], o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlInsertOrder[0], orderArgs(o)...); err != nil {
+			if isKeyDuplicate(err) {
+				return service.ErrKeyHeld
+			}
 			return classify(err)
 		}
 		if err := insertLog(ctx, tx, service.OpSale, o.GoodsID, o.ID, o.Number); err != nil {

@@ -21,6 +21,7 @@ type fakeLedger struct {
 	ReserveFn              func(ctx context.Context, o service.Order) error
 	SellInOneTransactionFn func(ctx context.Context, o service.Order) error
 	SettleFailedWriteFn    func(ctx context.Context, o service.Order, at service.OrderTable, err error) error
+	GiveBackFn             func(ctx context.Context, o service.Order)
 	AfterReserveFn         func(ctx context.Context) (context.Context, context.CancelFunc)
 	WriteWithinFn          func(ctx context.Context) (context.Context, context.CancelFunc)
 	Rec                    *fakes.Recorder
@@ -52,6 +53,14 @@ func (f *fakeLedger) SettleFailedWrite(ctx context.Context, o service.Order, at 
 	return f.SettleFailedWriteFn(ctx, o, at, err)
 }
 
+func (f *fakeLedger) GiveBack(ctx context.Context, o service.Order) {
+	f.Rec.Record("Ledger.GiveBack", o)
+	if f.GiveBackFn == nil {
+		fakes.Unexpected("Ledger.GiveBack")
+	}
+	f.GiveBackFn(ctx, o)
+}
+
 func (f *fakeLedger) AfterReserve(ctx context.Context) (context.Context, context.CancelFunc) {
 	f.Rec.Record("Ledger.AfterReserve")
 	if f.AfterReserveFn != nil {
@@ -72,6 +81,7 @@ func (f *fakeLedger) WriteWithin(ctx context.Context) (context.Context, context.
 type fakeOrders struct {
 	InsertOrderFn func(ctx context.Context, o service.Order, at service.OrderTable) error
 	VoidOrderFn   func(ctx context.Context, at service.OrderTable, o service.Order) (bool, int, error)
+	OrderByKeyFn  func(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error)
 	Rec           *fakes.Recorder
 }
 
@@ -91,6 +101,14 @@ func (f *fakeOrders) VoidOrder(ctx context.Context, at service.OrderTable, o ser
 		fakes.Unexpected("Orders.VoidOrder")
 	}
 	return f.VoidOrderFn(ctx, at, o)
+}
+
+func (f *fakeOrders) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error) {
+	f.Rec.Record("Orders.OrderByKey", at, userID, key)
+	if f.OrderByKeyFn == nil {
+		fakes.Unexpected("Orders.OrderByKey")
+	}
+	return f.OrderByKeyFn(ctx, at, userID, key)
 }
 
 // fakeOutcomes is an Outcomes whose methods are func fields;

@@ -79,7 +79,7 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 		case err != nil:
 			return service.Order{}, err
 		case claimed:
-			return p.placeClaimed(ctx, v, req, scoped, this)
+			return p.placeClaimed(ctx, v, req, key, scoped, this)
 		case round > maxRounds:
 			// The key's answer keeps changing under this request.
 			return service.Order{}, service.ErrInProgress
@@ -99,8 +99,8 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 
 // placeClaimed places the order of a key this request claimed and stores
 // the answer, unless it may change on a retry.
-func (p *Placer) placeClaimed(ctx context.Context, v service.Version, req service.OrderRequest, scoped string, this request) (service.Order, error) {
-	o, err := p.placeNew(ctx, v, req)
+func (p *Placer) placeClaimed(ctx context.Context, v service.Version, req service.OrderRequest, key, scoped string, this request) (service.Order, error) {
+	o, err := p.placeNew(ctx, v, req, key)
 	ctx, cancel := p.ledger.AfterReserve(ctx)
 	defer cancel()
 	out := outcome{Request: this}

@@ -652,3 +652,37 @@ func TestAnAnswerStoredWithoutItsRequestReplays(t *testing.T) {
 		t.Errorf("got %d, %v; want order 77 replayed", o.ID, err)
 	}
 }
+
+// The database refusing an order row because an order of the user already
+// holds its idempotency key (Redis lost its record of the key): the
+// attempt's units go back, nothing is published, and the key's order,
+// found where the version places the user's orders, is the answer.
+func TestAKeyHeldInTheDatabaseAnswersWithItsOrder(t *testing.T) {
+	t.Parallel()
+	for _, v := range service.Versions() {
+		w := newWorld(t)
+		req := service.OrderRequest{UserID: 159, GoodsID: 3, Number: 1}
+		at := v.Place(req.UserID, testOpts.Layout)
+		held := service.Order{ID: 77, UserID: 159, GoodsID: 3, Number: 1, Key: "k"}
+		w.orders.InsertOrderFn = func(context.Context, service.Order, service.OrderTable) error { return service.ErrKeyHeld }
+		w.ledger.SellInOneTransactionFn = func(context.Context, service.Order) error { return service.ErrKeyHeld }
+		w.ledger.GiveBackFn = func(context.Context, service.Order) {}
+		w.orders.OrderByKeyFn = func(_ context.Context, got service.OrderTable, user int64, key string) (service.Order, error) {
+			if got != at || user != 159 || key != "k" {
+				t.Errorf("%s: looked for user %d key %q in %+v, want %+v", v.Name, user, key, got, at)
+			}
+			return held, nil
+		}
+		o, err := w.placer.PlaceOrderOnce(ctx, v.Name, req, "k")
+		if err != nil || o.ID != 77 || o.Version != v.Name {
+			t.Errorf("%s: got %+v, %v; want the key's order 77", v.Name, o, err)
+		}
+		gaveBack := w.rec.Count("Ledger.GiveBack")
+		if v.Path == service.ReserveFirst && gaveBack != 1 || v.Path == service.InOneTransaction && gaveBack != 0 {
+			t.Errorf("%s: %d give-backs; the reservation of a refused row goes back once, V1's was never taken", v.Name, gaveBack)
+		}
+		if n := w.rec.Count("Publish"); n != 0 {
+			t.Errorf("%s: %d publishes of a row the database refused", v.Name, n)
+		}
+	}
+}

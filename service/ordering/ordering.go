@@ -18,6 +18,7 @@ type Ledger interface {
 	Reserve(ctx context.Context, o service.Order) error
 	SellInOneTransaction(ctx context.Context, o service.Order) error
 	SettleFailedWrite(ctx context.Context, o service.Order, at service.OrderTable, err error) error
+	GiveBack(ctx context.Context, o service.Order)
 	AfterReserve(ctx context.Context) (context.Context, context.CancelFunc)
 	WriteWithin(ctx context.Context) (context.Context, context.CancelFunc)
 }
@@ -29,6 +30,9 @@ type Orders interface {
 	// void row under its id; status is the row's status afterwards (void
 	// when fenced, by this call or another).
 	VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (voided bool, status int, err error)
+	// OrderByKey finds the user's order placed under an idempotency key in
+	// table at; ErrNotFound when there is none.
+	OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error)
 }
 
 // Publisher sends stock messages to the queue.
@@ -71,7 +75,7 @@ func (p *Placer) PlaceOrder(ctx context.Context, version string, req service.Ord
 	if err != nil {
 		return service.Order{}, err
 	}
-	return p.placeNew(ctx, v, req)
+	return p.placeNew(ctx, v, req, "")
 }
 
 // check finds the version and validates the request.
@@ -91,15 +95,27 @@ func (p *Placer) check(version string, req service.OrderRequest) (service.Versio
 }
 
 // placeNew gives a checked request its order id and payment deadline and
-// places it.
-func (p *Placer) placeNew(ctx context.Context, v service.Version, req service.OrderRequest) (service.Order, error) {
+// places it, under the idempotency key key when it has one. When the
+// key's order is in the database already (Redis lost its record of the
+// key), that order is the answer.
+func (p *Placer) placeNew(ctx context.Context, v service.Version, req service.OrderRequest, key string) (service.Order, error) {
 	o := service.Order{ID: p.ids.NewID(), UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: v.Name,
-		PayDeadline: time.Now().Add(p.opts.PayTimeout).UTC().Truncate(time.Millisecond)}
-	if err := p.place(ctx, v, o); err != nil {
+		PayDeadline: time.Now().Add(p.opts.PayTimeout).UTC().Truncate(time.Millisecond), Key: key}
+	err := p.place(ctx, v, o)
+	var held *heldKey
+	switch {
+	case errors.As(err, &held):
+		return held.order, nil
+	case err != nil:
 		return service.Order{}, err
 	}
 	return o, nil
 }
+
+// heldKey carries the order found under the request's idempotency key.
+type heldKey struct{ order service.Order }
+
+func (h *heldKey) Error() string { return fmt.Sprintf("order %d holds the key", h.order.ID) }
 
 // place runs version v's path for an order already validated and given
 // its id.
@@ -119,10 +135,24 @@ func (p *Placer) place(ctx context.Context, v service.Version, o service.Order) 
 }
 
 func (p *Placer) sell(ctx context.Context, v service.Version, o service.Order) error {
+	at := v.Place(o.UserID, p.opts.Layout)
+	var err error
 	if v.Path == service.InOneTransaction {
-		return p.ledger.SellInOneTransaction(ctx, o)
+		err = p.ledger.SellInOneTransaction(ctx, o)
+	} else {
+		err = p.reserveFirst(ctx, o, at, v.Route(o.UserID))
 	}
-	return p.reserveFirst(ctx, o, v.Place(o.UserID, p.opts.Layout), v.Route(o.UserID))
+	if !errors.Is(err, service.ErrKeyHeld) {
+		return err
+	}
+	// An order under this key is in the table: the database's record of the
+	// key, for when Redis lost its own. Nothing of this attempt stands.
+	held, err := p.orders.OrderByKey(ctx, at, o.UserID, o.Key)
+	if err != nil {
+		return err
+	}
+	held.Version = v.Name
+	return &heldKey{order: held}
 }
 
 // reserveFirst reserves the units in Redis, writes the order where the
@@ -137,6 +167,10 @@ func (p *Placer) reserveFirst(ctx context.Context, o service.Order, at service.O
 	wctx, writeDone := p.ledger.WriteWithin(ctx)
 	err := p.orders.InsertOrder(wctx, o, at)
 	writeDone()
+	if errors.Is(err, service.ErrKeyHeld) {
+		p.ledger.GiveBack(ctx, o) // the database refused the row: surely not written
+		return err
+	}
 	if err != nil {
 		if err = p.ledger.SettleFailedWrite(ctx, o, at, err); err != nil {
 			return err
