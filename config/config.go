@@ -35,6 +35,7 @@ type Config struct {
 	Consumer   Consumer       `mapstructure:"consumer"`
 	Outbox     Outbox         `mapstructure:"outbox"`
 	Reconcile  Reconcile      `mapstructure:"reconcile"`
+	Coupon     Coupon         `mapstructure:"coupon"`
 	Order      Order          `mapstructure:"order"`
 	Snowflake  Snowflake      `mapstructure:"snowflake"`
 	Admin      Admin          `mapstructure:"admin"`
@@ -100,6 +101,19 @@ type NSQ struct {
 	StockBackTopic   string `mapstructure:"stock_back_topic"`
 	TimeoutTopic     string `mapstructure:"timeout_topic"`
 	TimeoutChannel   string `mapstructure:"timeout_channel"`
+	// The coupon domain's topics: deferred expiries, and the broadcast of
+	// changed templates (each instance reads it on a channel of its own).
+	CouponExpiryTopic   string `mapstructure:"coupon_expiry_topic"`
+	CouponExpiryChannel string `mapstructure:"coupon_expiry_channel"`
+	CouponChangeTopic   string `mapstructure:"coupon_change_topic"`
+}
+
+type Coupon struct {
+	LocalTTL        time.Duration `mapstructure:"local_ttl"`
+	AbsentTTL       time.Duration `mapstructure:"absent_ttl"`
+	RedisTTL        time.Duration `mapstructure:"redis_ttl"`
+	RefreshInterval time.Duration `mapstructure:"refresh_interval"`
+	SweepInterval   time.Duration `mapstructure:"sweep_interval"`
 }
 
 type Consumer struct {
@@ -269,7 +283,8 @@ func (c Config) Validate() error {
 	if c.Redis.PoolSize < 1 {
 		bad("redis.pool_size", "must be at least 1")
 	}
-	if c.NSQ.Topic == "" || c.NSQ.Channel == "" || c.NSQ.StockBackTopic == "" || c.NSQ.TimeoutTopic == "" || c.NSQ.TimeoutChannel == "" {
+	if c.NSQ.Topic == "" || c.NSQ.Channel == "" || c.NSQ.StockBackTopic == "" || c.NSQ.TimeoutTopic == "" || c.NSQ.TimeoutChannel == "" ||
+		c.NSQ.CouponExpiryTopic == "" || c.NSQ.CouponExpiryChannel == "" || c.NSQ.CouponChangeTopic == "" {
 		bad("nsq topics and channels", "must not be empty")
 	}
 	if c.Order.PayTimeout <= 0 || c.Order.ExpirySweepInterval <= 0 || c.Order.ExpirySweepGrace < 0 {
@@ -292,6 +307,12 @@ func (c Config) Validate() error {
 	}
 	if c.Outbox.LateHorizon < c.Outbox.Grace || c.Outbox.LateHorizon <= c.Order.WriteBudget {
 		bad("outbox.late_horizon", "must be at least outbox.grace and longer than order.write_budget")
+	}
+	if c.Coupon.LocalTTL <= 0 || c.Coupon.AbsentTTL <= 0 || c.Coupon.RefreshInterval <= 0 || c.Coupon.SweepInterval <= 0 {
+		bad("coupon.local_ttl/absent_ttl/refresh_interval/sweep_interval", "must be positive durations such as 5s")
+	}
+	if c.Coupon.RedisTTL <= c.Coupon.RefreshInterval {
+		bad("coupon.redis_ttl", "must be longer than coupon.refresh_interval, or templates fall out of Redis between refreshes")
 	}
 	if c.Reconcile.Interval <= 0 {
 		bad("reconcile.interval", "must be a positive duration such as 30s")

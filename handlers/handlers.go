@@ -52,6 +52,7 @@ type Service struct {
 	Catalog    Catalog
 	Payments   Payments
 	Reconciler Reconciler
+	Coupons    Coupons
 	// Ready reports the first dependency that does not answer.
 	Ready func(ctx context.Context) error
 }
@@ -114,6 +115,7 @@ func New(svc Service, opts Options) http.Handler {
 	admin.POST("/goods", a.adminGoods)
 	admin.GET("/goods/:id/stats", a.stats)
 	admin.POST("/reconcile", a.reconcile)
+	a.couponRoutes(r, orders, admin)
 	return r
 }
 
@@ -336,7 +338,12 @@ func (a *api) reconcile(c *gin.Context) {
 		a.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"goods": report, "repair_after": recovery.RepairAfter})
+	coupons, err := a.svc.Coupons.Reconcile(c.Request.Context())
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"goods": report, "coupons": coupons, "repair_after": recovery.RepairAfter})
 }
 
 func (a *api) requireAdmin(c *gin.Context) {

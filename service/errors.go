@@ -41,6 +41,15 @@ var (
 	ErrKeyHeld = errors.New("an order holds this idempotency key")
 	// ErrDuplicate: a unique key (an admin op id) was used before.
 	ErrDuplicate = errors.New("duplicate")
+
+	// The coupon domain's refusals.
+	ErrOutOfStock      = errors.New("no coupon of this template is left")
+	ErrCouponUsed      = errors.New("coupon used for another order")
+	ErrCouponExpired   = errors.New("coupon expired")
+	ErrThresholdNotMet = errors.New("order amount below the coupon's threshold")
+	// ErrSlotTaken: another claim of the same user took the per-user-limit
+	// slot a coupon row asked for.
+	ErrSlotTaken = errors.New("per-user slot taken")
 )
 
 // Invalid is ErrInvalid with a sentence for the client.

@@ -59,3 +59,10 @@ var (
 func userTable(userID int64, l Layout) int {
 	return int(userID/10%int64(max(l.Tables, 1))) + 1
 }
+
+// CouponTable is where a user's coupon records go: the orders' rule by user
+// (ByUserHost), in the coupon tables coupon_1..coupon_N of that host.
+func CouponTable(userID int64, l Layout) OrderTable { return ByUserHost(userID, l) }
+
+// CouponTableName names coupon table number i (1..MaxOrderTables).
+func CouponTableName(i int) string { return "coupon_" + strconv.Itoa(i) }

@@ -19,3 +19,14 @@ func StagingKey(key, token string) string { return key + ":staging:" + token }
 
 // ScratchKey holds what a pass compares with key, for a moment.
 func ScratchKey(key, token string) string { return key + ":scratch:" + token }
+
+// CouponStockKey is the hash of one coupon sub-stock (field stock, and the
+// markers of the additions it holds). Its hash tag is the sub-stock's own,
+// chosen so that a template's sub-stocks spread over the Redis masters.
+func CouponStockKey(prefix, tag string) string { return prefix + "coupon_stock_{" + tag + "}" }
+
+// CouponTemplateKey holds a template as JSON, the second level of the
+// template cache.
+func CouponTemplateKey(prefix string, id int64) string {
+	return prefix + "coupon_tpl_{" + strconv.FormatInt(id, 10) + "}"
+}

@@ -25,11 +25,14 @@ type Publisher struct {
 	topic          string
 	timeoutTopic   string
 	stockBackTopic string
+	couponExpiry   string
+	couponChange   string
 }
 
 // PublisherTopics name the topics a Publisher writes to.
 type PublisherTopics struct {
-	Stock, Timeout, StockBack string
+	Stock, Timeout, StockBack  string
+	CouponExpiry, CouponChange string
 }
 
 // NewPublisher connects one producer per nsqd address.
@@ -37,7 +40,8 @@ func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger) (*Pu
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no nsqd address to publish to")
 	}
-	p := &Publisher{topic: topics.Stock, timeoutTopic: topics.Timeout, stockBackTopic: topics.StockBack}
+	p := &Publisher{topic: topics.Stock, timeoutTopic: topics.Timeout, stockBackTopic: topics.StockBack,
+		couponExpiry: topics.CouponExpiry, couponChange: topics.CouponChange}
 	for _, addr := range addrs {
 		prod, err := nsq.NewProducer(addr, nsq.NewConfig())
 		if err != nil {

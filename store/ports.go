@@ -2,6 +2,7 @@ package store
 
 import (
 	"github.com/go-seckill/seckill/service/catalog"
+	"github.com/go-seckill/seckill/service/coupon"
 	"github.com/go-seckill/seckill/service/ledger"
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
@@ -31,4 +32,10 @@ var (
 	_ recovery.Publisher       = (*Publisher)(nil)
 	_ ordering.IDs             = (*IDs)(nil)
 	_ recovery.IDAt            = (*IDs)(nil)
+	_ coupon.Templates         = (*Database)(nil)
+	_ coupon.Records           = (*Database)(nil)
+	_ coupon.SubStocks         = CouponStocks{}
+	_ coupon.TemplateCache     = (*Redis)(nil)
+	_ coupon.Locker            = (*Redis)(nil)
+	_ coupon.IDs               = (*IDs)(nil)
 )

@@ -30,6 +30,7 @@ import (
 	"github.com/go-seckill/seckill/handlers"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/catalog"
+	"github.com/go-seckill/seckill/service/coupon"
 	"github.com/go-seckill/seckill/service/ledger"
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
@@ -77,6 +78,8 @@ type App struct {
 	consumer  *consumer.Consumer // nil when switched off
 	timeouts  *consumer.Consumer // payment timeouts; nil when the consumer is switched off
 	listener  *consumer.Consumer // stock-back broadcasts
+	couponExp *consumer.Consumer // coupon and template expiries; nil when the consumer is switched off
+	couponChg *consumer.Consumer // "template changed" broadcasts
 	ledger    *ledger.Ledger     // nil until wired
 	lease     *store.NodeLease   // this instance's snowflake node
 	http      *http.Server
@@ -158,6 +161,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	if a.pub, err = store.NewPublisher(nsqds, store.PublisherTopics{
 		Stock: cfg.NSQ.Topic, Timeout: cfg.NSQ.TimeoutTopic, StockBack: cfg.NSQ.StockBackTopic,
+		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic,
 	}, log); err != nil {
 		return nil, err
 	}
@@ -184,7 +188,20 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}); err != nil {
 		return nil, err
 	}
+	if a.couponChg, err = consumer.StartCouponChanges(units.coupons.Changed, consumer.Options{
+		Topic: cfg.NSQ.CouponChangeTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", a.lease.Node(), randomToken()[:8]),
+		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log),
+	}); err != nil {
+		return nil, err
+	}
 	if cfg.Consumer.Enabled {
+		if a.couponExp, err = consumer.StartCouponExpiry(units.coupons, consumer.Options{
+			Topic: cfg.NSQ.CouponExpiryTopic, Channel: cfg.NSQ.CouponExpiryChannel, NSQDs: nsqds, Lookupds: lookupds,
+			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
+			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
+		}, log); err != nil {
+			return nil, err
+		}
 		if a.consumer, err = consumer.Start(a.ledger, a.ledger, consumer.Options{
 			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
@@ -210,7 +227,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	gin.SetMode(gin.ReleaseMode)
 	a.http = &http.Server{
 		Handler: handlers.New(handlers.Service{
-			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Ready: a.ready,
+			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons, Ready: a.ready,
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log,
@@ -241,6 +258,7 @@ type units struct {
 	catalog    *catalog.Catalog
 	outbox     *recovery.Outbox
 	reconciler *recovery.Reconciler
+	coupons    *coupon.Coupons
 }
 
 // wire builds the units of the domain on the stores. The ledger is kept
@@ -263,6 +281,10 @@ func (a *App) wire(ids *store.IDs) units {
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, ids)
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
 	u.reconciler = recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log)
+	u.coupons = coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
+		Layout: layout, WriteBudget: cfg.Order.WriteBudget,
+		LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL,
+	}, a.log)
 	return u
 }
 
@@ -330,6 +352,21 @@ func (a *App) startLoops(u units) {
 	a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
 		if _, err := u.reconciler.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("reconciliation failed", "err", err)
+		}
+		if _, err := u.coupons.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("coupon reconciliation failed", "err", err)
+		}
+	})
+	a.every(ctx, a.cfg.Coupon.SweepInterval, func(ctx context.Context) {
+		if n, ended, err := u.coupons.Sweep(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("coupon expiry sweep failed", "err", err)
+		} else if n+ended > 0 {
+			a.log.Info("coupon expiry sweep", "coupons_expired", n, "templates_ended", ended)
+		}
+	})
+	a.every(ctx, a.cfg.Coupon.RefreshInterval, func(ctx context.Context) {
+		if _, err := u.coupons.RefreshRedis(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("coupon template refresh failed", "err", err)
 		}
 	})
 }
@@ -432,6 +469,12 @@ func (a *App) shutdown() {
 	}
 	if a.listener != nil {
 		a.listener.Stop()
+	}
+	if a.couponExp != nil {
+		a.couponExp.Stop()
+	}
+	if a.couponChg != nil {
+		a.couponChg.Stop()
 	}
 	if a.ledger != nil {
 		a.ledger.Close()
