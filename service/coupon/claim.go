@@ -141,7 +141,7 @@ func (c *Coupons) fence(ctx context.Context, t Template, at service.OrderTable, 
 		return Coupon{}, fmt.Errorf("%w: claim %d: %w", service.ErrAmbiguous, cp.ID, cause)
 	case voided || status == StatusVoid:
 		c.giveBack(ctx, t, cp)
-		return Coupon{}, fmt.Errorf("%w: the record could not be written: %w", service.ErrUnavailable, cause)
+		return Coupon{}, fmt.Errorf("%w: the record could not be written (%v); nothing was claimed", service.ErrUnavailable, cause)
 	}
 	c.deferExpiry(ctx, Expiry{CouponID: cp.ID, UserID: cp.UserID, TemplateID: cp.TemplateID, At: cp.ExpiresAt.UnixMilli()})
 	return cp, nil
