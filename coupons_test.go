@@ -333,3 +333,27 @@ func TestCouponReconciliationRepairsSubStocks(t *testing.T) {
 		t.Errorf("after the repair: %+v", st)
 	}
 }
+
+// The standalone mode (SQLite files, in-process Redis) issues coupons with
+// the same promises.
+func TestCouponsInTheStandaloneMode(t *testing.T) {
+	t.Parallel()
+	e := harness.NewStandaloneEnv(t)
+	in := e.Start(t)
+	tpl := createTemplate(t, in, map[string]any{"name": "solo", "type": "fixed", "value": 100, "stock": 5, "sub_stocks": 3})
+	var wg sync.WaitGroup
+	var created atomic.Int64
+	for u := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, _ := claim(t, in, int64(u+1), tpl.ID, ""); code == 201 {
+				created.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if st := templateStats(t, in, tpl.ID); created.Load() != 5 || st.Issued != 5 || st.RedisRemaining != 0 {
+		t.Errorf("issued %d (201 x%d), redis %d; want 5 of 5", st.Issued, created.Load(), st.RedisRemaining)
+	}
+}
