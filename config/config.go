@@ -79,10 +79,10 @@ type Redis struct {
 	// ClusterAddrs, comma-separated, are seed nodes of a Redis Cluster; set,
 	// every Redis command goes through a cluster client instead of Addr.
 	ClusterAddrs string `mapstructure:"cluster_addrs"`
-	DB        int    `mapstructure:"db"`
-	Password  string `mapstructure:"password"`
-	KeyPrefix string `mapstructure:"key_prefix"`
-	PoolSize  int    `mapstructure:"pool_size"`
+	DB           int    `mapstructure:"db"`
+	Password     string `mapstructure:"password"`
+	KeyPrefix    string `mapstructure:"key_prefix"`
+	PoolSize     int    `mapstructure:"pool_size"`
 	// RebuildGrace must outlast an order's work after its reservation.
 	RebuildGrace time.Duration `mapstructure:"rebuild_grace"`
 	// The client's timeouts; PoolTimeout bounds the wait for a free connection.
