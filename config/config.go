@@ -76,11 +76,14 @@ type MySQL struct {
 }
 
 type Redis struct {
-	Addr      string `mapstructure:"addr"`
-	DB        int    `mapstructure:"db"`
-	Password  string `mapstructure:"password"`
-	KeyPrefix string `mapstructure:"key_prefix"`
-	PoolSize  int    `mapstructure:"pool_size"`
+	Addr string `mapstructure:"addr"`
+	// ClusterAddrs, comma-separated, are seed nodes of a Redis Cluster; set,
+	// every Redis command goes through a cluster client instead of Addr.
+	ClusterAddrs string `mapstructure:"cluster_addrs"`
+	DB           int    `mapstructure:"db"`
+	Password     string `mapstructure:"password"`
+	KeyPrefix    string `mapstructure:"key_prefix"`
+	PoolSize     int    `mapstructure:"pool_size"`
 	// RebuildGrace must outlast an order's work after its reservation.
 	RebuildGrace time.Duration `mapstructure:"rebuild_grace"`
 	// The client's timeouts; PoolTimeout bounds the wait for a free connection.
@@ -283,6 +286,19 @@ func (c Config) Validate() error {
 	if c.Redis.PoolSize < 1 {
 		bad("redis.pool_size", "must be at least 1")
 	}
+	if len(c.RedisClusterAddrs()) > 0 {
+		if c.Redis.Addr != "" {
+			bad("redis.addr/redis.cluster_addrs", "set one of them: a single server or a cluster")
+		}
+		if c.Redis.DB != 0 {
+			bad("redis.db", "must be 0 with redis.cluster_addrs: a cluster has database 0 only")
+		}
+		// A hash tag in the prefix would be every key's tag: all of them on
+		// one master, and each goods' own tag ignored.
+		if strings.ContainsAny(c.Redis.KeyPrefix, "{}") {
+			bad("redis.key_prefix", "must not contain { or } with redis.cluster_addrs: it would put every key in one hash slot")
+		}
+	}
 	if c.NSQ.Topic == "" || c.NSQ.Channel == "" || c.NSQ.StockBackTopic == "" || c.NSQ.TimeoutTopic == "" || c.NSQ.TimeoutChannel == "" ||
 		c.NSQ.CouponExpiryTopic == "" || c.NSQ.CouponExpiryChannel == "" || c.NSQ.CouponChangeTopic == "" {
 		bad("nsq topics and channels", "must not be empty")
@@ -430,6 +446,10 @@ func (c Config) EmbeddedNSQDDir() string {
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+// RedisClusterAddrs are the seed nodes of the Redis Cluster; empty means
+// one server (redis.addr) or, without it, an in-process one.
+func (c Config) RedisClusterAddrs() []string { return splitList(c.Redis.ClusterAddrs) }
 
 // NSQDAddrs are the nsqd TCP addresses; empty means run one embedded.
 func (c Config) NSQDAddrs() []string { return splitList(c.NSQ.NSQD) }

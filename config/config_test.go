@@ -300,3 +300,32 @@ func TestEmbeddedNSQDFolderIsPerDatabase(t *testing.T) {
 		t.Errorf("an explicit folder is kept: %v %s", err, set.EmbeddedNSQDDir())
 	}
 }
+
+// A cluster is one list of seed nodes, exclusive with a single server; it
+// has database 0 only, and a hash tag in the key prefix would pull every
+// key into one slot.
+func TestRedisClusterAddrs(t *testing.T) {
+	c, err := Load("", env(map[string]string{"SECKILL_REDIS_CLUSTER_ADDRS": " 127.0.0.1:7000, 127.0.0.1:7001 ,,"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.RedisClusterAddrs(); len(got) != 2 || got[0] != "127.0.0.1:7000" || got[1] != "127.0.0.1:7001" {
+		t.Errorf("cluster addrs: %q", got)
+	}
+	if c, _ := Load("", env(nil)); len(c.RedisClusterAddrs()) != 0 {
+		t.Errorf("default cluster addrs: %q, want none", c.RedisClusterAddrs())
+	}
+	for _, tc := range []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"SECKILL_REDIS_ADDR": "127.0.0.1:6379"}, "redis.addr/redis.cluster_addrs"},
+		{map[string]string{"SECKILL_REDIS_DB": "2"}, "redis.db"},
+		{map[string]string{"SECKILL_REDIS_KEY_PREFIX": "app{1}:"}, "redis.key_prefix"},
+	} {
+		tc.set["SECKILL_REDIS_CLUSTER_ADDRS"] = "127.0.0.1:7000"
+		if _, err := Load("", env(tc.set)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %s", tc.set, err, tc.want)
+		}
+	}
+}

@@ -167,15 +167,22 @@ func (r *Redis) DropTemplate(ctx context.Context, id int64) error {
 	return unavailable(r.c.Del(ctx, CouponTemplateKey(r.prefix, id)).Err())
 }
 
-// Spread chooses n tags for a template's sub-stocks. On one Redis every
-// tag is as good as another.
+// Spread chooses n tags for a template's sub-stocks, sub-stock i on master
+// i mod masters (see SpreadTags).
 func (s CouponStocks) Spread(ctx context.Context, n int, base string) ([]string, error) {
-	tags := make([]string, n)
-	for i := range tags {
-		tags[i] = base + "." + strconv.Itoa(i)
-	}
-	return tags, nil
+	tags, err := SpreadTags(ctx, s.r.c, n, base)
+	return tags, unavailable(err)
 }
 
-// Masters is how many Redis masters hold data.
-func (s CouponStocks) Masters(ctx context.Context) (int, error) { return 1, nil }
+// Masters is how many Redis masters hold data: 1 without a cluster.
+func (s CouponStocks) Masters(ctx context.Context) (int, error) {
+	cc, ok := s.r.c.(*redis.ClusterClient)
+	if !ok {
+		return 1, nil
+	}
+	ms, err := ClusterMasters(ctx, cc)
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	return max(len(ms), 1), nil
+}

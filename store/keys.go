@@ -2,8 +2,20 @@ package store
 
 import "strconv"
 
-// The Redis key layout, built here only. A goods' keys share a hash tag,
-// so that its scripts run on one Redis Cluster shard.
+// The Redis key layout, built here only. On a Redis Cluster a script, a
+// MULTI/EXEC and a multi-key command may only touch keys of one hash slot:
+//
+//   - a goods' keys (the goods hash, its buyers hash, and their staging and
+//     scratch copies) share the hash tag {id}: its scripts, Put's
+//     transaction and the rebuild's placing run on one master;
+//   - every other key stands alone in its commands and scripts: a lock
+//     (lock:<name>), an idempotency outcome (idem:<key>), a snowflake node
+//     lease (snowflake:node:<n>);
+//   - pipelines that read many goods (Stocks) may span slots: the cluster
+//     client splits them by master.
+//
+// The key prefix carries no hash tag on a cluster (config.Validate), or it
+// would be every key's tag.
 
 // GoodsKey is the hash of a goods' stock, sale window and limit.
 func GoodsKey(prefix string, goodsID int64) string {

@@ -29,7 +29,7 @@ const minLeaseTTL = 30 * time.Millisecond
 // while another took its node and gave it back. The first is a deployment
 // error; the second would also stop the instance from selling.
 type NodeLease struct {
-	c     *redis.Client
+	c     redis.UniversalClient
 	key   string
 	token string
 	node  int64
@@ -78,7 +78,7 @@ return 0
 // instances starting together do not all race for node 0. The lease lives
 // ttl and renews itself every ttl/3 until Release; Lost tells when another
 // instance took it over.
-func LeaseNode(ctx context.Context, client *redis.Client, prefix string, want int64, ttl time.Duration) (*NodeLease, error) {
+func LeaseNode(ctx context.Context, client redis.UniversalClient, prefix string, want int64, ttl time.Duration) (*NodeLease, error) {
 	if want >= snowflakeNodes {
 		return nil, fmt.Errorf("snowflake node %d: must be within 0..%d, or negative for any free node", want, snowflakeNodes-1)
 	}

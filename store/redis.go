@@ -12,8 +12,10 @@ import (
 )
 
 // Redis holds each goods' sellable stock in the hash goods_{id}, field stock.
+// Its client is one server's or a Redis Cluster's: every script and
+// transaction keeps its keys in one hash slot (see keys.go).
 type Redis struct {
-	c      *redis.Client
+	c      redis.UniversalClient
 	prefix string
 }
 
@@ -78,11 +80,14 @@ return redis.call('HINCRBY', KEYS[1], 'stock', ARGV[1])
 
 // RedisOptions configure the client.
 type RedisOptions struct {
-	Addr      string
-	Password  string
-	DB        int
-	PoolSize  int
-	KeyPrefix string
+	Addr string
+	// ClusterAddrs, when set, are seed nodes of a Redis Cluster, used
+	// instead of Addr (DB must be 0).
+	ClusterAddrs []string
+	Password     string
+	DB           int
+	PoolSize     int
+	KeyPrefix    string
 	// Zero timeouts take the values in brackets.
 	DialTimeout  time.Duration // [2s]
 	ReadTimeout  time.Duration // [1s]
@@ -92,19 +97,37 @@ type RedisOptions struct {
 	PoolTimeout time.Duration
 }
 
-// OpenRedis connects and checks the server answers.
+// OpenRedis connects and checks the server answers: one server, or with
+// ClusterAddrs a cluster (pool size and idle connections are then per node).
 func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
-	c := redis.NewClient(&redis.Options{
-		Addr:         o.Addr,
-		Password:     o.Password,
-		DB:           o.DB,
-		PoolSize:     o.PoolSize,
-		MinIdleConns: o.PoolSize / 4,
-		DialTimeout:  cmp.Or(o.DialTimeout, 2*time.Second),
-		ReadTimeout:  cmp.Or(o.ReadTimeout, time.Second),
-		WriteTimeout: cmp.Or(o.WriteTimeout, time.Second),
-		PoolTimeout:  cmp.Or(o.PoolTimeout, 2*time.Second),
-	})
+	var c redis.UniversalClient
+	if len(o.ClusterAddrs) > 0 {
+		if o.DB != 0 {
+			return nil, errors.New("a Redis Cluster has database 0 only")
+		}
+		c = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:        o.ClusterAddrs,
+			Password:     o.Password,
+			PoolSize:     o.PoolSize,
+			MinIdleConns: o.PoolSize / 4,
+			DialTimeout:  cmp.Or(o.DialTimeout, 2*time.Second),
+			ReadTimeout:  cmp.Or(o.ReadTimeout, time.Second),
+			WriteTimeout: cmp.Or(o.WriteTimeout, time.Second),
+			PoolTimeout:  cmp.Or(o.PoolTimeout, 2*time.Second),
+		})
+	} else {
+		c = redis.NewClient(&redis.Options{
+			Addr:         o.Addr,
+			Password:     o.Password,
+			DB:           o.DB,
+			PoolSize:     o.PoolSize,
+			MinIdleConns: o.PoolSize / 4,
+			DialTimeout:  cmp.Or(o.DialTimeout, 2*time.Second),
+			ReadTimeout:  cmp.Or(o.ReadTimeout, time.Second),
+			WriteTimeout: cmp.Or(o.WriteTimeout, time.Second),
+			PoolTimeout:  cmp.Or(o.PoolTimeout, 2*time.Second),
+		})
+	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()
 		return nil, unavailable(err)
@@ -171,7 +194,8 @@ func (r *Redis) runOnKey(ctx context.Context, s *redis.Script, goodsID int64, ar
 }
 
 // Put loads new goods: stock, sale window and limit, replacing what the
-// keys held.
+// keys held. MULTI/EXEC on a cluster needs one slot: both keys share the
+// goods' hash tag.
 func (r *Redis) Put(ctx context.Context, g service.Goods) error {
 	keys := r.keys(g.ID)
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {

@@ -127,6 +127,8 @@ func bigRigs() []struct {
 		rig  func(t *testing.T) *rig
 	}{
 		{"redis+mariadb", 20_000, func(t *testing.T) *rig { return newRig(t) }},
+		// Every chunk and script of a goods runs on its one master.
+		{"redis-cluster+mariadb", 5_000, func(t *testing.T) *rig { return newRigOn(t, openTestDatabase(t), openClusterRedis(t)) }},
 		{"miniredis+sqlite", 6_000, func(t *testing.T) *rig {
 			r, _ := openMiniRedis(t)
 			return newRigOn(t, openSQLiteDatabase(t), r)
@@ -176,7 +178,7 @@ func TestRestoreOfManyBuyersAndReturns(t *testing.T) {
 			if err := g.db.db.QueryRow("SELECT COUNT(*) FROM goods_stock_logs WHERE goods_id = ? AND op = 1 AND cached = 0", gd.ID).Scan(&pending); err != nil || pending != 0 {
 				t.Errorf("%d returns still pending (%v)", pending, err)
 			}
-			keys, err := g.r.c.Keys(ctx, g.r.prefix+"*").Result()
+			keys, err := keysUnder(ctx, g.r)
 			if err != nil || len(keys) != 2 {
 				t.Errorf("keys after the restore: %v (%v), want the goods and its buyers", keys, err)
 			}

@@ -131,7 +131,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		return nil, err
 	}
 	redisAddr := cfg.Redis.Addr
-	if redisAddr == "" {
+	clusterAddrs := cfg.RedisClusterAddrs()
+	if redisAddr == "" && len(clusterAddrs) == 0 {
 		// miniredis runs the same Lua scripts over a real TCP socket; it keeps
 		// nothing on disk, so stock is rebuilt from the database below.
 		a.miniRed = miniredis.NewMiniRedis()
@@ -142,11 +143,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		log.Info("embedded redis started", "addr", redisAddr)
 	}
 	if a.redis, err = store.OpenRedis(ctx, store.RedisOptions{
-		Addr: redisAddr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		Addr: redisAddr, ClusterAddrs: clusterAddrs, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 		PoolSize: cfg.Redis.PoolSize, KeyPrefix: cfg.Redis.KeyPrefix,
 		DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout,
 		WriteTimeout: cfg.Redis.WriteTimeout, PoolTimeout: cfg.Redis.PoolTimeout,
 	}); err != nil {
+		if len(clusterAddrs) > 0 {
+			return nil, fmt.Errorf("redis cluster %s: %w", strings.Join(clusterAddrs, ","), err)
+		}
 		return nil, fmt.Errorf("redis %s: %w", redisAddr, err)
 	}
 
@@ -410,7 +414,8 @@ func (a *App) servePprof(addr string) error {
 func (a *App) Addr() string { return a.httpLn.Addr().String() }
 
 // RedisAddr is where the instance's Redis answers: the configured one, or
-// in the standalone mode the in-process one.
+// in the standalone mode the in-process one; empty on a cluster (see
+// config.RedisClusterAddrs).
 func (a *App) RedisAddr() string {
 	if a.miniRed != nil {
 		return a.miniRed.Addr()

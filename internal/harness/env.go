@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/go-seckill/seckill/config"
 	"github.com/go-seckill/seckill/internal/app"
+	"github.com/go-seckill/seckill/internal/testenv"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/store"
 )
@@ -98,6 +100,18 @@ func (e *Env) EmbeddedNSQD() {
 	e.NSQDs = nil
 }
 
+// UseRedisCluster has the env's instances, and the reads of its checks,
+// use the Redis Cluster c instead of one server, under the env's key
+// prefix, whose keys are deleted on every master when the test ends.
+func (e *Env) UseRedisCluster(tb testing.TB, c *testenv.Cluster) {
+	tb.Helper()
+	delete(e.Settings, "SECKILL_REDIS_ADDR")
+	e.Settings["SECKILL_REDIS_CLUSTER_ADDRS"] = strings.Join(c.Addrs(), ",")
+	e.Servers.UseRedisCluster(c.Addrs())
+	prefix := e.Prefix
+	tb.Cleanup(func() { c.DeletePrefix(prefix) })
+}
+
 // Config is the configuration the env's settings make.
 func (e *Env) Config(tb testing.TB) config.Config {
 	tb.Helper()
@@ -130,7 +144,7 @@ func (e *Env) Start(tb testing.TB) *Instance {
 		cancel()
 		tb.Fatal(err)
 	}
-	if cfg.Redis.Addr == "" {
+	if cfg.Redis.Addr == "" && len(cfg.RedisClusterAddrs()) == 0 {
 		e.UseRedis(a.RedisAddr())
 	}
 	in := &Instance{Client: NewClient("http://"+a.Addr(), AdminToken), Config: cfg,

@@ -25,8 +25,8 @@ type Servers struct {
 	dbs []*sql.DB
 
 	mu        sync.Mutex
-	redisAddr string
-	rdb       *redis.Client
+	redisAddr string // "cluster:" and the seed nodes on a cluster
+	rdb       redis.UniversalClient
 }
 
 // NewServers names databases fresh databases on the test server and a
@@ -72,9 +72,10 @@ func OpenServers(dsns []string, redisAddr, prefix string) (*Servers, error) {
 // DB is database i (0 is the primary), for plain SQL.
 func (s *Servers) DB(i int) *sql.DB { return s.dbs[i] }
 
-// Redis is a client of the Redis the service uses; keys are under Prefix.
-// It is nil while a standalone env has started no instance.
-func (s *Servers) Redis() *redis.Client {
+// Redis is a client of the Redis the service uses, one server's or a
+// cluster's; keys are under Prefix. It is nil while a standalone env has
+// started no instance.
+func (s *Servers) Redis() redis.UniversalClient {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rdb
@@ -97,7 +98,23 @@ func (s *Servers) UseRedis(addr string) {
 	}
 }
 
-// RedisAddr is where the reads go.
+// UseRedisCluster points the reads at the Redis Cluster of the seed nodes
+// addrs.
+func (s *Servers) UseRedisCluster(addrs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := "cluster:" + strings.Join(addrs, ",")
+	if s.rdb != nil && s.redisAddr == id {
+		return
+	}
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
+	s.redisAddr, s.rdb = id, redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, PoolSize: 4})
+}
+
+// RedisAddr is where the reads go: a server's address, or "cluster:" and
+// the seed nodes.
 func (s *Servers) RedisAddr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
