@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/go-seckill/seckill/internal/harness"
+	"github.com/go-seckill/seckill/internal/testenv"
 	"github.com/go-seckill/seckill/store"
 )
 
@@ -356,4 +359,96 @@ func TestCouponsInTheStandaloneMode(t *testing.T) {
 	if st := templateStats(t, in, tpl.ID); created.Load() != 5 || st.Issued != 5 || st.RedisRemaining != 0 {
 		t.Errorf("issued %d (201 x%d), redis %d; want 5 of 5", st.Issued, created.Load(), st.RedisRemaining)
 	}
+}
+
+// On a real three-master Redis Cluster: a template's sub-stocks land on
+// different masters, a claim storm issues exactly the stock, and with one
+// master killed mid-storm the claims go on from the sub-stocks on the
+// others (its own are skipped, not waited on), never issuing more than the
+// stock; once it is back, reconciliation finds Redis = truth.
+func TestCouponsOnARedisCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.RedisCluster(t)
+	e := harness.NewEnv(t)
+	e.UseRedisCluster(t, cluster)
+	in := e.Start(t)
+	const stock = 3000
+	tpl := createTemplate(t, in, map[string]any{"name": "cluster", "type": "fixed", "value": 100, "stock": stock, "per_user_limit": 0})
+	if tpl.SubStocks != 3 {
+		t.Errorf("default split of %d units over 3 masters: %d sub-stocks, want 3", stock, tpl.SubStocks)
+	}
+	keys := couponStockKeys(t, e, cluster)
+	masters := map[int]bool{}
+	for _, k := range keys {
+		masters[cluster.MasterOf(k)] = true
+	}
+	if len(keys) != 3 || len(masters) != 3 {
+		t.Errorf("sub-stock keys %v on masters %v, want one on each of 3", keys, masters)
+	}
+
+	var created, unavailable, other atomic.Int64
+	storm := func(users int64, from int64) {
+		var wg sync.WaitGroup
+		next := atomic.Int64{}
+		next.Store(from)
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					u := next.Add(1)
+					if u > from+users {
+						return
+					}
+					switch code, _ := claim(t, in, u, tpl.ID, ""); code {
+					case 201:
+						created.Add(1)
+					case 503:
+						unavailable.Add(1)
+					default:
+						other.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	storm(1000, 0)
+	cluster.Kill(t, 0)
+	start := time.Now()
+	storm(1000, 1000)
+	during := time.Since(start)
+	cluster.Restart(t, 0)
+	storm(2000, 2000)
+	st := templateStats(t, in, tpl.ID)
+	t.Logf("claims: 201 x%d, 503 x%d, other x%d; 1000 claims with a master down took %v; stats %+v",
+		created.Load(), unavailable.Load(), other.Load(), during, st)
+	if st.Issued != created.Load() || st.Issued > stock {
+		t.Fatalf("issued %d, 201 answered %d times (stock %d)", st.Issued, created.Load(), stock)
+	}
+	if st.Issued+st.RedisRemaining != stock {
+		t.Errorf("issued %d + redis %d != stock %d", st.Issued, st.RedisRemaining, stock)
+	}
+	if st.Issued != stock {
+		t.Errorf("4000 claims for 3000 units issued only %d", st.Issued)
+	}
+}
+
+// couponStockKeys finds the sub-stock keys of the env's prefix on every
+// master.
+func couponStockKeys(t *testing.T, e *harness.Env, c *testenv.Cluster) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var keys []string
+	err := c.Client().ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		ks, err := m.Keys(ctx, store.CouponStockKey(e.Prefix, "*")).Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
