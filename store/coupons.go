@@ -116,8 +116,9 @@ func (d *Database) PendingStockOps(ctx context.Context, templateID int64) ([]cou
 	err := queryEach(ctx, d.db, "SELECT op_id, added FROM coupon_stock_ops WHERE in_redis = 0 AND template_id = ? ORDER BY created_at",
 		[]any{templateID}, func(rows *sql.Rows) error {
 			op := coupon.StockOp{TemplateID: templateID}
+			err := rows.Scan(&op.OpID, &op.Added)
 			ops = append(ops, op)
-			return rows.Scan(&ops[len(ops)-1].OpID, &ops[len(ops)-1].Added)
+			return err
 		})
 	return ops, err
 }
@@ -136,9 +137,8 @@ func (d *Database) DueTemplates(ctx context.Context, now time.Time) ([]int64, er
 	var ids []int64
 	err := queryEach(ctx, d.db, "SELECT id FROM coupon_templates WHERE ended = 0 AND end_at <= ?", []any{now.UTC()}, func(rows *sql.Rows) error {
 		var id int64
-		ids = append(ids, 0)
 		err := rows.Scan(&id)
-		ids[len(ids)-1] = id
+		ids = append(ids, id)
 		return err
 	})
 	return ids, err
