@@ -183,6 +183,25 @@ func (e *EmbeddedNSQD) TCPAddr() string { return e.n.RealTCPAddr().String() }
 // HTTPAddr is nsqd's HTTP API.
 func (e *EmbeddedNSQD) HTTPAddr() string { return e.n.RealHTTPAddr().String() }
 
+// ChannelDepth is one channel's backlog on an nsqd.
+type ChannelDepth struct {
+	Topic, Channel string
+	Depth          int64 // waiting, in memory and on disk
+	InFlight       int   // delivered, not yet finished
+	Deferred       int   // waiting for their time (payment timeouts, expiries)
+}
+
+// Depths are the backlogs of every channel of this nsqd.
+func (e *EmbeddedNSQD) Depths() []ChannelDepth {
+	var out []ChannelDepth
+	for _, t := range e.n.GetStats("", "", false).Topics {
+		for _, c := range t.Channels {
+			out = append(out, ChannelDepth{Topic: t.TopicName, Channel: c.ChannelName, Depth: c.Depth, InFlight: c.InFlightCount, Deferred: c.DeferredCount})
+		}
+	}
+	return out
+}
+
 // Exit flushes queues to disk and stops. Stop clients first.
 func (e *EmbeddedNSQD) Exit() { e.n.Exit() }
 

@@ -75,7 +75,7 @@ type dsnConnector struct {
 }
 
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
-func (c dsnConnector) Driver() driver.Driver                         { return c.drv }
+func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
 // connectorOf is the driver's Connector for dsn.
 func connectorOf(drv driver.Driver, dsn string) (driver.Connector, error) {
