@@ -213,7 +213,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		if a.couponExp, err = consumer.StartCouponExpiry(units.coupons, consumer.Options{
 			Topic: cfg.NSQ.CouponExpiryTopic, Channel: cfg.NSQ.CouponExpiryChannel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
-			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log), Lag: a.lag(cfg.NSQ.CouponExpiryTopic),
+			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
 			return nil, err
 		}
@@ -228,7 +228,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		if a.timeouts, err = consumer.StartTimeouts(units.payments, a.deadLetters(cfg.NSQ.TimeoutTopic), consumer.Options{
 			Topic: cfg.NSQ.TimeoutTopic, Channel: cfg.NSQ.TimeoutChannel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
-			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log), Lag: a.lag(cfg.NSQ.TimeoutTopic),
+			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
 			return nil, err
 		}

@@ -53,7 +53,8 @@ func (a *App) observePools() error {
 	return nil
 }
 
-// lag is a consumer's Lag for topic.
+// lag is a consumer's Lag for topic. The deferred topics (payment
+// timeouts, coupon expiries) have none: their messages are meant to wait.
 func (a *App) lag(topic string) func(time.Duration) {
 	h := a.metrics.ConsumerLag.WithLabelValues(topic)
 	return func(age time.Duration) { h.Observe(age.Seconds()) }
