@@ -126,6 +126,8 @@ func New(svc Service, opts Options) http.Handler {
 	pages := http.FS(web.Files())
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", pages) })
 	r.GET("/admin", func(c *gin.Context) { c.FileFromFS("admin.html", pages) })
+	r.GET("/docs", func(c *gin.Context) { c.FileFromFS("api.html", pages) })
+	r.GET("/openapi.json", serveOpenAPI)
 	r.StaticFS("/static", pages)
 
 	admin := r.Group("/admin", a.requireAdmin)
