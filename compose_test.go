@@ -29,6 +29,7 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 			Build       any
 			Environment map[string]string
 			Ports       []string
+			Volumes     []string
 			DependsOn   map[string]any `yaml:"depends_on"`
 			Healthcheck *struct{ Test []string }
 		}
@@ -54,7 +55,7 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 			t.Errorf("%s: MYSQL_ROOT_PASSWORD is %q, want the required ${MYSQL_ROOT_PASSWORD:?...}", name, v)
 		}
 	}
-	for _, name := range []string{"mysql", "mysql-shard2", "redis", "nsqlookupd", "nsqd1", "nsqd2", "nsqadmin", "seckill1", "seckill2", "nginx"} {
+	for _, name := range []string{"mysql", "mysql-shard2", "redis", "nsqlookupd", "nsqd1", "nsqd2", "nsqadmin", "seckill1", "seckill2", "nginx", "prometheus", "grafana"} {
 		if _, ok := svc[name]; !ok {
 			t.Errorf("service %s is missing", name)
 		}
@@ -129,6 +130,15 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 		if _, port, _ := net.SplitHostPort(cfg.HTTP.Addr); port != listens[name] {
 			t.Errorf("%s listens on %s, the compose file expects %s", name, cfg.HTTP.Addr, listens[name])
 		}
+		// Metrics on their own port, which no service publishes.
+		if _, port, _ := net.SplitHostPort(cfg.Metrics.Addr); port != metricsPort {
+			t.Errorf("%s serves metrics on %q, Prometheus scrapes port %s", name, cfg.Metrics.Addr, metricsPort)
+		}
+		for _, p := range s.Ports {
+			if strings.HasSuffix(expand(t, p), ":"+metricsPort) {
+				t.Errorf("%s publishes its metrics port: %s", name, p)
+			}
+		}
 		for dep := range s.DependsOn {
 			if svc[dep].Healthcheck == nil {
 				t.Errorf("%s waits for %s, which has no health check", name, dep)
@@ -156,13 +166,72 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 	if ports := svc["nginx"].Ports; len(ports) == 0 || !strings.HasSuffix(expand(t, ports[0]), ":8080") {
 		t.Errorf("nginx ports %v: want the service published on 8080", ports)
 	}
+
+	// Prometheus scrapes both instances' metrics port with the rules of
+	// deploy/prometheus; Grafana gets its provisioning and dashboards from
+	// deploy/grafana and its password from a required variable.
+	prom, err := os.ReadFile("deploy/prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var promCfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			MetricsPath   string                       `yaml:"metrics_path"`
+			StaticConfigs []struct{ Targets []string } `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(prom, &promCfg); err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for _, sc := range promCfg.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			targets = append(targets, st.Targets...)
+		}
+	}
+	for _, name := range []string{"seckill1", "seckill2"} {
+		if !slices.Contains(targets, name+":"+metricsPort) {
+			t.Errorf("prometheus scrapes %v, not %s:%s", targets, name, metricsPort)
+		}
+	}
+	for _, f := range promCfg.RuleFiles {
+		if _, err := os.Stat("deploy/prometheus/" + f); err != nil {
+			t.Errorf("prometheus rule file %s: %v", f, err)
+		}
+	}
+	mounts := func(name, src, dst string) {
+		for _, v := range svc[name].Volumes {
+			if strings.HasPrefix(v, src+":"+dst) {
+				return
+			}
+		}
+		t.Errorf("%s does not mount %s at %s (volumes %v)", name, src, dst, svc[name].Volumes)
+	}
+	mounts("prometheus", "./deploy/prometheus", "/etc/prometheus")
+	mounts("grafana", "./deploy/grafana/provisioning", "/etc/grafana/provisioning")
+	mounts("grafana", "./deploy/grafana/dashboards", "/var/lib/grafana/dashboards")
+	if v := svc["grafana"].Environment["GF_SECURITY_ADMIN_PASSWORD"]; !strings.HasPrefix(v, "${GRAFANA_ADMIN_PASSWORD:?") {
+		t.Errorf("grafana: GF_SECURITY_ADMIN_PASSWORD is %q, want the required ${GRAFANA_ADMIN_PASSWORD:?...}", v)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		for _, p := range svc[name].Ports {
+			if !strings.HasPrefix(expand(t, p), "127.0.0.1:") {
+				t.Errorf("%s publishes %s beyond 127.0.0.1 by default", name, p)
+			}
+		}
+	}
 }
+
+// metricsPort is where the compose file's instances serve /metrics.
+const metricsPort = "9100"
 
 // secrets are the values the test gives the variables that must be set
 // (compose reads them from the environment or an .env file).
 var secrets = map[string]string{
-	"MYSQL_ROOT_PASSWORD": "pw0123abcd",
-	"SECKILL_ADMIN_TOKEN": "token0123abcd",
+	"MYSQL_ROOT_PASSWORD":    "pw0123abcd",
+	"SECKILL_ADMIN_TOKEN":    "token0123abcd",
+	"GRAFANA_ADMIN_PASSWORD": "grafana0123abcd",
 }
 
 // variableRef is a compose variable reference: ${VAR}, ${VAR:-default},

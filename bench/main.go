@@ -194,6 +194,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		"SECKILL_REDIS_KEY_PREFIX":       o.Prefix,
 		"SECKILL_NSQ_EMBEDDED_TCP_ADDR":  "127.0.0.1:0",
 		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR": "127.0.0.1:0",
+		"SECKILL_METRICS_ADDR":           "127.0.0.1:0",
 		"SECKILL_NSQ_EMBEDDED_DATA_DIR":  filepath.Join(tmp, "nsqd"),
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -42,6 +43,13 @@ type Config struct {
 	SoldOut    SoldOut        `mapstructure:"soldout"`
 	Standalone StandaloneMode `mapstructure:"standalone"`
 	Debug      Debug          `mapstructure:"debug"`
+	Metrics    Metrics        `mapstructure:"metrics"`
+}
+
+// Metrics configures the internal listener of /metrics, kept apart from
+// the public one.
+type Metrics struct {
+	Addr string `mapstructure:"addr"`
 }
 
 // Debug configures the profiling listener, kept apart from the public one.
@@ -66,6 +74,9 @@ type HTTP struct {
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	// ShutdownTimeout is how long shutdown waits for requests in flight.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// RequestLogPerSecond bounds the request log's lines of successes and
+	// expected refusals (409) a second; other answers are all logged.
+	RequestLogPerSecond int `mapstructure:"request_log_per_second"`
 }
 
 type MySQL struct {
@@ -269,6 +280,12 @@ func (c Config) Validate() error {
 		if _, err := mysql.ParseDSN(dsn); err != nil {
 			bad("mysql.dsn/mysql.shards", err.Error())
 		}
+	}
+	if c.HTTP.RequestLogPerSecond < 0 {
+		bad("http.request_log_per_second", "must be at least 0 (0 logs no success)")
+	}
+	if _, port, _ := net.SplitHostPort(c.Metrics.Addr); c.Metrics.Addr != "" && c.Metrics.Addr == c.HTTP.Addr && port != "0" {
+		bad("metrics.addr", "must differ from http.addr: /metrics is served on an internal listener only")
 	}
 	if c.HTTP.MaxInFlight < 1 {
 		bad("http.max_in_flight", "must be at least 1")

@@ -52,6 +52,9 @@ type Options struct {
 	NSQLog interface {
 		Output(calldepth int, s string) error
 	}
+	// Lag, if set, is told each message's age (since its publish) when it is
+	// handed to the handler.
+	Lag func(age time.Duration)
 
 	inFlight int // messages in flight per nsqd, when more than Concurrency
 }
@@ -84,6 +87,13 @@ func Start(applier Applier, dead DeadLetters, o Options, log *slog.Logger) (*Con
 // after start-up, which delays stock and stock-back messages alike.
 func start(o Options, h nsq.Handler) (*Consumer, error) {
 	c := &Consumer{}
+	if o.Lag != nil {
+		inner := h
+		h = nsq.HandlerFunc(func(m *nsq.Message) error {
+			o.Lag(time.Since(time.Unix(0, m.Timestamp)))
+			return inner.HandleMessage(m)
+		})
+	}
 	if len(o.Lookupds) > 0 {
 		nc, err := newConsumer(o, h)
 		if err != nil {
@@ -131,6 +141,18 @@ func newConsumer(o Options, h nsq.Handler) (*nsq.Consumer, error) {
 	}
 	c.AddConcurrentHandlers(h, max(o.Concurrency, 1))
 	return c, nil
+}
+
+// Stats are the messages received from nsqd, finished and requeued so far,
+// over every connection.
+func (c *Consumer) Stats() (received, finished, requeued uint64) {
+	for _, nc := range c.cs {
+		s := nc.Stats()
+		received += s.MessagesReceived
+		finished += s.MessagesFinished
+		requeued += s.MessagesRequeued
+	}
+	return received, finished, requeued
 }
 
 // Stop stops taking messages and waits for the handlers in flight.

@@ -417,6 +417,7 @@ func (e *env) settings() map[string]string {
 		"SECKILL_SOLDOUT_TTL":          "1s",
 		"SECKILL_RECONCILE_INTERVAL":   "500ms",
 		"SECKILL_MYSQL_MAX_OPEN_CONNS": "32",
+		"SECKILL_METRICS_ADDR":         "127.0.0.1:0",
 	}
 }
 

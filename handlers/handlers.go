@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/go-seckill/seckill/metrics"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/recovery"
 	"github.com/go-seckill/seckill/web"
@@ -67,20 +68,37 @@ type Options struct {
 	// Draining turns readiness off while the instance shuts down.
 	Draining func() bool
 	Log      *slog.Logger
+	// Metrics count and time the answers; nil: metrics of the router's own,
+	// served nowhere.
+	Metrics *metrics.Metrics
+	// RequestLogSuccesses is the most successes (2xx) and expected refusals
+	// (409) logged a second; every other answer is logged.
+	RequestLogSuccesses int
 }
 
 type api struct {
-	svc  Service
-	opts Options
+	svc       Service
+	opts      Options
+	metrics   *metrics.Metrics
+	successes *sampler
 }
 
 // New returns the router with every route of the service.
 func New(svc Service, opts Options) http.Handler {
-	a := &api{svc: svc, opts: opts}
+	a := &api{svc: svc, opts: opts, metrics: opts.Metrics, successes: &sampler{per: opts.RequestLogSuccesses}}
+	if a.metrics == nil {
+		a.metrics = metrics.New()
+	}
+	// The version each order route sells through, for the metrics and the
+	// request log.
+	versions := map[string]string{"/order": service.BestVersion().Name}
+	for _, v := range service.VersionNames() {
+		versions["/order"+v] = v
+	}
 	r := gin.New()
 	// No proxy is trusted until one is configured: ClientIP is the peer.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(a.recover)
+	r.Use(a.observe(versions), a.recover)
 	// Unknown paths and wrong methods answer JSON like every other error;
 	// Gin sets the 405's Allow header.
 	r.HandleMethodNotAllowed = true
@@ -108,6 +126,8 @@ func New(svc Service, opts Options) http.Handler {
 	pages := http.FS(web.Files())
 	r.GET("/", func(c *gin.Context) { c.FileFromFS("/", pages) })
 	r.GET("/admin", func(c *gin.Context) { c.FileFromFS("admin.html", pages) })
+	r.GET("/docs", func(c *gin.Context) { c.FileFromFS("api.html", pages) })
+	r.GET("/openapi.json", serveOpenAPI)
 	r.StaticFS("/static", pages)
 
 	admin := r.Group("/admin", a.requireAdmin)
@@ -313,22 +333,6 @@ func (a *api) stats(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, st)
-}
-
-// shed answers 503 busy at once when max requests are already in flight.
-func (a *api) shed(max int) gin.HandlerFunc {
-	slots := make(chan struct{}, max)
-	return func(c *gin.Context) {
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-			c.Next()
-		default:
-			c.Header("Retry-After", "1")
-			writeErrorCode(c, http.StatusServiceUnavailable, "busy", "too many orders at once; try again in a moment")
-			c.Abort()
-		}
-	}
 }
 
 // reconcile runs one reconciliation pass now and reports every goods' drift.

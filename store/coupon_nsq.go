@@ -20,7 +20,9 @@ func (p *Publisher) DeferExpiry(ctx context.Context, m coupon.Expiry, delay time
 		return err
 	}
 	delay = min(delay, payment.MaxDefer)
-	return p.each(m.TemplateID+m.CouponID, func(prod *nsq.Producer) error { return prod.DeferredPublish(p.couponExpiry, delay, body) })
+	return p.each(m.TemplateID+m.CouponID, func(prod *nsq.Producer) error {
+		return p.observe("deferred_publish", func() error { return prod.DeferredPublish(p.couponExpiry, delay, body) })
+	})
 }
 
 // TemplateChange is the body of the "template changed" broadcast.

@@ -46,14 +46,19 @@ type Database struct {
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at
 // shards, creating their databases when they are missing. A DSN starting
-// with sqlite: names an SQLite file instead of a MySQL database.
-func OpenDatabase(ctx context.Context, dsn string, shards []string, maxOpen int) (*Database, error) {
-	primary, err := openPool(ctx, dsn, maxOpen)
+// with sqlite: names an SQLite file instead of a MySQL database. An
+// observer, if given, times every statement.
+func OpenDatabase(ctx context.Context, dsn string, shards []string, maxOpen int, obs ...Observer) (*Database, error) {
+	var o Observer
+	if len(obs) > 0 {
+		o = obs[0]
+	}
+	primary, err := openPool(ctx, dsn, maxOpen, o)
 	if err != nil {
 		return nil, err
 	}
 	d := &Database{db: primary.db, hosts: []*sql.DB{primary.db}, pools: []pool{primary}}
-	if err := d.openShards(ctx, shards, maxOpen); err != nil {
+	if err := d.openShards(ctx, shards, maxOpen, o); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -69,12 +74,12 @@ func OpenDatabase(ctx context.Context, dsn string, shards []string, maxOpen int)
 	return d, nil
 }
 
-func (d *Database) openShards(ctx context.Context, shards []string, maxOpen int) error {
+func (d *Database) openShards(ctx context.Context, shards []string, maxOpen int, obs Observer) error {
 	for _, shard := range shards {
 		p, ok := d.pool(shard)
 		if !ok {
 			var err error
-			if p, err = openPool(ctx, shard, maxOpen); err != nil {
+			if p, err = openPool(ctx, shard, maxOpen, obs); err != nil {
 				return err
 			}
 			d.pools = append(d.pools, p)
@@ -102,6 +107,16 @@ func (d *Database) Migrate(ctx context.Context) (int, error) {
 		}
 	}
 	return len(d.pools), nil
+}
+
+// Pools are the distinct databases by name (host and database, or file),
+// for their pool statistics.
+func (d *Database) Pools() map[string]*sql.DB {
+	out := make(map[string]*sql.DB, len(d.pools))
+	for _, p := range d.pools {
+		out[p.id] = p.db
+	}
+	return out
 }
 
 // Close closes every pool.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/glebarez/go-sqlite" // registers the pure-Go "sqlite" driver
+	"github.com/glebarez/go-sqlite" // the pure-Go "sqlite" driver
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/go-seckill/seckill/service"
@@ -38,11 +39,24 @@ type pool struct {
 	id     string // which database, whatever the DSN's options
 }
 
-func openPool(ctx context.Context, dsn string, maxOpen int) (pool, error) {
+func openPool(ctx context.Context, dsn string, maxOpen int, obs Observer) (pool, error) {
 	if path, ok := strings.CutPrefix(dsn, SQLitePrefix); ok {
-		return openSQLite(ctx, path)
+		return openSQLite(ctx, path, obs)
 	}
-	return openMySQL(ctx, dsn, maxOpen)
+	return openMySQL(ctx, dsn, maxOpen, obs)
+}
+
+// openDB opens a pool of driver drv on dsn whose statements obs times
+// (none when obs is nil).
+func openDB(drv driver.Driver, dsn, dep string, obs Observer) (*sql.DB, error) {
+	conn, err := connectorOf(drv, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if obs != nil {
+		conn = observedConnector{Connector: conn, dep: dep, obs: obs}
+	}
+	return sql.OpenDB(conn), nil
 }
 
 // databaseID identifies the database a DSN names.
@@ -60,7 +74,7 @@ func databaseID(dsn string) string {
 	return cfg.Net + "(" + cfg.Addr + ")/" + cfg.DBName
 }
 
-func openMySQL(ctx context.Context, dsn string, maxOpen int) (pool, error) {
+func openMySQL(ctx context.Context, dsn string, maxOpen int, obs Observer) (pool, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return pool{}, fmt.Errorf("parse mysql dsn: %w", err)
@@ -71,7 +85,7 @@ func openMySQL(ctx context.Context, dsn string, maxOpen int) (pool, error) {
 	cfg.ParseTime = true
 	// Client-side interpolation saves a prepare round trip per statement.
 	cfg.InterpolateParams = true
-	db, err := sql.Open("mysql", cfg.FormatDSN())
+	db, err := openDB(&mysql.MySQLDriver{}, cfg.FormatDSN(), "mysql", obs)
 	if err != nil {
 		return pool{}, err
 	}
@@ -120,11 +134,11 @@ func createDatabase(ctx context.Context, cfg mysql.Config) error {
 // openSQLite opens (creating) the file at path. One connection: SQLite
 // takes one writer at a time, and a single connection queues writers in
 // Go instead of failing them with SQLITE_BUSY.
-func openSQLite(ctx context.Context, path string) (pool, error) {
+func openSQLite(ctx context.Context, path string, obs Observer) (pool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return pool{}, fmt.Errorf("sqlite folder: %w", err)
 	}
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	db, err := openDB(&sqlite.Driver{}, path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)", "sqlite", obs)
 	if err != nil {
 		return pool{}, err
 	}

@@ -27,6 +27,7 @@ type Publisher struct {
 	stockBackTopic string
 	couponExpiry   string
 	couponChange   string
+	obs            Observer // nil: none
 }
 
 // PublisherTopics name the topics a Publisher writes to.
@@ -35,13 +36,17 @@ type PublisherTopics struct {
 	CouponExpiry, CouponChange string
 }
 
-// NewPublisher connects one producer per nsqd address.
-func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger) (*Publisher, error) {
+// NewPublisher connects one producer per nsqd address. An observer, if
+// given, times every publish.
+func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger, obs ...Observer) (*Publisher, error) {
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("no nsqd address to publish to")
 	}
 	p := &Publisher{topic: topics.Stock, timeoutTopic: topics.Timeout, stockBackTopic: topics.StockBack,
 		couponExpiry: topics.CouponExpiry, couponChange: topics.CouponChange}
+	if len(obs) > 0 {
+		p.obs = obs[0]
+	}
 	for _, addr := range addrs {
 		prod, err := nsq.NewProducer(addr, nsq.NewConfig())
 		if err != nil {
@@ -73,7 +78,9 @@ func (p *Publisher) DeferTimeout(ctx context.Context, m service.StockMessage, de
 		return err
 	}
 	delay = min(delay, payment.MaxDefer)
-	return p.each(m.OrderID, func(prod *nsq.Producer) error { return prod.DeferredPublish(p.timeoutTopic, delay, body) })
+	return p.each(m.OrderID, func(prod *nsq.Producer) error {
+		return p.observe("deferred_publish", func() error { return prod.DeferredPublish(p.timeoutTopic, delay, body) })
+	})
 }
 
 // AnnounceStockBack publishes a stock-back broadcast. Every instance reads
@@ -87,7 +94,20 @@ func (p *Publisher) AnnounceStockBack(ctx context.Context, goodsID int64) error 
 }
 
 func (p *Publisher) publish(topic string, body []byte, route int64) error {
-	return p.each(route, func(prod *nsq.Producer) error { return prod.Publish(topic, body) })
+	return p.each(route, func(prod *nsq.Producer) error {
+		return p.observe("publish", func() error { return prod.Publish(topic, body) })
+	})
+}
+
+// observe times send, one publish to one nsqd.
+func (p *Publisher) observe(op string, send func() error) error {
+	if p.obs == nil {
+		return send()
+	}
+	start := time.Now()
+	err := send()
+	p.obs.Observe("nsqd", op, time.Since(start), err)
+	return err
 }
 
 // each tries send on nsqd number route modulo their count, then on each of
@@ -163,15 +183,58 @@ func (e *EmbeddedNSQD) TCPAddr() string { return e.n.RealTCPAddr().String() }
 // HTTPAddr is nsqd's HTTP API.
 func (e *EmbeddedNSQD) HTTPAddr() string { return e.n.RealHTTPAddr().String() }
 
+// ChannelDepth is one channel's backlog on an nsqd.
+type ChannelDepth struct {
+	Topic, Channel string
+	Depth          int64 // waiting, in memory and on disk
+	InFlight       int   // delivered, not yet finished
+	Deferred       int   // waiting for their time (payment timeouts, expiries)
+}
+
+// Depths are the backlogs of every channel of this nsqd.
+func (e *EmbeddedNSQD) Depths() []ChannelDepth {
+	var out []ChannelDepth
+	for _, t := range e.n.GetStats("", "", false).Topics {
+		for _, c := range t.Channels {
+			out = append(out, ChannelDepth{Topic: t.TopicName, Channel: c.ChannelName, Depth: c.Depth, InFlight: c.InFlightCount, Deferred: c.DeferredCount})
+		}
+	}
+	return out
+}
+
 // Exit flushes queues to disk and stops. Stop clients first.
 func (e *EmbeddedNSQD) Exit() { e.n.Exit() }
 
-// NSQLogger routes nsqd's and go-nsq's log lines to log.
+// NSQLogger routes nsqd's and go-nsq's log lines to log at their own
+// levels: go-nsq starts a line with DBG, INF, WRN or ERR, nsqd with
+// "DEBUG:", "INFO:", "WARNING:", "ERROR:" or "FATAL:". The level word is
+// taken off the message; a line with none is logged at info.
 func NSQLogger(log *slog.Logger) nsqLogger { return nsqLogger{log} }
 
 type nsqLogger struct{ log *slog.Logger }
 
 func (l nsqLogger) Output(_ int, s string) error {
-	l.log.Info(strings.TrimSpace(s), "component", "nsq")
+	level, msg := nsqLevel(strings.TrimSpace(s))
+	l.log.Log(context.Background(), level, msg, "component", "nsq")
 	return nil
+}
+
+// nsqLevels are the level words of go-nsq (DBG...) and of nsqd (DEBUG:...).
+var nsqLevels = []struct {
+	prefix string
+	level  slog.Level
+}{
+	{"DBG ", slog.LevelDebug}, {"INF ", slog.LevelInfo}, {"WRN ", slog.LevelWarn}, {"ERR ", slog.LevelError},
+	{"DEBUG: ", slog.LevelDebug}, {"INFO: ", slog.LevelInfo}, {"WARNING: ", slog.LevelWarn},
+	{"ERROR: ", slog.LevelError}, {"FATAL: ", slog.LevelError},
+}
+
+// nsqLevel splits a line of nsq's into its level and its message.
+func nsqLevel(line string) (slog.Level, string) {
+	for _, l := range nsqLevels {
+		if rest, ok := strings.CutPrefix(line, l.prefix); ok {
+			return l.level, strings.TrimSpace(rest)
+		}
+	}
+	return slog.LevelInfo, line
 }

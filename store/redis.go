@@ -95,6 +95,8 @@ type RedisOptions struct {
 	// PoolTimeout is how long a command waits for a free connection before
 	// failing fast instead of queueing without bound [2s].
 	PoolTimeout time.Duration
+	// Observer, if set, times every command.
+	Observer Observer
 }
 
 // OpenRedis connects and checks the server answers: one server, or with
@@ -127,6 +129,9 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 			WriteTimeout: cmp.Or(o.WriteTimeout, time.Second),
 			PoolTimeout:  cmp.Or(o.PoolTimeout, 2*time.Second),
 		})
+	}
+	if o.Observer != nil {
+		c.AddHook(redisHook{o.Observer})
 	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		c.Close()

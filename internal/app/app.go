@@ -23,11 +23,14 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/gin-gonic/gin"
+	"github.com/maypok86/otter/v2/stats"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/config"
 	"github.com/go-seckill/seckill/consumer"
 	"github.com/go-seckill/seckill/handlers"
+	"github.com/go-seckill/seckill/metrics"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/catalog"
 	"github.com/go-seckill/seckill/service/coupon"
@@ -85,10 +88,15 @@ type App struct {
 	http      *http.Server
 	httpLn    net.Listener
 	pprof     *http.Server // nil unless debug.pprof_addr is set
-	draining  atomic.Bool
-	stopLoops context.CancelFunc
-	loops     sync.WaitGroup
-	stopOnce  sync.Once
+	metrics   *metrics.Metrics
+	// metricsSrv serves /metrics on metricsLn; nil unless metrics.addr is set.
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+	cacheStats *stats.Counter // the coupon template cache's
+	draining   atomic.Bool
+	stopLoops  context.CancelFunc
+	loops      sync.WaitGroup
+	stopOnce   sync.Once
 }
 
 // Migrate applies the migrations on every database and returns.
@@ -111,7 +119,7 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // result is unnamed: a `return nil, err` must not clear the app the
 // deferred Shutdown stops.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
-	a := &App{cfg: cfg, log: log}
+	a := &App{cfg: cfg, log: log, metrics: metrics.New(), cacheStats: stats.NewCounter()}
 	defer func() {
 		if err != nil {
 			a.Shutdown()
@@ -124,7 +132,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			"figures measured here are not benchmarks. Set SECKILL_MYSQL_DSN and SECKILL_REDIS_ADDR for real servers.",
 			"data", cfg.PrimaryDSN())
 	}
-	if a.database, err = store.OpenDatabase(ctx, cfg.PrimaryDSN(), cfg.ShardDSNs(), cfg.MySQL.MaxOpenConns); err != nil {
+	if a.database, err = store.OpenDatabase(ctx, cfg.PrimaryDSN(), cfg.ShardDSNs(), cfg.MySQL.MaxOpenConns, a.metrics); err != nil {
+		return nil, err
+	}
+	if err = a.observePools(); err != nil {
 		return nil, err
 	}
 	if _, err = a.database.Migrate(ctx); err != nil {
@@ -146,7 +157,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Addr: redisAddr, ClusterAddrs: clusterAddrs, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 		PoolSize: cfg.Redis.PoolSize, KeyPrefix: cfg.Redis.KeyPrefix,
 		DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout,
-		WriteTimeout: cfg.Redis.WriteTimeout, PoolTimeout: cfg.Redis.PoolTimeout,
+		WriteTimeout: cfg.Redis.WriteTimeout, PoolTimeout: cfg.Redis.PoolTimeout, Observer: a.metrics,
 	}); err != nil {
 		if len(clusterAddrs) > 0 {
 			return nil, fmt.Errorf("redis cluster %s: %w", strings.Join(clusterAddrs, ","), err)
@@ -166,7 +177,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if a.pub, err = store.NewPublisher(nsqds, store.PublisherTopics{
 		Stock: cfg.NSQ.Topic, Timeout: cfg.NSQ.TimeoutTopic, StockBack: cfg.NSQ.StockBackTopic,
 		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic,
-	}, log); err != nil {
+	}, log, a.metrics); err != nil {
 		return nil, err
 	}
 	// Two instances on one snowflake node would make equal order ids: each
@@ -188,13 +199,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	lookupds := cfg.LookupdAddrs()
 	if a.listener, err = consumer.StartStockBack(units.flags.Clear, consumer.Options{
 		Topic: cfg.NSQ.StockBackTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", a.lease.Node(), randomToken()[:8]),
-		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log),
+		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log), Lag: a.lag(cfg.NSQ.StockBackTopic),
 	}); err != nil {
 		return nil, err
 	}
 	if a.couponChg, err = consumer.StartCouponChanges(units.coupons.Changed, consumer.Options{
 		Topic: cfg.NSQ.CouponChangeTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", a.lease.Node(), randomToken()[:8]),
-		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log),
+		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log), Lag: a.lag(cfg.NSQ.CouponChangeTopic),
 	}); err != nil {
 		return nil, err
 	}
@@ -206,18 +217,24 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		}, log); err != nil {
 			return nil, err
 		}
-		if a.consumer, err = consumer.Start(a.ledger, a.ledger, consumer.Options{
+		if a.consumer, err = consumer.Start(a.ledger, a.deadLetters(cfg.NSQ.Topic), consumer.Options{
 			Topic: cfg.NSQ.Topic, Channel: cfg.NSQ.Channel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
 			BatchSize: cfg.Consumer.BatchSize, ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
+			Lag: a.lag(cfg.NSQ.Topic),
 		}, log); err != nil {
 			return nil, err
 		}
-		if a.timeouts, err = consumer.StartTimeouts(units.payments, a.ledger, consumer.Options{
+		if a.timeouts, err = consumer.StartTimeouts(units.payments, a.deadLetters(cfg.NSQ.TimeoutTopic), consumer.Options{
 			Topic: cfg.NSQ.TimeoutTopic, Channel: cfg.NSQ.TimeoutChannel, NSQDs: nsqds, Lookupds: lookupds,
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
 			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []prometheus.Collector{newConsumerCollector(a), newCacheCollector(a.cacheStats), newStockCollector(units.catalog)} {
+		if err = a.metrics.Register(c); err != nil {
 			return nil, err
 		}
 	}
@@ -234,7 +251,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons, Ready: a.ready,
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
-			Draining: a.draining.Load, Log: log,
+			Draining: a.draining.Load, Log: log, Metrics: a.metrics, RequestLogSuccesses: cfg.HTTP.RequestLogPerSecond,
 		}),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
@@ -244,6 +261,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	if a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	if cfg.Metrics.Addr != "" {
+		if err := a.serveMetrics(cfg.Metrics.Addr); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Debug.PprofAddr != "" {
 		if err := a.servePprof(cfg.Debug.PprofAddr); err != nil {
@@ -261,8 +283,8 @@ type units struct {
 	payments   *payment.Payments
 	catalog    *catalog.Catalog
 	outbox     *recovery.Outbox
-	reconciler *recovery.Reconciler
-	coupons    *coupon.Coupons
+	reconciler observedReconciler
+	coupons    observedCoupons
 }
 
 // wire builds the units of the domain on the stores. The ledger is kept
@@ -284,11 +306,11 @@ func (a *App) wire(ids *store.IDs) units {
 	u.payments = payment.New(a.database, a.ledger, layout, a.log)
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, ids)
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
-	u.reconciler = recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log)
-	u.coupons = coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
+	u.reconciler = observedReconciler{recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log), a.metrics}
+	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
 		Layout: layout, WriteBudget: cfg.Order.WriteBudget,
-		LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL,
-	}, a.log)
+		LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,
+	}, a.log), a.metrics}
 	return u
 }
 
@@ -462,6 +484,9 @@ func (a *App) shutdown() {
 	if a.pprof != nil {
 		a.pprof.Close()
 	}
+	if a.metricsSrv != nil {
+		a.metricsSrv.Close()
+	}
 	if a.stopLoops != nil {
 		a.stopLoops()
 		a.loops.Wait()
@@ -507,6 +532,11 @@ func (a *App) shutdown() {
 		a.database.Close()
 	}
 	a.log.Info("stopped")
+}
+
+// deadLetters are the ledger's dead letters, counted for topic.
+func (a *App) deadLetters(topic string) consumer.DeadLetters {
+	return countedDeadLetters{DeadLetters: a.ledger, n: a.metrics.DeadLetters.WithLabelValues(topic)}
 }
 
 func randomToken() string {

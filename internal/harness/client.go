@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/recovery"
 )
@@ -209,4 +213,36 @@ func (c *Client) Reconcile(tb testing.TB) []recovery.Drift {
 		tb.Fatalf("reconcile: status %d", code)
 	}
 	return r.Goods
+}
+
+// Scrape reads the instance's /metrics from its internal listener, by
+// metric family name.
+func (in *Instance) Scrape(tb testing.TB) map[string]*dto.MetricFamily {
+	tb.Helper()
+	if in.MetricsURL == "" {
+		tb.Fatal("the instance serves no metrics (metrics.addr is empty)")
+	}
+	resp, err := in.HTTP.Get(in.MetricsURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s: %s", in.MetricsURL, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		tb.Fatalf("parse %s: %v", in.MetricsURL, err)
+	}
+	return fams
+}
+
+// Labels are a metric's labels by name.
+func Labels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }

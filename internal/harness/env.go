@@ -55,6 +55,7 @@ func NewEnv(tb testing.TB) *Env {
 		"SECKILL_NSQ_EMBEDDED_DATA_DIR":  tb.TempDir(),
 		"SECKILL_NSQ_EMBEDDED_TCP_ADDR":  "127.0.0.1:0",
 		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR": "127.0.0.1:0",
+		"SECKILL_METRICS_ADDR":           "127.0.0.1:0",
 		"SECKILL_ADMIN_TOKEN":            AdminToken,
 		"SECKILL_OUTBOX_INTERVAL":        "200ms",
 		"SECKILL_OUTBOX_GRACE":           "3s",
@@ -84,6 +85,7 @@ func NewStandaloneEnv(tb testing.TB) *Env {
 		"SECKILL_NSQ_EMBEDDED_DATA_DIR":  filepath.Join(dir, "nsqd"),
 		"SECKILL_NSQ_EMBEDDED_TCP_ADDR":  "127.0.0.1:0",
 		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR": "127.0.0.1:0",
+		"SECKILL_METRICS_ADDR":           "127.0.0.1:0",
 		"SECKILL_ADMIN_TOKEN":            AdminToken,
 		"SECKILL_OUTBOX_INTERVAL":        "200ms",
 		"SECKILL_OUTBOX_GRACE":           "3s",
@@ -126,6 +128,8 @@ func (e *Env) Config(tb testing.TB) config.Config {
 type Instance struct {
 	*Client
 	Config config.Config
+	// MetricsURL is the instance's /metrics on its internal listener.
+	MetricsURL string
 
 	tb     testing.TB
 	cancel context.CancelFunc
@@ -149,6 +153,9 @@ func (e *Env) Start(tb testing.TB) *Instance {
 	}
 	in := &Instance{Client: NewClient("http://"+a.Addr(), AdminToken), Config: cfg,
 		tb: tb, cancel: cancel, done: make(chan error, 1)}
+	if addr := a.MetricsAddr(); addr != "" {
+		in.MetricsURL = "http://" + addr + "/metrics"
+	}
 	go func() { in.done <- a.Serve(ctx) }()
 	tb.Cleanup(in.Stop)
 	return in

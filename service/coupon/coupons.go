@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/maypok86/otter/v2"
+	"github.com/maypok86/otter/v2/stats"
 
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/substock"
@@ -56,6 +57,9 @@ type Options struct {
 	// EmptyFor is how long a sub-stock seen empty is skipped [500ms].
 	EmptyFor time.Duration
 	Now      func() time.Time
+	// CacheStats, if set, records the hits, misses and loads of the
+	// instance's template cache.
+	CacheStats stats.Recorder
 }
 
 // The bounds of a template's fields.
@@ -85,7 +89,8 @@ func New(templates Templates, records Records, stocks SubStocks, cache TemplateC
 	c := &Coupons{templates: templates, records: records, stocks: stocks, cache: cache, locker: locker, messages: messages,
 		ids: ids, picker: substock.New(stocks, o.EmptyFor), o: o, log: log, drift: map[int64]Drift{}}
 	c.local = otter.Must(&otter.Options[int64, cached]{
-		MaximumSize: 100_000,
+		MaximumSize:   100_000,
+		StatsRecorder: o.CacheStats,
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[int64, cached]) time.Duration {
 			if e.Value.absent {
 				return o.AbsentTTL
