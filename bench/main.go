@@ -67,7 +67,7 @@ func defaultOptions() options {
 	return options{
 		Duration: 8 * time.Second, Threads: 2, Conns: 64,
 		CeilingDuration: 3 * time.Second, Warmup: time.Second,
-		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 7*time.Minute + 30*time.Second, QuietWait: 90 * time.Second, Disturbed: 0.10,
+		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 8 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench", ClusterDatabase: "seckill_bench_cluster",
 		Masters: rediscluster.DefaultMasters, SubStocks: []int{1, 4, 16}, SettleTimeout: 15 * time.Second,
 		Redis: "127.0.0.1:6379", Prefix: "bench:",
@@ -268,6 +268,19 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	res.Ceilings = measureCeilings(ctx, co, nil, logf)
 	// Keep time for the second pass, stopping the service and the report.
 	reserve := time.Since(passStart) + 30*time.Second
+	// Every phase has a slot of the budget kept for it: a phase run twice
+	// on a busy machine, or a long drain, takes only spare time, never a
+	// later phase's slot. The coupon phases keep theirs, and time to start
+	// the instance on the cluster, while the versions run.
+	slot := o.Duration + 5*time.Second
+	couponTime := time.Duration(2*len(o.SubStocks))*slot + 15*time.Second
+	versionPhases := 0
+	for _, v := range res.Versions {
+		versionPhases += 2
+		if v == res.Best {
+			versionPhases++
+		}
+	}
 
 	for _, v := range res.Versions {
 		phases := []string{inStock, soldOut}
@@ -278,8 +291,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			left := time.Until(deadline) - reserve
-			if left < o.Duration+5*time.Second {
+			versionPhases--
+			later := reserve + couponTime + time.Duration(versionPhases)*slot
+			left := time.Until(deadline) - later
+			if left < slot {
 				res.Phases = append(res.Phases, phaseResult{Version: v, Phase: ph, Skipped: "the time budget ran out"})
 				logPhase(logf, res.Phases[len(res.Phases)-1])
 				continue
@@ -290,8 +305,8 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 			// little about the version: run it once more and keep the less
 			// disturbed one. A broken invariant is never run again, and a
 			// second run that breaks one is the one reported.
-			left = time.Until(deadline) - reserve
-			if p.ok() && p.measured() && p.OtherCPU > o.Disturbed && left >= o.Duration+5*time.Second {
+			left = time.Until(deadline) - later
+			if p.ok() && p.measured() && p.OtherCPU > o.Disturbed && left >= slot {
 				logf("%s %s: other processes took %.0f%% of the CPU; running it again", v, ph, 100*p.OtherCPU)
 				quiet.wait(ctx, v+" "+ph)
 				q := runPhase(ctx, svc, servers, meter, o, v, ph, min(o.DrainTimeout, left-o.Duration))
@@ -313,7 +328,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	}
 	// Claims on the single Redis, through the same instance.
 	single := couponTarget{Redis: onSingle, svc: svc, servers: servers, meter: meter}
-	res.Coupons = append(res.Coupons, runCouponPhases(ctx, single, o, deadline, reserve, quiet, logf)...)
+	res.Coupons = append(res.Coupons, runCouponPhases(ctx, single, o, deadline, reserve+couponTime/2, quiet, logf)...)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -424,15 +439,19 @@ func runOnCluster(ctx context.Context, bin, tmp string, o options, cluster *redi
 }
 
 // runCouponPhases runs a coupon phase per sub-stock count on tg, each once
-// more when other processes took much of the CPU, as the versions' are.
+// more when other processes took much of the CPU, as the versions' are,
+// keeping reserve before the deadline for what follows them and a slot
+// for each phase still to run.
 func runCouponPhases(ctx context.Context, tg couponTarget, o options, deadline time.Time, reserve time.Duration, quiet *quietGate, logf func(string, ...any)) []couponPhase {
 	var out []couponPhase
-	for _, n := range o.SubStocks {
+	slot := o.Duration + 5*time.Second
+	for i, n := range o.SubStocks {
 		if ctx.Err() != nil {
 			return out
 		}
+		later := reserve + time.Duration(len(o.SubStocks)-1-i)*slot
 		p := couponPhase{Redis: tg.Redis, SubStocks: n, Stock: o.Stock}
-		if time.Until(deadline)-reserve < o.Duration+5*time.Second {
+		if time.Until(deadline)-later < slot {
 			p.Skipped = "the time budget ran out"
 			out = append(out, p)
 			logCouponPhase(logf, p)
@@ -440,7 +459,7 @@ func runCouponPhases(ctx context.Context, tg couponTarget, o options, deadline t
 		}
 		quiet.wait(ctx, p.name())
 		p = runCouponPhase(ctx, tg, o, n, o.SettleTimeout)
-		if p.ok() && p.measured() && p.OtherCPU > o.Disturbed && time.Until(deadline)-reserve >= o.Duration+5*time.Second {
+		if p.ok() && p.measured() && p.OtherCPU > o.Disturbed && time.Until(deadline)-later >= slot {
 			logf("%s: other processes took %.0f%% of the CPU; running it again", p.name(), 100*p.OtherCPU)
 			quiet.wait(ctx, p.name())
 			q := runCouponPhase(ctx, tg, o, n, o.SettleTimeout)
