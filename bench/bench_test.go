@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	domain "github.com/go-seckill/seckill/service"
 	"io"
 	"os"
@@ -71,6 +72,17 @@ func TestParseWrk(t *testing.T) {
 	}
 	if r.SocketErrors() != 9 {
 		t.Errorf("SocketErrors = %d, want 9", r.SocketErrors())
+	}
+}
+
+func TestParseWrkReadsClaims(t *testing.T) {
+	out := strings.Replace(wrkInStock, "orders: created=39042 sold_out=0 other=0", "claims: created=39000 out_of_stock=2 other=40", 1)
+	r, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Created != 39000 || r.SoldOut != 2 || r.Other != 40 {
+		t.Errorf("claims line: created %d, 409 %d, other %d", r.Created, r.SoldOut, r.Other)
 	}
 }
 
@@ -224,6 +236,58 @@ func TestCheckPhase(t *testing.T) {
 	}
 }
 
+func TestCheckCoupons(t *testing.T) {
+	good := couponPhase{Redis: onCluster, SubStocks: 2, Stock: 1000, Settled: true,
+		Wrk:   wrkResult{Created: 100},
+		After: couponState{Issued: 103, SubStocks: []*int64{i64(450), i64(447)}, Masters: 2}}
+	if f, n := checkCoupons(good, 64); len(f) != 0 || len(n) != 0 {
+		t.Fatalf("clean run: failures %v notes %v", f, n)
+	}
+	for name, tc := range map[string]struct {
+		mutate func(*couponPhase)
+		want   string
+	}{
+		"unit lost":       {func(p *couponPhase) { p.After.SubStocks[0] = i64(449) }, "not the stock"},
+		"unit doubled":    {func(p *couponPhase) { p.After.Issued = 104 }, "not the stock"},
+		"over-issued":     {func(p *couponPhase) { p.After.Issued, p.After.SubStocks = 1001, []*int64{i64(-1), i64(0)} }, "more than the stock"},
+		"negative":        {func(p *couponPhase) { p.After.SubStocks = []*int64{i64(-3), i64(900)} }, "holds -3 units"},
+		"missing":         {func(p *couponPhase) { p.After.SubStocks = []*int64{nil, i64(897)} }, "missing from Redis"},
+		"201 not stored":  {func(p *couponPhase) { p.Wrk.Created = 104 }, "claimed coupons are missing"},
+		"untold coupons":  {func(p *couponPhase) { p.Wrk.Created = 10 }, "nobody was told about"},
+		"409 while stock": {func(p *couponPhase) { p.Wrk.SoldOut = 1 }, "409 while stock remained"},
+	} {
+		p := good
+		p.After.SubStocks = []*int64{i64(450), i64(447)}
+		tc.mutate(&p)
+		f, _ := checkCoupons(p, 64)
+		if !strings.Contains(strings.Join(f, "|"), tc.want) {
+			t.Errorf("%s: failures %v, want one containing %q", name, f, tc.want)
+		}
+	}
+}
+
+func TestClaimRatios(t *testing.T) {
+	cs := []ceiling{{ID: ceilHTTP, Rate: 40000}, {ID: ceilTake, Rate: 80000}, {ID: ceilTakeCluster, Rate: 100000},
+		{ID: ceilCouponInsert, Rate: 8000}, {ID: ceilInsert16, Rate: 10000}, {ID: ceilNSQ, Rate: 50000}}
+	p := couponPhase{Redis: onCluster, Wrk: wrkResult{RPS: 4000}}
+	claimRatios(&p, cs)
+	if p.Bound.ID != ceilCouponInsert || p.Fraction != 0.5 {
+		t.Errorf("bound %+v fraction %v, want %s at 50%%", p.Bound, p.Fraction, ceilCouponInsert)
+	}
+	want := map[string]float64{ceilHTTP: 0.1, ceilTakeCluster: 0.04, ceilCouponInsert: 0.5, ceilInsert16: 0.4, ceilNSQ: 0.08}
+	if len(p.Ratios) != len(want) {
+		t.Errorf("ratios %v, want %v", p.Ratios, want)
+	}
+	for id, v := range want {
+		if p.Ratios[id] != v {
+			t.Errorf("ratio to %s = %v, want %v", id, p.Ratios[id], v)
+		}
+	}
+	if got := claimPathSum(onSingle, cs); got < 5479 || got > 5480 {
+		t.Errorf("claimPathSum on one Redis = %v, want 1/(1/40000+1/80000+1/8000+1/50000) ≈ 5479", got)
+	}
+}
+
 func TestDrainFigures(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
@@ -252,7 +316,7 @@ func TestRenderChartIsValidXML(t *testing.T) {
 		{Version: "V2 <&>", Phase: soldOut, RPS: 0, P99: 0},
 	}
 	lines := []chartLine{{"http", 80000}, {"insert-1", 19000}, {"insert-16", 20000}, {"none", 0}}
-	svg := renderChart(`title "quoted" & <tagged>`, bars, lines)
+	svg := renderChart(`title "quoted" & <tagged>`, []string{inStock, soldOut}, bars, lines)
 	dec := xml.NewDecoder(bytes.NewReader(svg))
 	var texts []string
 	var root string
@@ -314,12 +378,14 @@ func TestSmoke(t *testing.T) {
 	}
 	o := smokeOptions(defaultOptions())
 	o.Out = t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	start := time.Now()
 	res, err := run(ctx, o, testWriter{t})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("smoke run: %s", time.Since(start).Round(time.Second))
 	// In stock and sold out for every version, and the backlog phase.
 	if len(res.Phases) != 2*len(res.Versions)+1 {
 		t.Errorf("%d phases for %d versions", len(res.Phases), len(res.Versions))
@@ -337,6 +403,18 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("ceiling %s: rate %v, error %q", c.ID, c.Rate, c.Err)
 		}
 	}
+	// A claim phase per sub-stock count on each Redis, each checked.
+	if len(res.Coupons) != 2*len(o.SubStocks) {
+		t.Errorf("%d coupon phases, want %d", len(res.Coupons), 2*len(o.SubStocks))
+	}
+	for _, p := range res.Coupons {
+		if !p.measured() || !p.ok() || !p.Settled || p.After.Issued < 1 {
+			t.Errorf("%s: error %q, skipped %q, failures %v, settled %v, issued %d", p.name(), p.Err, p.Skipped, p.Failures, p.Settled, p.After.Issued)
+		}
+		if want := min(p.SubStocks, o.Masters); p.Redis == onCluster && p.After.Masters != want {
+			t.Errorf("%s: sub-stocks on %d masters, want %d", p.name(), p.After.Masters, want)
+		}
+	}
 	md, err := os.ReadFile(filepath.Join(o.Out, "BENCHMARKS.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -346,12 +424,19 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("BENCHMARKS.md has no row for %s", v)
 		}
 	}
-	svg, err := os.ReadFile(filepath.Join(o.Out, "bench", "versions.svg"))
-	if err != nil {
-		t.Fatal(err)
+	for _, row := range []string{"| single Redis | 16 |", fmt.Sprintf("| %d-master cluster | 16 |", o.Masters)} {
+		if !strings.Contains(string(md), row) {
+			t.Errorf("BENCHMARKS.md has no coupon row %q", row)
+		}
 	}
-	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
-		t.Errorf("versions.svg: %v", err)
+	for _, name := range []string{"versions.svg", "coupons.svg"} {
+		svg, err := os.ReadFile(filepath.Join(o.Out, "bench", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"github.com/nsqio/go-nsq"
 	"github.com/nsqio/nsq/nsqd"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/go-seckill/seckill/store"
 )
 
 // The ceilings: what one step of an order path can do at most on this
@@ -37,6 +39,11 @@ const (
 	ceilConsumer = "consumer"       // INSERT stock log + conditional UPDATE of one row, one tx
 	ceilBatch    = "consumer-batch" // the same for a batch of messages in one tx
 	ceilNSQ      = "nsq-publish"    // go-nsq Publish to one nsqd, one producer
+	// The coupon claim's steps: the sub-stock take script (on one Redis,
+	// and on the cluster's masters) and the insert of the coupon's record.
+	ceilTake         = "coupon-take"         // EVALSHA of the sub-stock take script, one key, one Redis
+	ceilTakeCluster  = "coupon-take-cluster" // the same over one key per master of the cluster
+	ceilCouponInsert = "coupon-insert-16"    // single-row INSERT spread over 16 tables shaped like coupon_N
 )
 
 // ceiling is one measured rate: the better of two passes, one before the
@@ -89,6 +96,8 @@ type ceilingOptions struct {
 	DSN           string        // bench database, interpolateParams=true
 	RedisAddr     string
 	RedisPrefix   string
+	ClusterAddrs  []string // the Redis Cluster's masters
+	RedisPool     int      // the service's Redis pool (per master on a cluster)
 	TempDir       string
 	Wrk           wrkRun // for the HTTP ceiling; URL and Path are filled in
 	Meter         cpuMeter
@@ -113,6 +122,9 @@ func ceilingSteps(o ceilingOptions) []ceilingStep {
 		{ceilConsumer, "MySQL tx: INSERT goods_stock_logs row; UPDATE one goods row (one stock message per tx)", "msg/s", o.ConsumerConns, consumerCeiling},
 		{ceilBatch, fmt.Sprintf("MySQL tx: INSERT %d goods_stock_logs rows in one statement; UPDATE one goods row by %d (the consumer's batch)", o.ConsumerBatch, o.ConsumerBatch), "msg/s", o.ConsumerConns, batchCeiling},
 		{ceilNSQ, "nsqd PUB of a stock message, one go-nsq producer shared by all clients", "msg/s", o.Clients, nsqCeiling},
+		{ceilTake, "Redis EVALSHA of the coupon sub-stock take script (store's CouponStocks.Take), one key on the single Redis", "ops/s", o.Clients, takeCeiling(false)},
+		{ceilTakeCluster, fmt.Sprintf("the same take, each call on one of %d keys spread over the cluster's %d masters (store.SpreadTags)", len(o.ClusterAddrs), len(o.ClusterAddrs)), "ops/s", o.Clients, takeCeiling(true)},
+		{ceilCouponInsert, "MySQL single-row INSERT of a claimed coupon spread over 16 tables shaped like coupon_N (5 indexes)", "rows/s", o.Clients, couponInsertCeiling},
 	}
 }
 
@@ -283,6 +295,73 @@ func redisCeiling(script bool) func(context.Context, ceilingOptions) (load, erro
 	}
 }
 
+// takeCeiling runs the service's own take (store.CouponStocks.Take: the
+// script's EVALSHA through go-redis, on the service's pool size) against
+// sub-stocks that never run out: one key on the single Redis, or one key
+// per master of the cluster, each call on one of them at random, as a claim
+// picks its sub-stock.
+func takeCeiling(cluster bool) func(context.Context, ceilingOptions) (load, error) {
+	return func(ctx context.Context, o ceilingOptions) (load, error) {
+		ro := store.RedisOptions{Addr: o.RedisAddr, PoolSize: o.RedisPool, KeyPrefix: o.RedisPrefix}
+		keys := 1
+		if cluster {
+			if len(o.ClusterAddrs) == 0 {
+				return load{}, errors.New("no Redis Cluster")
+			}
+			ro.Addr, ro.ClusterAddrs, keys = "", o.ClusterAddrs, len(o.ClusterAddrs)
+		}
+		r, err := store.OpenRedis(ctx, ro)
+		if err != nil {
+			return load{}, err
+		}
+		defer r.Close()
+		st := r.CouponStocks()
+		tags, err := st.Spread(ctx, keys, "ceiling")
+		if err != nil {
+			return load{}, err
+		}
+		for _, tag := range tags {
+			if err := st.Add(ctx, tag, int64(1)<<50, randomHex(8)); err != nil {
+				return load{}, err
+			}
+		}
+		defer func() {
+			addrs := []string{o.RedisAddr}
+			if cluster {
+				addrs = o.ClusterAddrs
+			}
+			c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs, IsClusterMode: cluster})
+			defer c.Close()
+			for _, tag := range tags {
+				c.Del(context.Background(), store.CouponStockKey(o.RedisPrefix, tag))
+			}
+		}()
+		return drive(ctx, o.Clients, o.Warmup, o.Duration, func(ctx context.Context) error {
+			ok, err := st.Take(ctx, tags[rand.IntN(len(tags))], 1)
+			if err == nil && !ok {
+				err = errors.New("the sub-stock ran out")
+			}
+			return err
+		})
+	}
+}
+
+// couponInsertCeiling inserts claimed coupons as the service records them
+// (store/coupons.go), spread as claims are, into empty copies of the
+// coupon tables.
+func couponInsertCeiling(ctx context.Context, o ceilingOptions) (load, error) {
+	return withDB(ctx, o, func(db *sql.DB) (load, error) {
+		return drive(ctx, o.Clients, o.Warmup, o.Duration, func(ctx context.Context) error {
+			id, user := ids.Add(1), rand.Int64N(2_000_000_000)+1
+			table := domain.ByUserTable(user, domain.Layout{Tables: domain.MaxOrderTables}).Table - 1
+			now := time.Now()
+			_, err := db.ExecContext(ctx, fmt.Sprintf("INSERT INTO ceil_coupon_%d (id, template_id, user_id, seq, status, sub_stock, idem_key, claimed_at, expires_at) VALUES (?, 1, ?, NULL, 0, 0, NULL, ?, ?)", table),
+				id, user, now, now.Add(30*24*time.Hour))
+			return err
+		})
+	})
+}
+
 // openMySQL opens the bench database with n connections kept open.
 func openMySQL(dsn string, n int) (*sql.DB, error) {
 	db, err := sql.Open("mysql", dsn)
@@ -311,6 +390,7 @@ func ceilingTables(ctx context.Context, db *sql.DB) error {
 	}
 	for i := range 16 {
 		qs = append(qs, fmt.Sprintf("DROP TABLE IF EXISTS ceil_orders_%d", i), fmt.Sprintf("CREATE TABLE ceil_orders_%d LIKE orders", i))
+		qs = append(qs, fmt.Sprintf("DROP TABLE IF EXISTS ceil_coupon_%d", i), fmt.Sprintf("CREATE TABLE ceil_coupon_%d LIKE coupon_%d", i, i+1))
 	}
 	for _, q := range qs {
 		if _, err := db.ExecContext(ctx, q); err != nil {

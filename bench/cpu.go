@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,8 @@ type cpuSnap struct {
 	total, busy, ours float64
 }
 
-// newCPUMeter watches the service and the local MySQL and Redis servers.
+// newCPUMeter watches the service and the local MySQL and Redis servers
+// (those of the harness's Redis Cluster among them).
 func newCPUMeter(servicePID int) cpuMeter {
 	m := cpuMeter{pids: []int{servicePID}}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
@@ -43,6 +45,11 @@ func newCPUMeter(servicePID int) cpuMeter {
 		}
 	}
 	return m
+}
+
+// with is m watching pid too: an instance started later.
+func (m cpuMeter) with(pid int) cpuMeter {
+	return cpuMeter{pids: append(slices.Clone(m.pids), pid)}
 }
 
 func (m cpuMeter) snap() cpuSnap {

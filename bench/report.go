@@ -15,22 +15,26 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/go-seckill/seckill/internal/rediscluster"
 )
 
 // machine is where and on what the run happened.
 type machine struct {
-	CPU        string `json:"cpu"`
-	Cores      int    `json:"cores"`
-	MemoryGiB  string `json:"memory_gib"`
-	Kernel     string `json:"kernel"`
-	Go         string `json:"go"`
-	MariaDB    string `json:"mysql"`
-	Redis      string `json:"redis"`
-	Wrk        string `json:"wrk"`
-	Commit     string `json:"commit"`
-	IdleBefore string `json:"idle_before"` // CPU idle share just before the first load
-	LoadBefore string `json:"load_before"`
-	LoadAfter  string `json:"load_after"`
+	CPU       string `json:"cpu"`
+	Cores     int    `json:"cores"`
+	MemoryGiB string `json:"memory_gib"`
+	Kernel    string `json:"kernel"`
+	Go        string `json:"go"`
+	MariaDB   string `json:"mysql"`
+	Redis     string `json:"redis"`
+	// RedisCluster is the version and shape of the harness's cluster.
+	RedisCluster string `json:"redis_cluster"`
+	Wrk          string `json:"wrk"`
+	Commit       string `json:"commit"`
+	IdleBefore   string `json:"idle_before"` // CPU idle share just before the first load
+	LoadBefore   string `json:"load_before"`
+	LoadAfter    string `json:"load_after"`
 }
 
 func readMachine(ctx context.Context, root string, o options) machine {
@@ -55,6 +59,15 @@ func readMachine(ctx context.Context, root string, o options) machine {
 	}
 	m.Commit = gitCommit(ctx, root)
 	return m
+}
+
+// clusterInfo is the cluster's Redis version and shape.
+func clusterInfo(ctx context.Context, c *rediscluster.Cluster) string {
+	version := ""
+	if info, err := c.Client().Info(ctx, "server").Result(); err == nil {
+		version = infoField(info, "redis_version")
+	}
+	return fmt.Sprintf("%s; %d masters, no replicas, no persistence, on loopback ports", orNA(version), len(c.Addrs()))
 }
 
 // procField is the value of the first "key : value" line of a /proc file.
@@ -170,7 +183,13 @@ func writeReport(dir string, r *results) (string, error) {
 	}
 	title := fmt.Sprintf("seckill order versions on %d cores, wrk -t%d -c%d -d%s, %s",
 		r.Machine.Cores, r.Options.Threads, r.Options.Conns, wrkSeconds(r.Options.Duration), r.Started.UTC().Format("2006-01-02"))
-	if err := os.WriteFile(filepath.Join(dir, "bench", "versions.svg"), renderChart(title, bars, lines), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bench", "versions.svg"), renderChart(title, []string{inStock, soldOut}, bars, lines), 0o644); err != nil {
+		return "", err
+	}
+	title = fmt.Sprintf("seckill coupon claims on one hot template, %d cores, wrk -t%d -c%d -d%s, %s",
+		r.Machine.Cores, r.Options.Threads, r.Options.Conns, wrkSeconds(r.Options.Duration), r.Started.UTC().Format("2006-01-02"))
+	phases, cbars, clines := couponChart(r)
+	if err := os.WriteFile(filepath.Join(dir, "bench", "coupons.svg"), renderChart(title, phases, cbars, clines), 0o644); err != nil {
 		return "", err
 	}
 	js, err := json.MarshalIndent(r, "", "  ")
@@ -201,10 +220,13 @@ func markdown(r *results) string {
 	}
 	w("Every order version against the ceilings of the steps its request goes\n")
 	w("through, all measured in one run on one machine by `make bench` (`go run\n")
-	w("./bench`, see `bench/main.go`). This file, `bench/versions.svg` and\n")
-	w("`bench/results.json` are written by that run: regenerate, do not edit.\n\n")
+	w("./bench`, see `bench/main.go`), and the coupon claims against theirs\n")
+	w("([below](#coupon-claims)). This file, `bench/versions.svg`,\n")
+	w("`bench/coupons.svg` and `bench/results.json` are written by that run:\n")
+	w("regenerate, do not edit.\n\n")
 	w("Run it with `make bench`: it needs MariaDB and Redis on their default\n")
-	w("local ports, as the tests do, and installs wrk with apt-get when missing.\n")
+	w("local ports, as the tests do, `redis-server` and `redis-cli` for the Redis\n")
+	w("Cluster it starts itself, and installs wrk with apt-get when missing.\n")
 	w("`make bench-smoke` runs every step with 1 s loads into a temporary\n")
 	w("directory, and `SECKILL_BENCH_SMOKE=1 go test ./bench` runs that smoke as\n")
 	w("a test. `go run ./bench -render docs/bench/results.json` rewrites this\n")
@@ -220,6 +242,7 @@ func markdown(r *results) string {
 	w("| Go | %s |\n", m.Go)
 	w("| MySQL | %s |\n", orNA(m.MariaDB))
 	w("| Redis | %s |\n", orNA(m.Redis))
+	w("| Redis Cluster | %s |\n", orNA(m.RedisCluster))
 	w("| wrk | %s |\n", orNA(m.Wrk))
 	w("| CPU idle before the first load | %s; waited %s in all for a quiet CPU before loads |\n", orNA(m.IdleBefore), r.QuietWaited.Round(time.Second))
 	w("| load average (1, 5, 15 min) | %s before, %s after |\n", orNA(m.LoadBefore), orNA(m.LoadAfter))
@@ -236,10 +259,15 @@ func markdown(r *results) string {
 	w("(the consumer's transactions with %d, the consumer's concurrency, and\n", o.ConsumerConns)
 	w("batches of %d, its batch size). The best version also runs a backlog\n", o.ConsumerBatch)
 	w("phase: in stock, with the consumer's nsqd channel paused while wrk runs,\n")
-	w("so that the drain afterwards measures the consumer alone. A phase during\n")
-	w("which other processes took more than %.0f%% of the CPU runs once more and\n", 100*o.Disturbed)
-	w("the less disturbed run is shown; a run that broke an invariant is always\n")
-	w("the one shown.\n\n")
+	w("so that the drain afterwards measures the consumer alone.")
+	if o.Disturbed < 1 {
+		w(" A phase during\n")
+		w("which other processes took more than %.0f%% of the CPU runs once more and\n", 100*o.Disturbed)
+		w("the less disturbed run is shown; a run that broke an invariant is always\n")
+		w("the one shown.\n\n")
+	} else {
+		w(" No phase runs twice.\n\n")
+	}
 
 	w("## Versions\n\n")
 	w("| version | phase | req/s | p50 | p99 | non-2xx | socket errors | bound | %% of bound | other CPU | seed (8 cores) | invariants |\n")
@@ -383,6 +411,7 @@ func markdown(r *results) string {
 
 	w("\n## Reading the results\n\n")
 	w("%s\n", reading(r))
+	b.WriteString(couponSection(r))
 	return b.String()
 }
 

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// chartBar is one version in one phase.
+// chartBar is one version (or coupon sub-stock count) in one phase (or
+// Redis).
 type chartBar struct {
 	Version string
 	Phase   string
@@ -25,7 +26,8 @@ type chartLine struct {
 	Rate  float64
 }
 
-var phaseColors = map[string]string{inStock: "#4c78a8", soldOut: "#f58518"}
+// barColors colour the phases of a chart in their order.
+var barColors = []string{"#4c78a8", "#f58518", "#54a24b", "#b279a2"}
 
 // Layout of the chart, in pixels.
 const (
@@ -42,8 +44,16 @@ const (
 
 // renderChart draws requests/s per version and phase (log scale, ceilings
 // as dashed lines) above p99 latency (log scale). Log scales because the
-// versions span two orders of magnitude; the axes say so.
-func renderChart(title string, bars []chartBar, lines []chartLine) []byte {
+// versions span two orders of magnitude; the axes say so. phases are the
+// bars of each group, in order, with their legend.
+func renderChart(title string, phases []string, bars []chartBar, lines []chartLine) []byte {
+	color := func(phase string) string {
+		i := slices.Index(phases, phase)
+		if i < 0 {
+			return "#999"
+		}
+		return barColors[i%len(barColors)]
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", chartW, chartH, chartW, chartH)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", chartW, chartH)
@@ -51,10 +61,10 @@ func renderChart(title string, bars []chartBar, lines []chartLine) []byte {
 
 	// Legend.
 	x := float64(plotLeft)
-	for _, ph := range []string{inStock, soldOut} {
-		fmt.Fprintf(&b, `<rect x="%.0f" y="36" width="12" height="12" fill="%s"/>`+"\n", x, phaseColors[ph])
+	for _, ph := range phases {
+		fmt.Fprintf(&b, `<rect x="%.0f" y="36" width="12" height="12" fill="%s"/>`+"\n", x, color(ph))
 		text(&b, x+16, 46, "start", 12, "#000", ph)
-		x += 90
+		x += float64(max(90, 30+7*len(ph)))
 	}
 	fmt.Fprintf(&b, `<line x1="%.0f" y1="42" x2="%.0f" y2="42" stroke="#555" stroke-dasharray="5,3"/>`+"\n", x, x+24)
 	text(&b, x+28, 46, "start", 12, "#000", "ceiling measured in the same run")
@@ -70,13 +80,12 @@ func renderChart(title string, bars []chartBar, lines []chartLine) []byte {
 		}
 	}
 	groupW := float64(plotRight-plotLeft) / float64(max(1, len(versions)))
-	barW := math.Min(40, groupW*0.35)
+	n := float64(max(1, len(phases)))
+	barW := math.Min(40, groupW*0.7/n)
 	barX := func(br chartBar) float64 {
 		gx := float64(plotLeft) + groupW*float64(slices.Index(versions, br.Version)) + groupW/2
-		if br.Phase == inStock {
-			return gx - barW - 2
-		}
-		return gx + 2
+		i := float64(max(0, slices.Index(phases, br.Phase)))
+		return gx - (n*barW+(n-1)*4)/2 + i*(barW+4)
 	}
 
 	// Requests/s panel.
@@ -94,7 +103,7 @@ func renderChart(title string, bars []chartBar, lines []chartLine) []byte {
 		if br.Failed {
 			label = "FAILED"
 		}
-		drawBar(&b, barX(br), barW, ax, br.RPS, phaseColors[br.Phase], label, br.Failed)
+		drawBar(&b, barX(br), barW, ax, br.RPS, color(br.Phase), label, br.Failed)
 		if br.Bound > 0 {
 			// A solid tick across the bar at its bound: the gap is what the
 			// version leaves on the table.
@@ -125,7 +134,7 @@ func renderChart(title string, bars []chartBar, lines []chartLine) []byte {
 	ay := newLogAxis(p99s, p99Top, p99Bottom)
 	ay.draw(&b, "p99 latency, ms (log scale)", func(v float64) string { return trimFloat(v) })
 	for _, br := range bars {
-		drawBar(&b, barX(br), barW, ay, ms(br.P99), phaseColors[br.Phase], trimFloat(roundSig(ms(br.P99))), br.Failed)
+		drawBar(&b, barX(br), barW, ay, ms(br.P99), color(br.Phase), trimFloat(roundSig(ms(br.P99))), br.Failed)
 	}
 	for i, v := range versions {
 		text(&b, float64(plotLeft)+groupW*(float64(i)+0.5), p99Bottom+20, "middle", 13, "#000", v)

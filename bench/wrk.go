@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// wrkResult is what one `wrk --latency` run with wrk/order.lua reports.
+// wrkResult is what one `wrk --latency` run with wrk/order.lua or
+// wrk/claim.lua reports.
 type wrkResult struct {
 	Requests int64         `json:"requests"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
@@ -28,7 +29,8 @@ type wrkResult struct {
 	Read    int64 `json:"read_errors"`
 	Write   int64 `json:"write_errors"`
 	Timeout int64 `json:"timeouts"`
-	// Answers counted by order.lua's done(): 201, 409 and anything else.
+	// Answers counted by the script's done(): 201, 409 (sold out, or a
+	// claim out of stock) and anything else.
 	Created int64 `json:"created"`
 	SoldOut int64 `json:"sold_out"`
 	Other   int64 `json:"other"`
@@ -43,12 +45,13 @@ var (
 	rePct      = regexp.MustCompile(`(?m)^\s*(50|90|99)(?:\.000)?%\s+([0-9.]+)([a-z]+)\s*$`)
 	reSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
-	reOrders   = regexp.MustCompile(`orders: created=(\d+) sold_out=(\d+) other=(\d+)`)
+	reOrders   = regexp.MustCompile(`(?:orders: created=(\d+) sold_out=(\d+)|claims: created=(\d+) out_of_stock=(\d+)) other=(\d+)`)
 )
 
-// parseWrk reads the text of `wrk --latency -s wrk/order.lua`. The request
-// count, requests/s, p50, p99 and order.lua's line are required; the socket
-// error and non-2xx lines appear only when wrk has something to report.
+// parseWrk reads the text of `wrk --latency -s wrk/order.lua` (or
+// wrk/claim.lua). The request count, requests/s, p50, p99 and the script's
+// line are required; the socket error and non-2xx lines appear only when
+// wrk has something to report.
 func parseWrk(out string) (wrkResult, error) {
 	var r wrkResult
 	m := reRequests.FindStringSubmatch(out)
@@ -91,11 +94,15 @@ func parseWrk(out string) (wrkResult, error) {
 		r.Non2xx, _ = strconv.ParseInt(m[1], 10, 64)
 	}
 	if m = reOrders.FindStringSubmatch(out); m == nil {
-		return r, errors.New("wrk output has no \"orders: created=...\" line (is the script wrk/order.lua?)")
+		return r, errors.New("wrk output has no \"orders: created=...\" or \"claims: created=...\" line (is the script wrk/order.lua or wrk/claim.lua?)")
 	}
-	r.Created, _ = strconv.ParseInt(m[1], 10, 64)
-	r.SoldOut, _ = strconv.ParseInt(m[2], 10, 64)
-	r.Other, _ = strconv.ParseInt(m[3], 10, 64)
+	created, soldOut := m[1], m[2]
+	if created == "" {
+		created, soldOut = m[3], m[4]
+	}
+	r.Created, _ = strconv.ParseInt(created, 10, 64)
+	r.SoldOut, _ = strconv.ParseInt(soldOut, 10, 64)
+	r.Other, _ = strconv.ParseInt(m[5], 10, 64)
 	return r, nil
 }
 
@@ -118,13 +125,15 @@ func wrkDuration(s string) (time.Duration, error) {
 
 // wrkRun is one bounded wrk invocation.
 type wrkRun struct {
-	URL      string // the request path comes from WRK_PATH, the host from here
-	Path     string
-	GoodsID  int64
-	Script   string
-	Threads  int
-	Conns    int
-	Duration time.Duration
+	URL     string // the request path comes from WRK_PATH, the host from here
+	Path    string
+	GoodsID int64 // GOODS_ID, for wrk/order.lua
+	// TemplateID is TEMPLATE_ID, for wrk/claim.lua; 0: not set.
+	TemplateID int64
+	Script     string
+	Threads    int
+	Conns      int
+	Duration   time.Duration
 }
 
 // run executes wrk and parses its report. wrk stops by itself after
@@ -140,6 +149,9 @@ func (w wrkRun) run(ctx context.Context) (wrkResult, string, error) {
 		"-d", wrkSeconds(w.Duration),
 		"-s", w.Script, w.URL+w.Path)
 	cmd.Env = append(os.Environ(), "WRK_PATH="+w.Path, "GOODS_ID="+strconv.FormatInt(w.GoodsID, 10))
+	if w.TemplateID != 0 {
+		cmd.Env = append(cmd.Env, "TEMPLATE_ID="+strconv.FormatInt(w.TemplateID, 10))
+	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return wrkResult{}, string(out), fmt.Errorf("wrk %s: %w\n%s", w.Path, err, out)
