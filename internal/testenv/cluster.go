@@ -381,6 +381,25 @@ func (c *Cluster) Restart(tb testing.TB, i int) {
 	c.client.ReloadState(ctx)
 }
 
+// RestartEmpty starts master i again as Restart does, without its data:
+// its append-only files (and any snapshot) are removed first, its cluster
+// configuration stays, so it serves the same slots holding no key, as a
+// master that lost its disk and rejoined would. Kill it first.
+func (c *Cluster) RestartEmpty(tb testing.TB, i int) {
+	tb.Helper()
+	if c.shared {
+		tb.Fatal("RestartEmpty on the shared cluster: start a cluster of the test's own with RedisCluster")
+	}
+	n := c.nodes[i]
+	n.kill()
+	for _, name := range []string{"appendonlydir", "appendonly.aof", "dump.rdb"} {
+		if err := os.RemoveAll(filepath.Join(n.dir, name)); err != nil {
+			tb.Fatalf("wipe master %d: %v", i, err)
+		}
+	}
+	c.Restart(tb, i)
+}
+
 // DeletePrefix deletes every key under prefix, on every master.
 func (c *Cluster) DeletePrefix(prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
