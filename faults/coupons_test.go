@@ -282,7 +282,9 @@ func clusterMasterKilled(t *testing.T) []result {
 // them redeemed; the expiry message of each is published again three
 // times at once with its true time (early: deferred until then), three
 // times claiming to be due now (early and wrong: the row says otherwise),
-// and three times more after the expiry (late), shuffled; template-change
+// and three times more after the expiry (late), shuffled; the end message
+// of a template ending in an hour three times, claiming it is due now
+// (the template must not end); template-change
 // broadcasts are published five times each while claims go on, and a
 // stock addition is repeated under its op id. A used coupon never becomes
 // expired, an unused one becomes expired, the counts in the stats agree
@@ -335,6 +337,13 @@ func duplicateCouponMessages(t *testing.T) result {
 			late = append(late, expiry(c, c.at))
 		}
 	}
+	// A template that ends in an hour: its end message, three copies
+	// claiming it is due now, must end nothing.
+	endAt := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	later := s.createTemplate(t, map[string]any{"name": "ends later", "type": "fixed", "value": 500, "stock": 10,
+		"end_at": endAt.Format(time.RFC3339Nano)})
+	endEarly, _ := json.Marshal(map[string]any{"template_id": later, "at": now})
+	early = append(early, endEarly, endEarly, endEarly)
 	rand.Shuffle(len(early), func(i, j int) { early[i], early[j] = early[j], early[i] })
 	rand.Shuffle(len(late), func(i, j int) { late[i], late[j] = late[j], late[i] })
 	harness.Publish(t, e.nsqd.tcp, couponExpiryTopic, early...)
@@ -395,6 +404,14 @@ func duplicateCouponMessages(t *testing.T) result {
 			t.Errorf("coupon %d before its expiry: status %d, want %d", c.id, got, want)
 		}
 	}
+	var ended bool
+	if err := e.DB(0).QueryRow("SELECT ended FROM coupon_templates WHERE id = ?", later).Scan(&ended); err != nil {
+		t.Fatal(err)
+	}
+	if code, a, err := s.claim(users.Add(1), later, ""); ended || code != http.StatusCreated {
+		t.Errorf("template %d ending at %v, after three end messages claiming it is due now: ended %v, a claim answered %s",
+			later, endAt, ended, outcome(code, a, err))
+	}
 	// After it: late copies too.
 	last := cs[len(cs)-1].at
 	time.Sleep(time.Until(time.UnixMilli(last).Add(200 * time.Millisecond)))
@@ -402,9 +419,11 @@ func duplicateCouponMessages(t *testing.T) result {
 	published := len(early) + len(late)
 	start := time.Now()
 	var ch harness.ChannelStats
+	// Drained but for the later template: its end message and the three
+	// copies, deferred until its end, and the expiry of its one coupon.
 	drained := harness.WaitFor(settleWithin, func() bool {
 		ch, err = e.nsqd.channel(couponExpiryTopic, couponExpiryChannel)
-		return err == nil && ch.Idle()
+		return err == nil && ch.Depth == 0 && ch.InFlightCount == 0 && ch.DeferredCount <= 5
 	})
 	if !drained {
 		t.Errorf("expiry channel not drained within %v: %+v", settleWithin, ch)
@@ -437,7 +456,7 @@ func duplicateCouponMessages(t *testing.T) result {
 		t.Errorf("stats %+v against the rows: %s (used %d)", stats, snap, len(used))
 	}
 	return result{accepted: int(snap.issued), recovery: rec,
-		note: fmt.Sprintf("%d expiry copies published for %d coupons (%d at their time, %d early claiming now, %d late), nsqd delivered %d; %d used stayed used, %d unused expired; 5 copies of the change broadcast amid %d claims; an addition sent 3 times under one op id counted once; stats used %d, expired %d, issued %d + redis %d = stock %d",
+		note: fmt.Sprintf("%d expiry copies published for %d coupons (%d at their time, %d early claiming now, %d late), and 3 end messages of a template ending in an hour claiming it was due: it did not end; nsqd delivered %d; %d used stayed used, %d unused expired; 5 copies of the change broadcast amid %d claims; an addition sent 3 times under one op id counted once; stats used %d, expired %d, issued %d + redis %d = stock %d",
 			published, n, 3*n, 3*n, 3*n, ch.MessageCount, len(used), expired, len(extra), stats.Used, stats.Expired, stats.Issued, stats.Redis, stats.Stock)}
 }
 

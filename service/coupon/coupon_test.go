@@ -374,3 +374,30 @@ func TestATwinRecordedAfterTheKeyLookupIsTheAnswer(t *testing.T) {
 	}
 	w.checkConserved(t, tpl)
 }
+
+// A template's end message that names an earlier time than the template's
+// end (a copy from another run's queue, a forged one) ends nothing: it is
+// early, and waits for the template's end; one at the end ends it.
+func TestAnEarlyTemplateEndMessageEndsNothing(t *testing.T) {
+	w := newWorld(t)
+	now := time.Now()
+	end := now.Add(time.Hour)
+	tpl, err := w.c.CreateTemplate(context.Background(), NewTemplate{Name: "t", Type: TypeFixed, Value: 100, Stock: 5, EndAt: &end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait, err := w.c.Expire(context.Background(), Expiry{TemplateID: tpl.ID, At: now.Add(-time.Second).UnixMilli()})
+	if got, _ := w.tpls.Template(context.Background(), tpl.ID); err != nil || got.Ended || wait < 59*time.Minute {
+		t.Errorf("an end message claiming the template was due: ended %v, wait %v, err %v; want not ended, wait ~1h", got.Ended, wait, err)
+	}
+	if _, err := w.c.Claim(context.Background(), 1, tpl.ID, ""); err != nil {
+		t.Errorf("a claim after it: %v", err)
+	}
+	w.c.o.Now = func() time.Time { return end.Add(time.Millisecond) }
+	if wait, err := w.c.Expire(context.Background(), Expiry{TemplateID: tpl.ID, At: end.UnixMilli()}); err != nil || wait != 0 {
+		t.Fatalf("at its end: wait %v, err %v", wait, err)
+	}
+	if got, _ := w.tpls.Template(context.Background(), tpl.ID); !got.Ended {
+		t.Errorf("the template's end message at its end did not end it")
+	}
+}
