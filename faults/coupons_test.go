@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/internal/testenv"
+	"github.com/go-seckill/seckill/store"
 )
 
 // The service's default coupon topics and channel (nsq.coupon_expiry_topic,
@@ -75,14 +76,15 @@ func one(num, name string, run func(t *testing.T) result) func(t *testing.T) []r
 	}
 }
 
-// startBoth starts instances at once (each start takes a second or so).
+// startBoth starts instances at once and waits until each is ready (a
+// start migrates the fresh databases: seconds, many more on a busy server).
 func startBoth(t *testing.T, ss ...*service) {
 	t.Helper()
 	for _, s := range ss {
 		s.launch()
 	}
 	for _, s := range ss {
-		s.ready(30 * time.Second)
+		s.ready(60 * time.Second)
 	}
 }
 
@@ -215,7 +217,7 @@ func clusterMasterKilled(t *testing.T) []result {
 	}
 	subOn := map[int]int{} // master -> its sub-stock
 	for i, tag := range c.tags {
-		subOn[cluster.MasterOf(e.Prefix+"coupon_stock_{"+tag+"}")] = i
+		subOn[cluster.MasterOf(store.CouponStockKey(e.Prefix, tag))] = i
 	}
 	if len(c.tags) != 3 || len(subOn) != 3 {
 		t.Fatalf("sub-stocks %v on masters %v: want one on each of 3", c.tags, subOn)
@@ -587,18 +589,27 @@ func keyedRetriesWithMySQLKills(t *testing.T) result {
 		t.Fatal(err)
 	}
 	e.settleCoupons(t, b, tpl, nil, false)
-	for k := range keys {
-		code := 0
-		for try := range 5 {
-			if code, _ = send([]*service{a, b}[k%2], k, "after"); code != http.StatusServiceUnavailable && code != 0 {
-				break
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1)) - 1; k < keys; k = int(next.Add(1)) - 1 {
+				code := 0
+				for try := range 5 {
+					if code, _ = send([]*service{a, b}[k%2], k, "after"); code != http.StatusServiceUnavailable && code != 0 {
+						break
+					}
+					time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+				}
+				if code != http.StatusCreated {
+					t.Errorf("key %s: the retry after the faults answered %d", reqs[k].key, code)
+				}
 			}
-			time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
-		}
-		if code != http.StatusCreated {
-			t.Errorf("key %s: the retry after the faults answered %d", reqs[k].key, code)
-		}
+		}()
 	}
+	wg.Wait()
 	answered := map[int64]claimReq{}
 	mu.Lock()
 	for k, r := range reqs {
