@@ -92,8 +92,8 @@ func startBoth(t *testing.T, ss ...*service) {
 // out_of_stock, and returns the coupons answered 201.
 func sellOut(t *testing.T, s *service, tpl int64) map[int64]claimReq {
 	t.Helper()
-	st := startStorm(tpl, nil, 8, 10*time.Second, s)
-	harness.WaitFor(11*time.Second, func() bool {
+	st := startStorm(tpl, nil, 16, 30*time.Second, s)
+	harness.WaitFor(31*time.Second, func() bool {
 		select {
 		case <-st.done:
 			return true
@@ -103,7 +103,7 @@ func sellOut(t *testing.T, s *service, tpl int64) map[int64]claimReq {
 	})
 	st.stop()
 	if st.count("before 409 out_of_stock") == 0 {
-		t.Errorf("not sold out within 10 s: %s", st.summary())
+		t.Errorf("not sold out within 30 s: %s", st.summary())
 	}
 	return st.answered()
 }
@@ -119,10 +119,10 @@ func merge(ms ...map[int64]claimReq) map[int64]claimReq {
 }
 
 // C1. Two instances share MySQL, Redis and nsqd; a storm of keyed claims
-// (1,500 users, at most two coupons each) runs on one template of four
-// sub-stocks, half of the users' coupons on the second database. A test
-// transaction takes next-key locks over the second database's coupon
-// tables: reads go on, inserts wait, so the claims of its users hold a
+// (1,500 users, at most two coupons each) runs on one template of 1,500
+// units in four sub-stocks, half of the users' coupons on the second
+// database. A test transaction takes next-key locks over the second
+// database's coupon tables: reads go on, inserts wait, so the claims of its users hold a
 // unit at their write. Instance A is then SIGKILLed and its connections
 // KILLed on the server (its waiting inserts end, its units stay taken),
 // the locks go, and the storm goes on through B. Every claim that got no
@@ -140,7 +140,7 @@ func serviceKilledInClaimStorm(t *testing.T) result {
 		"SECKILL_MYSQL_SHARDS": e.DSNs[0] + "," + px.via(t, e.DSNs[1])})
 	b := e.service("seckill-b", map[string]string{"SECKILL_RECONCILE_INTERVAL": "1h", "SECKILL_MYSQL_MAX_OPEN_CONNS": pairConns})
 	startBoth(t, a, b)
-	const stock = 2500
+	const stock = 1500
 	tpl := b.createTemplate(t, map[string]any{"name": "storm", "type": "fixed", "value": 500, "stock": stock,
 		"per_user_limit": 2, "sub_stocks": 4, "valid_for": "1h"})
 	stopWatch := e.watchIssued(t, tpl)

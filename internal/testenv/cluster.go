@@ -384,7 +384,8 @@ func (c *Cluster) Restart(tb testing.TB, i int) {
 // RestartEmpty starts master i again as Restart does, without its data:
 // its append-only files (and any snapshot) are removed first, its cluster
 // configuration stays, so it serves the same slots holding no key, as a
-// master that lost its disk and rejoined would. Kill it first.
+// master that lost its disk and rejoined would. A running master is
+// killed first.
 func (c *Cluster) RestartEmpty(tb testing.TB, i int) {
 	tb.Helper()
 	if c.shared {
