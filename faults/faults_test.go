@@ -77,7 +77,7 @@ func TestFaults(t *testing.T) {
 		}
 		rows = append(rows, r)
 	}
-	t.Log("fault scenarios:\n" + table(rows))
+	t.Log("fault scenarios:\n" + table("orders accepted", rows))
 }
 
 // 1. The service is SIGKILLed under load and restarted with the same

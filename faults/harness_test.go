@@ -242,12 +242,13 @@ type proxy struct {
 	mu           sync.Mutex
 	ln           net.Listener
 	conns        map[net.Conn]bool
-	resumed      chan struct{} // not nil while stalled; closed on resume
+	upstream     map[net.Conn]bool // the connections to target, among conns
+	resumed      chan struct{}     // not nil while stalled; closed on resume
 }
 
 func startProxy(t *testing.T, target string) *proxy {
 	t.Helper()
-	p := &proxy{addr: freeAddr(t), target: target, conns: map[net.Conn]bool{}}
+	p := &proxy{addr: freeAddr(t), target: target, conns: map[net.Conn]bool{}, upstream: map[net.Conn]bool{}}
 	if err := p.up(); err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +285,9 @@ func (p *proxy) forward(c net.Conn) {
 	if !p.track(c, s) {
 		return
 	}
+	p.mu.Lock()
+	p.upstream[s] = true
+	p.mu.Unlock()
 	go p.copy(s, c)
 	p.copy(c, s)
 }
@@ -356,8 +360,52 @@ func (p *proxy) down() {
 		c.Close()
 	}
 	clear(p.conns)
+	clear(p.upstream)
 	p.mu.Unlock()
 	p.resume() // held bytes meet closed connections and are dropped
+}
+
+// upstreamPorts are the local ports of the proxy's connections to its
+// target: the server sees its clients there (SHOW PROCESSLIST's host).
+func (p *proxy) upstreamPorts() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ports := map[string]bool{}
+	for c := range p.upstream {
+		if _, port, err := net.SplitHostPort(c.LocalAddr().String()); err == nil {
+			ports[port] = true
+		}
+	}
+	return ports
+}
+
+// killMySQLConns KILLs, on the scenario's MySQL server, every connection
+// that came through px: the server ends their statements and closes them,
+// as an operator's KILL or a server's timeout would. It returns how many.
+func (e *env) killMySQLConns(px *proxy) int {
+	ports := px.upstreamPorts()
+	rows, err := e.DB(0).Query("SELECT ID, HOST FROM information_schema.PROCESSLIST")
+	if err != nil {
+		return 0
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		var host string
+		if rows.Scan(&id, &host) == nil {
+			if i := strings.LastIndexByte(host, ':'); i >= 0 && ports[host[i+1:]] {
+				ids = append(ids, id)
+			}
+		}
+	}
+	rows.Close()
+	n := 0
+	for _, id := range ids {
+		if _, err := e.DB(0).Exec(fmt.Sprintf("KILL %d", id)); err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // mysqlProxy is a proxy in front of the scenario's MySQL server.
@@ -710,9 +758,9 @@ type result struct {
 	note     string
 }
 
-func table(rs []result) string {
+func table(counted string, rs []result) string {
 	var b strings.Builder
-	b.WriteString("| # | scenario | orders accepted | recovery | invariants held | notes |\n")
+	b.WriteString("| # | scenario | " + counted + " | recovery | invariants held | notes |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		rec := "—"

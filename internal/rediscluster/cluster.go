@@ -356,6 +356,20 @@ func (c *Cluster) Restart(ctx context.Context, i int) error {
 	return nil
 }
 
+// Wipe kills master i and removes its data (append-only files and any
+// snapshot); its cluster configuration stays, so a Restart brings it back
+// serving the same slots with no key.
+func (c *Cluster) Wipe(i int) error {
+	n := c.nodes[i]
+	n.kill()
+	for _, name := range []string{"appendonlydir", "appendonly.aof", "dump.rdb"} {
+		if err := os.RemoveAll(filepath.Join(n.dir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeletePrefix deletes every key under prefix, on every master.
 func (c *Cluster) DeletePrefix(prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -141,3 +141,17 @@ func (c *Cluster) Restart(tb testing.TB, i int) {
 		tb.Fatal(err)
 	}
 }
+
+// RestartEmpty starts master i again as Restart does, without its data, as
+// a master that lost its disk and rejoined would: it serves the same slots
+// holding no key. A running master is killed first.
+func (c *Cluster) RestartEmpty(tb testing.TB, i int) {
+	tb.Helper()
+	if c.shared {
+		tb.Fatal("RestartEmpty on the shared cluster: start a cluster of the test's own with RedisCluster")
+	}
+	if err := c.Cluster.Wipe(i); err != nil {
+		tb.Fatalf("wipe master %d: %v", i, err)
+	}
+	c.Restart(tb, i)
+}

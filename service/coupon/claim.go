@@ -52,7 +52,11 @@ func (c *Coupons) Claim(ctx context.Context, userID, templateID int64, key strin
 	}
 	seq := 0
 	if t.PerUserLimit > 0 {
-		if seq, err = c.freeSlot(ctx, at, t, userID); err != nil {
+		seq, err = c.freeSlot(ctx, at, t, userID)
+		switch {
+		case errors.Is(err, service.ErrLimitExceeded):
+			return c.limitOrKeyed(ctx, at, userID, key, templateID)
+		case err != nil:
 			return Coupon{}, err
 		}
 	}
@@ -89,6 +93,24 @@ func (c *Coupons) freeSlot(ctx context.Context, at service.OrderTable, t Templat
 	return n + 1, nil
 }
 
+// limitOrKeyed answers a claim whose user holds the per-user limit: with
+// the coupon its key holds, if any (a twin under the same key was recorded
+// after this claim looked the key up, so this claim is its retry), else
+// ErrLimitExceeded.
+func (c *Coupons) limitOrKeyed(ctx context.Context, at service.OrderTable, userID int64, key string, templateID int64) (Coupon, error) {
+	if key == "" {
+		return Coupon{}, service.ErrLimitExceeded
+	}
+	held, err := c.records.CouponByKey(ctx, at, userID, key)
+	switch {
+	case err == nil:
+		return keyed(held, templateID)
+	case errors.Is(err, service.ErrNotFound):
+		return Coupon{}, service.ErrLimitExceeded
+	}
+	return Coupon{}, err
+}
+
 // record writes the claimed coupon within the write budget's first half.
 func (c *Coupons) record(ctx context.Context, t Template, at service.OrderTable, cp Coupon) (Coupon, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.WriteBudget/2)
@@ -102,8 +124,13 @@ func (c *Coupons) record(ctx context.Context, t Template, at service.OrderTable,
 			c.deferExpiry(ctx, Expiry{CouponID: cp.ID, UserID: cp.UserID, TemplateID: cp.TemplateID, At: cp.ExpiresAt.UnixMilli()})
 			return cp, nil
 		case errors.Is(err, service.ErrSlotTaken):
+			// The database names the slot before the key: the slot may be
+			// a twin's under the same key, whose coupon is then the answer.
 			if cp.Seq, err = c.freeSlot(wctx, at, t, cp.UserID); err != nil {
 				c.giveBack(ctx, t, cp)
+				if errors.Is(err, service.ErrLimitExceeded) {
+					return c.limitOrKeyed(wctx, at, cp.UserID, cp.Key, t.ID)
+				}
 				return Coupon{}, err
 			}
 		case errors.Is(err, service.ErrKeyHeld):

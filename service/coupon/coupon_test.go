@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,5 +275,129 @@ func TestDiscount(t *testing.T) {
 		if got != c.want || !errors.Is(err, c.err) {
 			t.Errorf("%+v of %d = %d %v, want %d %v", c.t, c.amount, got, err, c.want, c.err)
 		}
+	}
+}
+
+// heldRecords holds every insert until n of them have arrived, so that
+// claims race to their writes for real.
+type heldRecords struct {
+	*fakeRecords
+	n       int32
+	arrived atomic.Int32
+	all     chan struct{}
+}
+
+func (h *heldRecords) InsertCoupon(ctx context.Context, at service.OrderTable, c Coupon) error {
+	if h.arrived.Add(1) == h.n {
+		close(h.all)
+	}
+	<-h.all
+	return h.fakeRecords.InsertCoupon(ctx, at, c)
+}
+
+// Twins of one claim under one key race to their writes for a user whose
+// per-user limit is 1. The database checks the slot before the key, so the
+// twins that lose hear "slot taken", and the user is then at the limit:
+// they must still answer with the key's coupon (a retry's answer), not
+// limit_exceeded, and give their units back.
+func TestTwinsUnderOneKeyAtTheLimitGetTheKeysCoupon(t *testing.T) {
+	const twins = 4
+	records := newFakeRecords()
+	w := &world{tpls: newFakeTemplates(), records: records, stocks: newFakeStocks(), msgs: &fakeMessages{}}
+	w.c = New(w.tpls, &heldRecords{fakeRecords: records, n: twins, all: make(chan struct{})}, w.stocks, nopCache{}, okLocker{}, w.msgs,
+		&counterIDs{}, Options{Layout: service.Layout{Tables: 16, Hosts: 1}, WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tpl := w.template(t, 10, 1, 2)
+	var wg sync.WaitGroup
+	ids := make(chan int64, twins)
+	for range twins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cp, err := w.c.Claim(context.Background(), 5, tpl.ID, "key-1")
+			if err != nil {
+				t.Errorf("a twin under the key: %v", err)
+				return
+			}
+			ids <- cp.ID
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	first := <-ids
+	for id := range ids {
+		if id != first {
+			t.Errorf("one key got coupons %d and %d", first, id)
+		}
+	}
+	w.checkConserved(t, tpl)
+	if w.stocks.total() != 9 {
+		t.Errorf("sub-stocks hold %d, want 9", w.stocks.total())
+	}
+}
+
+// lateKeyRecords answers the first key lookup "not found", as it would
+// have read just before a twin under the key was recorded.
+type lateKeyRecords struct {
+	*fakeRecords
+	looked atomic.Bool
+}
+
+func (l *lateKeyRecords) CouponByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (Coupon, error) {
+	if !l.looked.Swap(true) {
+		return Coupon{}, fmt.Errorf("%w: key %q", service.ErrNotFound, key)
+	}
+	return l.fakeRecords.CouponByKey(ctx, at, userID, key)
+}
+
+// A twin under the same key is recorded between a claim's lookup of the
+// key and its count of the user's coupons: the count finds the limit
+// reached, and the claim answers with the key's coupon, not
+// limit_exceeded.
+func TestATwinRecordedAfterTheKeyLookupIsTheAnswer(t *testing.T) {
+	records := newFakeRecords()
+	w := &world{tpls: newFakeTemplates(), records: records, stocks: newFakeStocks(), msgs: &fakeMessages{}}
+	w.c = New(w.tpls, &lateKeyRecords{fakeRecords: records}, w.stocks, nopCache{}, okLocker{}, w.msgs,
+		&counterIDs{}, Options{Layout: service.Layout{Tables: 16, Hosts: 1}, WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tpl := w.template(t, 10, 1, 2)
+	now := time.Now()
+	twin := Coupon{ID: 99, TemplateID: tpl.ID, UserID: 5, Seq: 1, Key: "key-1", ClaimedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := records.InsertCoupon(context.Background(), service.OrderTable{}, twin); err != nil {
+		t.Fatal(err)
+	}
+	w.stocks.GiveBack(context.Background(), tpl.Tags[0], -1) // the twin's unit
+	cp, err := w.c.Claim(context.Background(), 5, tpl.ID, "key-1")
+	if err != nil || cp.ID != twin.ID {
+		t.Errorf("claim under the twin's key: %+v, %v; want coupon %d", cp, err, twin.ID)
+	}
+	if _, err := w.c.Claim(context.Background(), 5, tpl.ID, "key-2"); !errors.Is(err, service.ErrLimitExceeded) {
+		t.Errorf("another key of the user at the limit: %v, want limit exceeded", err)
+	}
+	w.checkConserved(t, tpl)
+}
+
+// A template's end message that names an earlier time than the template's
+// end (a copy from another run's queue, a forged one) ends nothing: it is
+// early, and waits for the template's end; one at the end ends it.
+func TestAnEarlyTemplateEndMessageEndsNothing(t *testing.T) {
+	w := newWorld(t)
+	now := time.Now()
+	end := now.Add(time.Hour)
+	tpl, err := w.c.CreateTemplate(context.Background(), NewTemplate{Name: "t", Type: TypeFixed, Value: 100, Stock: 5, EndAt: &end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait, err := w.c.Expire(context.Background(), Expiry{TemplateID: tpl.ID, At: now.Add(-time.Second).UnixMilli()})
+	if got, _ := w.tpls.Template(context.Background(), tpl.ID); err != nil || got.Ended || wait < 59*time.Minute {
+		t.Errorf("an end message claiming the template was due: ended %v, wait %v, err %v; want not ended, wait ~1h", got.Ended, wait, err)
+	}
+	if _, err := w.c.Claim(context.Background(), 1, tpl.ID, ""); err != nil {
+		t.Errorf("a claim after it: %v", err)
+	}
+	w.c.o.Now = func() time.Time { return end.Add(time.Millisecond) }
+	if wait, err := w.c.Expire(context.Background(), Expiry{TemplateID: tpl.ID, At: end.UnixMilli()}); err != nil || wait != 0 {
+		t.Fatalf("at its end: wait %v, err %v", wait, err)
+	}
+	if got, _ := w.tpls.Template(context.Background(), tpl.ID); !got.Ended {
+		t.Errorf("the template's end message at its end did not end it")
 	}
 }

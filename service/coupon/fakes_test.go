@@ -120,12 +120,16 @@ func (f *fakeRecords) InsertCoupon(_ context.Context, _ service.OrderTable, c Co
 			return err
 		}
 	}
+	// The unique keys in the order MariaDB checks them (the order of the
+	// table's definition): a taken slot is named before a held key.
+	for _, r := range f.rows {
+		if r.UserID == c.UserID && r.TemplateID == c.TemplateID && c.Seq > 0 && r.Seq == c.Seq {
+			return service.ErrSlotTaken
+		}
+	}
 	for _, r := range f.rows {
 		if r.UserID == c.UserID && c.Key != "" && r.Key == c.Key {
 			return service.ErrKeyHeld
-		}
-		if r.UserID == c.UserID && r.TemplateID == c.TemplateID && c.Seq > 0 && r.Seq == c.Seq {
-			return service.ErrSlotTaken
 		}
 	}
 	if _, dup := f.rows[c.ID]; dup {

@@ -124,7 +124,9 @@ func (c *Coupons) UserCoupons(ctx context.Context, userID int64, status string) 
 // Expire handles an expiry message: a coupon past its expiry is marked
 // expired if still unused; a template past its end is marked ended. A
 // message that arrives early (its deferral was capped) says how much
-// longer to wait.
+// longer to wait. The records decide, not the message: a coupon's row
+// holds its expiry, a template its end, and a message naming an earlier
+// time (a copy from another run's queue, a forged one) is early too.
 func (c *Coupons) Expire(ctx context.Context, m Expiry) (wait time.Duration, err error) {
 	now := c.o.Now()
 	if at := time.UnixMilli(m.At); now.Before(at) {
@@ -132,6 +134,15 @@ func (c *Coupons) Expire(ctx context.Context, m Expiry) (wait time.Duration, err
 	}
 	if m.CouponID != 0 {
 		return 0, c.records.ExpireCoupon(ctx, service.CouponTable(m.UserID, c.o.Layout), m.CouponID, now)
+	}
+	t, err := c.templates.Template(ctx, m.TemplateID)
+	switch {
+	case err != nil:
+		return 0, err
+	case t.Ended || t.EndAt == nil:
+		return 0, nil // ended before, or it has no end
+	case now.Before(*t.EndAt):
+		return t.EndAt.Sub(now), nil
 	}
 	return 0, c.endTemplate(ctx, m.TemplateID)
 }
