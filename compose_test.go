@@ -30,8 +30,9 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 			Environment map[string]string
 			Ports       []string
 			Volumes     []string
-			DependsOn   map[string]any `yaml:"depends_on"`
+			DependsOn   map[string]struct{ Condition string } `yaml:"depends_on"`
 			Healthcheck *struct{ Test []string }
+			Restart     string
 		}
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -55,13 +56,13 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 			t.Errorf("%s: MYSQL_ROOT_PASSWORD is %q, want the required ${MYSQL_ROOT_PASSWORD:?...}", name, v)
 		}
 	}
-	for _, name := range []string{"mysql", "mysql-shard2", "redis", "nsqlookupd", "nsqd1", "nsqd2", "nsqadmin", "seckill1", "seckill2", "nginx", "prometheus", "grafana"} {
+	for _, name := range []string{"mysql", "mysql-shard2", "redis1", "redis2", "redis3", "redis-cluster", "nsqlookupd", "nsqd1", "nsqd2", "nsqadmin", "seckill1", "seckill2", "nginx", "prometheus", "grafana"} {
 		if _, ok := svc[name]; !ok {
 			t.Errorf("service %s is missing", name)
 		}
 	}
 	// The port each dependency listens on inside the network.
-	listens := map[string]string{"mysql": "3306", "mysql-shard2": "3306", "redis": "6379",
+	listens := map[string]string{"mysql": "3306", "mysql-shard2": "3306", "redis1": "6379", "redis2": "6379", "redis3": "6379",
 		"nsqd1": "4150", "nsqd2": "4150", "nsqlookupd": "4161", "seckill1": "8080", "seckill2": "8080"}
 	reaches := func(where, hostport string) {
 		host, port, err := net.SplitHostPort(hostport)
@@ -90,7 +91,7 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 		if v := s.Environment["SECKILL_ADMIN_TOKEN"]; !strings.HasPrefix(v, "${SECKILL_ADMIN_TOKEN:?") {
 			t.Errorf("%s: SECKILL_ADMIN_TOKEN is %q, want the required ${SECKILL_ADMIN_TOKEN:?...}", name, v)
 		}
-		for _, k := range []string{"SECKILL_MYSQL_DSN", "SECKILL_MYSQL_SHARDS", "SECKILL_REDIS_ADDR", "SECKILL_NSQ_NSQD", "SECKILL_ADMIN_TOKEN"} {
+		for _, k := range []string{"SECKILL_MYSQL_DSN", "SECKILL_MYSQL_SHARDS", "SECKILL_REDIS_CLUSTER_ADDRS", "SECKILL_NSQ_NSQD", "SECKILL_ADMIN_TOKEN"} {
 			if env[k] == "" {
 				t.Errorf("%s does not set %s", name, k)
 			}
@@ -123,7 +124,14 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 				t.Errorf("%s: the password of %s does not come from MYSQL_ROOT_PASSWORD", name, c.Addr)
 			}
 		}
-		reaches(name+" redis.addr", cfg.Redis.Addr)
+		// Every master of the cluster is a seed.
+		redisNodes := cfg.RedisClusterAddrs()
+		for _, a := range redisNodes {
+			reaches(name+" redis.cluster_addrs", a)
+		}
+		if len(redisNodes) != 3 || cfg.Redis.Addr != "" {
+			t.Errorf("%s: redis.cluster_addrs %v (redis.addr %q), want the three masters and no single server", name, redisNodes, cfg.Redis.Addr)
+		}
 		for _, a := range append(cfg.NSQDAddrs(), cfg.LookupdAddrs()...) {
 			reaches(name+" nsq", a)
 		}
@@ -139,9 +147,18 @@ func TestDockerComposeAgreesWithTheConfiguration(t *testing.T) {
 				t.Errorf("%s publishes its metrics port: %s", name, p)
 			}
 		}
-		for dep := range s.DependsOn {
-			if svc[dep].Healthcheck == nil {
-				t.Errorf("%s waits for %s, which has no health check", name, dep)
+		for dep, how := range s.DependsOn {
+			switch how.Condition {
+			case "service_healthy":
+				if svc[dep].Healthcheck == nil {
+					t.Errorf("%s waits for %s, which has no health check", name, dep)
+				}
+			case "service_completed_successfully":
+				if svc[dep].Restart != "no" {
+					t.Errorf("%s waits for %s to complete, which restarts (%q)", name, dep, svc[dep].Restart)
+				}
+			default:
+				t.Errorf("%s waits for %s to be %q, not healthy", name, dep, how.Condition)
 			}
 		}
 		if s.Healthcheck == nil || !strings.Contains(strings.Join(s.Healthcheck.Test, " "), ":"+listens[name]+"/readyz") {
