@@ -3,7 +3,7 @@
 
 BENCH_FLAGS ?=
 
-.PHONY: run test bench bench-smoke
+.PHONY: run test bench bench-smoke stack stack-down stack-status stack-test
 
 run:
 	go run .
@@ -19,3 +19,23 @@ bench:
 # The same steps with 1 s loads into a temporary directory: checks the harness.
 bench-smoke:
 	go run ./bench -smoke $(BENCH_FLAGS)
+
+# The whole deployment of docker-compose.yml as processes on loopback ports
+# (nginx, two instances, nsqlookupd, two nsqd, nsqadmin, a three-master Redis
+# Cluster, two MariaDB servers, Prometheus), its data and logs in STACK_DIR.
+# Needs nginx, prometheus, mariadb-server and redis-server installed.
+STACK_DIR ?= data/stack
+
+stack:
+	go run ./internal/stack/cmd -dir $(STACK_DIR) up
+
+stack-down:
+	go run ./internal/stack/cmd -dir $(STACK_DIR) down
+
+stack-status:
+	go run ./internal/stack/cmd -dir $(STACK_DIR) status
+
+# The mixed load through nginx with an instance killed, on a stack of its
+# own in a temporary folder; prints the figures.
+stack-test:
+	go test -count=1 -v -run TestMixedLoadThroughNginx ./internal/stack/
