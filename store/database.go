@@ -42,6 +42,8 @@ type Database struct {
 	pools []pool
 	// limits caches each goods' per-user limit, which never changes.
 	limits sync.Map
+	// prices caches each goods' price, which never changes either.
+	prices sync.Map
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at
