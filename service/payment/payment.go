@@ -116,14 +116,18 @@ func (p *Payments) UserOrders(ctx context.Context, userID int64) ([]service.Orde
 	}
 	now := time.Now()
 	out := []service.OrderDetail{}
+	seen := map[int64]bool{} // two placements may name one table (an order host that is the primary)
 	for _, at := range p.tablesOf(userID) {
 		os, err := p.orders.UserOrders(ctx, at, userID, MaxUserOrders)
 		if err != nil {
 			return nil, err
 		}
 		for _, o := range os {
-			o.Read(now)
-			out = append(out, o)
+			if !seen[o.ID] {
+				seen[o.ID] = true
+				o.Read(now)
+				out = append(out, o)
+			}
 		}
 	}
 	// Snowflake ids grow with time: newest first is the largest id first.
