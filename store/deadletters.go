@@ -22,6 +22,9 @@ func (d *Database) DeadLetter(ctx context.Context, topic string, m service.Stock
 	if len(reason) > maxReason {
 		reason = reason[:maxReason]
 	}
+	if body == nil {
+		body = []byte{} // the column holds what arrived, even nothing
+	}
 	_, err := d.db.ExecContext(ctx, "INSERT INTO dead_letters (order_id, goods_id, topic, body, reason) VALUES (?, ?, ?, ?, ?)",
 		nullIfZero(m.OrderID), nullIfZero(m.GoodsID), topic, body, reason)
 	if !isDuplicate(err) {
