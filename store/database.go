@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/glebarez/sqlite"
+	"golang.org/x/sync/singleflight"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -44,6 +45,8 @@ type Database struct {
 	limits sync.Map
 	// prices caches each goods' price, which never changes either.
 	prices sync.Map
+	// priceReads shares one read among the orders that miss prices at once.
+	priceReads singleflight.Group
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at

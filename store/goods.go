@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -39,6 +40,7 @@ func (d *Database) CreateGoods(ctx context.Context, g service.NewGoods) (service
 	if err := d.gdb.WithContext(ctx).Create(&row).Error; err != nil {
 		return service.Goods{}, classify(err)
 	}
+	d.prices.Store(row.ID, row.Price)
 	return row.goods(), nil
 }
 
@@ -103,21 +105,26 @@ func (d *Database) userLimit(ctx context.Context, tx *sql.Tx, goodsID int64) (in
 
 // Price is one unit of goods' price in cents. Prices never change once
 // set, so each is read once per goods and kept: the order path asks for it
-// on every order.
+// on every order. The first orders of a sale arrive together: they share
+// one read (singleflight), which would otherwise take the pool from the
+// sales themselves.
 func (d *Database) Price(ctx context.Context, goodsID int64) (int64, error) {
 	if price, ok := d.prices.Load(goodsID); ok {
 		return price.(int64), nil
 	}
-	var price int64
-	err := d.db.QueryRowContext(ctx, "SELECT price FROM goods WHERE id = ? AND deleted_at IS NULL", goodsID).Scan(&price)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%w: goods %d", service.ErrNotFound, goodsID)
-	}
-	if err != nil {
-		return 0, classify(err)
-	}
-	d.prices.Store(goodsID, price)
-	return price, nil
+	v, err, _ := d.priceReads.Do(strconv.FormatInt(goodsID, 10), func() (any, error) {
+		var price int64
+		err := d.db.QueryRowContext(ctx, "SELECT price FROM goods WHERE id = ? AND deleted_at IS NULL", goodsID).Scan(&price)
+		if errors.Is(err, sql.ErrNoRows) {
+			return int64(0), fmt.Errorf("%w: goods %d", service.ErrNotFound, goodsID)
+		}
+		if err != nil {
+			return int64(0), classify(err)
+		}
+		d.prices.Store(goodsID, price)
+		return price, nil
+	})
+	return v.(int64), err
 }
 
 // EditGoods changes goods' name and sale window in MySQL, with the row
