@@ -41,7 +41,7 @@ type Letter struct {
 	Status    string     `json:"status"`
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt *time.Time `json:"updated_at"`
-	Actions   []Action   `json:"actions"` // oldest first; only when one letter is read
+	Actions   []Action   `json:"actions,omitempty"` // oldest first; only when one letter is read
 }
 
 // Action is what a person did to a letter.
