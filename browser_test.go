@@ -141,7 +141,7 @@ func TestBrowserPages(t *testing.T) {
 	}
 
 	// After the end.
-	waitFor(t, shop, "the ended goods", cardIs(endedID, "5 left", "Sale ended", true)+
+	waitFor(t, shop, "the ended goods, without stock", cardIs(endedID, "", "Sale ended", true)+
 		fmt.Sprintf(` && document.querySelector(%q).textContent === 'Sale ended'`, card(endedID)+" .countdown"), 10*time.Second)
 	screenshot(t, shop, "shopper-desktop")
 

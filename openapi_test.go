@@ -126,6 +126,16 @@ func call(t *testing.T, in *harness.Instance, doc *openapi3.T, path string, item
 		params[p.Value.Name] = v
 		concrete = strings.Replace(concrete, "{"+p.Value.Name+"}", v, 1)
 	}
+	// Required query parameters: their examples.
+	var query []string
+	for _, p := range append(item.Parameters, op.Parameters...) {
+		if p.Value.In == "query" && p.Value.Required {
+			query = append(query, p.Value.Name+"="+url.QueryEscape(fmt.Sprint(p.Value.Example)))
+		}
+	}
+	if len(query) > 0 {
+		concrete += "?" + strings.Join(query, "&")
+	}
 	var body []byte
 	if example != nil {
 		b := map[string]any{}

@@ -44,6 +44,7 @@ var statusOf = []struct {
 	{service.ErrCouponUsed, http.StatusConflict, "coupon_used"},
 	{service.ErrCouponExpired, http.StatusConflict, "coupon_expired"},
 	{service.ErrThresholdNotMet, http.StatusConflict, "threshold_not_met"},
+	{service.ErrNotReplayable, http.StatusConflict, "not_replayable"},
 	{service.ErrKeyMismatch, http.StatusUnprocessableEntity, "idempotency_key_mismatch"},
 	{service.ErrStockNotLoaded, http.StatusServiceUnavailable, "stock_not_loaded"},
 	{service.ErrAmbiguous, http.StatusServiceUnavailable, "outcome_unknown"},

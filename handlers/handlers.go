@@ -35,11 +35,14 @@ type Catalog interface {
 	ListGoods(ctx context.Context) ([]service.Goods, error)
 	ShopperGoods(ctx context.Context) ([]service.Goods, error)
 	Stats(ctx context.Context, id int64) (service.Stats, error)
+	EditGoods(ctx context.Context, id int64, name string, w service.SaleWindow) (service.Goods, error)
 }
 
-// Payments pays orders.
+// Payments pays orders and finds them for their buyer.
 type Payments interface {
-	Pay(ctx context.Context, orderID, userID int64) error
+	Pay(ctx context.Context, orderID, userID, couponID int64) (service.OrderDetail, error)
+	Order(ctx context.Context, orderID, userID int64) (service.OrderDetail, error)
+	UserOrders(ctx context.Context, userID int64) ([]service.OrderDetail, error)
 }
 
 // Reconciler runs a reconciliation pass now.
@@ -49,11 +52,12 @@ type Reconciler interface {
 
 // Service is every unit of the domain the routes call, and readiness.
 type Service struct {
-	Orders     Orders
-	Catalog    Catalog
-	Payments   Payments
-	Reconciler Reconciler
-	Coupons    Coupons
+	Orders      Orders
+	Catalog     Catalog
+	Payments    Payments
+	Reconciler  Reconciler
+	Coupons     Coupons
+	DeadLetters DeadLetters
 	// Ready reports the first dependency that does not answer.
 	Ready func(ctx context.Context) error
 }
@@ -120,7 +124,6 @@ func New(svc Service, opts Options) http.Handler {
 		orders.POST("/order"+v, a.order(v))
 	}
 	orders.POST("/order", a.order(service.BestVersion().Name))
-	r.POST("/orders/:id/pay", a.pay)
 
 	// The pages: the admin page is public, the API calls it makes are not.
 	pages := http.FS(web.Files())
@@ -136,6 +139,7 @@ func New(svc Service, opts Options) http.Handler {
 	admin.GET("/goods/:id/stats", a.stats)
 	admin.POST("/reconcile", a.reconcile)
 	a.couponRoutes(r, orders, admin)
+	a.shopRoutes(r, admin)
 	return r
 }
 
@@ -187,29 +191,6 @@ func (a *api) order(version string) gin.HandlerFunc {
 	}
 }
 
-// pay marks an order paid: POST /orders/:id/pay {"user_id": 1}.
-func (a *api) pay(c *gin.Context) {
-	id, ok := pathID(c)
-	if !ok {
-		return
-	}
-	var b struct {
-		UserID *int64 `json:"user_id"`
-	}
-	if !a.decode(c, &b) {
-		return
-	}
-	if b.UserID == nil {
-		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "missing integer field(s): user_id")
-		return
-	}
-	if err := a.svc.Payments.Pay(c.Request.Context(), id, *b.UserID); err != nil {
-		a.writeError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"order_id": strconv.FormatInt(id, 10), "status": "paid"})
-}
-
 func (a *api) goods(c *gin.Context) {
 	id, ok := pathID(c)
 	if !ok {
@@ -246,6 +227,7 @@ func (a *api) listGoods(c *gin.Context) {
 // stock ({id, add_stock, op_id}). Times are RFC 3339.
 type adminGoodsBody struct {
 	Name     *string    `json:"name"`
+	Price    *int64     `json:"price"`
 	Stock    *int64     `json:"stock"`
 	StartAt  *time.Time `json:"start_at"`
 	EndAt    *time.Time `json:"end_at"`
@@ -277,7 +259,7 @@ func (a *api) adminGoods(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if b.ID != nil || b.AddStock != nil {
-		if b.Name != nil || b.Stock != nil || b.StartAt != nil || b.EndAt != nil || b.Limit != nil {
+		if b.Name != nil || b.Price != nil || b.Stock != nil || b.StartAt != nil || b.EndAt != nil || b.Limit != nil {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", "send either {name, stock} to create goods or {id, add_stock} to add stock")
 			return
 		}
@@ -313,6 +295,9 @@ func (a *api) adminGoods(c *gin.Context) {
 	ng := service.NewGoods{Name: *b.Name, Stock: *b.Stock, SaleWindow: service.SaleWindow{StartAt: b.StartAt, EndAt: b.EndAt}}
 	if b.Limit != nil {
 		ng.PerUserLimit = *b.Limit
+	}
+	if b.Price != nil {
+		ng.Price = *b.Price
 	}
 	g, err := a.svc.Catalog.CreateGoods(ctx, ng)
 	if err != nil {

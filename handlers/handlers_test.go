@@ -36,7 +36,10 @@ type fakeService struct {
 	ShopperGoodsFn   func(ctx context.Context) ([]service.Goods, error)
 	StatsFn          func(ctx context.Context, id int64) (service.Stats, error)
 	ReconcileFn      func(ctx context.Context) ([]recovery.Drift, error)
-	PayFn            func(ctx context.Context, orderID, userID int64) error
+	PayFn            func(ctx context.Context, orderID, userID, couponID int64) (service.OrderDetail, error)
+	OrderFn          func(ctx context.Context, orderID, userID int64) (service.OrderDetail, error)
+	UserOrdersFn     func(ctx context.Context, userID int64) ([]service.OrderDetail, error)
+	EditGoodsFn      func(ctx context.Context, id int64, name string, w service.SaleWindow) (service.Goods, error)
 	ReadyFn          func(ctx context.Context) error
 
 	mu    sync.Mutex
@@ -134,12 +137,36 @@ func (f *fakeService) Reconcile(ctx context.Context) ([]recovery.Drift, error) {
 	return f.ReconcileFn(ctx)
 }
 
-func (f *fakeService) Pay(ctx context.Context, orderID, userID int64) error {
+func (f *fakeService) Pay(ctx context.Context, orderID, userID, couponID int64) (service.OrderDetail, error) {
 	f.record("Pay")
 	if f.PayFn == nil {
 		unexpected("Pay")
 	}
-	return f.PayFn(ctx, orderID, userID)
+	return f.PayFn(ctx, orderID, userID, couponID)
+}
+
+func (f *fakeService) Order(ctx context.Context, orderID, userID int64) (service.OrderDetail, error) {
+	f.record("Order")
+	if f.OrderFn == nil {
+		unexpected("Order")
+	}
+	return f.OrderFn(ctx, orderID, userID)
+}
+
+func (f *fakeService) UserOrders(ctx context.Context, userID int64) ([]service.OrderDetail, error) {
+	f.record("UserOrders")
+	if f.UserOrdersFn == nil {
+		unexpected("UserOrders")
+	}
+	return f.UserOrdersFn(ctx, userID)
+}
+
+func (f *fakeService) EditGoods(ctx context.Context, id int64, name string, w service.SaleWindow) (service.Goods, error) {
+	f.record("EditGoods")
+	if f.EditGoodsFn == nil {
+		unexpected("EditGoods")
+	}
+	return f.EditGoodsFn(ctx, id, name, w)
 }
 
 func (f *fakeService) Ready(ctx context.Context) error {
@@ -254,6 +281,7 @@ func TestErrorTable(t *testing.T) {
 		service.ErrCouponUsed:      {http.StatusConflict, "coupon_used"},
 		service.ErrCouponExpired:   {http.StatusConflict, "coupon_expired"},
 		service.ErrThresholdNotMet: {http.StatusConflict, "threshold_not_met"},
+		service.ErrNotReplayable:   {http.StatusConflict, "not_replayable"},
 		service.ErrStockNotLoaded:  {http.StatusServiceUnavailable, "stock_not_loaded"},
 		service.ErrAmbiguous:       {http.StatusServiceUnavailable, "outcome_unknown"},
 		service.ErrUnavailable:     {http.StatusServiceUnavailable, "unavailable"},

@@ -19,10 +19,13 @@ import "time"
 // Goods is one item on sale. Stock is what MySQL still holds; Sale what it
 // has sold. During a V2+ sale MySQL lags Redis until the consumer drains.
 type Goods struct {
-	ID    int64  `json:"id"`
-	Name  string `json:"name"`
-	Stock int64  `json:"stock"`
-	Sale  int64  `json:"sale"`
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+	// Price is one unit's price in cents; it never changes once set, so an
+	// order's amount is price x number whenever it is computed.
+	Price int64 `json:"price"`
+	Stock int64 `json:"stock"`
+	Sale  int64 `json:"sale"`
 	// PerUserLimit is the most units one user may hold; 0 is no limit.
 	PerUserLimit int64 `json:"per_user_limit"`
 	SaleWindow
@@ -38,6 +41,7 @@ type SaleWindow struct {
 // NewGoods is what an admin puts on sale.
 type NewGoods struct {
 	Name         string
+	Price        int64 // cents
 	Stock        int64
 	PerUserLimit int64
 	SaleWindow
@@ -53,10 +57,13 @@ type OrderRequest struct {
 // Order is an accepted order. Its ID is a snowflake id, unique across every
 // order table and host.
 type Order struct {
-	ID      int64  `json:"order_id,string"`
-	UserID  int64  `json:"user_id"`
-	GoodsID int64  `json:"goods_id"`
-	Number  int64  `json:"number"`
+	ID      int64 `json:"order_id,string"`
+	UserID  int64 `json:"user_id"`
+	GoodsID int64 `json:"goods_id"`
+	Number  int64 `json:"number"`
+	// Amount is what the order costs, in cents: the goods' price times
+	// number, at order time.
+	Amount  int64  `json:"amount"`
 	Version string `json:"version"`
 	// PayDeadline: an order still unpaid then is cancelled and its stock returned.
 	PayDeadline time.Time `json:"pay_deadline"`
@@ -80,6 +87,37 @@ const (
 	// cannot be paid.
 	StatusRefused = 4
 )
+
+// StatusNames are the statuses as the API writes them; an unpaid order past
+// its deadline reads "expired" (see OrderDetail.Read) whether or not its
+// cancellation has run.
+var StatusNames = map[int]string{StatusUnpaid: "unpaid", StatusPaid: "paid", StatusCancelled: "cancelled", StatusRefused: "refused"}
+
+// OrderDetail is an order as its buyer sees it after placing it.
+type OrderDetail struct {
+	ID          int64     `json:"order_id,string"`
+	UserID      int64     `json:"user_id"`
+	GoodsID     int64     `json:"goods_id"`
+	Number      int64     `json:"number"`
+	Amount      int64     `json:"amount"`
+	Discount    int64     `json:"discount"` // taken off by the coupon redeemed when it was paid
+	ToPay       int64     `json:"to_pay"`   // amount less discount
+	CouponID    int64     `json:"coupon_id,string,omitempty"`
+	Status      string    `json:"status"` // unpaid, expired, paid, cancelled, refused
+	PayDeadline time.Time `json:"pay_deadline"`
+	CreatedAt   time.Time `json:"created_at"`
+
+	Code int `json:"-"` // the row's status
+}
+
+// Read fills the fields derived from the row as of now.
+func (d *OrderDetail) Read(now time.Time) {
+	d.ToPay = d.Amount - d.Discount
+	d.Status = StatusNames[d.Code]
+	if d.Code == StatusUnpaid && !d.PayDeadline.After(now) {
+		d.Status = "expired"
+	}
+}
 
 // LiveStatuses are the statuses of orders that hold their units, or held
 // them until they were cancelled and returned.

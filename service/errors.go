@@ -39,6 +39,9 @@ var (
 	// ErrKeyHeld: an order placed under the same idempotency key by the same
 	// user is in the table already.
 	ErrKeyHeld = errors.New("an order holds this idempotency key")
+	// ErrNotReplayable: a dead letter that is resolved, or names no topic,
+	// cannot be replayed.
+	ErrNotReplayable = errors.New("dead letter cannot be replayed")
 	// ErrDuplicate: a unique key (an admin op id) was used before.
 	ErrDuplicate = errors.New("duplicate")
 

@@ -259,6 +259,20 @@ func (d *Database) UseCoupon(ctx context.Context, at service.OrderTable, id, use
 	return n == 1, classify(err)
 }
 
+func (d *Database) ReleaseCoupon(ctx context.Context, at service.OrderTable, id, userID, orderID int64) (bool, error) {
+	db, table, err := d.couponTable(at)
+	if err != nil {
+		return false, err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = ?, order_id = NULL, used_at = NULL WHERE id = ? AND user_id = ? AND status = ? AND order_id = ?",
+		coupon.StatusUnused, id, userID, coupon.StatusUsed, orderID)
+	if err != nil {
+		return false, classify(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, classify(err)
+}
+
 func (d *Database) ExpireCoupon(ctx context.Context, at service.OrderTable, id int64, now time.Time) error {
 	db, table, err := d.couponTable(at)
 	if err != nil {

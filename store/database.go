@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/glebarez/sqlite"
+	"golang.org/x/sync/singleflight"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -42,6 +43,10 @@ type Database struct {
 	pools []pool
 	// limits caches each goods' per-user limit, which never changes.
 	limits sync.Map
+	// prices caches each goods' price, which never changes either.
+	prices sync.Map
+	// priceReads shares one read among the orders that miss prices at once.
+	priceReads singleflight.Group
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at

@@ -73,9 +73,9 @@ func newDomain(t *testing.T) *domain {
 	d.ledger = ledger.New(ledgerStores(r, r, db, db, d.pub), ledger.Options{WriteBudget: testWriteBudget, V1Timeout: testWriteBudget / 2, RebuildGrace: time.Second}, log)
 	t.Cleanup(d.ledger.Close)
 	layout := service.Layout{Tables: service.MaxOrderTables, Hosts: 1}
-	d.placer = ordering.New(d.ledger, db, d.pub, ids, r.Outcomes(2*testWriteBudget, time.Hour), soldout.New(time.Second),
+	d.placer = ordering.New(d.ledger, db, db, d.pub, ids, r.Outcomes(2*testWriteBudget, time.Hour), soldout.New(time.Second),
 		ordering.Options{MaxNumber: 10, Layout: layout, PayTimeout: time.Minute}, log)
-	d.payments = payment.New(db, d.ledger, layout, log)
+	d.payments = payment.New(db, d.ledger, nil, layout, log)
 	return d
 }
 
@@ -326,13 +326,13 @@ func TestARefusedOrderCannotBePaid(t *testing.T) {
 		}
 		orders = append(orders, o)
 	}
-	if err := d.payments.Pay(ctx, orders[0].ID, 1); !errors.Is(err, service.ErrOrderPending) {
+	if _, err := d.payments.Pay(ctx, orders[0].ID, 1, 0); !errors.Is(err, service.ErrOrderPending) {
 		t.Errorf("paying before the sale is confirmed: %v, want ErrOrderPending", err)
 	}
 	errs := d.ledger.ApplySales(ctx, d.pub.msgs)
 	paid, refused := 0, 0
 	for i, o := range orders {
-		err := d.payments.Pay(ctx, o.ID, o.UserID)
+		_, err := d.payments.Pay(ctx, o.ID, o.UserID, 0)
 		switch {
 		case err == nil:
 			paid++

@@ -83,6 +83,11 @@ func (p *Publisher) DeferTimeout(ctx context.Context, m service.StockMessage, de
 	})
 }
 
+// PublishRaw publishes body as it is to topic: a dead letter replayed.
+func (p *Publisher) PublishRaw(ctx context.Context, topic string, body []byte) error {
+	return p.publish(topic, body, 0)
+}
+
 // AnnounceStockBack publishes a stock-back broadcast. Every instance reads
 // the topic on a channel of its own, so each one hears it.
 func (p *Publisher) AnnounceStockBack(ctx context.Context, goodsID int64) error {

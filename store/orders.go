@@ -19,7 +19,7 @@ import (
 var sqlInsertOrder = func() []string {
 	stmts := make([]string, service.MaxOrderTables+1)
 	for i, t := range service.TableNames() {
-		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number, pay_deadline, idem_key) VALUES (?, ?, ?, ?, ?, ?)"
+		stmts[i] = "INSERT INTO " + t + " (id, user_id, goods_id, number, amount, pay_deadline, idem_key) VALUES (?, ?, ?, ?, ?, ?, ?)"
 	}
 	return stmts
 }()
@@ -38,7 +38,7 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 
 // orderArgs are the values sqlInsertOrder takes.
 func orderArgs(o service.Order) []any {
-	return []any{o.ID, o.UserID, o.GoodsID, o.Number, o.PayDeadline, sql.NullString{String: o.Key, Valid: o.Key != ""}}
+	return []any{o.ID, o.UserID, o.GoodsID, o.Number, o.Amount, o.PayDeadline, sql.NullString{String: o.Key, Valid: o.Key != ""}}
 }
 
 // OrderByKey finds the user's order placed under the idempotency key key in
@@ -50,8 +50,8 @@ func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID
 	}
 	o := service.Order{UserID: userID, Key: key}
 	var deadline sql.NullTime
-	err = db.QueryRowContext(ctx, "SELECT id, goods_id, number, pay_deadline FROM "+table+" WHERE user_id = ? AND idem_key = ?",
-		userID, key).Scan(&o.ID, &o.GoodsID, &o.Number, &deadline)
+	err = db.QueryRowContext(ctx, "SELECT id, goods_id, number, amount, pay_deadline FROM "+table+" WHERE user_id = ? AND idem_key = ?",
+		userID, key).Scan(&o.ID, &o.GoodsID, &o.Number, &o.Amount, &deadline)
 	if errors.Is(err, sql.ErrNoRows) {
 		return service.Order{}, fmt.Errorf("%w: no order of user %d under key %q", service.ErrNotFound, userID, key)
 	}
@@ -155,9 +155,61 @@ func (d *Database) canonical(at service.OrderTable) (service.OrderTable, bool) {
 	return at, true
 }
 
-func (d *Database) PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time) (bool, error) {
-	return d.setStatus(ctx, at, service.StatusPaid, "id = ? AND user_id = ? AND status = ? AND pay_deadline > ?",
-		id, userID, service.StatusUnpaid, now.UTC())
+func (d *Database) PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time, discount, couponID int64) (bool, error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return false, err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = ?, discount = ?, coupon_id = ? WHERE id = ? AND user_id = ? AND status = ? AND pay_deadline > ?",
+		service.StatusPaid, discount, nullIfZero(couponID), id, userID, service.StatusUnpaid, now.UTC())
+	if err != nil {
+		return false, classify(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, classify(err)
+}
+
+// detailColumns are the columns scanDetail reads.
+const detailColumns = "id, user_id, goods_id, number, amount, discount, coupon_id, status, pay_deadline, created_at"
+
+func scanDetail(scan func(...any) error) (service.OrderDetail, error) {
+	var o service.OrderDetail
+	var coupon sql.NullInt64
+	var deadline sql.NullTime
+	err := scan(&o.ID, &o.UserID, &o.GoodsID, &o.Number, &o.Amount, &o.Discount, &coupon, &o.Code, &deadline, &o.CreatedAt)
+	o.CouponID, o.PayDeadline = coupon.Int64, deadline.Time
+	return o, err
+}
+
+// OrderDetail reads order id in table at; ErrNotFound when it is not there.
+// A void row is returned as it is: the caller tells it apart by its Code.
+func (d *Database) OrderDetail(ctx context.Context, at service.OrderTable, id int64) (service.OrderDetail, error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return service.OrderDetail{}, err
+	}
+	o, err := scanDetail(db.QueryRowContext(ctx, "SELECT "+detailColumns+" FROM "+table+" WHERE id = ?", id).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return service.OrderDetail{}, fmt.Errorf("%w: order %d", service.ErrNotFound, id)
+	}
+	return o, classify(err)
+}
+
+// UserOrders reads up to limit of the user's orders in table at, newest
+// first, void rows left out.
+func (d *Database) UserOrders(ctx context.Context, at service.OrderTable, userID int64, limit int) ([]service.OrderDetail, error) {
+	db, table, err := d.table(at)
+	if err != nil {
+		return nil, err
+	}
+	var out []service.OrderDetail
+	err = queryEach(ctx, db, "SELECT "+detailColumns+" FROM "+table+" WHERE user_id = ? AND status <> ? ORDER BY id DESC LIMIT ?",
+		[]any{userID, service.StatusVoid, limit}, func(rows *sql.Rows) error {
+			o, err := scanDetail(rows.Scan)
+			out = append(out, o)
+			return err
+		})
+	return out, err
 }
 
 func (d *Database) CancelOrder(ctx context.Context, at service.OrderTable, id int64, now time.Time) (bool, error) {

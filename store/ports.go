@@ -3,6 +3,7 @@ package store
 import (
 	"github.com/go-seckill/seckill/service/catalog"
 	"github.com/go-seckill/seckill/service/coupon"
+	"github.com/go-seckill/seckill/service/deadletter"
 	"github.com/go-seckill/seckill/service/ledger"
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
@@ -17,6 +18,10 @@ var (
 	_ ledger.Truths            = (*Database)(nil)
 	_ ledger.Orders            = (*Database)(nil)
 	_ ordering.Orders          = (*Database)(nil)
+	_ ordering.Prices          = (*Database)(nil)
+	_ catalog.Windows          = (*Redis)(nil)
+	_ deadletter.Letters       = (*Database)(nil)
+	_ deadletter.Publisher     = (*Publisher)(nil)
 	_ payment.Orders           = (*Database)(nil)
 	_ recovery.OutboxOrders    = (*Database)(nil)
 	_ recovery.GoodsLister     = (*Database)(nil)

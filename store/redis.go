@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -209,6 +211,39 @@ func (r *Redis) Put(ctx context.Context, g service.Goods) error {
 		return nil
 	})
 	return unavailable(err)
+}
+
+// windowScript sets the sale window fields start_ms (ARGV[1]) and end_ms
+// (ARGV[2]) of a goods hash, deleting a field whose value is empty, only
+// when the hash exists: a missing one is being rebuilt from the database,
+// and writing into it would make a hash without stock that the rebuild
+// would then refuse to replace.
+var windowScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+local names = {'start_ms', 'end_ms'}
+for i = 1, 2 do
+  if ARGV[i] == '' then redis.call('HDEL', KEYS[1], names[i]) else redis.call('HSET', KEYS[1], names[i], ARGV[i]) end
+end
+return 0
+`)
+
+// SetWindow puts goods' sale window in its hash, where the reservation
+// script reads it; ErrStockNotLoaded when Redis does not hold the goods.
+func (r *Redis) SetWindow(ctx context.Context, goodsID int64, w service.SaleWindow) error {
+	ms := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return strconv.FormatInt(t.UnixMilli(), 10)
+	}
+	n, err := windowScript.Run(ctx, r.c, []string{GoodsKey(r.prefix, goodsID)}, ms(w.StartAt), ms(w.EndAt)).Int64()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n == scriptNotLoaded {
+		return fmt.Errorf("%w: goods %d", service.ErrStockNotLoaded, goodsID)
+	}
+	return nil
 }
 
 // goodsFields are the hash fields of a goods key.

@@ -34,6 +34,7 @@ import (
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/catalog"
 	"github.com/go-seckill/seckill/service/coupon"
+	"github.com/go-seckill/seckill/service/deadletter"
 	"github.com/go-seckill/seckill/service/ledger"
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
@@ -84,6 +85,7 @@ type App struct {
 	couponExp *consumer.Consumer // coupon and template expiries; nil when the consumer is switched off
 	couponChg *consumer.Consumer // "template changed" broadcasts
 	ledger    *ledger.Ledger     // nil until wired
+	letters   *deadletter.Book   // nil until wired
 	lease     *store.NodeLease   // this instance's snowflake node
 	http      *http.Server
 	httpLn    net.Listener
@@ -248,7 +250,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	gin.SetMode(gin.ReleaseMode)
 	a.http = &http.Server{
 		Handler: handlers.New(handlers.Service{
-			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons, Ready: a.ready,
+			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons,
+			DeadLetters: units.letters, Ready: a.ready,
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log, Metrics: a.metrics, RequestLogSuccesses: cfg.HTTP.RequestLogPerSecond,
@@ -279,6 +282,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 // units are the parts of the domain, wired to the stores.
 type units struct {
 	flags      *soldout.Flags
+	letters    *deadletter.Book
 	placer     *ordering.Placer
 	payments   *payment.Payments
 	catalog    *catalog.Catalog
@@ -300,17 +304,19 @@ func (a *App) wire(ids *store.IDs) units {
 	}, ledger.Options{
 		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: u.flags.Clear,
 	}, a.log)
-	u.placer = ordering.New(a.ledger, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
+	u.placer = ordering.New(a.ledger, a.database, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
 		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
 	}, a.log)
-	u.payments = payment.New(a.database, a.ledger, layout, a.log)
-	u.catalog = catalog.New(a.database, a.ledger, a.redis, ids)
-	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
-	u.reconciler = observedReconciler{recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log), a.metrics}
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
 		Layout: layout, WriteBudget: cfg.Order.WriteBudget,
 		LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,
 	}, a.log), a.metrics}
+	u.payments = payment.New(a.database, a.ledger, paymentCoupons{u.coupons.Coupons}, layout, a.log)
+	u.catalog = catalog.New(a.database, a.ledger, a.redis, a.redis, ids)
+	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
+	u.reconciler = observedReconciler{recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log), a.metrics}
+	a.letters = deadletter.New(a.database, a.pub, a.log)
+	u.letters = a.letters
 	return u
 }
 
@@ -536,7 +542,27 @@ func (a *App) shutdown() {
 
 // deadLetters are the ledger's dead letters, counted for topic.
 func (a *App) deadLetters(topic string) consumer.DeadLetters {
-	return countedDeadLetters{DeadLetters: a.ledger, n: a.metrics.DeadLetters.WithLabelValues(topic)}
+	return countedDeadLetters{DeadLetters: a.letters.For(topic), n: a.metrics.DeadLetters.WithLabelValues(topic)}
+}
+
+// paymentCoupons is the coupon unit as payment uses it: a redemption
+// against an order's amount (0: a free order, no threshold to check).
+type paymentCoupons struct{ c *coupon.Coupons }
+
+func (p paymentCoupons) Redeem(ctx context.Context, couponID, userID, orderID, amount int64) (int64, error) {
+	var of *int64
+	if amount > 0 {
+		of = &amount
+	}
+	r, err := p.c.Redeem(ctx, couponID, userID, orderID, of)
+	if err != nil || r.Discount == nil {
+		return 0, err
+	}
+	return *r.Discount, nil
+}
+
+func (p paymentCoupons) Release(ctx context.Context, couponID, userID, orderID int64) error {
+	return p.c.Release(ctx, couponID, userID, orderID)
 }
 
 func randomToken() string {

@@ -19,6 +19,10 @@ type Goods interface {
 	CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error)
 	Goods(ctx context.Context, id int64) (service.Goods, error)
 	ListGoods(ctx context.Context) ([]service.Goods, error)
+	// EditGoods sets goods' name and sale window, calling apply with the
+	// new values while the row is locked and before it commits: an error
+	// from apply leaves the row as it was.
+	EditGoods(ctx context.Context, id int64, name string, w service.SaleWindow, apply func(service.Goods) error) (service.Goods, error)
 	// Stats reads the goods' MySQL stock, sale and the counting fields of
 	// Stats (orders over every table, sale and return stock logs, dead
 	// letters).
@@ -38,21 +42,32 @@ type Stocks interface {
 	Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, error)
 }
 
+// Windows puts a goods' sale window where the reservation reads it;
+// ErrStockNotLoaded when that store does not hold the goods now.
+type Windows interface {
+	SetWindow(ctx context.Context, goodsID int64, w service.SaleWindow) error
+}
+
 // IDs makes unique ids, for op ids an admin did not give.
 type IDs interface{ NewID() int64 }
 
 // Catalog is the goods on sale.
 type Catalog struct {
-	goods  Goods
-	ledger Ledger
-	stocks Stocks
-	ids    IDs
+	goods   Goods
+	ledger  Ledger
+	stocks  Stocks
+	windows Windows
+	ids     IDs
 }
 
 // New wires a catalog.
-func New(goods Goods, ledger Ledger, stocks Stocks, ids IDs) *Catalog {
-	return &Catalog{goods: goods, ledger: ledger, stocks: stocks, ids: ids}
+func New(goods Goods, ledger Ledger, stocks Stocks, windows Windows, ids IDs) *Catalog {
+	return &Catalog{goods: goods, ledger: ledger, stocks: stocks, windows: windows, ids: ids}
 }
+
+// MaxPrice bounds a unit's price, in cents (10^8 yuan): times any order's
+// units it stays far inside a BIGINT.
+const MaxPrice = 10_000_000_000
 
 // CreateGoods puts new goods on sale with their stock and sale window in
 // MySQL and Redis.
@@ -61,6 +76,8 @@ func (c *Catalog) CreateGoods(ctx context.Context, ng service.NewGoods) (service
 	switch {
 	case ng.Name == "" || utf8.RuneCountInString(ng.Name) > MaxNameLen:
 		return service.Goods{}, service.Invalid("name must have 1 to %d characters", MaxNameLen)
+	case ng.Price < 0 || ng.Price > MaxPrice:
+		return service.Goods{}, service.Invalid("price must be cents from 0 to %d", MaxPrice)
 	case ng.Stock < 0:
 		return service.Goods{}, service.Invalid("stock must not be negative")
 	case ng.PerUserLimit < 0:
@@ -76,6 +93,29 @@ func (c *Catalog) CreateGoods(ctx context.Context, ng service.NewGoods) (service
 		return service.Goods{}, fmt.Errorf("goods %d created in mysql but not loaded in redis: %w", g.ID, err)
 	}
 	return g, nil
+}
+
+// EditGoods renames goods and moves their sale window. The database row
+// stays locked while the new window goes to Redis, where every version's
+// reservation checks it, and commits after: once the edit is answered no
+// order is taken outside the new window, and concurrent edits reach Redis
+// in the database's order. When Redis does not hold the goods (its stock
+// is being rebuilt from the database) nothing changes and the answer is
+// ErrStockNotLoaded; when the commit fails after Redis took the window,
+// the error says to repeat the edit, which sets the same values.
+func (c *Catalog) EditGoods(ctx context.Context, id int64, name string, w service.SaleWindow) (service.Goods, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case id < 1:
+		return service.Goods{}, service.Invalid("id must be a positive integer")
+	case name == "" || utf8.RuneCountInString(name) > MaxNameLen:
+		return service.Goods{}, service.Invalid("name must have 1 to %d characters", MaxNameLen)
+	case w.StartAt != nil && w.EndAt != nil && !w.EndAt.After(*w.StartAt):
+		return service.Goods{}, service.Invalid("end_at must come after start_at")
+	}
+	return c.goods.EditGoods(ctx, id, name, w, func(g service.Goods) error {
+		return c.windows.SetWindow(ctx, g.ID, g.SaleWindow)
+	})
 }
 
 // AddStock adds n units to a running sale, once per opID (one is made when

@@ -258,3 +258,46 @@ func TestListGoodsIsMySQLs(t *testing.T) {
 		t.Errorf("calls %v, want MySQL alone", got)
 	}
 }
+
+// An edit puts the new window in Redis from inside the database's
+// transaction, so that a refusal there leaves the row as it was; bad edits
+// reach neither store.
+func TestEditGoods(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	end := start.Add(time.Hour)
+	w := newWorld()
+	var applyErr error
+	w.goods.EditGoodsFn = func(_ context.Context, id int64, name string, win service.SaleWindow, apply func(service.Goods) error) (service.Goods, error) {
+		g := service.Goods{ID: id, Name: name, SaleWindow: win}
+		if err := apply(g); err != nil {
+			return service.Goods{}, err
+		}
+		return g, nil
+	}
+	w.windows.SetWindowFn = func(context.Context, int64, service.SaleWindow) error { return applyErr }
+	g, err := w.catalog.EditGoods(ctx, 7, "  phone  ", service.SaleWindow{StartAt: &start, EndAt: &end})
+	if err != nil || g.Name != "phone" {
+		t.Fatalf("got %+v, %v", g, err)
+	}
+	if set := w.rec.Of("Windows.SetWindow"); len(set) != 1 || set[0][0] != int64(7) {
+		t.Errorf("windows set %v, want goods 7's once", set)
+	}
+	applyErr = service.ErrStockNotLoaded
+	if _, err := w.catalog.EditGoods(ctx, 7, "phone", service.SaleWindow{}); !errors.Is(err, service.ErrStockNotLoaded) {
+		t.Errorf("redis without the goods: %v, want stock not loaded", err)
+	}
+	w = newWorld()
+	for _, bad := range []struct {
+		id   int64
+		name string
+		win  service.SaleWindow
+	}{{0, "x", service.SaleWindow{}}, {1, " ", service.SaleWindow{}}, {1, "x", service.SaleWindow{StartAt: &end, EndAt: &start}}} {
+		if _, err := w.catalog.EditGoods(ctx, bad.id, bad.name, bad.win); !errors.Is(err, service.ErrInvalid) {
+			t.Errorf("%+v: %v, want invalid", bad, err)
+		}
+	}
+	if calls := w.rec.Names(); len(calls) != 0 {
+		t.Errorf("bad edits made calls %v", calls)
+	}
+}

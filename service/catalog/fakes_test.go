@@ -13,6 +13,7 @@ type fakeGoods struct {
 	GoodsFn       func(ctx context.Context, id int64) (service.Goods, error)
 	ListGoodsFn   func(ctx context.Context) ([]service.Goods, error)
 	StatsFn       func(ctx context.Context, goodsID int64) (service.Stats, error)
+	EditGoodsFn   func(ctx context.Context, id int64, name string, w service.SaleWindow, apply func(service.Goods) error) (service.Goods, error)
 	Rec           *fakes.Recorder
 }
 
@@ -40,6 +41,28 @@ func (f *fakeGoods) ListGoods(ctx context.Context) ([]service.Goods, error) {
 		fakes.Unexpected("Goods.ListGoods")
 	}
 	return f.ListGoodsFn(ctx)
+}
+
+func (f *fakeGoods) EditGoods(ctx context.Context, id int64, name string, w service.SaleWindow, apply func(service.Goods) error) (service.Goods, error) {
+	f.Rec.Record("Goods.EditGoods", id, name, w)
+	if f.EditGoodsFn == nil {
+		fakes.Unexpected("Goods.EditGoods")
+	}
+	return f.EditGoodsFn(ctx, id, name, w, apply)
+}
+
+// fakeWindows is a Windows whose method is a func field.
+type fakeWindows struct {
+	SetWindowFn func(ctx context.Context, goodsID int64, w service.SaleWindow) error
+	Rec         *fakes.Recorder
+}
+
+func (f *fakeWindows) SetWindow(ctx context.Context, goodsID int64, w service.SaleWindow) error {
+	f.Rec.Record("Windows.SetWindow", goodsID, w)
+	if f.SetWindowFn == nil {
+		fakes.Unexpected("Windows.SetWindow")
+	}
+	return f.SetWindowFn(ctx, goodsID, w)
 }
 
 func (f *fakeGoods) Stats(ctx context.Context, goodsID int64) (service.Stats, error) {
@@ -105,13 +128,15 @@ type world struct {
 	goods   *fakeGoods
 	ledger  *fakeLedger
 	stocks  *fakeStocks
+	windows *fakeWindows
 	ids     *fakes.IDs
 	catalog *Catalog
 }
 
 func newWorld() *world {
 	rec := &fakes.Recorder{}
-	w := &world{rec: rec, goods: &fakeGoods{Rec: rec}, ledger: &fakeLedger{Rec: rec}, stocks: &fakeStocks{Rec: rec}, ids: &fakes.IDs{Rec: rec}}
-	w.catalog = New(w.goods, w.ledger, w.stocks, w.ids)
+	w := &world{rec: rec, goods: &fakeGoods{Rec: rec}, ledger: &fakeLedger{Rec: rec}, stocks: &fakeStocks{Rec: rec},
+		windows: &fakeWindows{Rec: rec}, ids: &fakes.IDs{Rec: rec}}
+	w.catalog = New(w.goods, w.ledger, w.stocks, w.windows, w.ids)
 	return w
 }

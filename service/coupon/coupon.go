@@ -162,6 +162,9 @@ type Records interface {
 	// UseCoupon marks the user's coupon used by orderID if it is unused and
 	// not expired at now; used says it did.
 	UseCoupon(ctx context.Context, at service.OrderTable, id, userID, orderID int64, now time.Time) (used bool, err error)
+	// ReleaseCoupon marks the user's coupon unused again if it is used by
+	// orderID; released says it did.
+	ReleaseCoupon(ctx context.Context, at service.OrderTable, id, userID, orderID int64) (released bool, err error)
 	// ExpireCoupon marks the coupon expired if it is unused and expired at now.
 	ExpireCoupon(ctx context.Context, at service.OrderTable, id int64, now time.Time) error
 	UserCoupons(ctx context.Context, at service.OrderTable, userID int64) ([]Coupon, error)

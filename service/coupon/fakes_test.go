@@ -197,6 +197,18 @@ func (f *fakeRecords) UseCoupon(_ context.Context, _ service.OrderTable, id, use
 	return true, nil
 }
 
+func (f *fakeRecords) ReleaseCoupon(_ context.Context, _ service.OrderTable, id, userID, orderID int64) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.rows[id]
+	if r.UserID != userID || r.Status != StatusUsed || r.OrderID != orderID {
+		return false, nil
+	}
+	r.Status, r.OrderID, r.UsedAt = StatusUnused, 0, nil
+	f.rows[id] = r
+	return true, nil
+}
+
 func (f *fakeRecords) ExpireCoupon(_ context.Context, _ service.OrderTable, id int64, now time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

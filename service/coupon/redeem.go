@@ -73,6 +73,17 @@ func (c *Coupons) Redeem(ctx context.Context, couponID, userID, orderID int64, a
 	return Redemption{}, fmt.Errorf("%w: coupon %d could not be used", service.ErrUnavailable, couponID)
 }
 
+// Release makes the user's coupon, used by orderID, usable again: a
+// payment that redeemed it and then failed gives it back. A coupon used by
+// another order, or not used, is left as it is.
+func (c *Coupons) Release(ctx context.Context, couponID, userID, orderID int64) error {
+	if couponID < 1 || userID < 1 || orderID < 1 {
+		return service.Invalid("coupon id, user_id and order_id must be positive integers")
+	}
+	_, err := c.records.ReleaseCoupon(ctx, service.CouponTable(userID, c.o.Layout), couponID, userID, orderID)
+	return err
+}
+
 // userCoupon reads the user's coupon; another user's, or a void row, is not
 // found.
 func (c *Coupons) userCoupon(ctx context.Context, at service.OrderTable, couponID, userID int64) (Coupon, error) {

@@ -151,7 +151,6 @@ type fakeSales struct {
 	ApplySaleFn  func(ctx context.Context, m service.StockMessage) error
 	ApplySalesFn func(ctx context.Context, ms []service.StockMessage) error
 	SettledFn    func(ctx context.Context, ids []int64) (map[int64]bool, error)
-	DeadLetterFn func(ctx context.Context, m service.StockMessage, body []byte, reason string) error
 	Rec          *fakes.Recorder
 }
 
@@ -187,14 +186,6 @@ func (f *fakeSales) Settled(ctx context.Context, ids []int64) (map[int64]bool, e
 		fakes.Unexpected("Sales.Settled")
 	}
 	return f.SettledFn(ctx, ids)
-}
-
-func (f *fakeSales) DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error {
-	f.Rec.Record("Sales.DeadLetter", m, string(body), reason)
-	if f.DeadLetterFn == nil {
-		fakes.Unexpected("Sales.DeadLetter")
-	}
-	return f.DeadLetterFn(ctx, m, body, reason)
 }
 
 // fakeStock is a Stock whose methods are func fields.

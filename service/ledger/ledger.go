@@ -85,7 +85,6 @@ type Sales interface {
 	ApplySales(ctx context.Context, ms []service.StockMessage) error
 	// Settled says which of ids have a sale stock log or a dead letter.
 	Settled(ctx context.Context, ids []int64) (map[int64]bool, error)
-	DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error
 }
 
 // Records are the database's records of the movements of stock coming in:

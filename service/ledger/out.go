@@ -252,10 +252,3 @@ func (l *Ledger) withoutApplied(ctx context.Context, ms []service.StockMessage, 
 	}
 	return rest
 }
-
-// DeadLetter records a stock message given up on. m holds what could be
-// decoded of body, possibly nothing.
-func (l *Ledger) DeadLetter(ctx context.Context, m service.StockMessage, body []byte, reason string) error {
-	l.log.Error("stock message dead-lettered", "order_id", m.OrderID, "goods_id", m.GoodsID, "reason", reason)
-	return l.sales.DeadLetter(ctx, m, body, reason)
-}

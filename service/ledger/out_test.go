@@ -883,15 +883,3 @@ func TestApplySalesWhenSettledFails(t *testing.T) {
 		t.Errorf("Applied %v, want only order 2", got)
 	}
 }
-
-func TestDeadLetter(t *testing.T) {
-	t.Parallel()
-	w := newWorld()
-	w.sales.DeadLetterFn = func(context.Context, service.StockMessage, []byte, string) error { return nil }
-	if err := w.ledger(t).DeadLetter(ctx, msg(1), []byte(`{"order_id":1}`), "sold out in mysql"); err != nil {
-		t.Fatal(err)
-	}
-	if d := w.rec.Of("Sales.DeadLetter"); len(d) != 1 || d[0][0] != msg(1) || d[0][1] != `{"order_id":1}` || d[0][2] != "sold out in mysql" {
-		t.Errorf("dead letters %v", d)
-	}
-}

@@ -226,7 +226,19 @@ type world struct {
 	ids      *fakes.IDs
 	outcomes *fakeOutcomes
 	flags    *soldout.Flags
+	prices   fakePrices
 	placer   *Placer
+}
+
+// fakePrices prices every goods at its id times 100 cents, and knows no
+// goods numbered 404. It records nothing: the price is read from memory.
+type fakePrices struct{}
+
+func (fakePrices) Price(_ context.Context, goodsID int64) (int64, error) {
+	if goodsID == 404 {
+		return 0, service.ErrNotFound
+	}
+	return goodsID * 100, nil
 }
 
 func newWorld(t *testing.T) *world { return newWorldWith(t, testOpts) }
@@ -250,7 +262,7 @@ func newWorldWith(t *testing.T, opts Options) *world {
 		outcomes: memOutcomes(rec),
 		flags:    soldout.New(time.Hour),
 	}
-	w.placer = New(w.ledger, w.orders, w.pub, w.ids, w.outcomes, w.flags, opts, fakes.Log())
+	w.placer = New(w.ledger, w.orders, w.prices, w.pub, w.ids, w.outcomes, w.flags, opts, fakes.Log())
 	return w
 }
 
@@ -259,6 +271,6 @@ var sellCalls = []string{"Ledger.Reserve", "Ledger.SellInOneTransaction", "Ledge
 
 // sameOrder compares orders field by field, the deadline as an instant.
 func sameOrder(a, b service.Order) bool {
-	return a.ID == b.ID && a.UserID == b.UserID && a.GoodsID == b.GoodsID && a.Number == b.Number &&
+	return a.ID == b.ID && a.UserID == b.UserID && a.GoodsID == b.GoodsID && a.Number == b.Number && a.Amount == b.Amount &&
 		a.Version == b.Version && a.PayDeadline.Equal(b.PayDeadline)
 }

@@ -42,6 +42,12 @@ type Publisher interface {
 	Publish(ctx context.Context, m service.StockMessage, route int64) error
 }
 
+// Prices tells one unit of goods' price in cents; ErrNotFound for unknown
+// goods. Prices never change, so it may answer from memory.
+type Prices interface {
+	Price(ctx context.Context, goodsID int64) (int64, error)
+}
+
 // IDs makes order ids that grow with time.
 type IDs interface{ NewID() int64 }
 
@@ -56,6 +62,7 @@ type Options struct {
 type Placer struct {
 	ledger   Ledger
 	orders   Orders
+	prices   Prices
 	pub      Publisher
 	ids      IDs
 	outcomes Outcomes
@@ -65,8 +72,8 @@ type Placer struct {
 }
 
 // New wires a placer; flags are V6's sold-out flags of this instance.
-func New(ledger Ledger, orders Orders, pub Publisher, ids IDs, outcomes Outcomes, flags *soldout.Flags, opts Options, log *slog.Logger) *Placer {
-	return &Placer{ledger: ledger, orders: orders, pub: pub, ids: ids, outcomes: outcomes, flags: flags, opts: opts, log: log}
+func New(ledger Ledger, orders Orders, prices Prices, pub Publisher, ids IDs, outcomes Outcomes, flags *soldout.Flags, opts Options, log *slog.Logger) *Placer {
+	return &Placer{ledger: ledger, orders: orders, prices: prices, pub: pub, ids: ids, outcomes: outcomes, flags: flags, opts: opts, log: log}
 }
 
 // PlaceOrder validates req and sells it through the named version.
@@ -94,14 +101,18 @@ func (p *Placer) check(version string, req service.OrderRequest) (service.Versio
 	return v, nil
 }
 
-// placeNew gives a checked request its order id and payment deadline and
-// places it, under the idempotency key key when it has one. When the
+// placeNew gives a checked request its order id, amount and payment
+// deadline and places it, under the idempotency key key when it has one. When the
 // key's order is in the database already (Redis lost its record of the
 // key), that order is the answer.
 func (p *Placer) placeNew(ctx context.Context, v service.Version, req service.OrderRequest, key string) (service.Order, error) {
-	o := service.Order{ID: p.ids.NewID(), UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Version: v.Name,
+	price, err := p.prices.Price(ctx, req.GoodsID)
+	if err != nil {
+		return service.Order{}, err
+	}
+	o := service.Order{ID: p.ids.NewID(), UserID: req.UserID, GoodsID: req.GoodsID, Number: req.Number, Amount: price * req.Number, Version: v.Name,
 		PayDeadline: time.Now().Add(p.opts.PayTimeout).UTC().Truncate(time.Millisecond), Key: key}
-	err := p.place(ctx, v, o)
+	err = p.place(ctx, v, o)
 	var held *heldKey
 	switch {
 	case errors.As(err, &held):

@@ -404,3 +404,20 @@ func TestEachOrderGetsANewID(t *testing.T) {
 		}
 	}
 }
+
+// An order costs its goods' price times its units, and unknown goods are
+// refused before anything is reserved.
+func TestOrderAmountIsPriceTimesNumber(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	o, err := w.placer.PlaceOrder(context.Background(), "V2", service.OrderRequest{UserID: 1, GoodsID: 7, Number: 3})
+	if err != nil || o.Amount != 2100 {
+		t.Fatalf("got %+v, %v; want amount 3 x 700", o, err)
+	}
+	if _, err := w.placer.PlaceOrder(context.Background(), "V2", service.OrderRequest{UserID: 1, GoodsID: 404, Number: 1}); !errors.Is(err, service.ErrNotFound) {
+		t.Errorf("unknown goods: %v, want not found", err)
+	}
+	if n := w.rec.Count("Ledger.Reserve"); n != 1 {
+		t.Errorf("%d reservations, want 1", n)
+	}
+}

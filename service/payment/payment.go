@@ -3,10 +3,12 @@
 package payment
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/go-seckill/seckill/service"
@@ -18,10 +20,16 @@ type Orders interface {
 	// is after now; CancelOrder marks it cancelled if it is unpaid and its
 	// deadline is not after now. One conditional update each: of a payment
 	// and a timeout racing, exactly one wins.
-	PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time) (bool, error)
+	// PayOrder also records the discount of the coupon redeemed for it.
+	PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time, discount, couponID int64) (bool, error)
 	CancelOrder(ctx context.Context, at service.OrderTable, id int64, now time.Time) (bool, error)
 	// OrderStatus reads an order's status; ErrNotFound when it is not there.
 	OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error)
+	// OrderDetail reads an order row, void ones too; ErrNotFound when it is
+	// not there. UserOrders reads up to limit of a user's orders in one
+	// table, newest first, without void rows.
+	OrderDetail(ctx context.Context, at service.OrderTable, id int64) (service.OrderDetail, error)
+	UserOrders(ctx context.Context, at service.OrderTable, userID int64, limit int) ([]service.OrderDetail, error)
 	// ExpiredOrders lists up to limit unpaid orders whose deadline is not
 	// after before.
 	ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error)
@@ -36,42 +44,166 @@ type Ledger interface {
 	ReturnOrder(ctx context.Context, m service.StockMessage) error
 }
 
+// Coupons redeems a shopper's coupon against an order being paid.
+type Coupons interface {
+	// Redeem marks the user's coupon used by the order and says what it
+	// takes off amount (cents; 0: no threshold to check). The same order
+	// again answers as the first time.
+	Redeem(ctx context.Context, couponID, userID, orderID, amount int64) (discount int64, err error)
+	// Release makes a coupon that Redeem bound to orderID usable again;
+	// bound to another order, or unused, it is left alone.
+	Release(ctx context.Context, couponID, userID, orderID int64) error
+}
+
 // Payments pays and cancels orders.
 type Payments struct {
-	orders Orders
-	ledger Ledger
-	layout service.Layout
-	log    *slog.Logger
+	orders  Orders
+	ledger  Ledger
+	coupons Coupons
+	layout  service.Layout
+	log     *slog.Logger
 }
 
-// New wires payments; layout tells where a user's orders may be.
-func New(orders Orders, ledger Ledger, layout service.Layout, log *slog.Logger) *Payments {
-	return &Payments{orders: orders, ledger: ledger, layout: layout, log: log}
+// New wires payments; layout tells where a user's orders may be; coupons
+// may be nil, and then a payment naming a coupon is refused.
+func New(orders Orders, ledger Ledger, coupons Coupons, layout service.Layout, log *slog.Logger) *Payments {
+	return &Payments{orders: orders, ledger: ledger, coupons: coupons, layout: layout, log: log}
 }
 
-// Pay marks the user's order paid. Paying twice is fine; paying a cancelled
-// order, or after its deadline, is refused, and so is an order whose sale
-// the database has not confirmed (pending) or refused. The user id routes
-// to the order: every version's placement of the user's orders is looked at.
-func (p *Payments) Pay(ctx context.Context, orderID, userID int64) error {
+// tablesOf lists the tables the user's orders may be in. Every lookup of
+// an order by its buyer goes through here: a new placement (a shard map)
+// changes this one function.
+func (p *Payments) tablesOf(userID int64) []service.OrderTable {
+	return service.TablesOf(userID, p.layout)
+}
+
+// find finds the user's order: its table and row. Another user's order, or
+// a void row, is not found.
+func (p *Payments) find(ctx context.Context, orderID, userID int64) (service.OrderTable, service.OrderDetail, error) {
 	if orderID < 1 || userID < 1 {
-		return service.Invalid("order id and user_id must be positive integers")
+		return service.OrderTable{}, service.OrderDetail{}, service.Invalid("order id and user_id must be positive integers")
 	}
-	for _, at := range service.TablesOf(userID, p.layout) {
-		status, owner, err := p.orders.OrderStatus(ctx, at, orderID)
+	for _, at := range p.tablesOf(userID) {
+		o, err := p.orders.OrderDetail(ctx, at, orderID)
 		switch {
 		case errors.Is(err, service.ErrNotFound):
 			continue
 		case err != nil:
-			return err
-		case owner != userID, status == service.StatusVoid:
-			return service.ErrNotFound
-		case status == service.StatusUnpaid:
-			return p.payUnpaid(ctx, at, orderID, userID)
+			return at, o, err
+		case o.UserID != userID, o.Code == service.StatusVoid:
+			return at, o, fmt.Errorf("%w: user %d has no order %d", service.ErrNotFound, userID, orderID)
 		}
-		return statusError(status)
+		o.Read(time.Now())
+		return at, o, nil
 	}
-	return service.ErrNotFound
+	return service.OrderTable{}, service.OrderDetail{}, fmt.Errorf("%w: user %d has no order %d", service.ErrNotFound, userID, orderID)
+}
+
+// Order is the user's order as it stands.
+func (p *Payments) Order(ctx context.Context, orderID, userID int64) (service.OrderDetail, error) {
+	_, o, err := p.find(ctx, orderID, userID)
+	return o, err
+}
+
+// MaxUserOrders is the most orders UserOrders lists.
+const MaxUserOrders = 100
+
+// UserOrders lists the user's newest orders, at most MaxUserOrders, over
+// every table a version places them in.
+func (p *Payments) UserOrders(ctx context.Context, userID int64) ([]service.OrderDetail, error) {
+	if userID < 1 {
+		return nil, service.Invalid("user_id must be a positive integer")
+	}
+	now := time.Now()
+	out := []service.OrderDetail{}
+	seen := map[int64]bool{} // two placements may name one table (an order host that is the primary)
+	for _, at := range p.tablesOf(userID) {
+		os, err := p.orders.UserOrders(ctx, at, userID, MaxUserOrders)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range os {
+			if !seen[o.ID] {
+				seen[o.ID] = true
+				o.Read(now)
+				out = append(out, o)
+			}
+		}
+	}
+	// Snowflake ids grow with time: newest first is the largest id first.
+	slices.SortFunc(out, func(a, b service.OrderDetail) int { return cmp.Compare(b.ID, a.ID) })
+	return out[:min(len(out), MaxUserOrders)], nil
+}
+
+// Pay marks the user's order paid, with couponID (0: none) redeemed
+// against its amount, and answers the order as it then stands. Paying
+// twice is fine (the second answer is the first payment, whatever coupon
+// it names); paying a cancelled order, or after its deadline, is refused,
+// and so is an order whose sale the database has not confirmed (pending)
+// or refused. The user id routes to the order: every version's placement
+// of the user's orders is looked at.
+//
+// With a coupon the steps are: the order is found unpaid and its sale
+// confirmed; the coupon is redeemed against it (a refusal leaves the order
+// unpaid); the order is paid with the discount recorded in its row. When
+// that conditional update fails (the deadline passed, or a timeout
+// cancelled the order, in between) the coupon is released, usable again,
+// unless the order was paid meanwhile with this very coupon. A crash
+// between the redemption and the payment leaves the coupon bound to the
+// unpaid order: paying again with it completes the payment (redeeming for
+// the same order answers as the first time).
+func (p *Payments) Pay(ctx context.Context, orderID, userID, couponID int64) (service.OrderDetail, error) {
+	if couponID < 0 {
+		return service.OrderDetail{}, service.Invalid("coupon_id must be a positive integer")
+	}
+	if couponID > 0 && p.coupons == nil {
+		return service.OrderDetail{}, service.Invalid("coupons are not available")
+	}
+	at, o, err := p.find(ctx, orderID, userID)
+	if err != nil {
+		return o, err
+	}
+	if o.Code != service.StatusUnpaid {
+		return o, statusError(o.Code)
+	}
+	if err := p.confirmed(ctx, orderID); err != nil {
+		return o, err
+	}
+	discount := int64(0)
+	if couponID > 0 {
+		if discount, err = p.coupons.Redeem(ctx, couponID, userID, orderID, o.Amount); err != nil {
+			return o, err
+		}
+		discount = min(discount, o.Amount)
+	}
+	paid, err := p.orders.PayOrder(ctx, at, orderID, userID, time.Now(), discount, couponID)
+	if err != nil {
+		// The update's outcome may be unknown: the coupon stays bound to
+		// the order, and paying again with it completes the payment.
+		return o, err
+	}
+	if paid {
+		o.Code, o.Discount, o.CouponID = service.StatusPaid, discount, couponID
+		o.Read(time.Now())
+		return o, nil
+	}
+	// Not paid by this update: paid meanwhile, cancelled, or past its
+	// deadline. The row says which.
+	cur, err := p.orders.OrderDetail(ctx, at, orderID)
+	if err != nil {
+		return o, err
+	}
+	cur.Read(time.Now())
+	if couponID > 0 && (cur.Code != service.StatusPaid || cur.CouponID != couponID) {
+		// This payment did not use the coupon: make it usable again.
+		if err := p.coupons.Release(ctx, couponID, userID, orderID); err != nil {
+			p.log.Warn("a coupon redeemed for an order not paid with it stays bound to it", "coupon_id", couponID, "order_id", orderID, "err", err)
+		}
+	}
+	if cur.Code == service.StatusUnpaid {
+		return cur, service.ErrOrderExpired
+	}
+	return cur, statusError(cur.Code)
 }
 
 // confirmWait is how long a payment waits for the database to confirm an
@@ -79,16 +211,13 @@ func (p *Payments) Pay(ctx context.Context, orderID, userID int64) error {
 var confirmWait = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 	500 * time.Millisecond, time.Second, time.Second}
 
-// payUnpaid pays an order found unpaid, once the database confirmed its
-// sale, waiting a little for it; ErrOrderPending when it does not come.
-func (p *Payments) payUnpaid(ctx context.Context, at service.OrderTable, orderID, userID int64) error {
+// confirmed waits a little for the database to confirm an order's sale;
+// ErrOrderPending when it does not come.
+func (p *Payments) confirmed(ctx context.Context, orderID int64) error {
 	for attempt := 0; ; attempt++ {
 		applied, err := p.orders.SaleApplied(ctx, orderID)
-		if err != nil {
+		if err != nil || applied {
 			return err
-		}
-		if applied {
-			break
 		}
 		if attempt == len(confirmWait) {
 			return service.ErrOrderPending
@@ -99,19 +228,6 @@ func (p *Payments) payUnpaid(ctx context.Context, at service.OrderTable, orderID
 			return service.ErrOrderPending
 		}
 	}
-	paid, err := p.orders.PayOrder(ctx, at, orderID, userID, time.Now())
-	if err != nil || paid {
-		return err
-	}
-	// Not paid now: paid meanwhile, cancelled, or past its deadline.
-	status, _, err := p.orders.OrderStatus(ctx, at, orderID)
-	if err != nil {
-		return err
-	}
-	if status == service.StatusUnpaid {
-		return service.ErrOrderExpired
-	}
-	return statusError(status)
 }
 
 // statusError is what paying an order in status answers.

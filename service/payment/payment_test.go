@@ -31,7 +31,7 @@ func TestPayRefusesInvalidIDs(t *testing.T) {
 	t.Parallel()
 	for _, ids := range [][2]int64{{0, user}, {orderID, 0}, {-1, user}} {
 		w := newWorld()
-		if err := w.payments.Pay(ctx, ids[0], ids[1]); !errors.Is(err, service.ErrInvalid) {
+		if _, err := w.payments.Pay(ctx, ids[0], ids[1], 0); !errors.Is(err, service.ErrInvalid) {
 			t.Errorf("order %d, user %d: %v, want invalid", ids[0], ids[1], err)
 		}
 		if calls := w.rec.Names(); len(calls) != 0 {
@@ -66,16 +66,16 @@ func TestPayLooksAtEveryTableOfTheUserInOrder(t *testing.T) {
 		before := time.Now()
 		w.orders.OrderStatusFn = foundAt(at, service.StatusUnpaid, user)
 		w.orders.SaleAppliedFn = applied
-		w.orders.PayOrderFn = func(_ context.Context, where service.OrderTable, _, _ int64, now time.Time) (bool, error) {
+		w.orders.PayOrderFn = func(_ context.Context, where service.OrderTable, _, _ int64, now time.Time, _, _ int64) (bool, error) {
 			if now.Before(before) || now.After(time.Now()) {
 				t.Errorf("paid at %v, want now", now)
 			}
 			return where == at, nil
 		}
-		if err := w.payments.Pay(ctx, orderID, user); err != nil {
+		if _, err := w.payments.Pay(ctx, orderID, user, 0); err != nil {
 			t.Errorf("order at %+v: %v", at, err)
 		}
-		if got := tablesOf(w, "Orders.OrderStatus"); !slices.Equal(got, tables[:k+1]) {
+		if got := tablesOf(w, "Orders.OrderDetail"); !slices.Equal(got, tables[:k+1]) {
 			t.Errorf("order at %+v: looked at %v, want %v", at, got, tables[:k+1])
 		}
 		if got := tablesOf(w, "Orders.PayOrder"); !slices.Equal(got, []service.OrderTable{at}) {
@@ -130,10 +130,10 @@ func TestPayAnswersTheStatusOfTheOrder(t *testing.T) {
 				}
 				return c.status, c.owner, c.err
 			}
-			if err := w.payments.Pay(ctx, orderID, user); err != c.want {
+			if _, err := w.payments.Pay(ctx, orderID, user, 0); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
 				t.Errorf("got %v, want %v", err, c.want)
 			}
-			if got := tablesOf(w, "Orders.OrderStatus"); !slices.Equal(got, tables) {
+			if got := tablesOf(w, "Orders.OrderDetail"); !slices.Equal(got, tables) {
 				t.Errorf("read the status at %v, want %v", got, tables)
 			}
 			if got := w.rec.Only("Orders.SaleApplied", "Orders.PayOrder"); len(got) != 0 {
@@ -173,11 +173,13 @@ func TestPayOfAnUnpaidOrderThatDidNotPay(t *testing.T) {
 				return c.now, user, nil
 			}
 			w.orders.SaleAppliedFn = applied
-			w.orders.PayOrderFn = func(context.Context, service.OrderTable, int64, int64, time.Time) (bool, error) { return false, nil }
-			if err := w.payments.Pay(ctx, orderID, user); err != c.want {
+			w.orders.PayOrderFn = func(context.Context, service.OrderTable, int64, int64, time.Time, int64, int64) (bool, error) {
+				return false, nil
+			}
+			if _, err := w.payments.Pay(ctx, orderID, user, 0); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
 				t.Errorf("got %v, want %v", err, c.want)
 			}
-			if got, want := tablesOf(w, "Orders.OrderStatus"), append(slices.Clone(tables), last); !slices.Equal(got, want) {
+			if got, want := tablesOf(w, "Orders.OrderDetail"), append(slices.Clone(tables), last); !slices.Equal(got, want) {
 				t.Errorf("read the status at %v, want %v", got, want)
 			}
 			if got := tablesOf(w, "Orders.PayOrder"); !slices.Equal(got, []service.OrderTable{last}) {
@@ -194,20 +196,20 @@ func TestPayStopsOnAFailure(t *testing.T) {
 	w := newWorld()
 	w.orders.OrderStatusFn = foundAt(first, service.StatusUnpaid, user)
 	w.orders.SaleAppliedFn = applied
-	w.orders.PayOrderFn = func(context.Context, service.OrderTable, int64, int64, time.Time) (bool, error) {
+	w.orders.PayOrderFn = func(context.Context, service.OrderTable, int64, int64, time.Time, int64, int64) (bool, error) {
 		return false, service.ErrUnavailable
 	}
-	if err := w.payments.Pay(ctx, orderID, user); err != service.ErrUnavailable {
+	if _, err := w.payments.Pay(ctx, orderID, user, 0); err != service.ErrUnavailable {
 		t.Errorf("got %v, want unavailable", err)
 	}
-	if got := w.rec.Names(); !slices.Equal(got, []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.PayOrder"}) {
+	if got := w.rec.Names(); !slices.Equal(got, []string{"Orders.OrderDetail", "Orders.SaleApplied", "Orders.PayOrder"}) {
 		t.Errorf("calls %v, want the one failed write", got)
 	}
 
 	w = newWorld()
 	w.orders.OrderStatusFn = foundAt(first, service.StatusUnpaid, user)
 	w.orders.SaleAppliedFn = func(context.Context, int64) (bool, error) { return false, service.ErrUnavailable }
-	if err := w.payments.Pay(ctx, orderID, user); err != service.ErrUnavailable {
+	if _, err := w.payments.Pay(ctx, orderID, user, 0); err != service.ErrUnavailable {
 		t.Errorf("sale applied read fails: %v, want unavailable", err)
 	}
 	if n := w.rec.Count("Orders.PayOrder"); n != 0 {
@@ -227,9 +229,11 @@ func TestPayWaitsForTheSaleToBeApplied(t *testing.T) {
 		asked++
 		return asked == 2, nil // applied by the second look
 	}
-	w.orders.PayOrderFn = func(context.Context, service.OrderTable, int64, int64, time.Time) (bool, error) { return true, nil }
+	w.orders.PayOrderFn = func(context.Context, service.OrderTable, int64, int64, time.Time, int64, int64) (bool, error) {
+		return true, nil
+	}
 	start := time.Now()
-	if err := w.payments.Pay(ctx, orderID, user); err != nil {
+	if _, err := w.payments.Pay(ctx, orderID, user, 0); err != nil {
 		t.Fatalf("got %v, want paid", err)
 	}
 	if waited := time.Since(start); waited < confirmWait[0] {
@@ -252,7 +256,7 @@ func TestPayOfAPendingOrder(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := w.payments.Pay(short, orderID, user); err != service.ErrOrderPending {
+	if _, err := w.payments.Pay(short, orderID, user, 0); err != service.ErrOrderPending {
 		t.Errorf("got %v, want pending", err)
 	}
 	if waited := time.Since(start); waited > 2*time.Second {

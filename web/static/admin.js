@@ -87,7 +87,10 @@ function rfc3339(local) {
 $('create-form').addEventListener('submit', async e => {
   e.preventDefault();
   if (!memoryToken) return showError('Enter the admin token first.');
-  const body = { name: $('create-name').value.trim(), stock: Number($('create-stock').value) };
+  const body = {
+    name: $('create-name').value.trim(), stock: Number($('create-stock').value),
+    price: Math.round(Number($('create-price').value) * 100), per_user_limit: Number($('create-limit').value),
+  };
   if ($('create-start').value) body.start_at = rfc3339($('create-start').value);
   if ($('create-end').value) body.end_at = rfc3339($('create-end').value);
   const btn = $('create-submit');
@@ -96,7 +99,7 @@ $('create-form').addEventListener('submit', async e => {
     const r = await api('POST', '/admin/goods', body);
     if (r.status === 201) {
       showError('');
-      notify(`Created goods ${r.body.id}, “${r.body.name}”, with ${r.body.stock} in stock.`);
+      notify(`Created goods ${r.body.id}, “${r.body.name}”, at ${yuan(r.body.price)}, with ${r.body.stock} in stock.`);
       e.target.reset();
       refresh();
     } else if (r.status !== 401) {
@@ -143,7 +146,7 @@ async function addStock(id, row) {
 function newRow(id) {
   const tr = document.createElement('tr');
   tr.dataset.goodsId = id;
-  for (const cls of ['id', 'name', 'window', ...COUNTS, 'add']) {
+  for (const cls of ['id', 'name', 'price', 'window', ...COUNTS, 'add']) {
     const td = document.createElement('td');
     td.className = cls;
     tr.append(td);
@@ -153,20 +156,28 @@ function newRow(id) {
   form.className = 'add-form';
   form.innerHTML = '<input class="add-stock" type="number" min="1" step="1" placeholder="units" aria-label="units to add">' +
     '<button class="add-stock" type="submit">Add</button>';
-  tr.querySelector('td.add').append(form);
-  const row = { tr, pending: null };
+  const edit = document.createElement('button');
+  edit.type = 'button';
+  edit.className = 'edit quiet';
+  edit.textContent = 'Edit';
+  tr.querySelector('td.add').append(form, edit);
+  const row = { tr, pending: null, goods: null };
+  edit.addEventListener('click', () => { if (window.editGoods && row.goods) window.editGoods(row.goods); });
   form.addEventListener('submit', e => { e.preventDefault(); addStock(id, row); });
   return row;
 }
 
+// when writes a time of the API with its time zone, or "open".
 function when(s) {
-  return s ? new Date(s).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' }) : 'open';
+  return s ? zoned(apiTime(s)) : 'open';
 }
 
 function fill(row, g, st) {
   const cell = cls => row.tr.querySelector('td.' + cls);
   cell('id').textContent = g.id;
+  row.goods = g;
   cell('name').textContent = g.name;
+  cell('price').textContent = yuan(g.price || 0);
   cell('window').textContent = g.start_at || g.end_at ? `${when(g.start_at)} to ${when(g.end_at)}` : 'always';
   if (!st) return; // stats failed this round: keep the last ones
   const backlog = st.orders - st.stock_logs - st.dead_letters;
@@ -202,6 +213,7 @@ async function refresh() {
         if (!seen.has(id)) { row.tr.remove(); rows.delete(id); }
       }
       $('no-goods').hidden = goods.length > 0;
+      if (window.statsSampled) window.statsSampled(goods, stats);
       if (refreshFailed) showError('');
       refreshFailed = false;
     } else if (list.status !== 401) {

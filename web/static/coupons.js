@@ -216,5 +216,6 @@
   document.addEventListener('visibilitychange', () => { if (!document.hidden) { pollTemplates(); refreshMine(); } });
   setInterval(() => couponCards.forEach(paint), 250);
   pollTemplates();
+  window.refreshCoupons = refreshMine;
   refreshMine();
 }

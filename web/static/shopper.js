@@ -86,38 +86,45 @@ function render(goods) {
 function newCard(g) {
   const el = template.content.firstElementChild.cloneNode(true);
   el.dataset.goodsId = g.id;
-  const c = { el, goods: g, busy: false, holdUntil: 0 };
+  const c = { el, goods: g, busy: false, holdUntil: 0, pending: null };
   el.querySelector('.buy').addEventListener('click', () => buy(c));
   return c;
 }
 
-// paint shows a card's stock, countdown and button for the current time.
-function paint(c) {
-  const g = c.goods;
-  const now = serverNow();
+// cardState is the one state a card shows at server time now: before
+// the start (with the stock that will be on sale), on sale, sold out
+// (never also "on sale now"), or ended (no stock shown: nothing can be
+// bought whatever is left).
+function cardState(g, now) {
   const start = parseTime(g.start_at);
   const end = parseTime(g.end_at);
-  let phase = 'open';
-  if (start !== null && now < start) phase = 'soon';
-  else if (end !== null && now >= end) phase = 'ended';
-  const soldOut = g.stock <= 0;
-  c.el.dataset.phase = phase;
+  if (start !== null && now < start) {
+    return { phase: 'soon', stock: g.stock + ' left', countdown: 'Starts in ' + duration(start - now), button: 'Not started' };
+  }
+  if (end !== null && now >= end) return { phase: 'ended', stock: '', countdown: 'Sale ended', button: 'Sale ended' };
+  if (g.stock <= 0) {
+    return { phase: 'soldout', stock: 'Sold out', countdown: end !== null ? 'Sale ends in ' + duration(end - now) : '', button: 'Sold out' };
+  }
+  return { phase: 'open', stock: g.stock + ' left', countdown: end !== null ? 'Ends in ' + duration(end - now) : 'On sale now', button: 'Buy' };
+}
 
-  setText(c.el.querySelector('.stock'), soldOut ? 'Sold out' : g.stock + ' left');
+// paint shows a card's state for the current time.
+function paint(c) {
+  const g = c.goods;
+  const st = cardState(g, serverNow());
+  c.el.dataset.phase = st.phase;
+  setText(c.el.querySelector('.price'), yuan(g.price || 0));
+  const stock = c.el.querySelector('.stock');
+  setText(stock, st.stock);
+  stock.hidden = st.stock === '';
   const countdown = c.el.querySelector('.countdown');
-  setText(countdown,
-    phase === 'soon' ? 'Starts in ' + duration(start - now) :
-    phase === 'ended' ? 'Sale ended' :
-    end !== null ? 'Ends in ' + duration(end - now) : 'On sale now');
-  countdown.title = start !== null ? 'Starts ' + new Date(start - clockOffset).toLocaleString() : '';
+  setText(countdown, st.countdown);
+  const start = parseTime(g.start_at), end = parseTime(g.end_at);
+  countdown.title = [start !== null ? 'Starts ' + zoned(start) : '', end !== null ? 'Ends ' + zoned(end) : ''].filter(Boolean).join('; ');
 
   const btn = c.el.querySelector('.buy');
-  btn.disabled = c.busy || phase !== 'open' || soldOut || performance.now() < c.holdUntil;
-  setText(btn,
-    c.busy ? 'Ordering…' :
-    phase === 'soon' ? 'Not started' :
-    phase === 'ended' ? 'Sale ended' :
-    soldOut ? 'Sold out' : 'Buy');
+  btn.disabled = c.busy || st.phase !== 'open' || performance.now() < c.holdUntil;
+  setText(btn, c.busy ? 'Ordering…' : st.phase === 'open' && c.pending ? 'Retry' : st.button);
 }
 
 // setText writes text only when it changed: the cards repaint four times a second.
@@ -125,19 +132,32 @@ function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+// duration writes a countdown: "2d 03h 15m", "1h 05m 09s", "4m 59s", "9s".
 function duration(ms) {
   const s = Math.max(0, Math.ceil(ms / 1000));
-  const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60, sec = s % 60;
   const two = n => String(n).padStart(2, '0');
+  if (d > 0) return `${d}d ${two(h)}h ${two(m)}m`;
   if (h > 0) return `${h}h ${two(m)}m ${two(sec)}s`;
   if (m > 0) return `${m}m ${two(sec)}s`;
   return `${sec}s`;
 }
 
+// Every refusal of an order, in words.
 const refusals = {
   sold_out: 'Sold out',
   not_started: 'The sale has not started yet',
   ended: 'The sale has ended',
+  limit_exceeded: 'You already hold as many of these as one shopper may buy',
+  request_in_progress: 'Your earlier click is still being handled — wait a moment, then retry',
+  idempotency_key_mismatch: 'That retry did not match the first attempt — reload the page',
+  not_found: 'This item is no longer on sale',
+  invalid_request: 'The shop could not read that order — check your shopper id',
+  busy: 'The shop is very busy — click Retry in a moment; it will not order twice',
+  unavailable: 'The shop cannot take orders right now — click Retry in a moment; nothing was ordered',
+  stock_not_loaded: 'The stock is being reloaded — click Retry in a moment',
+  outcome_unknown: 'We could not confirm your order — click Retry: it finds the same order, never a second one',
+  rate_limited: 'Too many requests — try again in a moment',
 };
 
 async function buy(c) {
@@ -147,36 +167,42 @@ async function buy(c) {
     shopperID.focus();
     return;
   }
+  // One Idempotency-Key per intended order: a retry after a 503 or no
+  // answer sends the same key, so the shop places one order at most.
+  if (!c.pending || c.pending.user !== userID) c.pending = { user: userID, key: uuid() };
   // Disabled from the click until the answer: a double click sends one order.
   c.busy = true;
   paint(c);
-  let text = 'Something went wrong — please retry', ok = false;
+  let text = 'No answer from the shop — click Retry: it will not order twice', ok = false;
   try {
     const res = await fetch('/order', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': c.pending.key },
       body: JSON.stringify({ user_id: userID, goods_id: c.goods.id, number: 1 }),
     });
     const body = await res.json().catch(() => ({}));
+    const code = res.status === 429 ? 'rate_limited' : body.error;
     if (res.status === 201) {
       text = 'Ordered! order id ' + body.order_id;
       ok = true;
-    } else if (res.status === 409 && refusals[body.error]) {
-      text = refusals[body.error];
-    } else if (res.status === 429) {
-      text = 'Too many requests — try again in a moment';
+    } else {
+      text = refusals[code] || `The shop refused the order (${code || 'HTTP ' + res.status})`;
     }
+    if (res.status !== 503 && res.status !== 429) c.pending = null; // answered for good: a new click is a new order
     if (res.status === 429 || res.status === 503) {
       // Honour Retry-After (capped) so a busy server is not hammered.
       const wait = Math.min(Number(res.headers.get('Retry-After')) || 1, 10);
       c.holdUntil = performance.now() + wait * 1000;
       setTimeout(() => paint(c), wait * 1000 + 50);
     }
-  } catch { /* network error: the generic message */ }
+  } catch { /* network error: keep the key for the retry */ }
   c.busy = false;
   say(c, text, ok);
   paint(c);
-  if (ok) poll(); // show the new stock now rather than within a second
+  if (ok) {
+    poll(); // show the new stock now rather than within a second
+    if (window.refreshOrders) window.refreshOrders();
+  }
 }
 
 function say(c, text, ok) {
