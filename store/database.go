@@ -12,6 +12,7 @@ import (
 	"iter"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/glebarez/sqlite"
 	gormmysql "gorm.io/driver/mysql"
@@ -42,6 +43,11 @@ type Database struct {
 	pools []pool
 	// limits caches each goods' per-user limit, which never changes.
 	limits sync.Map
+	// lhosts are the hosts V7's logical databases may live on (the primary
+	// when empty); smap is this instance's copy of the map of them.
+	lhosts []lhost
+	smap   atomic.Pointer[ShardMap]
+	shardMapState
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at
@@ -123,8 +129,20 @@ func (d *Database) Ping(ctx context.Context) error {
 	return nil
 }
 
-// table checks at and returns the pool and table name it names.
+// table checks at and returns the pool and table name it names. A table
+// of a logical database that has no tables yet is ErrNotFound: it holds
+// no orders.
 func (d *Database) table(at service.OrderTable) (*sql.DB, string, error) {
+	if at.Logical() {
+		if err := logicalTable(at); err != nil {
+			return nil, "", err
+		}
+		p, ok := d.logicalPool(at.DB - 1)
+		if !ok {
+			return nil, "", fmt.Errorf("%w: logical database %d holds no orders yet", service.ErrNotFound, at.DB-1)
+		}
+		return p.db, at.Name(), nil
+	}
 	if at.Host < 0 || at.Host >= len(d.hosts) || at.Table < 0 || at.Table > service.MaxOrderTables {
 		return nil, "", fmt.Errorf("%w: order table %+v: no such host or table", service.ErrInvalid, at)
 	}
@@ -132,7 +150,8 @@ func (d *Database) table(at service.OrderTable) (*sql.DB, string, error) {
 }
 
 // orderTables yields each order table of each distinct database once, with
-// the first host index that reaches it.
+// the first host index that reaches it, then each table of each logical
+// database of V7 on the host the map says holds it.
 func (d *Database) orderTables() iter.Seq2[*sql.DB, service.OrderTable] {
 	return func(yield func(*sql.DB, service.OrderTable) bool) {
 		for host, db := range d.hosts {
@@ -145,6 +164,7 @@ func (d *Database) orderTables() iter.Seq2[*sql.DB, service.OrderTable] {
 				}
 			}
 		}
+		d.logicalTables(yield)
 	}
 }
 

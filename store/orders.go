@@ -25,6 +25,16 @@ var sqlInsertOrder = func() []string {
 }()
 
 func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error {
+	if at.Logical() {
+		return d.onLogical(ctx, at, func(db *sql.DB, table string) error {
+			res, err := db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, pay_deadline, idem_key)"+
+				" SELECT ?, ?, ?, ?, ?, ? FROM shard_fences WHERE logical_db = ? AND frozen = 0", append(orderArgs(o), at.DB-1)...)
+			if isKeyDuplicate(err) {
+				return service.ErrKeyHeld
+			}
+			return insertedOrFenced(res, err)
+		})
+	}
 	db, _, err := d.table(at)
 	if err != nil {
 		return err
@@ -34,6 +44,22 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 		return service.ErrKeyHeld
 	}
 	return writeFailed(err)
+}
+
+// insertedOrFenced is the outcome of a fenced insert: a row, or none
+// because the logical database is frozen on that host.
+func insertedOrFenced(res sql.Result, err error) error {
+	if err != nil {
+		return writeFailed(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return writeFailed(err)
+	}
+	if n == 0 {
+		return errFenced
+	}
+	return nil
 }
 
 // orderArgs are the values sqlInsertOrder takes.
@@ -66,12 +92,25 @@ func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID
 // row was there and status is its status (void when another caller fenced
 // it, anything else when the order was written).
 func (d *Database) VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (voided bool, status int, err error) {
-	db, table, err := d.table(at)
-	if err != nil {
-		return false, 0, err
+	if at.Logical() {
+		err = d.onLogical(ctx, at, func(db *sql.DB, table string) error {
+			res, err := db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status)"+
+				" SELECT ?, ?, ?, 0, ? FROM shard_fences WHERE logical_db = ? AND frozen = 0",
+				o.ID, o.UserID, o.GoodsID, service.StatusVoid, at.DB-1)
+			if isDuplicate(err) {
+				return err
+			}
+			return insertedOrFenced(res, err)
+		})
+	} else {
+		var db *sql.DB
+		var table string
+		if db, table, err = d.table(at); err != nil {
+			return false, 0, err
+		}
+		_, err = db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status) VALUES (?, ?, ?, 0, ?)",
+			o.ID, o.UserID, o.GoodsID, service.StatusVoid)
 	}
-	_, err = db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status) VALUES (?, ?, ?, 0, ?)",
-		o.ID, o.UserID, o.GoodsID, service.StatusVoid)
 	switch {
 	case err == nil:
 		return true, service.StatusVoid, nil
@@ -101,12 +140,13 @@ func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (ma
 			byTable[at] = append(byTable[at], m.Ref())
 		}
 	}
-	byHost := map[int][]service.OrderTable{}
+	byDB := map[*sql.DB][]service.OrderTable{}
 	for at := range byTable {
-		byHost[at.Host] = append(byHost[at.Host], at)
+		db, _, _ := d.table(at)
+		byDB[db] = append(byDB[db], at)
 	}
 	rows := make(map[service.OrderRef]service.OrderRow, len(ms))
-	for host, tables := range byHost {
+	for db, tables := range byDB {
 		var query strings.Builder
 		var args []any
 		for i, at := range tables {
@@ -119,23 +159,28 @@ func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (ma
 				query.WriteString(" UNION ALL ")
 			}
 			query.WriteString("SELECT ? AS t, id, goods_id, user_id, number, status FROM " + at.Name() + " WHERE id IN " + in)
-			args = append(append(args, at.Table), idArgs...)
+			args = append(append(args, i), idArgs...)
 		}
-		found := map[service.OrderRef]service.OrderRow{}
-		err := queryEach(ctx, d.hosts[host], query.String(), args, func(r *sql.Rows) error {
-			row := service.OrderRow{At: service.OrderTable{Host: host}}
-			if err := r.Scan(&row.At.Table, &row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
+		type found struct {
+			table int
+			id    int64
+		}
+		got := map[found]service.OrderRow{}
+		err := queryEach(ctx, db, query.String(), args, func(r *sql.Rows) error {
+			var row service.OrderRow
+			var i int
+			if err := r.Scan(&i, &row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
 				return err
 			}
-			found[service.OrderRef{ID: row.ID, At: row.At}] = row
+			got[found{i, row.ID}] = row
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		for _, at := range tables {
+		for i, at := range tables {
 			for _, ref := range byTable[at] {
-				if row, ok := found[service.OrderRef{ID: ref.ID, At: at}]; ok {
+				if row, ok := got[found{i, ref.ID}]; ok {
 					row.At = ref.At // as the message names it
 					rows[ref] = row
 				}
@@ -151,7 +196,9 @@ func (d *Database) canonical(at service.OrderTable) (service.OrderTable, bool) {
 	if _, _, err := d.table(at); err != nil {
 		return at, false
 	}
-	at.Host = slices.Index(d.hosts, d.hosts[at.Host])
+	if !at.Logical() {
+		at.Host = slices.Index(d.hosts, d.hosts[at.Host])
+	}
 	return at, true
 }
 
@@ -166,7 +213,33 @@ func (d *Database) CancelOrder(ctx context.Context, at service.OrderTable, id in
 }
 
 // setStatus sets the status of the order matching where; true when it did.
+// A logical database's row changes only where its fence is not frozen.
 func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status int, where string, args ...any) (bool, error) {
+	if at.Logical() {
+		if _, _, err := d.table(at); err != nil {
+			return false, err // no tables yet: no such order
+		}
+		var set bool
+		err := d.onLogical(ctx, at, func(db *sql.DB, table string) error {
+			res, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = ? WHERE "+where+" AND "+sqlUnfrozen,
+				append(append([]any{status}, args...), at.DB-1)...)
+			if err != nil {
+				return classify(err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return classify(err)
+			}
+			if set = n == 1; set {
+				return nil
+			}
+			if frozen, err := fenced(ctx, db, at.DB-1); err != nil || frozen {
+				return cmp.Or(err, errFenced)
+			}
+			return nil
+		})
+		return set, err
+	}
 	db, table, err := d.table(at)
 	if err != nil {
 		return false, err
@@ -197,7 +270,7 @@ const messageColumns = "id, goods_id, user_id, number, pay_deadline"
 // scanMessage reads an order row of table at into its stock message.
 func scanMessage(at service.OrderTable, out *[]service.StockMessage) func(*sql.Rows) error {
 	return func(rows *sql.Rows) error {
-		m := service.StockMessage{Host: at.Host, Table: at.Table}
+		m := service.StockMessage{Host: at.Host, Table: at.Table, DB: at.DB}
 		var deadline sql.NullTime
 		if err := rows.Scan(&m.OrderID, &m.GoodsID, &m.UserID, &m.Number, &deadline); err != nil {
 			return err
