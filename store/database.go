@@ -132,12 +132,19 @@ func (d *Database) Ping(ctx context.Context) error {
 // table checks at and returns the pool and table name it names. A table
 // of a logical database that has no tables yet is ErrNotFound: it holds
 // no orders.
-func (d *Database) table(at service.OrderTable) (*sql.DB, string, error) {
+func (d *Database) table(ctx context.Context, at service.OrderTable) (*sql.DB, string, error) {
 	if at.Logical() {
 		if err := logicalTable(at); err != nil {
 			return nil, "", err
 		}
 		p, ok := d.logicalPool(at.DB - 1)
+		if !ok {
+			// Another instance may have made it since this one's map was read.
+			if _, err := d.RefreshShardMap(ctx); err != nil {
+				return nil, "", err
+			}
+			p, ok = d.logicalPool(at.DB - 1)
+		}
 		if !ok {
 			return nil, "", fmt.Errorf("%w: logical database %d holds no orders yet", service.ErrNotFound, at.DB-1)
 		}

@@ -35,7 +35,7 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 			return insertedOrFenced(res, err)
 		})
 	}
-	db, _, err := d.table(at)
+	db, _, err := d.table(ctx, at)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func orderArgs(o service.Order) []any {
 // OrderByKey finds the user's order placed under the idempotency key key in
 // table at; ErrNotFound when there is none.
 func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error) {
-	db, table, err := d.table(at)
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return service.Order{}, err
 	}
@@ -105,7 +105,7 @@ func (d *Database) VoidOrder(ctx context.Context, at service.OrderTable, o servi
 	} else {
 		var db *sql.DB
 		var table string
-		if db, table, err = d.table(at); err != nil {
+		if db, table, err = d.table(ctx, at); err != nil {
 			return false, 0, err
 		}
 		_, err = db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status) VALUES (?, ?, ?, 0, ?)",
@@ -136,13 +136,13 @@ func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) erro
 func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
 	byTable := map[service.OrderTable][]service.OrderRef{}
 	for _, m := range ms {
-		if at, ok := d.canonical(m.At()); ok {
+		if at, ok := d.canonical(ctx, m.At()); ok {
 			byTable[at] = append(byTable[at], m.Ref())
 		}
 	}
 	byDB := map[*sql.DB][]service.OrderTable{}
 	for at := range byTable {
-		db, _, _ := d.table(at)
+		db, _, _ := d.table(ctx, at)
 		byDB[db] = append(byDB[db], at)
 	}
 	rows := make(map[service.OrderRef]service.OrderRow, len(ms))
@@ -192,8 +192,8 @@ func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (ma
 
 // canonical is at on the lowest host index that reaches its database;
 // false when at names no host or table.
-func (d *Database) canonical(at service.OrderTable) (service.OrderTable, bool) {
-	if _, _, err := d.table(at); err != nil {
+func (d *Database) canonical(ctx context.Context, at service.OrderTable) (service.OrderTable, bool) {
+	if _, _, err := d.table(ctx, at); err != nil {
 		return at, false
 	}
 	if !at.Logical() {
@@ -216,7 +216,7 @@ func (d *Database) CancelOrder(ctx context.Context, at service.OrderTable, id in
 // A logical database's row changes only where its fence is not frozen.
 func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status int, where string, args ...any) (bool, error) {
 	if at.Logical() {
-		if _, _, err := d.table(at); err != nil {
+		if _, _, err := d.table(ctx, at); err != nil {
 			return false, err // no tables yet: no such order
 		}
 		var set bool
@@ -240,7 +240,7 @@ func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status 
 		})
 		return set, err
 	}
-	db, table, err := d.table(at)
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return false, err
 	}
@@ -253,7 +253,7 @@ func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status 
 }
 
 func (d *Database) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
-	db, table, err := d.table(at)
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return 0, 0, err
 	}

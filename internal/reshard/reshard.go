@@ -39,6 +39,10 @@ type Options struct {
 	AckTimeout, Settle time.Duration
 	// CatchUps is how many catch-up passes run before the freeze.
 	CatchUps int
+	// Step, when set, is called after each step of a move ("copied",
+	// "frozen", "switched"); an error stops the run there, as a crash
+	// would. Tests stop runs with it.
+	Step func(l int, step string) error
 }
 
 // Move is one logical database's move and what it took.
@@ -176,6 +180,13 @@ type runner struct {
 	out  io.Writer
 }
 
+func (r runner) step(l int, name string) error {
+	if r.opts.Step == nil {
+		return nil
+	}
+	return r.opts.Step(l, name)
+}
+
 func (r runner) logf(format string, a ...any) { fmt.Fprintf(r.out, format+"\n", a...) }
 
 // move takes one logical database from mv.From to mv.To, from whatever
@@ -235,6 +246,9 @@ func (r runner) copyAndSwitch(ctx context.Context, mv *Move, place store.Logical
 		return fmt.Errorf("copy: %w", err)
 	}
 	r.logf("l%d: copied %d rows to %s in %v", l, n, mv.To, time.Since(start).Round(time.Millisecond))
+	if err := r.step(l, "copied"); err != nil {
+		return err
+	}
 	for range max(r.opts.CatchUps, 1) {
 		n, err := r.s.SyncLogical(ctx, l, mv.From, mv.To)
 		mv.CaughtUp += n
@@ -249,6 +263,9 @@ func (r runner) copyAndSwitch(ctx context.Context, mv *Move, place store.Logical
 	if err := r.s.SetFrozen(ctx, l, mv.From, true); err != nil {
 		return fmt.Errorf("freeze: %w", err)
 	}
+	if err := r.step(l, "frozen"); err != nil {
+		return err
+	}
 	epoch, err := r.switchFrozen(ctx, mv)
 	mv.Frozen = time.Since(frozen)
 	if err != nil {
@@ -261,6 +278,9 @@ func (r runner) copyAndSwitch(ctx context.Context, mv *Move, place store.Logical
 	}
 	r.logf("l%d: frozen %v: caught up %d rows, verified %d rows in %d tables, switched to %s at epoch %d",
 		l, mv.Frozen.Round(time.Millisecond), mv.CaughtUp, mv.Rows, service.LogicalTables, mv.To, epoch)
+	if err := r.step(l, "switched"); err != nil {
+		return err
+	}
 	return r.awaitAll(ctx, epoch)
 }
 
