@@ -15,7 +15,7 @@ type planStore struct {
 	m     store.ShardMap
 }
 
-func (p planStore) LogicalHostIDs() []string  { return p.hosts }
+func (p planStore) LogicalHostIDs() []string { return p.hosts }
 func (p planStore) ShardMap() store.ShardMap { return p.m }
 
 func moved(p Plan) []int {
