@@ -110,17 +110,18 @@ func main() {
 
 // results is everything one run measured.
 type results struct {
-	Started     time.Time     `json:"started"`
-	Elapsed     time.Duration `json:"elapsed_ns"`
-	Machine     machine       `json:"machine"`
-	Options     options       `json:"options"`
-	Versions    []string      `json:"versions"`
-	Best        string        `json:"best"`
-	Ceilings    []ceiling     `json:"ceilings"`
-	Phases      []phaseResult `json:"phases"`
-	ServiceLog  []logCount    `json:"service_log_problems"` // WARN and ERROR lines by message
-	QuietWaited time.Duration `json:"quiet_waited_ns"`      // spent waiting for a quiet CPU
-	Report      string        `json:"-"`
+	Started     time.Time      `json:"started"`
+	Elapsed     time.Duration  `json:"elapsed_ns"`
+	Machine     machine        `json:"machine"`
+	Options     options        `json:"options"`
+	Versions    []string       `json:"versions"`
+	Best        string         `json:"best"`
+	Ceilings    []ceiling      `json:"ceilings"`
+	Phases      []phaseResult  `json:"phases"`
+	Reshard     *reshardResult `json:"reshard,omitempty"`
+	ServiceLog  []logCount     `json:"service_log_problems"` // WARN and ERROR lines by message
+	QuietWaited time.Duration  `json:"quiet_waited_ns"`      // spent waiting for a quiet CPU
+	Report      string         `json:"-"`
 }
 
 // ok says every phase that ran kept the invariants, and one at least ran.
@@ -131,6 +132,9 @@ func (r *results) ok() bool {
 			return false
 		}
 		ran = ran || p.measured()
+	}
+	if r.Reshard != nil && !r.Reshard.ok() {
+		return false
 	}
 	return ran
 }
@@ -178,8 +182,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := resetDatabase(ctx, o.MySQL, o.Database); err != nil {
-		return nil, err
+	for _, name := range []string{o.Database, o.Database + "_v7b"} {
+		if err := resetDatabase(ctx, o.MySQL, name); err != nil {
+			return nil, err
+		}
 	}
 	if err := clearRedisPrefix(ctx, o.Redis, o.Prefix); err != nil {
 		return nil, fmt.Errorf("redis %s: %w", o.Redis, err)
@@ -188,14 +194,23 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := startService(ctx, bin, tmp, map[string]string{
-		"SECKILL_MYSQL_DSN":              serviceDSN,
-		"SECKILL_REDIS_ADDR":             o.Redis,
-		"SECKILL_REDIS_KEY_PREFIX":       o.Prefix,
-		"SECKILL_NSQ_EMBEDDED_TCP_ADDR":  "127.0.0.1:0",
-		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR": "127.0.0.1:0",
-		"SECKILL_NSQ_EMBEDDED_DATA_DIR":  filepath.Join(tmp, "nsqd"),
-	})
+	// V7's logical databases start on the service's database; the
+	// resharding phase moves half of them to a second one.
+	v7bDSN, err := databaseDSN(o.MySQL, o.Database+"_v7b", false)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		"SECKILL_MYSQL_DSN":                serviceDSN,
+		"SECKILL_MYSQL_V7_HOSTS":           serviceDSN + "," + v7bDSN,
+		"SECKILL_MYSQL_SHARD_MAP_INTERVAL": "200ms",
+		"SECKILL_REDIS_ADDR":               o.Redis,
+		"SECKILL_REDIS_KEY_PREFIX":         o.Prefix,
+		"SECKILL_NSQ_EMBEDDED_TCP_ADDR":    "127.0.0.1:0",
+		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR":   "127.0.0.1:0",
+		"SECKILL_NSQ_EMBEDDED_DATA_DIR":    filepath.Join(tmp, "nsqd"),
+	}
+	svc, err := startService(ctx, bin, tmp, env)
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +221,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		return nil, err
 	}
 	defer servers.Close()
+	if _, err := servers.AddDatabase(v7bDSN); err != nil {
+		return nil, err
+	}
 	meter := newCPUMeter(svc.cmd.Process.Pid)
 	if res.Versions, res.Best, err = svc.versions(ctx); err != nil {
 		return nil, err
@@ -276,6 +294,22 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 			res.Phases = append(res.Phases, p)
 			logPhase(logf, p)
 		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	logf("V7: doubling the hosts under load")
+	quiet.wait(ctx, "reshard")
+	rr := runReshard(ctx, svc, servers, bin, env, o)
+	res.Reshard = &rr
+	for _, x := range rr.Windows {
+		logf("reshard %-6s %7.0f orders/s  p50 %-8s p99 %-8s busy %d  others %d", x.Name, x.RPS, fmtDur(x.P50), fmtDur(x.P99), x.Busy, x.Others)
+	}
+	for _, f := range rr.Freezes {
+		logf("reshard l%d frozen %s: %d delayed, %d refused, %d others delayed", f.DB, fmtDur(f.Frozen), f.Delayed, f.Refused, f.Bystands)
+	}
+	if !rr.ok() {
+		logf("reshard FAILED: %s %s", rr.Err, strings.Join(rr.Failures, "; "))
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

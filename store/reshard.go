@@ -34,14 +34,15 @@ type TableSum struct {
 }
 
 // LockResharding takes the primary's lock that lets one expansion run at a
-// time; release gives it back. held is false when another one runs.
+// time; release gives it back. held is false when another one runs. MySQL's
+// named locks are the server's: the name carries the database.
 func (d *Database) LockResharding(ctx context.Context) (release func(), held bool, err error) {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, false, classify(err)
 	}
 	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK('seckill_reshard', 0)").Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT('seckill_reshard:', DATABASE()), 0)").Scan(&got); err != nil {
 		conn.Close()
 		return nil, false, classify(err)
 	}
@@ -50,7 +51,7 @@ func (d *Database) LockResharding(ctx context.Context) (release func(), held boo
 		return nil, false, nil
 	}
 	return func() {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK('seckill_reshard')")
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(CONCAT('seckill_reshard:', DATABASE()))")
 		conn.Close()
 	}, true, nil
 }

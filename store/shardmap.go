@@ -191,8 +191,8 @@ func logicalTable(at service.OrderTable) error {
 // claim makes logical database l's tables on the first V7 host and gives
 // it its map row, unless it has one.
 func (d *Database) claim(ctx context.Context, l int) error {
-	d.claimMu.Lock()
-	defer d.claimMu.Unlock()
+	d.claimMu[l].Lock()
+	defer d.claimMu[l].Unlock()
 	if _, ok := d.logicalPool(l); ok {
 		return nil
 	}
@@ -215,16 +215,29 @@ func (d *Database) claim(ctx context.Context, l int) error {
 }
 
 // createLogicalTables makes logical database l's tables on p, those it
-// does not have yet.
+// does not have yet, several at once: each costs MySQL a file and its
+// syncs, and the first order of the logical database waits for them.
 func createLogicalTables(ctx context.Context, p pool, l int) error {
+	errs := make([]error, service.LogicalTables)
+	var wg sync.WaitGroup
 	for t := 1; t <= service.LogicalTables; t++ {
-		for _, stmt := range createOrderTable(p.sqlite, service.LogicalTableName(l, t)) {
-			if _, err := p.db.ExecContext(ctx, stmt); err != nil {
-				return classify(err)
+		create := func() {
+			for _, stmt := range createOrderTable(p.sqlite, service.LogicalTableName(l, t)) {
+				if _, err := p.db.ExecContext(ctx, stmt); err != nil {
+					errs[t-1] = classify(err)
+					return
+				}
 			}
 		}
+		if p.sqlite {
+			create() // one connection: nothing to gain
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); create() }()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // onLogical runs write on the host holding at's logical database, making
@@ -240,7 +253,12 @@ func (d *Database) onLogical(ctx context.Context, at service.OrderTable, write f
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		p, ok := d.logicalPool(l)
 		if !ok {
-			if err := d.claim(ctx, l); err != nil {
+			// The tables are made once for every buyer of the logical
+			// database: a buyer who gives up does not stop them.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			err := d.claim(cctx, l)
+			cancel()
+			if err != nil {
 				return err
 			}
 			if p, ok = d.logicalPool(l); !ok {
@@ -339,5 +357,5 @@ func (r *Redis) ShardMapLaggards(ctx context.Context, epoch int64) ([]int64, err
 // shardMapState guards the map this instance holds.
 type shardMapState struct {
 	smapMu  sync.Mutex
-	claimMu sync.Mutex
+	claimMu [service.LogicalDBs]sync.Mutex
 }

@@ -103,7 +103,12 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("migrations applied", "databases", n)
+	// V7's logical databases get their tables here rather than on their
+	// first orders, in the sale.
+	if err := d.ClaimAll(ctx); err != nil {
+		return fmt.Errorf("v7 logical databases: %w", err)
+	}
+	log.Info("migrations applied; V7's logical databases made", "databases", n)
 	return nil
 }
 
