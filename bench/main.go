@@ -56,7 +56,7 @@ func defaultOptions() options {
 	return options{
 		Duration: 8 * time.Second, Threads: 2, Conns: 64,
 		CeilingDuration: 3 * time.Second, Warmup: time.Second,
-		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 9 * time.Minute, QuietWait: 90 * time.Second, Disturbed: 0.10,
+		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 12 * time.Minute, QuietWait: 90 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench",
 		Redis: "127.0.0.1:6379", Prefix: "bench:",
 	}
@@ -82,6 +82,8 @@ func main() {
 	flag.StringVar(&o.MySQL, "mysql", o.MySQL, "MySQL server DSN, without a database")
 	flag.StringVar(&o.Redis, "redis", o.Redis, "Redis address")
 	flag.StringVar(&o.Out, "out", "", "directory for BENCHMARKS.md and bench/ (default: docs, or a temp dir with -smoke)")
+	dbName := flag.String("db", "", "database name (dropped and recreated; default "+o.Database+", or seckill_bench_smoke with -smoke), so that two runs on one server do not share one")
+	prefix := flag.String("prefix", "", "Redis key prefix (cleared first; default "+o.Prefix+")")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -93,6 +95,12 @@ func main() {
 	}
 	if *smoke {
 		o = smokeOptions(o)
+	}
+	if *dbName != "" {
+		o.Database = *dbName
+	}
+	if *prefix != "" {
+		o.Prefix = *prefix
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -306,7 +314,8 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		logf("reshard %-6s %7.0f orders/s  p50 %-8s p99 %-8s busy %d  others %d", x.Name, x.RPS, fmtDur(x.P50), fmtDur(x.P99), x.Busy, x.Others)
 	}
 	for _, f := range rr.Freezes {
-		logf("reshard l%d frozen %s: %d delayed, %d refused, %d others delayed", f.DB, fmtDur(f.Frozen), f.Delayed, f.Refused, f.Bystands)
+		logf("reshard l%d frozen %s: of its users' %d orders, %d delayed and %d refused; of %d others, %d slower than %s",
+			f.DB, fmtDur(f.Frozen), f.Asked, f.Delayed, f.Refused, f.Others, f.Bystands, delayedAfter)
 	}
 	if !rr.ok() {
 		logf("reshard FAILED: %s %s", rr.Err, strings.Join(rr.Failures, "; "))

@@ -615,13 +615,14 @@ func reshardMarkdown(rr reshardResult, o options) string {
 		w("| %s | %.1f | %s | %s | %s | %s | %d | %d |\n", x.Name, x.Seconds, thousands(int64(x.Answers)), thousands(int64(x.RPS)),
 			fmtDur(x.P50), fmtDur(x.P99), x.Busy, x.Others)
 	}
-	w("\nThe command took %s. Each freeze (from the freeze of a logical database\n", rr.Took.Round(time.Millisecond))
-	w("on its old host to the switch of the map), and the orders answered while\n")
-	w("the command ran: its users' orders slower than %s or refused, and the\n", delayedAfter)
-	w("other users' orders (of logical databases that did not move) slower than\n%s, for comparison:\n\n", delayedAfter)
-	w("| logical database | frozen | its users: delayed | its users: 503 busy | others delayed |\n|---|---:|---:|---:|---:|\n")
+	w("\nThe command took %s. Each freeze lasts from the freeze of a logical\n", rr.Took.Round(time.Millisecond))
+	w("database on its old host to the switch of the map. The orders in flight\n")
+	w("during it: its users' (delayed: answered 201 in more than %s; refused:\n", delayedAfter)
+	w("503 busy), and for comparison the users' of the logical databases that\n")
+	w("never move (l0, l2, l4, l6 here) slower than %s:\n\n", delayedAfter)
+	w("| logical database | frozen | its users' orders | delayed | 503 busy | other users' orders | slower than %s |\n|---|---:|---:|---:|---:|---:|---:|\n", delayedAfter)
 	for _, f := range rr.Freezes {
-		w("| l%d | %s | %d | %d | %d |\n", f.DB, fmtDur(f.Frozen), f.Delayed, f.Refused, f.Bystands)
+		w("| l%d | %s | %d | %d | %d | %d | %d |\n", f.DB, fmtDur(f.Frozen), f.Asked, f.Delayed, f.Refused, f.Others, f.Bystands)
 	}
 	if len(rr.Failures) > 0 {
 		w("\nInvariants after it: **FAILED**: %s\n", strings.Join(rr.Failures, "; "))

@@ -51,10 +51,17 @@ type window struct {
 type freezeCost struct {
 	DB       int           `json:"db"`
 	Frozen   time.Duration `json:"frozen_ns"`
-	Delayed  int           `json:"delayed"`  // its users' orders answered in more than delayedAfter, while the expansion ran
-	Refused  int           `json:"refused"`  // its users' orders answered 503 busy
-	Bystands int           `json:"bystands"` // other users' orders slower than delayedAfter in the same time
+	Asked    int           `json:"asked"`    // its users' orders in flight during the freeze
+	Delayed  int           `json:"delayed"`  // of those, answered 201 in more than delayedAfter
+	Refused  int           `json:"refused"`  // of those, answered 503 busy
+	Others   int           `json:"others"`   // other users' orders in flight during the freeze
+	Bystands int           `json:"bystands"` // of those, slower than delayedAfter
+	from, to time.Duration // the freeze, from the load's start
 }
+
+// freezeLine is the command's line of one freeze: logical database,
+// duration, start.
+var freezeLine = regexp.MustCompile(`l(\d+): frozen (\S+) \(from (\S+)\):`)
 
 // delayedAfter is the latency past which an order counts as delayed.
 const delayedAfter = 100 * time.Millisecond
@@ -74,6 +81,12 @@ type hit struct {
 // the time `seckill reshard -hosts 2` takes, and for o.Duration after it.
 func runReshard(ctx context.Context, svc *service, servers *harness.Servers, bin string, env map[string]string, o options) reshardResult {
 	res := reshardResult{Command: "seckill reshard -hosts 2"}
+	// The logical databases' tables are made before the sale, as an
+	// operator's `seckill -migrate` makes them, not by its first orders.
+	if out, err := commandWith(ctx, bin, env, "-migrate").CombinedOutput(); err != nil {
+		res.Err = fmt.Sprintf("seckill -migrate: %v\n%s", err, out)
+		return res
+	}
 	goods, err := svc.createGoods(ctx, "bench-reshard", o.Stock)
 	if err != nil {
 		res.Err = err.Error()
@@ -120,16 +133,7 @@ func runReshard(ctx context.Context, svc *service, servers *harness.Servers, bin
 	}
 	sleep(ctx, o.Duration)
 	cmdStart := time.Since(start)
-	cmd := exec.CommandContext(ctx, bin, "reshard", "-hosts", "2")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SECKILL_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	out, cmdErr := cmd.CombinedOutput()
+	out, cmdErr := commandWith(ctx, bin, env, "reshard", "-hosts", "2").CombinedOutput()
 	cmdEnd := time.Since(start)
 	res.Took = cmdEnd - cmdStart
 	res.Output = string(out)
@@ -148,11 +152,12 @@ func runReshard(ctx context.Context, svc *service, servers *harness.Servers, bin
 		windowOf("after", hits, cmdEnd, end),
 	}
 	moving := map[int]bool{}
-	for _, m := range regexp.MustCompile(`l(\d+): frozen (\S+):`).FindAllStringSubmatch(res.Output, -1) {
+	for _, m := range freezeLine.FindAllStringSubmatch(res.Output, -1) {
 		l, _ := strconv.Atoi(m[1])
 		d, _ := time.ParseDuration(m[2])
+		at, _ := time.Parse(time.RFC3339Nano, m[3])
 		moving[l] = true
-		res.Freezes = append(res.Freezes, freezeCost{DB: l, Frozen: d})
+		res.Freezes = append(res.Freezes, freezeCost{DB: l, Frozen: d, from: at.Sub(start), to: at.Sub(start) + d})
 	}
 	var ids []int64
 	for _, h := range hits {
@@ -163,18 +168,24 @@ func runReshard(ctx context.Context, svc *service, servers *harness.Servers, bin
 		if h.code == http.StatusServiceUnavailable && h.err == "busy" && !moving[l] {
 			res.Failures = append(res.Failures, fmt.Sprintf("user %d of logical database %d, which did not move, was answered busy", h.user, l))
 		}
-		if h.at < cmdStart || h.at > cmdEnd {
-			continue
-		}
 		for i := range res.Freezes {
 			f := &res.Freezes[i]
+			if h.at > f.to || h.at+h.took < f.from {
+				continue // not in flight during the freeze
+			}
 			switch {
-			case l == f.DB && h.code == http.StatusServiceUnavailable:
-				f.Refused++
-			case l == f.DB && h.took > delayedAfter:
-				f.Delayed++
-			case !moving[l] && h.took > delayedAfter:
-				f.Bystands++
+			case l == f.DB:
+				f.Asked++
+				if h.code == http.StatusServiceUnavailable {
+					f.Refused++
+				} else if h.took > delayedAfter {
+					f.Delayed++
+				}
+			case !moving[l]:
+				f.Others++
+				if h.took > delayedAfter {
+					f.Bystands++
+				}
 			}
 		}
 	}
@@ -195,6 +206,21 @@ func runReshard(ctx context.Context, svc *service, servers *harness.Servers, bin
 	}
 	res.Failures = append(res.Failures, snap.Violations(harness.Sale{Initial: o.Stock, Accepted: ids})...)
 	return res
+}
+
+// commandWith runs the service's binary with the service's settings and
+// none of the SECKILL_* variables of the benchmark's own environment.
+func commandWith(ctx context.Context, bin string, env map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SECKILL_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
 }
 
 func windowOf(name string, hits []hit, from, to time.Duration) window {

@@ -52,6 +52,7 @@ type Move struct {
 	Copied   int64         // rows copied before the freeze
 	CaughtUp int64         // rows copied again or deleted by the catch-ups
 	Frozen   time.Duration // from the freeze to the switch
+	FrozenAt time.Time     // when the freeze began
 	Rows     int64         // rows verified on the new host
 	Deleted  int64         // rows deleted from the old host
 	Done     bool          // finished before this run
@@ -260,6 +261,7 @@ func (r runner) copyAndSwitch(ctx context.Context, mv *Move, place store.Logical
 		}
 	}
 	frozen := time.Now()
+	mv.FrozenAt = frozen
 	if err := r.s.SetFrozen(ctx, l, mv.From, true); err != nil {
 		return fmt.Errorf("freeze: %w", err)
 	}
@@ -276,8 +278,8 @@ func (r runner) copyAndSwitch(ctx context.Context, mv *Move, place store.Logical
 		}
 		return err
 	}
-	r.logf("l%d: frozen %v: caught up %d rows, verified %d rows in %d tables, switched to %s at epoch %d",
-		l, mv.Frozen.Round(time.Millisecond), mv.CaughtUp, mv.Rows, service.LogicalTables, mv.To, epoch)
+	r.logf("l%d: frozen %v (from %s): caught up %d rows, verified %d rows in %d tables, switched to %s at epoch %d",
+		l, mv.Frozen.Round(time.Millisecond), frozen.UTC().Format(time.RFC3339Nano), mv.CaughtUp, mv.Rows, service.LogicalTables, mv.To, epoch)
 	if err := r.step(l, "switched"); err != nil {
 		return err
 	}
