@@ -127,7 +127,7 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	g := ins[0].CreateGoods(t, stock)
 
 	stop := make(chan struct{})
-	load := startV7Load(t, ins, g.ID, 12, stop)
+	load := startV7Load(t, ins, g.ID, 8, stop)
 	time.Sleep(time.Second)
 	var plans []reshard.Plan
 	for _, n := range []int{2, 4} {

@@ -220,6 +220,7 @@ func (d *Database) claim(ctx context.Context, l int) error {
 func createLogicalTables(ctx context.Context, p pool, l int) error {
 	errs := make([]error, service.LogicalTables)
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, 4) // a few connections, not the pool
 	for t := 1; t <= service.LogicalTables; t++ {
 		create := func() {
 			for _, stmt := range createOrderTable(p.sqlite, service.LogicalTableName(l, t)) {
@@ -234,7 +235,8 @@ func createLogicalTables(ctx context.Context, p pool, l int) error {
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); create() }()
+		slots <- struct{}{}
+		go func() { defer wg.Done(); create(); <-slots }()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
