@@ -102,15 +102,11 @@ func TestLogicalDatabasesAreMadeOnFirstWriteAndFenced(t *testing.T) {
 			if _, err := d.pools[0].db.ExecContext(ctx, "UPDATE shard_fences SET frozen = 1 WHERE logical_db = 5"); err != nil {
 				t.Fatal(err)
 			}
-			short := func() context.Context {
-				c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-				t.Cleanup(cancel)
-				return c
-			}
-			if err := d.InsertOrder(short(), service.Order{ID: 43, UserID: 13, GoodsID: 1, Number: 1, PayDeadline: o.PayDeadline}, at); !errors.Is(err, service.ErrMoving) {
+			d.freezeWait = 200 * time.Millisecond // a write waits this long for a switch that never comes
+			if err := d.InsertOrder(ctx, service.Order{ID: 43, UserID: 13, GoodsID: 1, Number: 1, PayDeadline: o.PayDeadline}, at); !errors.Is(err, service.ErrMoving) {
 				t.Errorf("an order of a frozen logical database: %v, want ErrMoving", err)
 			}
-			if _, err := d.PayOrder(short(), at, o.ID, o.UserID, time.Now()); !errors.Is(err, service.ErrMoving) {
+			if _, err := d.PayOrder(ctx, at, o.ID, o.UserID, time.Now()); !errors.Is(err, service.ErrMoving) {
 				t.Errorf("paying in a frozen logical database: %v, want ErrMoving", err)
 			}
 			if status, _, err := d.OrderStatus(ctx, at, o.ID); err != nil || status != service.StatusUnpaid {

@@ -69,7 +69,12 @@ func orderArgs(o service.Order) []any {
 
 // OrderByKey finds the user's order placed under the idempotency key key in
 // table at; ErrNotFound when there is none.
-func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error) {
+func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (o service.Order, err error) {
+	err = d.readMoving(at, func() error { o, err = d.orderByKey(ctx, at, userID, key); return err })
+	return o, err
+}
+
+func (d *Database) orderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error) {
 	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return service.Order{}, err
@@ -134,6 +139,22 @@ func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) erro
 // left out. Host indexes naming one database (an order host that is also
 // the primary) reach the same rows.
 func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
+	m := d.smap.Load()
+	rows, err := d.orderRows(ctx, ms)
+	if err != nil || d.smap.Load() == m {
+		return rows, err
+	}
+	// The map changed while the rows were read: a logical database's rows
+	// may have been read on the host it left, and found deleted there.
+	for _, msg := range ms {
+		if _, ok := rows[msg.Ref()]; !ok && msg.At().Logical() {
+			return d.orderRows(ctx, ms)
+		}
+	}
+	return rows, nil
+}
+
+func (d *Database) orderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
 	byTable := map[service.OrderTable][]service.OrderRef{}
 	for _, m := range ms {
 		if at, ok := d.canonical(ctx, m.At()); ok {
@@ -253,6 +274,23 @@ func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status 
 }
 
 func (d *Database) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
+	err = d.readMoving(at, func() error { status, userID, err = d.orderStatus(ctx, at, id); return err })
+	return status, userID, err
+}
+
+// readMoving runs a read of a row; when it finds none in a logical
+// database and the map changed meanwhile (it may have read the host the
+// logical database left, after its copy there was deleted), it reads again.
+func (d *Database) readMoving(at service.OrderTable, read func() error) error {
+	m := d.smap.Load()
+	err := read()
+	if at.Logical() && errors.Is(err, service.ErrNotFound) && d.smap.Load() != m {
+		err = read()
+	}
+	return err
+}
+
+func (d *Database) orderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
 	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return 0, 0, err

@@ -249,35 +249,43 @@ func (d *Database) SumLogical(ctx context.Context, l int, host string) ([]TableS
 	}
 	sums := make([]TableSum, service.LogicalTables)
 	for t := range sums {
-		err := db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM("+rowSum+"), 0) FROM "+service.LogicalTableName(l, t+1)).
-			Scan(&sums[t].Rows, &sums[t].Sum)
-		if err != nil {
-			return nil, classify(err)
+		if sums[t], err = sumTable(ctx, db, service.LogicalTableName(l, t+1)); err != nil {
+			return nil, err
 		}
 	}
 	return sums, nil
 }
 
+// sumTable is one table's row count and checksum.
+func sumTable(ctx context.Context, db *sql.DB, table string) (TableSum, error) {
+	var s TableSum
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM("+rowSum+"), 0) FROM "+table).Scan(&s.Rows, &s.Sum)
+	return s, classify(err)
+}
+
 // SyncLogical makes logical database l's copy on to equal to its rows on
 // from: the tables whose checksums differ are compared row by row, and the
 // rows that differ or are missing are copied again, those that should not
-// be there deleted. It returns how many rows it changed.
-func (d *Database) SyncLogical(ctx context.Context, l int, from, to string) (int64, error) {
+// be there deleted. It returns how many rows it changed and the source's
+// sums. With verify (the source frozen), the tables it changed are summed
+// again on both hosts, and any difference left is an error: the copy then
+// holds every table's rows, count and checksum, as the source does.
+func (d *Database) SyncLogical(ctx context.Context, l int, from, to string, verify bool) (int64, []TableSum, error) {
 	src, err := d.lpool(from)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	dst, err := d.lpool(to)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	a, err := d.SumLogical(ctx, l, from)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	b, err := d.SumLogical(ctx, l, to)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var changed int64
 	for t := range a {
@@ -285,44 +293,69 @@ func (d *Database) SyncLogical(ctx context.Context, l int, from, to string) (int
 			continue
 		}
 		table := service.LogicalTableName(l, t+1)
-		want, err := rowSums(ctx, src, table)
+		n, err := syncTable(ctx, src, dst, table)
+		changed += n
 		if err != nil {
-			return changed, err
+			return changed, nil, err
 		}
-		have, err := rowSums(ctx, dst, table)
+		if !verify {
+			continue
+		}
+		var want, got TableSum
+		if want, err = sumTable(ctx, src, table); err == nil {
+			got, err = sumTable(ctx, dst, table)
+		}
 		if err != nil {
-			return changed, err
+			return changed, nil, err
 		}
-		var stale, extra []int64
-		for id, sum := range want {
-			if s, ok := have[id]; !ok || s != sum {
-				stale = append(stale, id)
-			}
+		if want != got {
+			return changed, nil, fmt.Errorf("verify: table %s holds %d rows (checksum %d) on %s and %d (checksum %d) on %s",
+				table, want.Rows, want.Sum, from, got.Rows, got.Sum, to)
 		}
-		for id := range have {
-			if _, ok := want[id]; !ok {
-				extra = append(extra, id)
-			}
-		}
-		for start := 0; start < len(stale); start += copyChunk {
-			in, args := inList(stale[start:min(start+copyChunk, len(stale))])
-			rows, _, err := readRows(ctx, src, "SELECT "+orderColumns+" FROM "+table+" WHERE id IN "+in, args...)
-			if err != nil {
-				return changed, err
-			}
-			if err := replaceRows(ctx, dst, table, rows); err != nil {
-				return changed, err
-			}
-		}
-		for start := 0; start < len(extra); start += copyChunk {
-			in, args := inList(extra[start:min(start+copyChunk, len(extra))])
-			if _, err := dst.ExecContext(ctx, "DELETE FROM "+table+" WHERE id IN "+in, args...); err != nil {
-				return changed, classify(err)
-			}
-		}
-		changed += int64(len(stale) + len(extra))
+		a[t] = want
 	}
-	return changed, nil
+	return changed, a, nil
+}
+
+// syncTable copies again the rows of table that differ between src and
+// dst, and deletes those dst should not hold; it returns how many.
+func syncTable(ctx context.Context, src, dst *sql.DB, table string) (int64, error) {
+	want, err := rowSums(ctx, src, table)
+	if err != nil {
+		return 0, err
+	}
+	have, err := rowSums(ctx, dst, table)
+	if err != nil {
+		return 0, err
+	}
+	var stale, extra []int64
+	for id, sum := range want {
+		if s, ok := have[id]; !ok || s != sum {
+			stale = append(stale, id)
+		}
+	}
+	for id := range have {
+		if _, ok := want[id]; !ok {
+			extra = append(extra, id)
+		}
+	}
+	for start := 0; start < len(stale); start += copyChunk {
+		in, args := inList(stale[start:min(start+copyChunk, len(stale))])
+		rows, _, err := readRows(ctx, src, "SELECT "+orderColumns+" FROM "+table+" WHERE id IN "+in, args...)
+		if err != nil {
+			return 0, err
+		}
+		if err := replaceRows(ctx, dst, table, rows); err != nil {
+			return 0, err
+		}
+	}
+	for start := 0; start < len(extra); start += copyChunk {
+		in, args := inList(extra[start:min(start+copyChunk, len(extra))])
+		if _, err := dst.ExecContext(ctx, "DELETE FROM "+table+" WHERE id IN "+in, args...); err != nil {
+			return 0, classify(err)
+		}
+	}
+	return int64(len(stale) + len(extra)), nil
 }
 
 // rowSums is each row's checksum by id.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -251,7 +252,7 @@ func (d *Database) onLogical(ctx context.Context, at service.OrderTable, write f
 		return err
 	}
 	l := at.DB - 1
-	deadline := time.Now().Add(freezeWait)
+	deadline := time.Now().Add(cmp.Or(d.freezeWait, freezeWait))
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
 		p, ok := d.logicalPool(l)
 		if !ok {
@@ -360,4 +361,6 @@ func (r *Redis) ShardMapLaggards(ctx context.Context, epoch int64) ([]int64, err
 type shardMapState struct {
 	smapMu  sync.Mutex
 	claimMu [service.LogicalDBs]sync.Mutex
+	// freezeWait overrides the const of the same name (tests).
+	freezeWait time.Duration
 }
