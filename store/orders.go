@@ -70,7 +70,7 @@ func orderArgs(o service.Order) []any {
 // OrderByKey finds the user's order placed under the idempotency key key in
 // table at; ErrNotFound when there is none.
 func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (o service.Order, err error) {
-	err = d.readMoving(at, func() error { o, err = d.orderByKey(ctx, at, userID, key); return err })
+	err = d.readMoving(ctx, at, func() error { o, err = d.orderByKey(ctx, at, userID, key); return err })
 	return o, err
 }
 
@@ -141,14 +141,20 @@ func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) erro
 func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
 	m := d.smap.Load()
 	rows, err := d.orderRows(ctx, ms)
-	if err != nil || d.smap.Load() == m {
+	if err != nil {
 		return rows, err
 	}
-	// The map changed while the rows were read: a logical database's rows
-	// may have been read on the host it left, and found deleted there.
 	for _, msg := range ms {
 		if _, ok := rows[msg.Ref()]; !ok && msg.At().Logical() {
-			return d.orderRows(ctx, ms)
+			// Its logical database may have moved: this instance's map may
+			// not know yet, or have changed during the read.
+			if _, err := d.RefreshShardMap(ctx); err != nil {
+				return nil, err
+			}
+			if d.smap.Load() != m {
+				return d.orderRows(ctx, ms)
+			}
+			break
 		}
 	}
 	return rows, nil
@@ -274,17 +280,24 @@ func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status 
 }
 
 func (d *Database) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
-	err = d.readMoving(at, func() error { status, userID, err = d.orderStatus(ctx, at, id); return err })
+	err = d.readMoving(ctx, at, func() error { status, userID, err = d.orderStatus(ctx, at, id); return err })
 	return status, userID, err
 }
 
 // readMoving runs a read of a row; when it finds none in a logical
-// database and the map changed meanwhile (it may have read the host the
-// logical database left, after its copy there was deleted), it reads again.
-func (d *Database) readMoving(at service.OrderTable, read func() error) error {
+// database, it reloads the map, and reads again if the map changed: the
+// logical database may have moved, and its row been written on the new
+// host (or deleted on the old) before this instance's map said so.
+func (d *Database) readMoving(ctx context.Context, at service.OrderTable, read func() error) error {
 	m := d.smap.Load()
 	err := read()
-	if at.Logical() && errors.Is(err, service.ErrNotFound) && d.smap.Load() != m {
+	if !at.Logical() || !errors.Is(err, service.ErrNotFound) {
+		return err
+	}
+	if _, rerr := d.RefreshShardMap(ctx); rerr != nil {
+		return rerr
+	}
+	if d.smap.Load() != m {
 		err = read()
 	}
 	return err
