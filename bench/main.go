@@ -218,6 +218,11 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR":   "127.0.0.1:0",
 		"SECKILL_NSQ_EMBEDDED_DATA_DIR":    filepath.Join(tmp, "nsqd"),
 	}
+	// The tables of V7's logical databases are made before the sale, as an
+	// operator's `seckill -migrate` makes them, not by V7's first orders.
+	if out, err := commandWith(ctx, bin, env, "-migrate").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("seckill -migrate: %w\n%s", err, out)
+	}
 	svc, err := startService(ctx, bin, tmp, env)
 	if err != nil {
 		return nil, err

@@ -81,12 +81,6 @@ type hit struct {
 // the time `seckill reshard -hosts 2` takes, and for o.Duration after it.
 func runReshard(ctx context.Context, svc *service, servers *harness.Servers, bin string, env map[string]string, o options) reshardResult {
 	res := reshardResult{Command: "seckill reshard -hosts 2"}
-	// The logical databases' tables are made before the sale, as an
-	// operator's `seckill -migrate` makes them, not by its first orders.
-	if out, err := commandWith(ctx, bin, env, "-migrate").CombinedOutput(); err != nil {
-		res.Err = fmt.Sprintf("seckill -migrate: %v\n%s", err, out)
-		return res
-	}
 	goods, err := svc.createGoods(ctx, "bench-reshard", o.Stock)
 	if err != nil {
 		res.Err = err.Error()
