@@ -164,10 +164,29 @@ func (d *Database) RefreshShardMap(ctx context.Context) (int64, error) {
 	}
 	d.smapMu.Lock()
 	defer d.smapMu.Unlock()
-	if cur := d.smap.Load(); cur == nil || *cur != m {
+	if cur := d.smap.Load(); cur == nil || *cur != m && m.newer(*cur) {
 		d.smap.Store(&m)
 	}
-	return m.Epoch, nil
+	return d.smap.Load().Epoch, nil
+}
+
+// newer says m is a later read of the map than cur: refreshes running at
+// once may finish in any order, and an earlier read must not undo a later
+// one. The expansion raises the epoch; a logical database's first row
+// leaves it, and rows are never removed.
+func (m ShardMap) newer(cur ShardMap) bool {
+	if m.Epoch != cur.Epoch {
+		return m.Epoch > cur.Epoch
+	}
+	made := func(x ShardMap) (n int) {
+		for _, p := range x.DBs {
+			if p.Host != "" {
+				n++
+			}
+		}
+		return n
+	}
+	return made(m) >= made(cur)
 }
 
 // logicalPool is the pool of the host holding logical database l; false
