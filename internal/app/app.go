@@ -145,6 +145,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if _, err = a.database.RefreshShardMap(ctx); err != nil {
 		return nil, fmt.Errorf("shard map: %w", err)
 	}
+	if cfg.IsStandalone() {
+		// One SQLite connection would make every order wait while V7's
+		// first orders make their tables: they are made now.
+		if err = a.database.ClaimAll(ctx); err != nil {
+			return nil, fmt.Errorf("v7 logical databases: %w", err)
+		}
+	}
 	redisAddr := cfg.Redis.Addr
 	if redisAddr == "" {
 		// miniredis runs the same Lua scripts over a real TCP socket; it keeps
