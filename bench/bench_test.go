@@ -483,3 +483,11 @@ func TestProcParsers(t *testing.T) {
 		t.Errorf("otherShare = %v, want 0.2", got)
 	}
 }
+
+// The benchmark reads each freeze from what `seckill reshard` prints.
+func TestFreezeLineMatchesTheCommand(t *testing.T) {
+	m := freezeLine.FindStringSubmatch("l5: frozen 625ms (from 2026-11-26T13:40:01.123456Z): caught up 577 rows, verified 5180 rows in 16 tables, switched to x at epoch 8")
+	if len(m) != 4 || m[1] != "5" || m[2] != "625ms" || m[3] != "2026-11-26T13:40:01.123456Z" {
+		t.Fatalf("%q", m)
+	}
+}

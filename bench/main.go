@@ -67,7 +67,7 @@ func defaultOptions() options {
 	return options{
 		Duration: 8 * time.Second, Threads: 2, Conns: 64,
 		CeilingDuration: 3 * time.Second, Warmup: time.Second,
-		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 8 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
+		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 12 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench", ClusterDatabase: "seckill_bench_cluster",
 		Masters: rediscluster.DefaultMasters, SubStocks: []int{1, 4, 16}, SettleTimeout: 15 * time.Second,
 		Redis: "127.0.0.1:6379", Prefix: "bench:",
@@ -100,6 +100,8 @@ func main() {
 	flag.StringVar(&o.MySQL, "mysql", o.MySQL, "MySQL server DSN, without a database")
 	flag.StringVar(&o.Redis, "redis", o.Redis, "Redis address")
 	flag.StringVar(&o.Out, "out", "", "directory for BENCHMARKS.md and bench/ (default: docs, or a temp dir with -smoke)")
+	dbName := flag.String("db", "", "database name (dropped and recreated; default "+o.Database+", or seckill_bench_smoke with -smoke), so that two runs on one server do not share one")
+	prefix := flag.String("prefix", "", "Redis key prefix (cleared first; default "+o.Prefix+")")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -111,6 +113,12 @@ func main() {
 	}
 	if *smoke {
 		o = smokeOptions(o)
+	}
+	if *dbName != "" {
+		o.Database = *dbName
+	}
+	if *prefix != "" {
+		o.Prefix = *prefix
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -128,16 +136,17 @@ func main() {
 
 // results is everything one run measured.
 type results struct {
-	Started    time.Time     `json:"started"`
-	Elapsed    time.Duration `json:"elapsed_ns"`
-	Machine    machine       `json:"machine"`
-	Options    options       `json:"options"`
-	Versions   []string      `json:"versions"`
-	Best       string        `json:"best"`
-	Ceilings   []ceiling     `json:"ceilings"`
-	Phases     []phaseResult `json:"phases"`
-	Coupons    []couponPhase `json:"coupon_phases"`
-	ServiceLog []logCount    `json:"service_log_problems"` // WARN and ERROR lines by message
+	Started    time.Time      `json:"started"`
+	Elapsed    time.Duration  `json:"elapsed_ns"`
+	Machine    machine        `json:"machine"`
+	Options    options        `json:"options"`
+	Versions   []string       `json:"versions"`
+	Best       string         `json:"best"`
+	Ceilings   []ceiling      `json:"ceilings"`
+	Phases     []phaseResult  `json:"phases"`
+	Coupons    []couponPhase  `json:"coupon_phases"`
+	Reshard    *reshardResult `json:"reshard,omitempty"`
+	ServiceLog []logCount     `json:"service_log_problems"` // WARN and ERROR lines by message
 	// ClusterServiceLog is the same for the instance on the Redis Cluster.
 	ClusterServiceLog []logCount    `json:"cluster_service_log_problems"`
 	QuietWaited       time.Duration `json:"quiet_waited_ns"` // spent waiting for a quiet CPU
@@ -157,6 +166,9 @@ func (r *results) ok() bool {
 		if !p.ok() {
 			return false
 		}
+	}
+	if r.Reshard != nil && !r.Reshard.ok() {
+		return false
 	}
 	return ran
 }
@@ -206,7 +218,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{o.Database, o.ClusterDatabase} {
+	for _, name := range []string{o.Database, o.ClusterDatabase, o.Database + "_v7b"} {
 		if err := resetDatabase(ctx, o.MySQL, name); err != nil {
 			return nil, err
 		}
@@ -226,7 +238,29 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	}
 	defer cluster.Stop()
 	logf("redis cluster up: masters %s", strings.Join(cluster.Addrs(), " "))
-	svc, err := startService(ctx, bin, tmp, serviceEnv(tmp, serviceDSN, o.Prefix, "SECKILL_REDIS_ADDR", o.Redis))
+	// V7's logical databases start on the service's database; the
+	// resharding phase moves half of them to a second one.
+	v7bDSN, err := databaseDSN(o.MySQL, o.Database+"_v7b", false)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		"SECKILL_MYSQL_DSN":                serviceDSN,
+		"SECKILL_MYSQL_V7_HOSTS":           serviceDSN + "," + v7bDSN,
+		"SECKILL_MYSQL_SHARD_MAP_INTERVAL": "200ms",
+		"SECKILL_REDIS_ADDR":               o.Redis,
+		"SECKILL_REDIS_KEY_PREFIX":         o.Prefix,
+		"SECKILL_NSQ_EMBEDDED_TCP_ADDR":    "127.0.0.1:0",
+		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR":   "127.0.0.1:0",
+		"SECKILL_NSQ_EMBEDDED_DATA_DIR":    filepath.Join(tmp, "nsqd"),
+		"SECKILL_METRICS_ADDR":             "127.0.0.1:0",
+	}
+	// The tables of V7's logical databases are made before the sale, as an
+	// operator's `seckill -migrate` makes them, not by V7's first orders.
+	if out, err := commandWith(ctx, bin, env, "-migrate").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("seckill -migrate: %w\n%s", err, out)
+	}
+	svc, err := startService(ctx, bin, tmp, env)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +271,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		return nil, err
 	}
 	defer servers.Close()
+	if _, err := servers.AddDatabase(v7bDSN); err != nil {
+		return nil, err
+	}
 	meter := newCPUMeter(svc.cmd.Process.Pid)
 	if res.Versions, res.Best, err = svc.versions(ctx); err != nil {
 		return nil, err
@@ -327,6 +364,20 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	logf("V7: doubling the hosts under load")
+	quiet.wait(ctx, "reshard")
+	rr := runReshard(ctx, svc, servers, bin, env, o)
+	res.Reshard = &rr
+	for _, x := range rr.Windows {
+		logf("reshard %-6s %7.0f orders/s  p50 %-8s p99 %-8s busy %d  others %d", x.Name, x.RPS, fmtDur(x.P50), fmtDur(x.P99), x.Busy, x.Others)
+	}
+	for _, f := range rr.Freezes {
+		logf("reshard l%d frozen %s: of its users' %d orders, %d delayed and %d refused; of %d others, %d slower than %s",
+			f.DB, fmtDur(f.Frozen), f.Asked, f.Delayed, f.Refused, f.Others, f.Bystands, delayedAfter)
+	}
+	if !rr.ok() {
+		logf("reshard FAILED: %s %s", rr.Err, strings.Join(rr.Failures, "; "))
 	}
 	// Claims on the single Redis, through the same instance.
 	single := couponTarget{Redis: onSingle, svc: svc, servers: servers, meter: meter}

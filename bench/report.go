@@ -373,6 +373,9 @@ func markdown(r *results) string {
 		w("| %s | %s | %s | %s | %s | %s | %s | %s/s |\n", name, phase, thousands(p.After.Orders), thousands(p.Drain.MaxLag),
 			thousands(p.Drain.BacklogAtEnd), dt, rate, thousands(int64(p.Drain.UnderLoad)))
 	}
+	if r.Reshard != nil {
+		w("%s", reshardMarkdown(*r.Reshard, r.Options))
+	}
 	w("\n## Invariants\n\n")
 	w("Checked on every phase once drained (two equal reads in a row with\n")
 	w("every order's stock log applied and Redis stock equal to MySQL stock):\n")
@@ -619,4 +622,43 @@ func oneLine(s string) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// reshardMarkdown is the section of the doubling of V7's hosts under load.
+func reshardMarkdown(rr reshardResult, o options) string {
+	var b strings.Builder
+	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
+	w("\n## V7: doubling the hosts under load\n\n")
+	w("`%s` while %d clients order through `/orderV7` as random users (a Go\n", rr.Command, o.Conns)
+	w("load, not wrk: each answer is kept with its time and user), %s before\n", o.Duration)
+	w("and %s after it. The two hosts are two databases of the local MariaDB\n", o.Duration)
+	w("(one disk, one server): the figures show what the move costs the sale,\n")
+	w("not what a second server adds. The resharding test runs on separate\n")
+	w("servers (`TestReshardGrowsOneToFourHostsDuringAStampede`).\n\n")
+	if rr.Err != "" {
+		w("**FAILED**, did not run to the end: %s\n", oneLine(rr.Err))
+		return b.String()
+	}
+	w("| window | seconds | answers | orders/s | p50 | p99 | 503 busy | other errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, x := range rr.Windows {
+		w("| %s | %.1f | %s | %s | %s | %s | %d | %d |\n", x.Name, x.Seconds, thousands(int64(x.Answers)), thousands(int64(x.RPS)),
+			fmtDur(x.P50), fmtDur(x.P99), x.Busy, x.Others)
+	}
+	w("\nThe command took %s. Each freeze lasts from the freeze of a logical\n", rr.Took.Round(time.Millisecond))
+	w("database on its old host to the switch of the map. The orders in flight\n")
+	w("during it: its users' (delayed: answered 201 in more than %s; refused:\n", delayedAfter)
+	w("503 busy), and for comparison the users' of the logical databases that\n")
+	w("never move (l0, l2, l4, l6 here) slower than %s:\n\n", delayedAfter)
+	w("| logical database | frozen | its users' orders | delayed | 503 busy | other users' orders | slower than %s |\n|---|---:|---:|---:|---:|---:|---:|\n", delayedAfter)
+	for _, f := range rr.Freezes {
+		w("| l%d | %s | %d | %d | %d | %d | %d |\n", f.DB, fmtDur(f.Frozen), f.Asked, f.Delayed, f.Refused, f.Others, f.Bystands)
+	}
+	if len(rr.Failures) > 0 {
+		w("\nInvariants after it: **FAILED**: %s\n", strings.Join(rr.Failures, "; "))
+	} else {
+		w("\nInvariants after it, once drained: ok (%s orders accepted, each stored once on the host the map\n", thousands(int64(rr.Orders)))
+		w("names, applied once; Redis = MySQL stock; no 503 busy for a user whose logical database did not move).\n")
+	}
+	w("\nWhat the command printed:\n\n```\n%s```\n", rr.Output)
+	return b.String()
 }

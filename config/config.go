@@ -84,6 +84,11 @@ type MySQL struct {
 	Shards       string `mapstructure:"shards"`
 	OrderTables  int    `mapstructure:"order_tables"`
 	MaxOpenConns int    `mapstructure:"max_open_conns"`
+	// V7Hosts are the hosts V7's logical databases may live on: the first
+	// takes each new one, `seckill reshard` moves them onto the next.
+	V7Hosts string `mapstructure:"v7_hosts"`
+	// ShardMapInterval is how often an instance reloads the shard map.
+	ShardMapInterval time.Duration `mapstructure:"shard_map_interval"`
 }
 
 type Redis struct {
@@ -273,12 +278,12 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxBodyBytes < 64 {
 		bad("http.max_body_bytes", "must be at least 64")
 	}
-	for _, dsn := range append([]string{c.PrimaryDSN()}, c.ShardDSNs()...) {
+	for _, dsn := range append(append([]string{c.PrimaryDSN()}, c.ShardDSNs()...), c.V7HostDSNs()...) {
 		if strings.HasPrefix(dsn, SQLitePrefix) {
 			continue
 		}
 		if _, err := mysql.ParseDSN(dsn); err != nil {
-			bad("mysql.dsn/mysql.shards", err.Error())
+			bad("mysql.dsn/mysql.shards/mysql.v7_hosts", err.Error())
 		}
 	}
 	if c.HTTP.RequestLogPerSecond < 0 {
@@ -286,6 +291,9 @@ func (c Config) Validate() error {
 	}
 	if _, port, _ := net.SplitHostPort(c.Metrics.Addr); c.Metrics.Addr != "" && c.Metrics.Addr == c.HTTP.Addr && port != "0" {
 		bad("metrics.addr", "must differ from http.addr: /metrics is served on an internal listener only")
+	}
+	if c.MySQL.ShardMapInterval <= 0 {
+		bad("mysql.shard_map_interval", "must be a positive duration such as 1s")
 	}
 	if c.HTTP.MaxInFlight < 1 {
 		bad("http.max_in_flight", "must be at least 1")
@@ -443,6 +451,20 @@ func (c Config) ShardDSNs() []string {
 	return []string{c.PrimaryDSN()}
 }
 
+// Layout is the order tables and hosts of V3 to V6.
+func (c Config) Layout() service.Layout {
+	return service.Layout{Tables: c.MySQL.OrderTables, Hosts: len(c.ShardDSNs())}
+}
+
+// V7HostDSNs are the hosts V7's logical databases may live on; without
+// mysql.v7_hosts, the primary alone.
+func (c Config) V7HostDSNs() []string {
+	if s := splitList(c.MySQL.V7Hosts); len(s) > 0 {
+		return s
+	}
+	return []string{c.PrimaryDSN()}
+}
+
 // EmbeddedNSQDDir is where an embedded nsqd keeps its queues:
 // nsq.embedded_data_dir, or else a folder in standalone.data_dir named after
 // the database the instance sells from. Messages left in one run's queues
@@ -483,6 +505,11 @@ func (c Config) String() string {
 		shards[i] = maskDSN(shards[i])
 	}
 	masked.MySQL.Shards = strings.Join(shards, ",")
+	v7 := c.V7HostDSNs()
+	for i := range v7 {
+		v7[i] = maskDSN(v7[i])
+	}
+	masked.MySQL.V7Hosts = strings.Join(v7, ",")
 	if masked.Redis.Password != "" {
 		masked.Redis.Password = "***"
 	}

@@ -48,6 +48,7 @@ var statusOf = []struct {
 	{service.ErrKeyMismatch, http.StatusUnprocessableEntity, "idempotency_key_mismatch"},
 	{service.ErrStockNotLoaded, http.StatusServiceUnavailable, "stock_not_loaded"},
 	{service.ErrAmbiguous, http.StatusServiceUnavailable, "outcome_unknown"},
+	{service.ErrMoving, http.StatusServiceUnavailable, "busy"},
 	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 
@@ -71,6 +72,9 @@ func (a *api) writeError(c *gin.Context, err error) {
 			a.opts.Log.Warn("request failed", "path", c.FullPath(), "err", err)
 			c.Header("Retry-After", "1")
 			msg = "a dependency is unavailable; try again in a moment"
+			if e.err == service.ErrMoving {
+				msg = "this buyer's orders are moving to another host; try again in a moment"
+			}
 		}
 		writeErrorCode(c, e.status, e.code, msg)
 		return

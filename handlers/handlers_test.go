@@ -285,6 +285,7 @@ func TestErrorTable(t *testing.T) {
 		service.ErrStockNotLoaded:  {http.StatusServiceUnavailable, "stock_not_loaded"},
 		service.ErrAmbiguous:       {http.StatusServiceUnavailable, "outcome_unknown"},
 		service.ErrUnavailable:     {http.StatusServiceUnavailable, "unavailable"},
+		service.ErrMoving:          {http.StatusServiceUnavailable, "busy"},
 	}
 	if len(statusOf) != len(want) {
 		t.Errorf("statusOf has %d rows, this test knows %d: keep them in step", len(statusOf), len(want))

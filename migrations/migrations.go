@@ -18,8 +18,9 @@ import (
 //go:embed mysql/*.sql sqlite/*.sql
 var files embed.FS
 
-// lockName serialises instances that start at once against one MySQL host.
-const lockName = "seckill_migrations"
+// lockName serialises instances that start at once against one MySQL
+// database; the database's name follows it.
+const lockName = "seckill_migrations:"
 
 // Up applies every migration db has not seen yet; sqlite picks the SQLite
 // twin of the schema.
@@ -34,10 +35,13 @@ func Up(ctx context.Context, db *sql.DB, sqlite bool) error {
 		}
 		defer conn.Close()
 		var got sql.NullInt64
-		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 60)", lockName).Scan(&got); err != nil || got.Int64 != 1 {
+		// MySQL's named locks are the server's: the name carries the
+		// database, so that migrations of other databases on the server
+		// (other deployments, other tests) do not wait for each other.
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(CONCAT(?, DATABASE()), 60)", lockName).Scan(&got); err != nil || got.Int64 != 1 {
 			return fmt.Errorf("take migration lock: %v (got %v)", err, got)
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(?)", lockName)
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT RELEASE_LOCK(CONCAT(?, DATABASE()))", lockName)
 	}
 	sub, err := fs.Sub(files, dir)
 	if err != nil {

@@ -138,19 +138,22 @@ type StockMessage struct {
 	UserID  int64 `json:"user_id"`
 	Number  int64 `json:"number"`
 	// Where the order row is, and its payment deadline in Unix ms.
-	Host     int   `json:"host,omitempty"`
-	Table    int   `json:"table,omitempty"`
+	Host  int `json:"host,omitempty"`
+	Table int `json:"table,omitempty"`
+	// DB is the V7 logical database (its number + 1), which the shard map
+	// resolves to a host when the message is read, not when it is sent.
+	DB       int   `json:"db,omitempty"`
 	Deadline int64 `json:"deadline_ms,omitempty"`
 }
 
 // MessageOf is the stock message of order o, placed at at.
 func MessageOf(o Order, at OrderTable) StockMessage {
 	return StockMessage{OrderID: o.ID, GoodsID: o.GoodsID, UserID: o.UserID, Number: o.Number,
-		Host: at.Host, Table: at.Table, Deadline: o.PayDeadline.UnixMilli()}
+		Host: at.Host, Table: at.Table, DB: at.DB, Deadline: o.PayDeadline.UnixMilli()}
 }
 
 // At is the table the message's order is in.
-func (m StockMessage) At() OrderTable { return OrderTable{Host: m.Host, Table: m.Table} }
+func (m StockMessage) At() OrderTable { return OrderTable{Host: m.Host, Table: m.Table, DB: m.DB} }
 
 // StockBack is the broadcast telling every instance that goods has stock
 // again, so that it clears its sold-out flag.

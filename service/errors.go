@@ -30,6 +30,9 @@ var (
 	ErrNotYet         = errors.New("not yet")
 	ErrStockNotLoaded = errors.New("stock not loaded in redis")
 	ErrUnavailable    = errors.New("dependency unavailable")
+	// ErrMoving: the user's V7 logical database is frozen while it moves to
+	// another host, for longer than a write waits; retry in a moment.
+	ErrMoving = errors.New("the user's orders are moving to another host")
 	// ErrAlreadyApplied: the order's stock log exists; the decrement is done.
 	ErrAlreadyApplied = errors.New("stock already applied")
 	// ErrStray: a message names no order as it describes it. Its letter

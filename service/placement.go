@@ -9,10 +9,42 @@ const MaxOrderTables = 16
 // OrderTable is where an order row goes. Host 0 is the primary, 1..n the
 // order hosts of mysql.shards; Table 0 is the orders table of V1 and V2,
 // 1..n the sharded order_1..order_n.
-type OrderTable struct{ Host, Table int }
+//
+// DB, when set, is a logical database of V7 (its number + 1) and Table one
+// of its tables, 1..LogicalTables; Host is then 0: which host holds a
+// logical database is data (the shard map), not a formula, so that the
+// address of a row never changes when its logical database moves.
+type OrderTable struct{ Host, Table, DB int }
 
 // Name is the table's SQL name. Names are made here only, from integers.
-func (t OrderTable) Name() string { return TableName(t.Table) }
+func (t OrderTable) Name() string {
+	if t.DB > 0 {
+		return LogicalTableName(t.DB-1, t.Table)
+	}
+	return TableName(t.Table)
+}
+
+// Logical says the table is one of a V7 logical database's.
+func (t OrderTable) Logical() bool { return t.DB > 0 }
+
+// V7's layout: LogicalDBs logical databases of LogicalTables tables each.
+// A user's logical database is user_id % LogicalDBs, and its table
+// user_id/10 % LogicalTables + 1, whatever the hosts: the hosts are doubled
+// by moving whole logical databases, never by re-addressing a row.
+const (
+	LogicalDBs    = 8
+	LogicalTables = 16
+)
+
+// LogicalTableName names table t (1..LogicalTables) of logical database db
+// (0..LogicalDBs-1): l<db>_order_<t>, in the database of whichever host
+// holds db.
+func LogicalTableName(db, t int) string {
+	return "l" + strconv.Itoa(db) + "_order_" + strconv.Itoa(t)
+}
+
+// LogicalDB is the logical database of a user's V7 orders.
+func LogicalDB(userID int64) int { return int(userID % LogicalDBs) }
 
 // TableName names order table number i: orders for 0, else order_i.
 func TableName(i int) string {
@@ -53,6 +85,12 @@ var (
 	// user_id % hosts (V4 and later).
 	ByUserHost Placement = func(userID int64, l Layout) OrderTable {
 		return OrderTable{Host: int(userID%int64(max(l.Hosts, 1))) + 1, Table: userTable(userID, l)}
+	}
+	// ByLogicalDB puts orders in logical database user_id % 8, table
+	// user_id/10 % 16 + 1 (V7); the shard map says which host holds it.
+	// The layout's table and host counts do not change it.
+	ByLogicalDB Placement = func(userID int64, _ Layout) OrderTable {
+		return OrderTable{DB: LogicalDB(userID) + 1, Table: int(userID/10%LogicalTables) + 1}
 	}
 )
 

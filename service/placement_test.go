@@ -50,8 +50,8 @@ func TestTablesOfCoverEveryVersion(t *testing.T) {
 			seen[at] = true
 		}
 	}
-	if got := TablesOf(7, Layout{Tables: 16, Hosts: 1}); len(got) != 3 {
-		t.Errorf("one host: %+v, want orders, order_1 on the primary, order_1 on host 1", got)
+	if got := TablesOf(7, Layout{Tables: 16, Hosts: 1}); len(got) != 4 {
+		t.Errorf("one host: %+v, want orders, order_1 on the primary, order_1 on host 1, l7_order_1", got)
 	}
 }
 
@@ -61,10 +61,37 @@ func TestTableNames(t *testing.T) {
 	if len(names) != MaxOrderTables+1 || names[0] != "orders" || names[16] != "order_16" {
 		t.Errorf("%v", names)
 	}
-	if BestVersion().Name != VersionNames()[len(VersionNames())-1] {
-		t.Error("the best version is the last")
+	if BestVersion().Name != "V6" {
+		t.Errorf("POST /order sells through %s, want V6", BestVersion().Name)
 	}
 	if _, ok := FindVersion("V0"); ok {
 		t.Error("unknown version found")
+	}
+}
+
+// V7's address of a user: logical database user_id % 8, table
+// user_id/10 % 16 + 1, the same whatever the layout; only the map says
+// which host holds it.
+func TestLogicalPlacement(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		user int64
+		want OrderTable
+		name string
+	}{
+		{1, OrderTable{DB: 2, Table: 1}, "l1_order_1"},
+		{10, OrderTable{DB: 3, Table: 2}, "l2_order_2"},
+		{168, OrderTable{DB: 1, Table: 1}, "l0_order_1"},
+		{159, OrderTable{DB: 8, Table: 16}, "l7_order_16"},
+	} {
+		for _, l := range []Layout{{Tables: 16, Hosts: 1}, {Tables: 3, Hosts: 4}} {
+			if got := ByLogicalDB(c.user, l); got != c.want || got.Name() != c.name || !got.Logical() {
+				t.Errorf("user %d in %+v: %+v (%s), want %+v (%s)", c.user, l, got, got.Name(), c.want, c.name)
+			}
+		}
+	}
+	m := MessageOf(Order{ID: 1, UserID: 10, GoodsID: 2, Number: 1}, ByLogicalDB(10, Layout{}))
+	if m.At() != (OrderTable{DB: 3, Table: 2}) {
+		t.Errorf("the message names %+v", m.At())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"iter"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/glebarez/sqlite"
 	"golang.org/x/sync/singleflight"
@@ -43,10 +44,17 @@ type Database struct {
 	pools []pool
 	// limits caches each goods' per-user limit, which never changes.
 	limits sync.Map
+	// obs times the statements of every pool, those opened later too.
+	obs Observer
 	// prices caches each goods' price, which never changes either.
 	prices sync.Map
 	// priceReads shares one read among the orders that miss prices at once.
 	priceReads singleflight.Group
+	// lhosts are the hosts V7's logical databases may live on (the primary
+	// when empty); smap is this instance's copy of the map of them.
+	lhosts []lhost
+	smap   atomic.Pointer[ShardMap]
+	shardMapState
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at
@@ -62,7 +70,7 @@ func OpenDatabase(ctx context.Context, dsn string, shards []string, maxOpen int,
 	if err != nil {
 		return nil, err
 	}
-	d := &Database{db: primary.db, hosts: []*sql.DB{primary.db}, pools: []pool{primary}}
+	d := &Database{db: primary.db, hosts: []*sql.DB{primary.db}, pools: []pool{primary}, obs: o}
 	if err := d.openShards(ctx, shards, maxOpen, o); err != nil {
 		d.Close()
 		return nil, err
@@ -143,8 +151,27 @@ func (d *Database) Ping(ctx context.Context) error {
 	return nil
 }
 
-// table checks at and returns the pool and table name it names.
-func (d *Database) table(at service.OrderTable) (*sql.DB, string, error) {
+// table checks at and returns the pool and table name it names. A table
+// of a logical database that has no tables yet is ErrNotFound: it holds
+// no orders.
+func (d *Database) table(ctx context.Context, at service.OrderTable) (*sql.DB, string, error) {
+	if at.Logical() {
+		if err := logicalTable(at); err != nil {
+			return nil, "", err
+		}
+		p, ok := d.logicalPool(at.DB - 1)
+		if !ok {
+			// Another instance may have made it since this one's map was read.
+			if _, err := d.RefreshShardMap(ctx); err != nil {
+				return nil, "", err
+			}
+			p, ok = d.logicalPool(at.DB - 1)
+		}
+		if !ok {
+			return nil, "", fmt.Errorf("%w: logical database %d holds no orders yet", service.ErrNotFound, at.DB-1)
+		}
+		return p.db, at.Name(), nil
+	}
 	if at.Host < 0 || at.Host >= len(d.hosts) || at.Table < 0 || at.Table > service.MaxOrderTables {
 		return nil, "", fmt.Errorf("%w: order table %+v: no such host or table", service.ErrInvalid, at)
 	}
@@ -152,7 +179,8 @@ func (d *Database) table(at service.OrderTable) (*sql.DB, string, error) {
 }
 
 // orderTables yields each order table of each distinct database once, with
-// the first host index that reaches it.
+// the first host index that reaches it, then each table of each logical
+// database of V7 on the host the map says holds it.
 func (d *Database) orderTables() iter.Seq2[*sql.DB, service.OrderTable] {
 	return func(yield func(*sql.DB, service.OrderTable) bool) {
 		for host, db := range d.hosts {
@@ -165,6 +193,7 @@ func (d *Database) orderTables() iter.Seq2[*sql.DB, service.OrderTable] {
 				}
 			}
 		}
+		d.logicalTables(yield)
 	}
 }
 

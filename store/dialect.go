@@ -59,6 +59,10 @@ func openDB(drv driver.Driver, dsn, dep string, obs Observer) (*sql.DB, error) {
 	return sql.OpenDB(conn), nil
 }
 
+// HostID names the database a DSN names as the shard map does: its
+// address and database, without credentials or options.
+func HostID(dsn string) string { return databaseID(dsn) }
+
 // databaseID identifies the database a DSN names.
 func databaseID(dsn string) string {
 	if path, ok := strings.CutPrefix(dsn, SQLitePrefix); ok {
@@ -218,4 +222,34 @@ func (d *Database) forUpdate() string {
 		return ""
 	}
 	return " FOR UPDATE"
+}
+
+// createOrderTable makes an order table like orders, unless it exists:
+// MySQL copies orders' definition, indexes included; SQLite has no such
+// statement and is given the same columns and indexes.
+func createOrderTable(sqlite bool, name string) []string {
+	if !sqlite {
+		return []string{"CREATE TABLE IF NOT EXISTS " + name + " LIKE orders"}
+	}
+	return []string{
+		"CREATE TABLE IF NOT EXISTS " + name + ` (
+    id           INTEGER NOT NULL PRIMARY KEY,
+    user_id      INTEGER NOT NULL,
+    goods_id     INTEGER NOT NULL,
+    number       INTEGER NOT NULL,
+    amount       INTEGER NOT NULL DEFAULT 0,
+    discount     INTEGER NOT NULL DEFAULT 0,
+    coupon_id    INTEGER NULL,
+    created_at   DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
+    updated_at   DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')),
+    deleted_at   DATETIME NULL,
+    status       INTEGER NOT NULL DEFAULT 0,
+    pay_deadline DATETIME NULL,
+    idem_key     TEXT NULL)`,
+		"CREATE INDEX IF NOT EXISTS idx_" + name + "_user_id ON " + name + " (user_id)",
+		"CREATE INDEX IF NOT EXISTS idx_" + name + "_goods_id ON " + name + " (goods_id)",
+		"CREATE INDEX IF NOT EXISTS idx_" + name + "_created_at ON " + name + " (created_at)",
+		"CREATE INDEX IF NOT EXISTS idx_" + name + "_status_deadline ON " + name + " (status, pay_deadline)",
+		"CREATE UNIQUE INDEX IF NOT EXISTS uk_" + name + "_user_key ON " + name + " (user_id, idem_key)",
+	}
 }

@@ -271,7 +271,7 @@ func TestAnOrderCancelledBeforeItsSaleIsAppliedReturnsItsUnitsOnce(t *testing.T)
 	}
 	m := d.pub.msgs[0]
 	at := m.At()
-	db, table, _ := d.db.table(at)
+	db, table, _ := d.db.table(context.Background(), at)
 	if _, err := db.Exec("UPDATE "+table+" SET pay_deadline = ? WHERE id = ?", time.Now().Add(-time.Minute).UTC(), o.ID); err != nil {
 		t.Fatal(err)
 	}

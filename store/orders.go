@@ -25,7 +25,17 @@ var sqlInsertOrder = func() []string {
 }()
 
 func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.OrderTable) error {
-	db, _, err := d.table(at)
+	if at.Logical() {
+		return d.onLogical(ctx, at, func(db *sql.DB, table string) error {
+			res, err := db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, amount, pay_deadline, idem_key)"+
+				" SELECT ?, ?, ?, ?, ?, ?, ? FROM shard_fences WHERE logical_db = ? AND frozen = 0", append(orderArgs(o), at.DB-1)...)
+			if isKeyDuplicate(err) {
+				return service.ErrKeyHeld
+			}
+			return insertedOrFenced(res, err)
+		})
+	}
+	db, _, err := d.table(ctx, at)
 	if err != nil {
 		return err
 	}
@@ -36,6 +46,22 @@ func (d *Database) InsertOrder(ctx context.Context, o service.Order, at service.
 	return writeFailed(err)
 }
 
+// insertedOrFenced is the outcome of a fenced insert: a row, or none
+// because the logical database is frozen on that host.
+func insertedOrFenced(res sql.Result, err error) error {
+	if err != nil {
+		return writeFailed(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return writeFailed(err)
+	}
+	if n == 0 {
+		return errFenced
+	}
+	return nil
+}
+
 // orderArgs are the values sqlInsertOrder takes.
 func orderArgs(o service.Order) []any {
 	return []any{o.ID, o.UserID, o.GoodsID, o.Number, o.Amount, o.PayDeadline, sql.NullString{String: o.Key, Valid: o.Key != ""}}
@@ -43,8 +69,13 @@ func orderArgs(o service.Order) []any {
 
 // OrderByKey finds the user's order placed under the idempotency key key in
 // table at; ErrNotFound when there is none.
-func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error) {
-	db, table, err := d.table(at)
+func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (o service.Order, err error) {
+	err = d.readMoving(ctx, at, func() error { o, err = d.orderByKey(ctx, at, userID, key); return err })
+	return o, err
+}
+
+func (d *Database) orderByKey(ctx context.Context, at service.OrderTable, userID int64, key string) (service.Order, error) {
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return service.Order{}, err
 	}
@@ -66,12 +97,25 @@ func (d *Database) OrderByKey(ctx context.Context, at service.OrderTable, userID
 // row was there and status is its status (void when another caller fenced
 // it, anything else when the order was written).
 func (d *Database) VoidOrder(ctx context.Context, at service.OrderTable, o service.Order) (voided bool, status int, err error) {
-	db, table, err := d.table(at)
-	if err != nil {
-		return false, 0, err
+	if at.Logical() {
+		err = d.onLogical(ctx, at, func(db *sql.DB, table string) error {
+			res, err := db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status)"+
+				" SELECT ?, ?, ?, 0, ? FROM shard_fences WHERE logical_db = ? AND frozen = 0",
+				o.ID, o.UserID, o.GoodsID, service.StatusVoid, at.DB-1)
+			if isDuplicate(err) {
+				return err
+			}
+			return insertedOrFenced(res, err)
+		})
+	} else {
+		var db *sql.DB
+		var table string
+		if db, table, err = d.table(ctx, at); err != nil {
+			return false, 0, err
+		}
+		_, err = db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status) VALUES (?, ?, ?, 0, ?)",
+			o.ID, o.UserID, o.GoodsID, service.StatusVoid)
 	}
-	_, err = db.ExecContext(ctx, "INSERT INTO "+table+" (id, user_id, goods_id, number, status) VALUES (?, ?, ?, 0, ?)",
-		o.ID, o.UserID, o.GoodsID, service.StatusVoid)
 	switch {
 	case err == nil:
 		return true, service.StatusVoid, nil
@@ -95,18 +139,41 @@ func (d *Database) MarkRefused(ctx context.Context, m service.StockMessage) erro
 // left out. Host indexes naming one database (an order host that is also
 // the primary) reach the same rows.
 func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
+	m := d.smap.Load()
+	rows, err := d.orderRows(ctx, ms)
+	if err != nil {
+		return rows, err
+	}
+	for _, msg := range ms {
+		if _, ok := rows[msg.Ref()]; !ok && msg.At().Logical() {
+			// Its logical database may have moved: this instance's map may
+			// not know yet, or have changed during the read.
+			if _, err := d.RefreshShardMap(ctx); err != nil {
+				return nil, err
+			}
+			if d.smap.Load() != m {
+				return d.orderRows(ctx, ms)
+			}
+			break
+		}
+	}
+	return rows, nil
+}
+
+func (d *Database) orderRows(ctx context.Context, ms []service.StockMessage) (map[service.OrderRef]service.OrderRow, error) {
 	byTable := map[service.OrderTable][]service.OrderRef{}
 	for _, m := range ms {
-		if at, ok := d.canonical(m.At()); ok {
+		if at, ok := d.canonical(ctx, m.At()); ok {
 			byTable[at] = append(byTable[at], m.Ref())
 		}
 	}
-	byHost := map[int][]service.OrderTable{}
+	byDB := map[*sql.DB][]service.OrderTable{}
 	for at := range byTable {
-		byHost[at.Host] = append(byHost[at.Host], at)
+		db, _, _ := d.table(ctx, at)
+		byDB[db] = append(byDB[db], at)
 	}
 	rows := make(map[service.OrderRef]service.OrderRow, len(ms))
-	for host, tables := range byHost {
+	for db, tables := range byDB {
 		var query strings.Builder
 		var args []any
 		for i, at := range tables {
@@ -119,23 +186,28 @@ func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (ma
 				query.WriteString(" UNION ALL ")
 			}
 			query.WriteString("SELECT ? AS t, id, goods_id, user_id, number, status FROM " + at.Name() + " WHERE id IN " + in)
-			args = append(append(args, at.Table), idArgs...)
+			args = append(append(args, i), idArgs...)
 		}
-		found := map[service.OrderRef]service.OrderRow{}
-		err := queryEach(ctx, d.hosts[host], query.String(), args, func(r *sql.Rows) error {
-			row := service.OrderRow{At: service.OrderTable{Host: host}}
-			if err := r.Scan(&row.At.Table, &row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
+		type found struct {
+			table int
+			id    int64
+		}
+		got := map[found]service.OrderRow{}
+		err := queryEach(ctx, db, query.String(), args, func(r *sql.Rows) error {
+			var row service.OrderRow
+			var i int
+			if err := r.Scan(&i, &row.ID, &row.GoodsID, &row.UserID, &row.Number, &row.Status); err != nil {
 				return err
 			}
-			found[service.OrderRef{ID: row.ID, At: row.At}] = row
+			got[found{i, row.ID}] = row
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		for _, at := range tables {
+		for i, at := range tables {
 			for _, ref := range byTable[at] {
-				if row, ok := found[service.OrderRef{ID: ref.ID, At: at}]; ok {
+				if row, ok := got[found{i, ref.ID}]; ok {
 					row.At = ref.At // as the message names it
 					rows[ref] = row
 				}
@@ -147,26 +219,19 @@ func (d *Database) OrderRows(ctx context.Context, ms []service.StockMessage) (ma
 
 // canonical is at on the lowest host index that reaches its database;
 // false when at names no host or table.
-func (d *Database) canonical(at service.OrderTable) (service.OrderTable, bool) {
-	if _, _, err := d.table(at); err != nil {
+func (d *Database) canonical(ctx context.Context, at service.OrderTable) (service.OrderTable, bool) {
+	if _, _, err := d.table(ctx, at); err != nil {
 		return at, false
 	}
-	at.Host = slices.Index(d.hosts, d.hosts[at.Host])
+	if !at.Logical() {
+		at.Host = slices.Index(d.hosts, d.hosts[at.Host])
+	}
 	return at, true
 }
 
 func (d *Database) PayOrder(ctx context.Context, at service.OrderTable, id, userID int64, now time.Time, discount, couponID int64) (bool, error) {
-	db, table, err := d.table(at)
-	if err != nil {
-		return false, err
-	}
-	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = ?, discount = ?, coupon_id = ? WHERE id = ? AND user_id = ? AND status = ? AND pay_deadline > ?",
-		service.StatusPaid, discount, nullIfZero(couponID), id, userID, service.StatusUnpaid, now.UTC())
-	if err != nil {
-		return false, classify(err)
-	}
-	n, err := res.RowsAffected()
-	return n == 1, classify(err)
+	return d.updateOrder(ctx, at, "status = ?, discount = ?, coupon_id = ?", []any{service.StatusPaid, discount, nullIfZero(couponID)},
+		"id = ? AND user_id = ? AND status = ? AND pay_deadline > ?", id, userID, service.StatusUnpaid, now.UTC())
 }
 
 // detailColumns are the columns scanDetail reads.
@@ -183,8 +248,13 @@ func scanDetail(scan func(...any) error) (service.OrderDetail, error) {
 
 // OrderDetail reads order id in table at; ErrNotFound when it is not there.
 // A void row is returned as it is: the caller tells it apart by its Code.
-func (d *Database) OrderDetail(ctx context.Context, at service.OrderTable, id int64) (service.OrderDetail, error) {
-	db, table, err := d.table(at)
+func (d *Database) OrderDetail(ctx context.Context, at service.OrderTable, id int64) (o service.OrderDetail, err error) {
+	err = d.readMoving(ctx, at, func() error { o, err = d.orderDetail(ctx, at, id); return err })
+	return o, err
+}
+
+func (d *Database) orderDetail(ctx context.Context, at service.OrderTable, id int64) (service.OrderDetail, error) {
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return service.OrderDetail{}, err
 	}
@@ -198,7 +268,7 @@ func (d *Database) OrderDetail(ctx context.Context, at service.OrderTable, id in
 // UserOrders reads up to limit of the user's orders in table at, newest
 // first, void rows left out.
 func (d *Database) UserOrders(ctx context.Context, at service.OrderTable, userID int64, limit int) ([]service.OrderDetail, error) {
-	db, table, err := d.table(at)
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return nil, err
 	}
@@ -218,12 +288,45 @@ func (d *Database) CancelOrder(ctx context.Context, at service.OrderTable, id in
 }
 
 // setStatus sets the status of the order matching where; true when it did.
+// A logical database's row changes only where its fence is not frozen.
 func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status int, where string, args ...any) (bool, error) {
-	db, table, err := d.table(at)
+	return d.updateOrder(ctx, at, "status = ?", []any{status}, where, args...)
+}
+
+// updateOrder sets the columns set (with setArgs) of the order matching
+// where; true when it did. A logical database's row changes only where its
+// fence is not frozen.
+func (d *Database) updateOrder(ctx context.Context, at service.OrderTable, set string, setArgs []any, where string, args ...any) (bool, error) {
+	if at.Logical() {
+		if _, _, err := d.table(ctx, at); err != nil {
+			return false, err // no tables yet: no such order
+		}
+		var updated bool
+		err := d.onLogical(ctx, at, func(db *sql.DB, table string) error {
+			res, err := db.ExecContext(ctx, "UPDATE "+table+" SET "+set+" WHERE "+where+" AND "+sqlUnfrozen,
+				append(append(slices.Clone(setArgs), args...), at.DB-1)...)
+			if err != nil {
+				return classify(err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return classify(err)
+			}
+			if updated = n == 1; updated {
+				return nil
+			}
+			if frozen, err := fenced(ctx, db, at.DB-1); err != nil || frozen {
+				return cmp.Or(err, errFenced)
+			}
+			return nil
+		})
+		return updated, err
+	}
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return false, err
 	}
-	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET status = ? WHERE "+where, append([]any{status}, args...)...)
+	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET "+set+" WHERE "+where, append(slices.Clone(setArgs), args...)...)
 	if err != nil {
 		return false, classify(err)
 	}
@@ -232,7 +335,31 @@ func (d *Database) setStatus(ctx context.Context, at service.OrderTable, status 
 }
 
 func (d *Database) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
-	db, table, err := d.table(at)
+	err = d.readMoving(ctx, at, func() error { status, userID, err = d.orderStatus(ctx, at, id); return err })
+	return status, userID, err
+}
+
+// readMoving runs a read of a row; when it finds none in a logical
+// database, it reloads the map, and reads again if the map changed: the
+// logical database may have moved, and its row been written on the new
+// host (or deleted on the old) before this instance's map said so.
+func (d *Database) readMoving(ctx context.Context, at service.OrderTable, read func() error) error {
+	m := d.smap.Load()
+	err := read()
+	if !at.Logical() || !errors.Is(err, service.ErrNotFound) {
+		return err
+	}
+	if _, rerr := d.RefreshShardMap(ctx); rerr != nil {
+		return rerr
+	}
+	if d.smap.Load() != m {
+		err = read()
+	}
+	return err
+}
+
+func (d *Database) orderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
+	db, table, err := d.table(ctx, at)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -249,7 +376,7 @@ const messageColumns = "id, goods_id, user_id, number, pay_deadline"
 // scanMessage reads an order row of table at into its stock message.
 func scanMessage(at service.OrderTable, out *[]service.StockMessage) func(*sql.Rows) error {
 	return func(rows *sql.Rows) error {
-		m := service.StockMessage{Host: at.Host, Table: at.Table}
+		m := service.StockMessage{Host: at.Host, Table: at.Table, DB: at.DB}
 		var deadline sql.NullTime
 		if err := rows.Scan(&m.OrderID, &m.GoodsID, &m.UserID, &m.Number, &deadline); err != nil {
 			return err

@@ -30,6 +30,7 @@ import (
 	"github.com/go-seckill/seckill/config"
 	"github.com/go-seckill/seckill/consumer"
 	"github.com/go-seckill/seckill/handlers"
+	"github.com/go-seckill/seckill/internal/reshard"
 	"github.com/go-seckill/seckill/metrics"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/catalog"
@@ -108,11 +109,19 @@ func Migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer d.Close()
+	if err := d.OpenLogicalHosts(ctx, cfg.V7HostDSNs(), 2); err != nil {
+		return err
+	}
 	n, err := d.Migrate(ctx)
 	if err != nil {
 		return err
 	}
-	log.Info("migrations applied", "databases", n)
+	// V7's logical databases get their tables here rather than on their
+	// first orders, in the sale.
+	if err := d.ClaimAll(ctx); err != nil {
+		return fmt.Errorf("v7 logical databases: %w", err)
+	}
+	log.Info("migrations applied; V7's logical databases made", "databases", n)
 	return nil
 }
 
@@ -140,8 +149,24 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if err = a.observePools(); err != nil {
 		return nil, err
 	}
+	if err = a.database.OpenLogicalHosts(ctx, cfg.V7HostDSNs(), cfg.MySQL.MaxOpenConns); err != nil {
+		return nil, err
+	}
 	if _, err = a.database.Migrate(ctx); err != nil {
 		return nil, err
+	}
+	if err = a.database.CheckOrderLayout(ctx, cfg.Layout()); err != nil {
+		return nil, err
+	}
+	if _, err = a.database.RefreshShardMap(ctx); err != nil {
+		return nil, fmt.Errorf("shard map: %w", err)
+	}
+	if cfg.IsStandalone() {
+		// One SQLite connection would make every order wait while V7's
+		// first orders make their tables: they are made now.
+		if err = a.database.ClaimAll(ctx); err != nil {
+			return nil, fmt.Errorf("v7 logical databases: %w", err)
+		}
 	}
 	redisAddr := cfg.Redis.Addr
 	clusterAddrs := cfg.RedisClusterAddrs()
@@ -295,7 +320,7 @@ type units struct {
 // on the app: shutdown stops the rebuilds it runs.
 func (a *App) wire(ids *store.IDs) units {
 	cfg := a.cfg
-	layout := service.Layout{Tables: cfg.MySQL.OrderTables, Hosts: len(cfg.ShardDSNs())}
+	layout := cfg.Layout()
 	u := units{flags: soldout.New(cfg.SoldOut.TTL)}
 	clock := payment.NewClock(a.pub, a.log)
 	a.ledger = ledger.New(ledger.Stores{
@@ -379,6 +404,25 @@ func (a *App) startLoops(u units) {
 			a.log.Warn("expiry sweep failed", "err", err)
 		} else if n > 0 {
 			a.log.Info("expiry sweep cancelled unpaid orders", "count", n)
+		}
+	})
+	// The shard map: reloaded, and the epoch held said in Redis for as long
+	// as the node lease lives, so that an expansion knows when every
+	// running instance has switched.
+	acked := int64(-1)
+	a.every(ctx, a.cfg.MySQL.ShardMapInterval, func(ctx context.Context) {
+		epoch, err := a.database.RefreshShardMap(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("shard map reload failed", "err", err)
+			}
+			return
+		}
+		if err := a.redis.AckShardMap(ctx, a.lease.Node(), epoch, a.cfg.Snowflake.LeaseTTL); err != nil && ctx.Err() == nil {
+			a.log.Warn("shard map acknowledgement failed", "err", err)
+		} else if epoch != acked {
+			acked = epoch
+			a.log.Info("shard map held", "epoch", epoch)
 		}
 	})
 	a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
@@ -569,4 +613,43 @@ func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Reshard runs `seckill reshard`: it connects to the primary, the V7 hosts
+// and Redis (where the running instances say which map they hold) and
+// doubles the hosts of V7's logical databases, or shows the plan.
+func Reshard(ctx context.Context, cfg config.Config, opts reshard.Options, out io.Writer) (reshard.Plan, error) {
+	if cfg.IsStandalone() || cfg.Redis.Addr == "" {
+		return reshard.Plan{}, errors.New("resharding needs MySQL/MariaDB hosts and the Redis the instances share (mysql.dsn, redis.addr)")
+	}
+	d, err := store.OpenDatabase(ctx, cfg.PrimaryDSN(), nil, 4)
+	if err != nil {
+		return reshard.Plan{}, err
+	}
+	defer d.Close()
+	if err := d.OpenLogicalHosts(ctx, cfg.V7HostDSNs(), 4); err != nil {
+		return reshard.Plan{}, err
+	}
+	if !opts.DryRun {
+		if _, err := d.Migrate(ctx); err != nil { // the new hosts need their fences
+			return reshard.Plan{}, err
+		}
+	}
+	r, err := store.OpenRedis(ctx, store.RedisOptions{
+		Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB, PoolSize: 4, KeyPrefix: cfg.Redis.KeyPrefix,
+		DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout,
+		WriteTimeout: cfg.Redis.WriteTimeout, PoolTimeout: cfg.Redis.PoolTimeout,
+	})
+	if err != nil {
+		return reshard.Plan{}, fmt.Errorf("redis %s: %w", cfg.Redis.Addr, err)
+	}
+	defer r.Close()
+	if opts.AckTimeout == 0 {
+		// An instance killed meanwhile stops counting when its node lease ends.
+		opts.AckTimeout = 2*cfg.Snowflake.LeaseTTL + 4*cfg.MySQL.ShardMapInterval
+	}
+	if opts.Settle == 0 {
+		opts.Settle = cfg.MySQL.ShardMapInterval
+	}
+	return reshard.Run(ctx, d, r, opts, out)
 }

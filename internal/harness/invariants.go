@@ -55,25 +55,27 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 	if err := primary.QueryRowContext(ctx, "SELECT COALESCE(SUM(delta), 0) FROM admin_stock_ops WHERE goods_id = ?", goodsID).Scan(&snap.Adds); err != nil {
 		return snap, err
 	}
-	for _, db := range s.dbs {
-		for _, table := range service.TableNames() {
-			err := scanInts(ctx, db, "SELECT id, user_id, number, status FROM "+table+" WHERE goods_id = ?", goodsID, func(r []int64) {
-				if r[3] == service.StatusVoid {
-					snap.Voids++
-					return
-				}
-				snap.Orders[r[0]]++
-				snap.Users[r[0]] = r[1]
-				snap.Number[r[0]] = r[2]
-				snap.Status[r[0]] = int(r[3])
-				snap.Units += r[2]
-			})
-			if err != nil {
-				return snap, fmt.Errorf("%s: %w", table, err)
+	tables, err := s.orderTables(ctx)
+	if err != nil {
+		return snap, err
+	}
+	for _, t := range tables {
+		err := scanInts(ctx, t.db, "SELECT id, user_id, number, status FROM "+t.name+" WHERE goods_id = ?", goodsID, func(r []int64) {
+			if r[3] == service.StatusVoid {
+				snap.Voids++
+				return
 			}
+			snap.Orders[r[0]]++
+			snap.Users[r[0]] = r[1]
+			snap.Number[r[0]] = r[2]
+			snap.Status[r[0]] = int(r[3])
+			snap.Units += r[2]
+		})
+		if err != nil {
+			return snap, fmt.Errorf("%s: %w", t.name, err)
 		}
 	}
-	err := scanInts(ctx, primary, "SELECT order_id, op, number FROM goods_stock_logs WHERE goods_id = ?", goodsID, func(r []int64) {
+	err = scanInts(ctx, primary, "SELECT order_id, op, number FROM goods_stock_logs WHERE goods_id = ?", goodsID, func(r []int64) {
 		if r[1] == 0 {
 			snap.Sales[r[0]]++
 			snap.SaleUnits += r[2]
@@ -101,6 +103,47 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 	v, err := rdb.HGet(ctx, s.GoodsKey(goodsID), "stock").Int64()
 	snap.Redis, err = redisStock(err, v)
 	return snap, err
+}
+
+// table is one order table of one database.
+type table struct {
+	db   *sql.DB
+	name string
+}
+
+// orderTables are the order tables of V1 to V6 on every database, and
+// those of V7's logical databases on the host the primary's shard map
+// names for each: during a move the copy on the other host is not read.
+func (s *Servers) orderTables(ctx context.Context) ([]table, error) {
+	var out []table
+	for i, db := range s.dbs {
+		if i > 0 && slices.Index(s.ids, s.ids[i]) < i {
+			continue
+		}
+		for _, name := range service.TableNames() {
+			out = append(out, table{db, name})
+		}
+	}
+	rows, err := s.DB(0).QueryContext(ctx, "SELECT logical_db, host FROM shard_map ORDER BY logical_db")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l int
+		var host string
+		if err := rows.Scan(&l, &host); err != nil {
+			return nil, err
+		}
+		db := s.HostDB(host)
+		if db == nil {
+			return nil, fmt.Errorf("the shard map puts logical database %d on %s, which the test does not read", l, host)
+		}
+		for t := 1; t <= service.LogicalTables; t++ {
+			out = append(out, table{db, service.LogicalTableName(l, t)})
+		}
+	}
+	return out, rows.Err()
 }
 
 // scanInts calls f with the integer columns of each row.

@@ -23,6 +23,7 @@ type Servers struct {
 	Prefix string   // the Redis key prefix
 
 	dbs []*sql.DB
+	ids []string // store.HostID of each of DSNs
 
 	mu        sync.Mutex
 	redisAddr string // "cluster:" and the seed nodes on a cluster
@@ -51,22 +52,44 @@ func NewServers(tb testing.TB, databases int) *Servers {
 // the service takes them) and the Redis at redisAddr under prefix.
 // Connections are made when first used.
 func OpenServers(dsns []string, redisAddr, prefix string) (*Servers, error) {
-	s := &Servers{DSNs: dsns, Prefix: prefix}
+	s := &Servers{Prefix: prefix}
 	for _, dsn := range dsns {
-		driver, source := "mysql", dsn
-		if path, ok := strings.CutPrefix(dsn, store.SQLitePrefix); ok {
-			driver, source = "sqlite", path+"?_pragma=busy_timeout(5000)"
-		}
-		db, err := sql.Open(driver, source)
-		if err != nil {
+		if _, err := s.AddDatabase(dsn); err != nil {
 			s.Close()
 			return nil, err
 		}
-		db.SetMaxOpenConns(4)
-		s.dbs = append(s.dbs, db)
 	}
 	s.UseRedis(redisAddr)
 	return s, nil
+}
+
+// AddDatabase reads one more database (a host V7's logical databases may
+// move to) and returns its index.
+func (s *Servers) AddDatabase(dsn string) (int, error) {
+	driver, source := "mysql", dsn
+	if path, ok := strings.CutPrefix(dsn, store.SQLitePrefix); ok {
+		driver, source = "sqlite", path+"?_pragma=busy_timeout(5000)"
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		return 0, err
+	}
+	db.SetMaxOpenConns(4)
+	s.DSNs = append(s.DSNs, dsn)
+	s.dbs = append(s.dbs, db)
+	s.ids = append(s.ids, store.HostID(dsn))
+	return len(s.dbs) - 1, nil
+}
+
+// HostDB is the database the shard map names by id; nil when the servers
+// do not read it.
+func (s *Servers) HostDB(id string) *sql.DB {
+	for i, have := range s.ids {
+		if have == id {
+			return s.dbs[i]
+		}
+	}
+	return nil
 }
 
 // DB is database i (0 is the primary), for plain SQL.
