@@ -24,6 +24,9 @@ const orderColumns = "id, user_id, goods_id, number, amount, discount, coupon_id
 const rowSum = "CRC32(CONCAT_WS('|', id, user_id, goods_id, number, amount, discount, COALESCE(coupon_id, ''), created_at, updated_at, COALESCE(deleted_at, ''), status, " +
 	"COALESCE(pay_deadline, ''), COALESCE(idem_key, '')))"
 
+// orderColumnCount is how many columns orderColumns names.
+var orderColumnCount = strings.Count(orderColumns, ",") + 1
+
 // copyChunk is how many rows one copy statement carries.
 const copyChunk = 1000
 
@@ -191,7 +194,7 @@ func readRows(ctx context.Context, db *sql.DB, query string, args ...any) ([][]a
 	var out [][]any
 	var last int64
 	err := queryEach(ctx, db, query, args, func(r *sql.Rows) error {
-		vals := make([]any, 10)
+		vals := make([]any, orderColumnCount)
 		ptrs := make([]any, len(vals))
 		for i := range vals {
 			ptrs[i] = &vals[i]
@@ -225,12 +228,13 @@ func replaceRows(ctx context.Context, db *sql.DB, table string, rows [][]any) er
 		chunk := rows[start:min(start+copyChunk, len(rows))]
 		var q strings.Builder
 		q.WriteString("REPLACE INTO " + table + " (" + orderColumns + ") VALUES ")
-		args := make([]any, 0, 10*len(chunk))
+		args := make([]any, 0, orderColumnCount*len(chunk))
+		row := "(?" + strings.Repeat(",?", orderColumnCount-1) + ")"
 		for i, r := range chunk {
 			if i > 0 {
 				q.WriteString(",")
 			}
-			q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+			q.WriteString(row)
 			args = append(args, r...)
 		}
 		if _, err := db.ExecContext(ctx, q.String(), args...); err != nil {

@@ -119,6 +119,9 @@ func (p *Payments) UserOrders(ctx context.Context, userID int64) ([]service.Orde
 	seen := map[int64]bool{} // two placements may name one table (an order host that is the primary)
 	for _, at := range p.tablesOf(userID) {
 		os, err := p.orders.UserOrders(ctx, at, userID, MaxUserOrders)
+		if errors.Is(err, service.ErrNotFound) {
+			continue // a table not made yet (a logical database with no order) holds none
+		}
 		if err != nil {
 			return nil, err
 		}
