@@ -9,7 +9,7 @@ run:
 	go run .
 
 test:
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout 20m ./...
 
 # Every version against the ceilings measured in the same run; writes
 # docs/BENCHMARKS.md and docs/bench/. A few minutes; e.g. BENCH_FLAGS="-d 10s".
