@@ -121,6 +121,14 @@ func TestRedisFlushedMidSaleIsRebuiltFromTheDatabase(t *testing.T) {
 		t.Error("no order was refused while Redis had lost the stock")
 	}
 	byStatus, ids := stampede(t, ins[1], g.ID, 300, service.VersionNames()...)
+	// The short write budget this test needs (for a quick rebuild) is one a
+	// write starved of CPU can pass: such an order answers 503 and sells
+	// nothing, its units go back to the 300 buyers. Exactly the stock left
+	// is still sold, which the invariants check order by order.
+	if unavailable := byStatus[http.StatusServiceUnavailable]; unavailable > 0 {
+		t.Logf("%d orders answered 503 under the short write budget", unavailable)
+		delete(byStatus, http.StatusServiceUnavailable)
+	}
 	checkAccepted(t, byStatus, ids, 100-len(sold))
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: append(sold, ids...)})
 }
