@@ -520,8 +520,15 @@ func overload(t *testing.T) result {
 	if l.noRetryAfter > 0 {
 		t.Errorf("%d answers 503 without Retry-After", l.noRetryAfter)
 	}
-	if other := l.count("before ") - busy - l.count("before 201"); other > 0 {
-		t.Errorf("%d answers neither 201 nor 503 busy: %s", other, l.summary())
+	// An admitted order whose dependency failed (a starved MySQL pool on a
+	// machine running other suites too) answers 503 unavailable and sells
+	// nothing, which settle's invariants check; anything else is wrong.
+	unavailable := l.count("before 503 unavailable")
+	if other := l.count("before ") - busy - unavailable - l.count("before 201"); other > 0 {
+		t.Errorf("%d answers neither 201 nor 503: %s", other, l.summary())
+	}
+	if unavailable > 0 {
+		t.Logf("%d admitted orders answered 503 unavailable: %s", unavailable, l.summary())
 	}
 	e.settle(g, stock, l.orders())
 	rec := time.Since(end)
