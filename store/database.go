@@ -236,7 +236,18 @@ func (d *Database) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return rolledBackAtDeadline(ctx, err)
 	}
-	return writeFailed(tx.Commit())
+	return rolledBackAtDeadline(ctx, writeFailed(tx.Commit()))
+}
+
+// rolledBackAtDeadline names what sql.ErrTxDone means once the
+// transaction's context has ended: database/sql rolled the transaction back
+// at the deadline, before any COMMIT was sent, so nothing of it was written
+// and the dependency was too slow (503 unavailable), not an internal fault.
+func rolledBackAtDeadline(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, sql.ErrTxDone) {
+		return unavailable(fmt.Errorf("transaction rolled back at its deadline: %w", ctx.Err()))
+	}
+	return err
 }

@@ -1,0 +1,40 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// V1's transaction has a deadline. When it passes before the commit,
+// database/sql rolls the transaction back on its own and the commit answers
+// sql.ErrTxDone: the sale must come back as "unavailable" (nothing was
+// written: a 503 the buyer may retry), not as an internal error.
+func TestATransactionPastItsDeadlineIsUnavailableAndWritesNothing(t *testing.T) {
+	d := newDomain(t)
+	g := d.goods(t, 10, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	o := service.Order{ID: 42, UserID: 7, GoodsID: g.ID, Number: 1}
+	err := d.db.SellInTx(ctx, o, func() error {
+		<-ctx.Done()
+		time.Sleep(100 * time.Millisecond) // database/sql's rollback at the deadline runs meanwhile
+		return nil
+	})
+	if !errors.Is(err, service.ErrUnavailable) || errors.Is(err, service.ErrAmbiguous) {
+		t.Fatalf("sale past its deadline: %v, want unavailable (and known not written)", err)
+	}
+	if n := d.liveOrders(t, g.ID); n != 0 {
+		t.Fatalf("%d orders written by a rolled-back transaction", n)
+	}
+	got, err := d.db.Goods(context.Background(), g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Stock != 10 {
+		t.Fatalf("MySQL stock %d after a rolled-back sale, want 10", got.Stock)
+	}
+}
