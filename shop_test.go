@@ -153,6 +153,58 @@ func TestPaymentPastItsDeadlineLeavesTheCouponUsable(t *testing.T) {
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 5, Accepted: []int64{o.ID}})
 }
 
+// A payment that redeemed a coupon and stopped there (a crash between the
+// redemption and the payment) leaves the coupon bound to the unpaid order;
+// the order's cancellation at its deadline makes the coupon usable again.
+func TestAnOrderCancelledAtItsDeadlineGivesBackItsCoupon(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	payWithin(e, "1s", "500ms")
+	in := e.Start(t)
+	g := createPriced(t, in, 1000, 5)
+	code, o := in.Order(t, "", 8, g.ID, 1)
+	if code != http.StatusCreated {
+		t.Fatalf("order: %d", code)
+	}
+	tpl := createTemplate(t, in, map[string]any{"name": "1 off", "type": "fixed", "value": 100, "stock": 5})
+	_, c := claim(t, in, 8, tpl.ID, "")
+	// The payment's first step, and no second: the coupon is used by the order.
+	if code := in.Call(t, "POST", "/coupons/"+c.CouponID+"/redeem", map[string]any{"user_id": 8, "order_id": strconv.FormatInt(o.ID, 10), "amount": 1000}, nil); code != http.StatusOK {
+		t.Fatalf("redeem: %d", code)
+	}
+	status := func() string {
+		for _, cp := range userCoupons(t, in, 8, "") {
+			if cp.CouponID == c.CouponID {
+				return cp.Status
+			}
+		}
+		return "missing"
+	}
+	if s := status(); s != "used" {
+		t.Fatalf("coupon after the redemption: %s, want used", s)
+	}
+	var got service.OrderDetail
+	cancelled := harness.WaitFor(30*time.Second, func() bool {
+		in.Call(t, "GET", fmt.Sprintf("/orders/%d?user_id=8", o.ID), nil, &got)
+		return got.Status == "cancelled"
+	})
+	if !cancelled {
+		t.Fatalf("order after its deadline: %s, want cancelled", got.Status)
+	}
+	if !harness.WaitFor(10*time.Second, func() bool { return status() == "unused" }) {
+		t.Errorf("coupon of the cancelled order: %s, want unused", status())
+	}
+	// Usable again: it pays another order.
+	code, o2 := in.Order(t, "", 8, g.ID, 1)
+	if code != http.StatusCreated {
+		t.Fatalf("second order: %d", code)
+	}
+	if code, paid, errCode := payWith(t, in, o2.ID, 8, c.CouponID); code != http.StatusOK || paid.Discount != 100 {
+		t.Errorf("pay the second order with the released coupon: %d %s %+v", code, errCode, paid)
+	}
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 5, Accepted: []int64{o.ID, o2.ID}})
+}
+
 type letterAnswer struct {
 	Letter deadletter.Letter `json:"letter"`
 	Acted  bool              `json:"acted"`

@@ -609,6 +609,10 @@ func (p paymentCoupons) Release(ctx context.Context, couponID, userID, orderID i
 	return p.c.Release(ctx, couponID, userID, orderID)
 }
 
+func (p paymentCoupons) ReleaseOrder(ctx context.Context, userID, orderID int64) error {
+	return p.c.ReleaseOrder(ctx, userID, orderID)
+}
+
 func randomToken() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)

@@ -84,6 +84,28 @@ func (c *Coupons) Release(ctx context.Context, couponID, userID, orderID int64) 
 	return err
 }
 
+// ReleaseOrder makes every coupon of the user used by orderID usable again:
+// the order was cancelled unpaid, so no payment used them. Running it again
+// finds nothing left to release.
+func (c *Coupons) ReleaseOrder(ctx context.Context, userID, orderID int64) error {
+	if userID < 1 || orderID < 1 {
+		return service.Invalid("user_id and order_id must be positive integers")
+	}
+	at := service.CouponTable(userID, c.o.Layout)
+	all, err := c.records.UserCoupons(ctx, at, userID)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, cp := range all {
+		if cp.Status == StatusUsed && cp.OrderID == orderID {
+			_, err := c.records.ReleaseCoupon(ctx, at, cp.ID, userID, orderID)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // userCoupon reads the user's coupon; another user's, or a void row, is not
 // found.
 func (c *Coupons) userCoupon(ctx context.Context, at service.OrderTable, couponID, userID int64) (Coupon, error) {

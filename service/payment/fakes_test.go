@@ -123,7 +123,9 @@ var testLayout = service.Layout{Tables: 16, Hosts: 2}
 type fakeCoupons struct {
 	RedeemFn  func(ctx context.Context, couponID, userID, orderID, amount int64) (int64, error)
 	ReleaseFn func(ctx context.Context, couponID, userID, orderID int64) error
-	Rec       *fakes.Recorder
+	// ReleaseOrderFn defaults to releasing nothing: most orders hold no coupon.
+	ReleaseOrderFn func(ctx context.Context, userID, orderID int64) error
+	Rec            *fakes.Recorder
 }
 
 var _ Coupons = (*fakeCoupons)(nil)
@@ -142,6 +144,14 @@ func (f *fakeCoupons) Release(ctx context.Context, couponID, userID, orderID int
 		fakes.Unexpected("Coupons.Release")
 	}
 	return f.ReleaseFn(ctx, couponID, userID, orderID)
+}
+
+func (f *fakeCoupons) ReleaseOrder(ctx context.Context, userID, orderID int64) error {
+	f.Rec.Record("Coupons.ReleaseOrder", userID, orderID)
+	if f.ReleaseOrderFn == nil {
+		return nil
+	}
+	return f.ReleaseOrderFn(ctx, userID, orderID)
 }
 
 type world struct {

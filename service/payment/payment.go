@@ -53,6 +53,9 @@ type Coupons interface {
 	// Release makes a coupon that Redeem bound to orderID usable again;
 	// bound to another order, or unused, it is left alone.
 	Release(ctx context.Context, couponID, userID, orderID int64) error
+	// ReleaseOrder makes every coupon of the user bound to orderID usable
+	// again: the order was cancelled unpaid.
+	ReleaseOrder(ctx context.Context, userID, orderID int64) error
 }
 
 // Payments pays and cancels orders.
@@ -154,7 +157,8 @@ func (p *Payments) UserOrders(ctx context.Context, userID int64) ([]service.Orde
 // unless the order was paid meanwhile with this very coupon. A crash
 // between the redemption and the payment leaves the coupon bound to the
 // unpaid order: paying again with it completes the payment (redeeming for
-// the same order answers as the first time).
+// the same order answers as the first time), and the order's cancellation
+// at its deadline releases it.
 func (p *Payments) Pay(ctx context.Context, orderID, userID, couponID int64) (service.OrderDetail, error) {
 	if couponID < 0 {
 		return service.OrderDetail{}, service.Invalid("coupon_id must be a positive integer")
@@ -274,7 +278,16 @@ func (p *Payments) CancelUnpaid(ctx context.Context, m service.StockMessage) err
 			return err
 		}
 	}
-	return p.ledger.ReturnOrder(ctx, m)
+	if err := p.ledger.ReturnOrder(ctx, m); err != nil {
+		return err
+	}
+	// A coupon is bound to an unpaid order when a payment redeemed it and
+	// stopped before the order was paid (a crash, a write of unknown
+	// outcome): the cancelled order gives it back, as it gives its units.
+	if p.coupons != nil {
+		return p.coupons.ReleaseOrder(ctx, m.UserID, m.OrderID)
+	}
+	return nil
 }
 
 // cancel cancels an unpaid order once its sale is applied and its deadline,

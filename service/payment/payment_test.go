@@ -288,12 +288,15 @@ func TestCancelUnpaid(t *testing.T) {
 		cancelled  bool
 		cancelErr  error
 		returnErr  error
+		releaseErr error
 		want       error // matched with errors.Is
 		stray      bool
 		calls      []string
 	}{
 		{name: "cancelled now", statuses: []int{unpaid}, cancelled: true,
-			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.CancelOrder", "Ledger.ReturnOrder"}},
+			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.CancelOrder", "Ledger.ReturnOrder", "Coupons.ReleaseOrder"}},
+		{name: "cancelled, its coupon's release fails", statuses: []int{unpaid}, cancelled: true, releaseErr: service.ErrUnavailable, want: service.ErrUnavailable,
+			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.CancelOrder", "Ledger.ReturnOrder", "Coupons.ReleaseOrder"}},
 		{name: "sale not applied yet", statuses: []int{unpaid}, notApplied: true, want: service.ErrNotYet,
 			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied"}},
 		{name: "cancelled, return fails", statuses: []int{unpaid}, cancelled: true, returnErr: service.ErrUnavailable, want: service.ErrUnavailable,
@@ -303,9 +306,9 @@ func TestCancelUnpaid(t *testing.T) {
 			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.CancelOrder", "Orders.OrderStatus"}},
 		{name: "deadline ahead", statuses: []int{unpaid, unpaid}, want: service.ErrNotYet,
 			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.CancelOrder", "Orders.OrderStatus"}},
-		{name: "cancelled before", statuses: []int{cancelled}, calls: []string{"Orders.OrderStatus", "Ledger.ReturnOrder"}},
+		{name: "cancelled before", statuses: []int{cancelled}, calls: []string{"Orders.OrderStatus", "Ledger.ReturnOrder", "Coupons.ReleaseOrder"}},
 		{name: "cancelled meanwhile", statuses: []int{unpaid, cancelled},
-			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.CancelOrder", "Orders.OrderStatus", "Ledger.ReturnOrder"}},
+			calls: []string{"Orders.OrderStatus", "Orders.SaleApplied", "Orders.CancelOrder", "Orders.OrderStatus", "Ledger.ReturnOrder", "Coupons.ReleaseOrder"}},
 		{name: "void", statuses: []int{service.StatusVoid}, calls: []string{"Orders.OrderStatus"}},
 		{name: "refused", statuses: []int{service.StatusRefused}, calls: []string{"Orders.OrderStatus"}},
 		{name: "no such order", statuses: []int{0}, statusErrs: []error{errNotFound}, want: service.ErrInvalid, stray: true,
@@ -341,6 +344,7 @@ func TestCancelUnpaid(t *testing.T) {
 			}
 			w.orders.SaleAppliedFn = func(context.Context, int64) (bool, error) { return !c.notApplied, c.appliedErr }
 			w.ledger.ReturnOrderFn = func(context.Context, service.StockMessage) error { return c.returnErr }
+			w.coupons.ReleaseOrderFn = func(context.Context, int64, int64) error { return c.releaseErr }
 			err := w.payments.CancelUnpaid(ctx, m)
 			if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) || c.stray && !errors.Is(err, service.ErrStray) {
 				t.Errorf("got %v, want %v (stray %v)", err, c.want, c.stray)
@@ -360,6 +364,9 @@ func TestCancelUnpaid(t *testing.T) {
 			}
 			if r := w.rec.Of("Ledger.ReturnOrder"); len(r) == 1 && r[0][0] != m {
 				t.Errorf("returned %v, want %+v", r[0][0], m)
+			}
+			if r := w.rec.Of("Coupons.ReleaseOrder"); len(r) == 1 && (r[0][0] != m.UserID || r[0][1] != m.OrderID) {
+				t.Errorf("released the coupons of user %v's order %v, want %d's %d", r[0][0], r[0][1], m.UserID, m.OrderID)
 			}
 		})
 	}
