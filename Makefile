@@ -3,7 +3,7 @@
 
 BENCH_FLAGS ?=
 
-.PHONY: run test bench bench-smoke stack stack-down stack-status stack-test
+.PHONY: run test bench bench-smoke stack stack-down stack-status stack-dashboard stack-test
 
 run:
 	go run .
@@ -31,6 +31,11 @@ stack:
 
 stack-down:
 	go run ./internal/stack/cmd -dir $(STACK_DIR) down
+
+# The Grafana dashboard's panels over the last 15 minutes, drawn from the
+# running stack's Prometheus into dashboard.svg (no Grafana needed).
+stack-dashboard:
+	go run ./internal/stack/cmd -dir $(STACK_DIR) -out dashboard.svg dashboard
 
 stack-status:
 	go run ./internal/stack/cmd -dir $(STACK_DIR) status

@@ -67,7 +67,7 @@ const ClusterInit = "redis-cluster"
 
 // ComposeOnly are the compose services the stack does not run, and why.
 var ComposeOnly = map[string]string{
-	"grafana": "Debian has no grafana package; deploy/grafana's dashboard is checked by deploy_test.go",
+	"grafana": "Debian has no grafana package; its dashboard is drawn from the stack's Prometheus by package dashboard (stack dashboard), and checked by deploy_test.go",
 }
 
 // RedisFlags are the redis-server settings of every cluster node, the same

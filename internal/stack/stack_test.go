@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-seckill/seckill/internal/dashboard"
 	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/internal/stack"
 	"github.com/go-seckill/seckill/internal/testenv"
@@ -79,6 +80,7 @@ func TestMixedLoadThroughNginxWithAnInstanceKilled(t *testing.T) {
 	c := harness.NewClient(st.NginxURL(), st.AdminToken)
 	l := newLoad(t, c)
 	l.prepare()
+	loadBegan := time.Now()
 	l.run(func() {
 		// Killed once Prometheus holds its answers to the load.
 		if !harness.WaitFor(15*time.Second, func() bool { return scrapedOrders(t, st, "seckill1") > 0 }) {
@@ -109,6 +111,7 @@ func TestMixedLoadThroughNginxWithAnInstanceKilled(t *testing.T) {
 	stopPasses()
 	settled := time.Since(loadEnded)
 	checkPrometheus(t, st)
+	checkDashboard(t, st, loadBegan, time.Now())
 	l.report(upTook, settled)
 
 	// The command's status reads the state; its down stops everything.
@@ -722,6 +725,31 @@ func checkPrometheus(t *testing.T, st *stack.State) {
 		t.Errorf("Prometheus's rules: %.300s", b)
 	}
 	t.Logf("prometheus: up over the run %v; order answers scraped by instance %v", query(`max_over_time(up{job="seckill"}[10m])`), answers)
+}
+
+// checkDashboard draws the Grafana dashboard's panels from the stack's
+// Prometheus: every query must run, and the sales and stock panels must
+// show the load. SECKILL_DASHBOARD_OUT names a file to keep the picture in
+// (the README's is made so); otherwise it goes to the test's folder.
+func checkDashboard(t *testing.T, st *stack.State, start, end time.Time) {
+	t.Helper()
+	out := os.Getenv("SECKILL_DASHBOARD_OUT")
+	if out == "" {
+		out = filepath.Join(t.TempDir(), "dashboard.svg")
+	}
+	d, data, err := st.Dashboard(context.Background(), start, end)
+	if err != nil {
+		t.Fatalf("the dashboard's queries: %v", err)
+	}
+	for _, panel := range []string{"Sales per second", "Stock in Redis and MySQL", "p99 latency by route"} {
+		if peak, ok := data.Peak(d, panel); !ok || peak <= 0 {
+			t.Errorf("dashboard panel %q shows nothing of the load (peak %v)", panel, peak)
+		}
+	}
+	if err := os.WriteFile(out, dashboard.Render(d, data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dashboard drawn in %s", out)
 }
 
 // ----------------------------------------------------------------- report

@@ -4,6 +4,7 @@
 //	go run ./internal/stack/cmd up      # make stack
 //	go run ./internal/stack/cmd status  # make stack-status
 //	go run ./internal/stack/cmd down    # make stack-down
+//	go run ./internal/stack/cmd -out dashboard.svg dashboard  # make stack-dashboard
 //
 // -dir names the data folder (default data/stack): its state.json records
 // what runs where, logs/ holds every process's output. SECKILL_ADMIN_TOKEN,
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/go-seckill/seckill/internal/stack"
 )
@@ -34,8 +36,10 @@ func main() {
 func run(args []string) error {
 	fl := flag.NewFlagSet("stack", flag.ContinueOnError)
 	dir := fl.String("dir", "data/stack", "the data folder: state.json, logs/, bin/ and a folder per service")
+	out := fl.String("out", "dashboard.svg", "dashboard: the SVG file to write")
+	since := fl.Duration("since", 15*time.Minute, "dashboard: how far back to draw")
 	fl.Usage = func() {
-		fmt.Fprintln(fl.Output(), "Usage: stack [-dir DIR] up|down|status")
+		fmt.Fprintln(fl.Output(), "Usage: stack [-dir DIR] [-out FILE -since D] up|down|status|dashboard")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -82,6 +86,17 @@ func run(args []string) error {
 			return err
 		}
 		st.Status(os.Stdout)
+		return nil
+	case "dashboard":
+		st, err := stack.Load(*dir)
+		if err != nil {
+			return err
+		}
+		end := time.Now()
+		if err := st.DrawDashboard(context.Background(), end.Add(-*since), end, *out); err != nil {
+			return err
+		}
+		fmt.Println("wrote", *out)
 		return nil
 	}
 	fl.Usage()
