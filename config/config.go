@@ -174,6 +174,15 @@ type Order struct {
 	WriteBudget time.Duration `mapstructure:"write_budget"`
 	// V1Timeout is the deadline of V1's MySQL transaction.
 	V1Timeout time.Duration `mapstructure:"v1_timeout"`
+	// GroupCommit tunes the batches of the versions that group commits.
+	GroupCommit GroupCommit `mapstructure:"group_commit"`
+}
+
+// GroupCommit: a batch is written when it holds MaxBatch orders, or Wait
+// after its first order arrived.
+type GroupCommit struct {
+	MaxBatch int           `mapstructure:"max_batch"`
+	Wait     time.Duration `mapstructure:"wait"`
 }
 
 // Snowflake configures the node of this instance's order ids. Every running
@@ -426,6 +435,12 @@ func (c Config) validateTimeouts(bad func(key, why string)) {
 	}
 	notLonger("http.read_header_timeout", c.HTTP.ReadHeaderTimeout, "http.read_timeout", c.HTTP.ReadTimeout,
 		"the headers are part of the request")
+	if g := c.Order.GroupCommit; g.MaxBatch < 1 || g.MaxBatch > 1000 {
+		bad("order.group_commit.max_batch", "must be between 1 and 1000 rows")
+	}
+	if g := c.Order.GroupCommit; g.Wait < 0 || g.Wait > 100*time.Millisecond {
+		bad("order.group_commit.wait", "must be between 0 and 100ms: every order of a batch waits for it")
+	}
 }
 
 // SQLitePrefix starts a DSN naming an SQLite file instead of a MySQL database.

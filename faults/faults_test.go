@@ -41,10 +41,12 @@ func TestFaults(t *testing.T) {
 		num, id, name string
 		run           func(t *testing.T) result
 	}{
-		{"1", "ServiceKilled", "service SIGKILLed mid-load, restarted", serviceKilled},
+		{"1", "ServiceKilled", "service SIGKILLed mid-load, restarted", serviceKilled("/order")},
+		{"1b", "ServiceKilledGroupCommit", "as 1, orders written in batches (V11)", serviceKilled("/orderV11")},
 		{"2", "NSQDKilled", "nsqd SIGKILLed mid-load, restarted", nsqdKilled},
 		{"3", "NSQDDown", "nsqd down while orders are placed", nsqdDown},
-		{"4", "MySQLDown", "MySQL refusing connections for 2 s", mysqlDown},
+		{"4", "MySQLDown", "MySQL refusing connections for 2 s", mysqlDown("/orderV4")},
+		{"4c", "MySQLDownGroupCommit", "as 4, orders written in batches (V11)", mysqlDown("/orderV11")},
 		{"4b", "MySQLDownNearSellOut", "MySQL refusing connections for 2 s, sold out just after", mysqlDownNearSellOut},
 		{"5", "RedisKeysLost", "Redis loses the goods' keys mid-sale", redisKeysLost},
 		{"6", "DuplicateMessages", "stock messages duplicated, out of order", duplicateMessages},
@@ -85,15 +87,20 @@ func TestFaults(t *testing.T) {
 // requests in flight hold a Redis reservation and have no order: Redis is
 // then below the truth until reconciliation repairs it. Accepted orders are
 // all stored; the outbox sweep and the consumer apply every decrement; then
-// the sale goes on and sells exactly the stock.
-func serviceKilled(t *testing.T) result {
+// the sale goes on and sells exactly the stock. With group commit (1b) the
+// kill also drops the batches being gathered: their buyers had no answer.
+func serviceKilled(path string) func(t *testing.T) result {
+	return func(t *testing.T) result { return serviceKilledOn(t, path) }
+}
+
+func serviceKilledOn(t *testing.T, path string) result {
 	e := newEnv(t)
 	px := e.mysqlProxy()
 	s := e.service("seckill", map[string]string{"SECKILL_MYSQL_SHARDS": e.DSNs[0] + "," + px.via(t, e.DSNs[1])})
 	s.start()
 	const stock = 3000
 	g := s.CreateGoods(t, stock).ID
-	l := startLoad(s, g, loadSpec{path: "/order", workers: 32, dur: 20 * time.Second})
+	l := startLoad(s, g, loadSpec{path: path, workers: 32, dur: 20 * time.Second})
 	harness.WaitFor(10*time.Second, func() bool { return l.count("before 201") >= 1000 })
 	px.stall()
 	time.Sleep(300 * time.Millisecond) // every worker reaches a user of the stalled host
@@ -202,13 +209,19 @@ func (e *env) serviceBehindProxy() (*proxy, *service) {
 // 4. Every MySQL connection of the service goes through a TCP proxy, which
 // refuses connections and cuts open ones for two seconds. Orders answer 503
 // with Retry-After and give their reservation back; once MySQL is back,
-// orders are accepted again and everything settles.
-func mysqlDown(t *testing.T) result {
+// orders are accepted again and everything settles. With group commit (4c)
+// a cut connection leaves a whole batch's outcome unknown, and each of its
+// orders is settled on its own.
+func mysqlDown(path string) func(t *testing.T) result {
+	return func(t *testing.T) result { return mysqlDownOn(t, path) }
+}
+
+func mysqlDownOn(t *testing.T, path string) result {
 	e := newEnv(t)
 	px, s := e.serviceBehindProxy()
 	const stock = 100_000
 	g := s.CreateGoods(t, stock).ID
-	l := startLoad(s, g, loadSpec{path: "/orderV4", workers: 32, dur: 10 * time.Second})
+	l := startLoad(s, g, loadSpec{path: path, workers: 32, dur: 10 * time.Second})
 	time.Sleep(time.Second)
 	l.setPhase("mysql down")
 	px.down()

@@ -38,3 +38,35 @@ func TestATransactionPastItsDeadlineIsUnavailableAndWritesNothing(t *testing.T) 
 		t.Fatalf("MySQL stock %d after a rolled-back sale, want 10", got.Stock)
 	}
 }
+
+// Group commit rests on a multi-row INSERT being all or nothing: a row
+// the database refuses (here a held idempotency key) writes none of the
+// others, so that each order can then be written alone.
+func TestAMultiRowInsertWithARefusedRowWritesNothing(t *testing.T) {
+	d := newDomain(t)
+	g := d.goods(t, 10, 0)
+	ctx := context.Background()
+	at := service.OrderTable{Host: 1, Table: 5}
+	held := service.Order{ID: 100, UserID: 7, GoodsID: g.ID, Number: 1, Key: "k"}
+	if err := d.db.InsertOrder(ctx, held, at); err != nil {
+		t.Fatal(err)
+	}
+	batch := []service.Order{
+		{ID: 101, UserID: 8, GoodsID: g.ID, Number: 1},
+		{ID: 102, UserID: 7, GoodsID: g.ID, Number: 1, Key: "k"}, // the key user 7 holds
+		{ID: 103, UserID: 9, GoodsID: g.ID, Number: 1},
+	}
+	err := d.db.InsertOrders(ctx, at, batch)
+	if err == nil || errors.Is(err, service.ErrUnavailable) {
+		t.Fatalf("batch with a held key: %v, want a refusal", err)
+	}
+	if n := d.liveOrders(t, g.ID); n != 1 {
+		t.Fatalf("%d orders after the refused batch, want only the one before it", n)
+	}
+	if err := d.db.InsertOrders(ctx, at, []service.Order{batch[0], batch[2]}); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.liveOrders(t, g.ID); n != 3 {
+		t.Fatalf("%d orders after the batch, want 3", n)
+	}
+}

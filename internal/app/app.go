@@ -332,6 +332,7 @@ func (a *App) wire(ids *store.IDs) units {
 	u.placer = ordering.New(a.ledger, a.database, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
 		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
 	}, a.log)
+	u.placer.EnableGroupCommit(a.database, a.pub, ordering.GroupCommitOptions{MaxBatch: cfg.Order.GroupCommit.MaxBatch, Wait: cfg.Order.GroupCommit.Wait})
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
 		Layout: layout, WriteBudget: cfg.Order.WriteBudget,
 		LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,

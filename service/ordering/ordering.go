@@ -69,6 +69,7 @@ type Placer struct {
 	flags    *soldout.Flags
 	opts     Options
 	log      *slog.Logger
+	commits  *committer // nil until EnableGroupCommit
 }
 
 // New wires a placer; flags are V6's sold-out flags of this instance.
@@ -151,7 +152,7 @@ func (p *Placer) sell(ctx context.Context, v service.Version, o service.Order) e
 	if v.Path == service.InOneTransaction {
 		err = p.ledger.SellInOneTransaction(ctx, o)
 	} else {
-		err = p.reserveFirst(ctx, o, at, v.Route(o.UserID))
+		err = p.reserveFirst(ctx, v, o, at, v.Route(o.UserID))
 	}
 	if !errors.Is(err, service.ErrKeyHeld) {
 		return err
@@ -167,16 +168,23 @@ func (p *Placer) sell(ctx context.Context, v service.Version, o service.Order) e
 }
 
 // reserveFirst reserves the units in Redis, writes the order where the
-// version places it and publishes its stock message to the nsqd its route
+// version places it (alone, or in a batch with others when the version
+// groups commits) and publishes its stock message to the nsqd its route
 // picks; the consumer applies the decrement to MySQL.
-func (p *Placer) reserveFirst(ctx context.Context, o service.Order, at service.OrderTable, route int64) error {
+func (p *Placer) reserveFirst(ctx context.Context, v service.Version, o service.Order, at service.OrderTable, route int64) error {
 	if err := p.ledger.Reserve(ctx, o); err != nil {
 		return err
 	}
 	ctx, cancel := p.ledger.AfterReserve(ctx)
 	defer cancel()
 	wctx, writeDone := p.ledger.WriteWithin(ctx)
-	err := p.orders.InsertOrder(wctx, o, at)
+	var err error
+	published := false
+	if v.GroupCommit && p.commits != nil && !at.Logical() {
+		published, err = p.commits.write(wctx, o, at, route)
+	} else {
+		err = p.orders.InsertOrder(wctx, o, at)
+	}
 	writeDone()
 	if errors.Is(err, service.ErrKeyHeld) {
 		p.ledger.GiveBack(ctx, o) // the database refused the row: surely not written
@@ -186,6 +194,9 @@ func (p *Placer) reserveFirst(ctx context.Context, o service.Order, at service.O
 		if err = p.ledger.SettleFailedWrite(ctx, o, at, err); err != nil {
 			return err
 		}
+	}
+	if published {
+		return nil // with its batch
 	}
 	// The order row is committed, so a failed publish loses nothing: the
 	// outbox sweep finds the order without a stock log and publishes it.
