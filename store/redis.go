@@ -121,6 +121,11 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		})
 	} else {
 		c = redis.NewClient(&redis.Options{
+			// No command is sent again by the client: a command whose reply
+			// came too late may have run, and a reservation or give-back
+			// sent again would move its units twice. The ledger settles a
+			// failed command itself (503, give-back, reconciliation).
+			MaxRetries:   -1,
 			Addr:         o.Addr,
 			Password:     o.Password,
 			DB:           o.DB,
