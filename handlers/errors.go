@@ -34,6 +34,8 @@ var statusOf = []struct {
 	{service.ErrSoldOut, http.StatusConflict, "sold_out"},
 	{service.ErrNotStarted, http.StatusConflict, "not_started"},
 	{service.ErrEnded, http.StatusConflict, "ended"},
+	{service.ErrNotReserved, http.StatusForbidden, "not_reserved"},
+	{service.ErrReservationsClosed, http.StatusConflict, "reservations_closed"},
 	{service.ErrInProgress, http.StatusConflict, "request_in_progress"},
 	{service.ErrLimitExceeded, http.StatusConflict, "limit_exceeded"},
 	{service.ErrOrderCancelled, http.StatusConflict, "order_cancelled"},

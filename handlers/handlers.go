@@ -19,6 +19,7 @@ import (
 	"github.com/go-seckill/seckill/metrics"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/recovery"
+	"github.com/go-seckill/seckill/service/reservation"
 	"github.com/go-seckill/seckill/web"
 )
 
@@ -45,6 +46,11 @@ type Payments interface {
 	UserOrders(ctx context.Context, userID int64) ([]service.OrderDetail, error)
 }
 
+// Reservations takes the reservations of a reservation sale.
+type Reservations interface {
+	Reserve(ctx context.Context, goodsID, userID int64) (reservation.Reservation, error)
+}
+
 // Reconciler runs a reconciliation pass now.
 type Reconciler interface {
 	Reconcile(ctx context.Context) ([]recovery.Drift, error)
@@ -58,6 +64,8 @@ type Service struct {
 	Reconciler  Reconciler
 	Coupons     Coupons
 	DeadLetters DeadLetters
+	// Reservations may be nil: POST /goods/:id/reservations then answers 503.
+	Reservations Reservations
 	// Ready reports the first dependency that does not answer.
 	Ready func(ctx context.Context) error
 }
@@ -119,6 +127,7 @@ func New(svc Service, opts Options) http.Handler {
 	r.GET("/readyz", a.ready)
 	r.GET("/goods", a.shopperGoods)
 	r.GET("/goods/:id", a.goods)
+	r.POST("/goods/:id/reservations", a.reserve)
 	orders := r.Group("/", a.shed(opts.MaxInFlight))
 	for _, v := range service.VersionNames() {
 		orders.POST("/order"+v, a.order(v))
@@ -202,6 +211,36 @@ func (a *api) goods(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, g)
+}
+
+// reserve takes a reservation for a reservation sale ({user_id}): 201
+// with the user's position in the list, the same position again for a
+// second reservation; 409 reservations_closed once the sale has begun.
+func (a *api) reserve(c *gin.Context) {
+	id, ok := pathID(c)
+	if !ok {
+		return
+	}
+	var b struct {
+		UserID *int64 `json:"user_id"`
+	}
+	if !a.decode(c, &b) {
+		return
+	}
+	if missing := missingFields(map[string]*int64{"user_id": b.UserID}); missing != "" {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
+		return
+	}
+	if a.svc.Reservations == nil {
+		writeErrorCode(c, http.StatusServiceUnavailable, "unavailable", "reservation sales are not available")
+		return
+	}
+	r, err := a.svc.Reservations.Reserve(c.Request.Context(), id, *b.UserID)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, r)
 }
 
 // shopperGoods lists the goods on sale with the stock a shopper may still buy.

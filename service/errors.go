@@ -7,14 +7,19 @@ import (
 
 // The errors callers branch on. Wrapped errors carry details for the client.
 var (
-	ErrInvalid        = errors.New("invalid request")
-	ErrNotFound       = errors.New("not found")
-	ErrSoldOut        = errors.New("sold out")
-	ErrNotStarted     = errors.New("sale not started")
-	ErrEnded          = errors.New("sale ended")
-	ErrLimitExceeded  = errors.New("per-user limit exceeded")
-	ErrOrderCancelled = errors.New("order cancelled")
-	ErrOrderExpired   = errors.New("payment deadline passed")
+	ErrInvalid    = errors.New("invalid request")
+	ErrNotFound   = errors.New("not found")
+	ErrSoldOut    = errors.New("sold out")
+	ErrNotStarted = errors.New("sale not started")
+	ErrEnded      = errors.New("sale ended")
+	// ErrNotReserved: a reservation sale admits only its first reservers.
+	ErrNotReserved = errors.New("not among the first reservers")
+	// ErrReservationsClosed: the goods takes no reservations (its sale has
+	// begun, or has no start time).
+	ErrReservationsClosed = errors.New("reservations closed")
+	ErrLimitExceeded      = errors.New("per-user limit exceeded")
+	ErrOrderCancelled     = errors.New("order cancelled")
+	ErrOrderExpired       = errors.New("payment deadline passed")
 	// ErrOrderRefused: the database refused to apply the order's sale.
 	ErrOrderRefused = errors.New("order refused: its stock could not be confirmed")
 	// ErrOrderPending: the order's sale is not confirmed by the database yet.

@@ -42,6 +42,10 @@ type Version struct {
 	// multi-row INSERT and sends their messages in one MultiPublish; each
 	// buyer is answered once its own row committed.
 	GroupCommit bool
+	// ReservedOnly sells to the first reservers of a reservation sale
+	// only; anyone else is answered 403 not_reserved without touching the
+	// stock.
+	ReservedOnly bool
 }
 
 // versions is the one list of order paths, oldest first; the comment on
@@ -67,6 +71,10 @@ var versions = []Version{
 	// orders, not per order: the round trips per order are no longer the
 	// ceiling.
 	{Name: "V11", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true},
+	// A reservation sale: a bitmap of the first reservers answers everyone
+	// else before the stock is touched, so the stampede is only as large
+	// as the stock.
+	{Name: "V12", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true, ReservedOnly: true},
 }
 
 // bestVersion is the version of POST /order: V6, the fastest path. V7

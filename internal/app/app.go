@@ -40,6 +40,7 @@ import (
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
 	"github.com/go-seckill/seckill/service/recovery"
+	"github.com/go-seckill/seckill/service/reservation"
 	"github.com/go-seckill/seckill/service/soldout"
 	"github.com/go-seckill/seckill/store"
 )
@@ -276,7 +277,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.http = &http.Server{
 		Handler: handlers.New(handlers.Service{
 			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons,
-			DeadLetters: units.letters, Ready: a.ready,
+			DeadLetters: units.letters, Reservations: units.reservations, Ready: a.ready,
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log, Metrics: a.metrics, RequestLogSuccesses: cfg.HTTP.RequestLogPerSecond,
@@ -314,6 +315,8 @@ type units struct {
 	outbox     *recovery.Outbox
 	reconciler observedReconciler
 	coupons    observedCoupons
+	// reservations admits the first reservers of reservation sales.
+	reservations *reservation.Reservations
 }
 
 // wire builds the units of the domain on the stores. The ledger is kept
@@ -332,6 +335,8 @@ func (a *App) wire(ids *store.IDs) units {
 	u.placer = ordering.New(a.ledger, a.database, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
 		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
 	}, a.log)
+	u.reservations = reservation.New(a.database, a.redis, a.database)
+	u.placer.EnableReservations(u.reservations)
 	u.placer.EnableGroupCommit(a.database, a.pub, ordering.GroupCommitOptions{MaxBatch: cfg.Order.GroupCommit.MaxBatch, Wait: cfg.Order.GroupCommit.Wait})
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
 		Layout: layout, WriteBudget: cfg.Order.WriteBudget,

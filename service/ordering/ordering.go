@@ -70,7 +70,16 @@ type Placer struct {
 	opts     Options
 	log      *slog.Logger
 	commits  *committer // nil until EnableGroupCommit
+	admits   Admission  // nil until EnableReservations
 }
+
+// Admission says whether a reservation sale admits a user's order.
+type Admission interface {
+	Admit(ctx context.Context, goodsID, userID int64) error
+}
+
+// EnableReservations lets the versions that sell to reservers only ask a.
+func (p *Placer) EnableReservations(a Admission) { p.admits = a }
 
 // New wires a placer; flags are V6's sold-out flags of this instance.
 func New(ledger Ledger, orders Orders, prices Prices, pub Publisher, ids IDs, outcomes Outcomes, flags *soldout.Flags, opts Options, log *slog.Logger) *Placer {
@@ -132,6 +141,14 @@ func (h *heldKey) Error() string { return fmt.Sprintf("order %d holds the key", 
 // place runs version v's path for an order already validated and given
 // its id.
 func (p *Placer) place(ctx context.Context, v service.Version, o service.Order) error {
+	if v.ReservedOnly {
+		if p.admits == nil {
+			return fmt.Errorf("%w: reservation sales are not wired", service.ErrUnavailable)
+		}
+		if err := p.admits.Admit(ctx, o.GoodsID, o.UserID); err != nil {
+			return err
+		}
+	}
 	if !v.SoldOutFlag {
 		return p.sell(ctx, v, o)
 	}
