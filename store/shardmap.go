@@ -234,18 +234,25 @@ func (d *Database) claim(ctx context.Context, l int) error {
 	return err
 }
 
-// createLogicalTables makes logical database l's tables on p, those it
-// does not have yet, several at once: each costs MySQL a file and its
-// syncs, and the first order of the logical database waits for them.
+// createLogicalTables makes logical database l's tables on p, its order
+// and coupon tables, those it does not have yet, several at once: each
+// costs MySQL a file and its syncs, and the first order of the logical
+// database waits for them.
 func createLogicalTables(ctx context.Context, p pool, l int) error {
-	errs := make([]error, service.LogicalTables)
+	return createTables(ctx, p, l, movedKinds)
+}
+
+// createTables makes logical database l's tables of the kinds given on p.
+func createTables(ctx context.Context, p pool, l int, kinds []*tableKind) error {
+	tables := movedTablesOf(l, kinds)
+	errs := make([]error, len(tables))
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, 4) // a few connections, not the pool
-	for t := 1; t <= service.LogicalTables; t++ {
+	for i, t := range tables {
 		create := func() {
-			for _, stmt := range createOrderTable(p.sqlite, service.LogicalTableName(l, t)) {
+			for _, stmt := range t.kind.create(p.sqlite, t.name) {
 				if _, err := p.db.ExecContext(ctx, stmt); err != nil {
-					errs[t-1] = classify(err)
+					errs[i] = classify(err)
 					return
 				}
 			}
@@ -267,6 +274,11 @@ func createLogicalTables(ctx context.Context, p pool, l int) error {
 // move waits for the switch (reloading the map) and runs again on the new
 // host; after freezeWait, or at ctx's end, it answers ErrMoving.
 func (d *Database) onLogical(ctx context.Context, at service.OrderTable, write func(db *sql.DB, table string) error) error {
+	return d.onLogicalHost(ctx, at, func(p pool) error { return write(p.db, at.Name()) })
+}
+
+// onLogicalHost is onLogical with the host's pool.
+func (d *Database) onLogicalHost(ctx context.Context, at service.OrderTable, write func(p pool) error) error {
 	if err := logicalTable(at); err != nil {
 		return err
 	}
@@ -287,7 +299,7 @@ func (d *Database) onLogical(ctx context.Context, at service.OrderTable, write f
 				return fmt.Errorf("%w: logical database %d has no host", service.ErrUnavailable, l)
 			}
 		}
-		err := write(p.db, at.Name())
+		err := write(p)
 		if !errors.Is(err, errFenced) {
 			return err
 		}
@@ -382,4 +394,7 @@ type shardMapState struct {
 	claimMu [service.LogicalDBs]sync.Mutex
 	// freezeWait overrides the const of the same name (tests).
 	freezeWait time.Duration
+	// couponsMade holds the hosts (by id) and logical databases whose
+	// coupon tables this instance has made sure of: see couponHost.
+	couponsMade sync.Map
 }

@@ -333,8 +333,7 @@ func (a *App) wire(ids *store.IDs) units {
 		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
 	}, a.log)
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
-		Layout: layout, WriteBudget: cfg.Order.WriteBudget,
-		LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,
+		WriteBudget: cfg.Order.WriteBudget, LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,
 	}, a.log), a.metrics}
 	u.payments = payment.New(a.database, a.ledger, paymentCoupons{u.coupons.Coupons}, layout, a.log)
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, a.redis, ids)
