@@ -114,10 +114,12 @@ func checkAnswers(t *testing.T, what string, answers []answer, moved map[int]boo
 }
 
 // The hosts of V7 grow from one to two to four separate MariaDB servers
-// while two instances sell and buyers pay: no order is lost or stored
-// twice, each is applied once and every one is paid, the freezes answer
-// busy only to the users of the logical database moving, and each host
-// ends with exactly its logical databases' rows.
+// while two instances sell, buyers pay and others claim, list and redeem
+// coupons: no order is lost or stored twice, each is applied once and
+// every one is paid; no coupon is lost or doubled, each is listed and
+// redeemable throughout; the freezes answer busy only to the users of the
+// logical database moving, and each host ends with exactly its logical
+// databases' rows, orders and coupons.
 func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	t.Parallel()
 	e := harness.NewEnv(t)
@@ -125,9 +127,12 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	ins := []*harness.Instance{e.Start(t), e.Start(t)}
 	const stock = 1_000_000
 	g := ins[0].CreateGoods(t, stock)
+	tpl := createTemplate(t, ins[0], map[string]any{"name": "moving", "type": "fixed", "value": 100, "stock": stock,
+		"per_user_limit": 1000, "valid_for": "1h"})
 
 	stop := make(chan struct{})
 	load := startV7Load(t, ins, g.ID, 8, stop)
+	coupons := startCouponLoad(t, ins, tpl.ID, 4, stop)
 	time.Sleep(time.Second)
 	var plans []reshard.Plan
 	for _, n := range []int{2, 4} {
@@ -137,6 +142,7 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 		if err != nil {
 			close(stop)
 			load.wg.Wait()
+			coupons.wg.Wait()
 			t.Fatalf("reshard to %d hosts: %v", n, err)
 		}
 		plans = append(plans, plan)
@@ -145,6 +151,7 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	load.wg.Wait()
+	coupons.wg.Wait()
 
 	moved := map[int]bool{}
 	for i, plan := range plans {
@@ -182,6 +189,8 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	if paid := snap.Count(service.StatusPaid); paid != len(ids) {
 		t.Errorf("%d orders paid, want every one of %d", paid, len(ids))
 	}
+
+	checkCouponsAfterMoves(t, e, ins, hosts, coupons, tpl.ID, stock, moved)
 
 	// Each host holds its logical databases' rows and no others: the old
 	// copies are gone.
