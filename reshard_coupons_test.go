@@ -200,7 +200,7 @@ func checkCouponsAfterMoves(t *testing.T, e *harness.Env, ins []*harness.Instanc
 			var n int
 			for tb := 1; tb <= service.LogicalTables; tb++ {
 				var c int
-				if err := db.QueryRow("SELECT COUNT(*) FROM "+service.LogicalCouponTableName(ldb, tb)).Scan(&c); err != nil &&
+				if err := db.QueryRow("SELECT COUNT(*) FROM " + service.LogicalCouponTableName(ldb, tb)).Scan(&c); err != nil &&
 					!strings.Contains(err.Error(), "doesn't exist") {
 					t.Fatal(err)
 				}

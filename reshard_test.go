@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -226,13 +227,22 @@ func TestReshardResumesAfterAStopAtEachStep(t *testing.T) {
 	in := e.Start(t)
 	const stock = 10_000
 	g := in.CreateGoods(t, stock)
+	tpl := createTemplate(t, in, map[string]any{"name": "resumed", "type": "fixed", "value": 100, "stock": stock,
+		"per_user_limit": 10, "valid_for": "1h"})
 	orders := map[int64]int64{}
+	coupons := map[int64]int64{}
 	order := func(user int64) {
 		if code, a := in.Order(t, "V7", user, g.ID, 1); code != http.StatusCreated {
 			t.Fatalf("order of user %d: %d %s", user, code, a.Error)
 		} else {
 			orders[a.ID] = user
 		}
+		code, c := claim(t, in, user, tpl.ID, "")
+		id, err := strconv.ParseInt(c.CouponID, 10, 64)
+		if code != http.StatusCreated || err != nil {
+			t.Fatalf("coupon of user %d: %d %s", user, code, c.Error)
+		}
+		coupons[id] = user
 	}
 	for u := int64(1); u <= 80; u++ {
 		order(u)
@@ -264,6 +274,9 @@ func TestReshardResumesAfterAStopAtEachStep(t *testing.T) {
 	if code != http.StatusServiceUnavailable || a.Error != "busy" {
 		t.Errorf("an order of frozen l1: %d %s, want 503 busy", code, a.Error)
 	}
+	if code, c := claim(t, in, 17, tpl.ID, ""); code != http.StatusServiceUnavailable || c.Error != "busy" {
+		t.Errorf("a coupon claim of frozen l1: %d %s, want 503 busy", code, c.Error)
+	}
 	order(16) // logical database 0
 	if err := run(stopAt(3, "switched")); !errors.Is(err, crash) {
 		t.Fatalf("run stopped after l3's switch: %v", err)
@@ -293,17 +306,22 @@ func TestReshardResumesAfterAStopAtEachStep(t *testing.T) {
 		}, "order %d of user %d is not payable", id, user)
 	}
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: stock, Accepted: ids})
+	// Every coupon once, where its logical database now is, and redeemable.
+	claimed := &couponLoad{claimed: coupons}
+	checkCouponsAfterMoves(t, e, []*harness.Instance{in, in}, hosts, claimed, tpl.ID, stock, nil)
 	for h, dsn := range hosts {
 		db := e.HostDB(storeHostID(dsn))
 		for l := range service.LogicalDBs {
 			var n int
 			for tb := 1; tb <= service.LogicalTables; tb++ {
-				var c int
-				if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s", service.LogicalTableName(l, tb))).Scan(&c); err != nil &&
-					!strings.Contains(err.Error(), "doesn't exist") {
-					t.Fatal(err)
+				for _, name := range []string{service.LogicalTableName(l, tb), service.LogicalCouponTableName(l, tb)} {
+					var c int
+					if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s", name)).Scan(&c); err != nil &&
+						!strings.Contains(err.Error(), "doesn't exist") {
+						t.Fatal(err)
+					}
+					n += c
 				}
-				n += c
 			}
 			if l%2 != h && n > 0 {
 				t.Errorf("host %d holds %d rows of logical database %d", h, n, l)
