@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -350,15 +351,23 @@ func (d *Database) UserCoupons(ctx context.Context, at service.OrderTable, userI
 
 // eachCouponDB runs fn on each logical database that has tables, on the
 // host the map names for it (during a move, never both copies: no record
-// is counted twice), with its coupon tables' names.
+// is counted twice), with its coupon tables' names. While some logical
+// database has none in this instance's map, the map is read again first:
+// another instance may have made it, and reconciliation must not take
+// its coupons for units lost.
 func (d *Database) eachCouponDB(ctx context.Context, fn func(db *sql.DB, l int, tables []string) error) error {
-	for l := range service.LogicalDBs {
-		p, ok, err := d.couponsAt(ctx, l)
-		if err != nil {
+	if m := d.ShardMap(); slices.ContainsFunc(m.DBs[:], func(p LogicalPlace) bool { return p.Host == "" }) {
+		if _, err := d.RefreshShardMap(ctx); err != nil {
 			return err
 		}
+	}
+	for l := range service.LogicalDBs {
+		p, ok := d.logicalPool(l)
 		if !ok {
 			continue
+		}
+		if err := d.makeCouponTables(ctx, p, l); err != nil {
+			return err
 		}
 		tables := make([]string, service.LogicalTables)
 		for t := range tables {
