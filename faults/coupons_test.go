@@ -146,6 +146,7 @@ func serviceKilledInClaimStorm(t *testing.T) result {
 	b := e.service("seckill-b", map[string]string{"SECKILL_RECONCILE_INTERVAL": "1h", "SECKILL_MYSQL_MAX_OPEN_CONNS": pairConns,
 		"SECKILL_MYSQL_V7_HOSTS": couponHost})
 	startBoth(t, a, b)
+	b.makeLogicalDBs(t)
 	const stock = 1500
 	tpl := b.createTemplate(t, map[string]any{"name": "storm", "type": "fixed", "value": 500, "stock": stock,
 		"per_user_limit": 2, "sub_stocks": 4, "valid_for": "1h"})

@@ -29,8 +29,8 @@ import (
 //
 // A logical database's tables are made on its first write (on the first
 // of mysql.v7_hosts) and its map row only then: a deployment that never
-// sells through V7 never makes its 128 tables, and a logical database
-// without a row holds no orders.
+// sells through V7 never makes its 256 tables (orders and coupons), and a
+// logical database without a row holds no orders.
 //
 // Writes are fenced, on the host itself: every insert or status change of
 // a logical database's row reads that logical database's row of the
