@@ -301,6 +301,7 @@ func duplicateCouponMessages(t *testing.T) result {
 	e := newEnv(t)
 	s := e.service("seckill", map[string]string{"SECKILL_COUPON_SWEEP_INTERVAL": "1h"})
 	s.start()
+	s.makeLogicalDBs(t)
 	const stock, n = 100, 40
 	tpl := s.createTemplate(t, map[string]any{"name": "expiring", "type": "fixed", "value": 500, "stock": stock,
 		"per_user_limit": 1, "sub_stocks": 2, "valid_for": "2s"})

@@ -171,18 +171,24 @@ func (d *Database) couponsAt(ctx context.Context, l int) (p pool, ok bool, err e
 }
 
 // makeCouponTables makes logical database l's coupon tables on p unless
-// this instance did already.
+// this instance knows they are there. They are made once for every
+// caller, as claim makes a logical database's tables: a request that
+// gives up does not stop them, nor does its short budget fail them.
 func (d *Database) makeCouponTables(ctx context.Context, p pool, l int) error {
-	key := p.id + "/" + strconv.Itoa(l)
-	if _, done := d.couponsMade.Load(key); done {
+	if _, done := d.couponsMade.Load(couponsKey(p.id, l)); done {
 		return nil
 	}
-	if err := createTables(ctx, p, l, []*tableKind{couponKind}); err != nil {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := createTables(cctx, p, l, []*tableKind{couponKind}); err != nil {
 		return err
 	}
-	d.couponsMade.Store(key, true)
+	d.couponsMade.Store(couponsKey(p.id, l), true)
 	return nil
 }
+
+// couponsKey names logical database l's coupon tables on host id.
+func couponsKey(id string, l int) string { return id + "/" + strconv.Itoa(l) }
 
 // readCoupons runs read on at's coupon table, on the host holding its
 // logical database. A logical database without tables holds no coupons:

@@ -226,6 +226,7 @@ func (d *Database) claim(ctx context.Context, l int) error {
 	if err := createLogicalTables(ctx, seed.p, l); err != nil {
 		return err
 	}
+	d.couponsMade.Store(couponsKey(seed.id, l), true)
 	_, err := d.db.ExecContext(ctx, "INSERT INTO shard_map (logical_db, host, epoch) VALUES (?, ?, 0)", l, seed.id)
 	if err != nil && !isDuplicate(err) {
 		return classify(err)
