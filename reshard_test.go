@@ -1,8 +1,8 @@
 package main_test
 
 import (
+	"database/sql"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -41,29 +41,17 @@ type v7Load struct {
 func startV7Load(t *testing.T, ins []*harness.Instance, goodsID int64, workers int, stop <-chan struct{}) *v7Load {
 	l := &v7Load{start: time.Now(), accepted: map[int64]int64{}}
 	toPay := make(chan [2]int64, 100_000)
-	for w := range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				user := rand.Int64N(100_000) + 1
-				begin := time.Now()
-				code, a := ins[(w+i)%len(ins)].Order(t, "V7", user, goodsID, 1)
-				l.mu.Lock()
-				l.answers = append(l.answers, answer{user: user, code: code, err: a.Error, at: begin.Sub(l.start), took: time.Since(begin)})
-				if code == http.StatusCreated {
-					l.accepted[a.ID] = user
-					toPay <- [2]int64{a.ID, user}
-				}
-				l.mu.Unlock()
-			}
-		}()
-	}
+	asRandomUsers(&l.wg, ins, workers, stop, func(in *harness.Instance, user int64) {
+		begin := time.Now()
+		code, a := in.Order(t, "V7", user, goodsID, 1)
+		l.mu.Lock()
+		l.answers = append(l.answers, answer{user: user, code: code, err: a.Error, at: begin.Sub(l.start), took: time.Since(begin)})
+		if code == http.StatusCreated {
+			l.accepted[a.ID] = user
+			toPay <- [2]int64{a.ID, user}
+		}
+		l.mu.Unlock()
+	})
 	// Payers: every accepted order is paid while the hosts change under it.
 	for p := range 3 {
 		l.wg.Add(1)
@@ -90,6 +78,25 @@ func startV7Load(t *testing.T, ins []*harness.Instance, goodsID int64, workers i
 		}()
 	}
 	return l
+}
+
+// asRandomUsers runs workers goroutines on wg until stop is closed, each
+// calling do again and again as a random user, over the instances in turn.
+func asRandomUsers(wg *sync.WaitGroup, ins []*harness.Instance, workers int, stop <-chan struct{}, do func(in *harness.Instance, user int64)) {
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				do(ins[(w+i)%len(ins)], rand.Int64N(100_000)+1)
+			}
+		}()
+	}
 }
 
 // checkAnswers: every answer is 201, 200, 409 order_pending (its sale not
@@ -191,27 +198,34 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 		t.Errorf("%d orders paid, want every one of %d", paid, len(ids))
 	}
 
-	checkCouponsAfterMoves(t, e, ins, hosts, coupons, tpl.ID, stock, moved)
+	checkCouponsAfterMoves(t, e, ins, coupons, tpl.ID, stock, moved)
 
-	// Each host holds its logical databases' rows and no others: the old
-	// copies are gone.
+	// Each host holds its logical databases' rows, orders and coupons, and
+	// no others: the old copies are gone.
 	for h := range hosts {
-		db := e.HostDB(storeHostID(hosts[h]))
 		for l := range service.LogicalDBs {
-			var n int
-			for tb := 1; tb <= service.LogicalTables; tb++ {
-				var c int
-				if err := db.QueryRow("SELECT COUNT(*) FROM " + service.LogicalTableName(l, tb)).Scan(&c); err != nil &&
-					!strings.Contains(err.Error(), "doesn't exist") {
-					t.Fatal(err)
-				}
-				n += c
-			}
-			if home := l%4 == h; !home && n > 0 {
+			if n := logicalRows(t, e.HostDB(storeHostID(hosts[h])), l); l%4 != h && n > 0 {
 				t.Errorf("host %d holds %d rows of logical database %d, which lives on host %d", h, n, l, l%4)
 			}
 		}
 	}
+}
+
+// logicalRows counts the rows of logical database l's order and coupon
+// tables in db; none where they do not exist.
+func logicalRows(t *testing.T, db *sql.DB, l int) int {
+	t.Helper()
+	var n int
+	for tb := 1; tb <= service.LogicalTables; tb++ {
+		for _, name := range []string{service.LogicalTableName(l, tb), service.LogicalCouponTableName(l, tb)} {
+			var c int
+			if err := db.QueryRow("SELECT COUNT(*) FROM " + name).Scan(&c); err != nil && !strings.Contains(err.Error(), "doesn't exist") {
+				t.Fatal(err)
+			}
+			n += c
+		}
+	}
+	return n
 }
 
 // An expansion stopped after each of its steps, as a crash would stop it,
@@ -308,21 +322,10 @@ func TestReshardResumesAfterAStopAtEachStep(t *testing.T) {
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: stock, Accepted: ids})
 	// Every coupon once, where its logical database now is, and redeemable.
 	claimed := &couponLoad{claimed: coupons}
-	checkCouponsAfterMoves(t, e, []*harness.Instance{in, in}, hosts, claimed, tpl.ID, stock, nil)
+	checkCouponsAfterMoves(t, e, []*harness.Instance{in, in}, claimed, tpl.ID, stock, nil)
 	for h, dsn := range hosts {
-		db := e.HostDB(storeHostID(dsn))
 		for l := range service.LogicalDBs {
-			var n int
-			for tb := 1; tb <= service.LogicalTables; tb++ {
-				for _, name := range []string{service.LogicalTableName(l, tb), service.LogicalCouponTableName(l, tb)} {
-					var c int
-					if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s", name)).Scan(&c); err != nil &&
-						!strings.Contains(err.Error(), "doesn't exist") {
-						t.Fatal(err)
-					}
-					n += c
-				}
-			}
+			n := logicalRows(t, e.HostDB(storeHostID(dsn)), l)
 			if l%2 != h && n > 0 {
 				t.Errorf("host %d holds %d rows of logical database %d", h, n, l)
 			}
