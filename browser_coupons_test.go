@@ -358,19 +358,21 @@ func userCoupons(t *testing.T, in *harness.Instance, userID int64, status string
 }
 
 // couponRecords counts a user's coupon records of a template (fences
-// aside) in every coupon table of both hosts.
+// aside) in every coupon table, on the hosts the shard map names.
 func couponRecords(t *testing.T, e *harness.Env, templateID, userID int64) int {
 	t.Helper()
+	tables, err := e.CouponTables(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	total := 0
-	for host := range 2 {
-		for table := 1; table <= 16; table++ {
-			var n int
-			if err := e.DB(host).QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM coupon_%d WHERE template_id = ? AND user_id = ? AND status <> 3", table),
-				templateID, userID).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			total += n
+	for _, tb := range tables {
+		var n int
+		if err := tb.DB.QueryRow("SELECT COUNT(*) FROM "+tb.Name+" WHERE template_id = ? AND user_id = ? AND status <> 3",
+			templateID, userID).Scan(&n); err != nil {
+			t.Fatal(err)
 		}
+		total += n
 	}
 	return total
 }

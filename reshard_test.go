@@ -1,11 +1,12 @@
 package main_test
 
 import (
+	"database/sql"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,29 +41,17 @@ type v7Load struct {
 func startV7Load(t *testing.T, ins []*harness.Instance, goodsID int64, workers int, stop <-chan struct{}) *v7Load {
 	l := &v7Load{start: time.Now(), accepted: map[int64]int64{}}
 	toPay := make(chan [2]int64, 100_000)
-	for w := range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				user := rand.Int64N(100_000) + 1
-				begin := time.Now()
-				code, a := ins[(w+i)%len(ins)].Order(t, "V7", user, goodsID, 1)
-				l.mu.Lock()
-				l.answers = append(l.answers, answer{user: user, code: code, err: a.Error, at: begin.Sub(l.start), took: time.Since(begin)})
-				if code == http.StatusCreated {
-					l.accepted[a.ID] = user
-					toPay <- [2]int64{a.ID, user}
-				}
-				l.mu.Unlock()
-			}
-		}()
-	}
+	asRandomUsers(&l.wg, ins, workers, stop, func(in *harness.Instance, user int64) {
+		begin := time.Now()
+		code, a := in.Order(t, "V7", user, goodsID, 1)
+		l.mu.Lock()
+		l.answers = append(l.answers, answer{user: user, code: code, err: a.Error, at: begin.Sub(l.start), took: time.Since(begin)})
+		if code == http.StatusCreated {
+			l.accepted[a.ID] = user
+			toPay <- [2]int64{a.ID, user}
+		}
+		l.mu.Unlock()
+	})
 	// Payers: every accepted order is paid while the hosts change under it.
 	for p := range 3 {
 		l.wg.Add(1)
@@ -91,6 +80,25 @@ func startV7Load(t *testing.T, ins []*harness.Instance, goodsID int64, workers i
 	return l
 }
 
+// asRandomUsers runs workers goroutines on wg until stop is closed, each
+// calling do again and again as a random user, over the instances in turn.
+func asRandomUsers(wg *sync.WaitGroup, ins []*harness.Instance, workers int, stop <-chan struct{}, do func(in *harness.Instance, user int64)) {
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				do(ins[(w+i)%len(ins)], rand.Int64N(100_000)+1)
+			}
+		}()
+	}
+}
+
 // checkAnswers: every answer is 201, 200, 409 order_pending (its sale not
 // applied yet) or 503 busy, and busy only for a user of a logical database
 // that moved. It returns how many were busy.
@@ -114,10 +122,12 @@ func checkAnswers(t *testing.T, what string, answers []answer, moved map[int]boo
 }
 
 // The hosts of V7 grow from one to two to four separate MariaDB servers
-// while two instances sell and buyers pay: no order is lost or stored
-// twice, each is applied once and every one is paid, the freezes answer
-// busy only to the users of the logical database moving, and each host
-// ends with exactly its logical databases' rows.
+// while two instances sell, buyers pay and others claim, list and redeem
+// coupons: no order is lost or stored twice, each is applied once and
+// every one is paid; no coupon is lost or doubled, each is listed and
+// redeemable throughout; the freezes answer busy only to the users of the
+// logical database moving, and each host ends with exactly its logical
+// databases' rows, orders and coupons.
 func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	t.Parallel()
 	e := harness.NewEnv(t)
@@ -125,9 +135,12 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	ins := []*harness.Instance{e.Start(t), e.Start(t)}
 	const stock = 1_000_000
 	g := ins[0].CreateGoods(t, stock)
+	tpl := createTemplate(t, ins[0], map[string]any{"name": "moving", "type": "fixed", "value": 100, "stock": stock,
+		"per_user_limit": 1000, "valid_for": "1h"})
 
 	stop := make(chan struct{})
 	load := startV7Load(t, ins, g.ID, 8, stop)
+	coupons := startCouponLoad(t, ins, tpl.ID, 4, stop)
 	time.Sleep(time.Second)
 	var plans []reshard.Plan
 	for _, n := range []int{2, 4} {
@@ -137,6 +150,7 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 		if err != nil {
 			close(stop)
 			load.wg.Wait()
+			coupons.wg.Wait()
 			t.Fatalf("reshard to %d hosts: %v", n, err)
 		}
 		plans = append(plans, plan)
@@ -145,6 +159,7 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	load.wg.Wait()
+	coupons.wg.Wait()
 
 	moved := map[int]bool{}
 	for i, plan := range plans {
@@ -183,25 +198,34 @@ func TestReshardGrowsOneToFourHostsDuringAStampede(t *testing.T) {
 		t.Errorf("%d orders paid, want every one of %d", paid, len(ids))
 	}
 
-	// Each host holds its logical databases' rows and no others: the old
-	// copies are gone.
+	checkCouponsAfterMoves(t, e, ins, coupons, tpl.ID, stock, moved)
+
+	// Each host holds its logical databases' rows, orders and coupons, and
+	// no others: the old copies are gone.
 	for h := range hosts {
-		db := e.HostDB(storeHostID(hosts[h]))
 		for l := range service.LogicalDBs {
-			var n int
-			for tb := 1; tb <= service.LogicalTables; tb++ {
-				var c int
-				if err := db.QueryRow("SELECT COUNT(*) FROM " + service.LogicalTableName(l, tb)).Scan(&c); err != nil &&
-					!strings.Contains(err.Error(), "doesn't exist") {
-					t.Fatal(err)
-				}
-				n += c
-			}
-			if home := l%4 == h; !home && n > 0 {
+			if n := logicalRows(t, e.HostDB(storeHostID(hosts[h])), l); l%4 != h && n > 0 {
 				t.Errorf("host %d holds %d rows of logical database %d, which lives on host %d", h, n, l, l%4)
 			}
 		}
 	}
+}
+
+// logicalRows counts the rows of logical database l's order and coupon
+// tables in db; none where they do not exist.
+func logicalRows(t *testing.T, db *sql.DB, l int) int {
+	t.Helper()
+	var n int
+	for tb := 1; tb <= service.LogicalTables; tb++ {
+		for _, name := range []string{service.LogicalTableName(l, tb), service.LogicalCouponTableName(l, tb)} {
+			var c int
+			if err := db.QueryRow("SELECT COUNT(*) FROM " + name).Scan(&c); err != nil && !strings.Contains(err.Error(), "doesn't exist") {
+				t.Fatal(err)
+			}
+			n += c
+		}
+	}
+	return n
 }
 
 // An expansion stopped after each of its steps, as a crash would stop it,
@@ -217,13 +241,22 @@ func TestReshardResumesAfterAStopAtEachStep(t *testing.T) {
 	in := e.Start(t)
 	const stock = 10_000
 	g := in.CreateGoods(t, stock)
+	tpl := createTemplate(t, in, map[string]any{"name": "resumed", "type": "fixed", "value": 100, "stock": stock,
+		"per_user_limit": 10, "valid_for": "1h"})
 	orders := map[int64]int64{}
+	coupons := map[int64]int64{}
 	order := func(user int64) {
 		if code, a := in.Order(t, "V7", user, g.ID, 1); code != http.StatusCreated {
 			t.Fatalf("order of user %d: %d %s", user, code, a.Error)
 		} else {
 			orders[a.ID] = user
 		}
+		code, c := claim(t, in, user, tpl.ID, "")
+		id, err := strconv.ParseInt(c.CouponID, 10, 64)
+		if code != http.StatusCreated || err != nil {
+			t.Fatalf("coupon of user %d: %d %s", user, code, c.Error)
+		}
+		coupons[id] = user
 	}
 	for u := int64(1); u <= 80; u++ {
 		order(u)
@@ -255,6 +288,9 @@ func TestReshardResumesAfterAStopAtEachStep(t *testing.T) {
 	if code != http.StatusServiceUnavailable || a.Error != "busy" {
 		t.Errorf("an order of frozen l1: %d %s, want 503 busy", code, a.Error)
 	}
+	if code, c := claim(t, in, 17, tpl.ID, ""); code != http.StatusServiceUnavailable || c.Error != "busy" {
+		t.Errorf("a coupon claim of frozen l1: %d %s, want 503 busy", code, c.Error)
+	}
 	order(16) // logical database 0
 	if err := run(stopAt(3, "switched")); !errors.Is(err, crash) {
 		t.Fatalf("run stopped after l3's switch: %v", err)
@@ -284,18 +320,12 @@ func TestReshardResumesAfterAStopAtEachStep(t *testing.T) {
 		}, "order %d of user %d is not payable", id, user)
 	}
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: stock, Accepted: ids})
+	// Every coupon once, where its logical database now is, and redeemable.
+	claimed := &couponLoad{claimed: coupons}
+	checkCouponsAfterMoves(t, e, []*harness.Instance{in, in}, claimed, tpl.ID, stock, nil)
 	for h, dsn := range hosts {
-		db := e.HostDB(storeHostID(dsn))
 		for l := range service.LogicalDBs {
-			var n int
-			for tb := 1; tb <= service.LogicalTables; tb++ {
-				var c int
-				if err := db.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM %s", service.LogicalTableName(l, tb))).Scan(&c); err != nil &&
-					!strings.Contains(err.Error(), "doesn't exist") {
-					t.Fatal(err)
-				}
-				n += c
-			}
+			n := logicalRows(t, e.HostDB(storeHostID(dsn)), l)
 			if l%2 != h && n > 0 {
 				t.Errorf("host %d holds %d rows of logical database %d", h, n, l)
 			}

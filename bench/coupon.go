@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/internal/harness"
-	domain "github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/store"
 )
 
@@ -217,28 +216,20 @@ func templateTags(ctx context.Context, db *sql.DB, id int64) ([]string, error) {
 	return strings.Split(tags, ","), nil
 }
 
-// couponCountQuery counts a template's coupons, and its void rows, over
-// every coupon table of one host.
-var couponCountQuery = func() string {
-	var parts []string
-	for i := 1; i <= domain.MaxOrderTables; i++ {
-		parts = append(parts, fmt.Sprintf("SELECT status FROM coupon_%d WHERE template_id = ?", i))
-	}
-	return "SELECT COALESCE(SUM(status <> 3), 0), COALESCE(SUM(status = 3), 0) FROM (" + strings.Join(parts, " UNION ALL ") + ") x"
-}()
-
-// readCouponState reads the template's coupons from every host the
-// service places them on and its sub-stocks from Redis.
+// readCouponState reads the template's coupons from every coupon table,
+// on the host the shard map names for its logical database, and its
+// sub-stocks from Redis.
 func readCouponState(ctx context.Context, tg couponTarget, id int64, tags []string) (couponState, error) {
 	var st couponState
-	args := make([]any, domain.MaxOrderTables)
-	for i := range args {
-		args[i] = id
+	tables, err := tg.servers.CouponTables(ctx)
+	if err != nil {
+		return st, err
 	}
-	for i := range tg.servers.DSNs {
+	for _, tb := range tables {
 		var issued, void int64
-		if err := tg.servers.DB(i).QueryRowContext(ctx, couponCountQuery, args...).Scan(&issued, &void); err != nil {
-			return st, fmt.Errorf("count coupons on host %d: %w", i, err)
+		if err := tb.DB.QueryRowContext(ctx, "SELECT COALESCE(SUM(status <> 3), 0), COALESCE(SUM(status = 3), 0) FROM "+tb.Name+" WHERE template_id = ?", id).
+			Scan(&issued, &void); err != nil {
+			return st, fmt.Errorf("count coupons in %s: %w", tb.Name, err)
 		}
 		st.Issued += issued
 		st.Void += void

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +25,8 @@ import (
 
 // The coupon scenarios' kit: templates and claims over HTTP, a claim storm
 // over several instances, and the coupon invariants read from MySQL
-// (coupon_templates, coupon_1..16 on both hosts) and Redis (the sub-stock
-// hashes) directly.
+// (coupon_templates, each logical database's coupon tables where the shard
+// map puts them) and Redis (the sub-stock hashes) directly.
 
 // The coupon statuses in the tables.
 const (
@@ -69,6 +70,22 @@ func (s *service) claim(user, tpl int64, key string) (int, claimAnswer, error) {
 	}
 	_ = json.Unmarshal(data, &a)
 	return code, a, nil
+}
+
+// makeLogicalDBs claims a coupon of a template of its own for a user of
+// each V7 logical database, so that their tables, made on a logical
+// database's first write, are there before the scenario: it then meets
+// claims, not 256 CREATE TABLEs. A claim that outlives its write budget
+// while they are made answers 503 and is sent again. The coupons expire
+// within a second: their expiry messages leave the channel at once.
+func (s *service) makeLogicalDBs(t *testing.T) {
+	tpl := s.createTemplate(t, map[string]any{"name": "tables", "type": "fixed", "value": 1, "stock": 100, "valid_for": "1s"})
+	for user := int64(1); user <= 8; user++ {
+		harness.Eventually(t, time.Minute, func() bool {
+			code, _, _ := s.claim(user, tpl, "tables")
+			return code == http.StatusCreated
+		}, "no claim of user %d made the tables of its logical database", user)
+	}
 }
 
 // reconcileNow runs one reconciliation pass on s; an error is ignored (the
@@ -329,8 +346,8 @@ func (c couponSnap) settled() bool {
 }
 
 // couponSnapshot reads the template's stock and tags, every one of its
-// coupon rows on both hosts (one UNION ALL over coupon_1..16 per host),
-// and, withRedis, its sub-stocks in Redis.
+// coupon rows (in each logical database's coupon tables, on the host the
+// shard map names) and, withRedis, its sub-stocks in Redis.
 func (e *env) couponSnapshot(ctx context.Context, tpl int64, withRedis bool) (couponSnap, error) {
 	c := couponSnap{rows: map[int64]int{}, status: map[int64]int{}, owner: map[int64]int64{},
 		byKey: map[int64]map[string][]int64{}, perUser: map[int64]int{}}
@@ -340,15 +357,12 @@ func (e *env) couponSnapshot(ctx context.Context, tpl int64, withRedis bool) (co
 		return c, err
 	}
 	c.tags = strings.Split(tags, ",")
-	parts := make([]string, 16)
-	args := make([]any, 16)
-	for i := range parts {
-		parts[i] = fmt.Sprintf("SELECT id, user_id, status, COALESCE(idem_key, ''), status = %d AND expires_at <= UTC_TIMESTAMP(3) FROM coupon_%d WHERE template_id = ?", couponUnused, i+1)
-		args[i] = tpl
+	tables, err := e.CouponTables(ctx)
+	if err != nil {
+		return c, err
 	}
-	query := strings.Join(parts, " UNION ALL ")
-	for host := range len(e.DSNs) {
-		rows, err := e.DB(host).QueryContext(ctx, query, args...)
+	for _, tb := range tables {
+		rows, err := tb.DB.QueryContext(ctx, fmt.Sprintf("SELECT id, user_id, status, COALESCE(idem_key, ''), status = %d AND expires_at <= UTC_TIMESTAMP(3) FROM %s WHERE template_id = ?", couponUnused, tb.Name), tpl)
 		if err != nil {
 			return c, err
 		}
@@ -460,26 +474,42 @@ func (c couponSnap) violations(answered map[int64]claimReq, all bool) []string {
 	return out
 }
 
-// lockCouponInserts holds, on database db, a transaction with next-key
-// locks over every coupon table: inserts into them wait until release,
-// plain reads do not.
-func (e *env) lockCouponInserts(db int) (release func(), err error) {
+// lockCouponInserts holds, on each host of coupon tables, a transaction
+// with next-key locks over every coupon table there (every logical
+// database's, where the shard map puts it): inserts into them wait until
+// release, plain reads do not.
+func (e *env) lockCouponInserts() (release func(), err error) {
 	ctx := context.Background()
-	conn, err := e.DB(db).Conn(ctx)
+	tables, err := e.CouponTables(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
+	txs := map[*sql.DB]*sql.Tx{}
+	var conns []*sql.Conn
 	release = func() {
-		_ = tx.Rollback()
-		conn.Close()
+		for _, tx := range txs {
+			_ = tx.Rollback()
+		}
+		for _, c := range conns {
+			c.Close()
+		}
 	}
-	for i := 1; i <= 16; i++ {
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT id FROM coupon_%d WHERE id > 0 FOR UPDATE", i))
+	for _, tb := range tables {
+		tx, ok := txs[tb.DB]
+		if !ok {
+			conn, err := tb.DB.Conn(ctx)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			conns = append(conns, conn)
+			if tx, err = conn.BeginTx(ctx, nil); err != nil {
+				release()
+				return nil, err
+			}
+			txs[tb.DB] = tx
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM "+tb.Name+" WHERE id > 0 FOR UPDATE")
 		if err != nil {
 			release()
 			return nil, err

@@ -98,9 +98,14 @@ func userTable(userID int64, l Layout) int {
 	return int(userID/10%int64(max(l.Tables, 1))) + 1
 }
 
-// CouponTable is where a user's coupon records go: the orders' rule by user
-// (ByUserHost), in the coupon tables coupon_1..coupon_N of that host.
-func CouponTable(userID int64, l Layout) OrderTable { return ByUserHost(userID, l) }
+// CouponTable is where a user's coupon records go: V7's rule, the table of
+// the user's orders in its logical database (ByLogicalDB), in that logical
+// database's coupon tables. The shard map says which host holds them, and
+// the expansion moves them with the orders.
+func CouponTable(userID int64) OrderTable { return ByLogicalDB(userID, Layout{}) }
 
-// CouponTableName names coupon table number i (1..MaxOrderTables).
-func CouponTableName(i int) string { return "coupon_" + strconv.Itoa(i) }
+// LogicalCouponTableName names coupon table t (1..LogicalTables) of logical
+// database db (0..LogicalDBs-1): l<db>_coupon_<t>, beside its order tables.
+func LogicalCouponTableName(db, t int) string {
+	return "l" + strconv.Itoa(db) + "_coupon_" + strconv.Itoa(t)
+}

@@ -95,3 +95,17 @@ func TestLogicalPlacement(t *testing.T) {
 		t.Errorf("the message names %+v", m.At())
 	}
 }
+
+// A user's coupon records go where the user's V7 orders go, in the coupon
+// tables beside them, whatever mysql.shards says: the shard map finds them.
+func TestCouponsArePlacedByTheLogicalDatabase(t *testing.T) {
+	for _, c := range []struct {
+		user int64
+		name string
+	}{{1, "l1_coupon_1"}, {10, "l2_coupon_2"}, {168, "l0_coupon_1"}, {159, "l7_coupon_16"}} {
+		at := CouponTable(c.user)
+		if at != ByLogicalDB(c.user, Layout{}) || LogicalCouponTableName(at.DB-1, at.Table) != c.name {
+			t.Errorf("user %d's coupons: %+v (%s), want %s", c.user, at, LogicalCouponTableName(at.DB-1, at.Table), c.name)
+		}
+	}
+}

@@ -253,3 +253,54 @@ func createOrderTable(sqlite bool, name string) []string {
 		"CREATE UNIQUE INDEX IF NOT EXISTS uk_" + name + "_user_key ON " + name + " (user_id, idem_key)",
 	}
 }
+
+// CouponTableDDL makes a MySQL table named name shaped like the coupon
+// tables (the benchmark's ceilings insert into such tables).
+func CouponTableDDL(name string) []string { return createCouponTable(false, name) }
+
+// createCouponTable makes a coupon table of a logical database, unless it
+// exists: the columns and indexes of the coupon tables of migration 00008,
+// index names carrying the table's (SQLite's are the database's). The
+// slot and key indexes keep _slot and _user_key in their names: MySQL
+// names the index a duplicate hit, and InsertCoupon tells them apart so.
+func createCouponTable(sqlite bool, name string) []string {
+	if !sqlite {
+		return []string{"CREATE TABLE IF NOT EXISTS " + name + ` (
+  id BIGINT NOT NULL PRIMARY KEY,
+  template_id BIGINT NOT NULL,
+  user_id BIGINT NOT NULL,
+  seq INT NULL,
+  status TINYINT NOT NULL DEFAULT 0,
+  sub_stock INT NOT NULL DEFAULT 0,
+  idem_key VARCHAR(160) NULL,
+  order_id BIGINT NULL,
+  claimed_at DATETIME(3) NOT NULL,
+  expires_at DATETIME(3) NOT NULL,
+  used_at DATETIME(3) NULL,
+  UNIQUE KEY uk_` + name + `_slot (template_id, user_id, seq),
+  UNIQUE KEY uk_` + name + `_user_key (user_id, idem_key),
+  KEY idx_` + name + `_user (user_id, status),
+  KEY idx_` + name + `_expiry (status, expires_at),
+  KEY idx_` + name + `_template (template_id, status)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`}
+	}
+	return []string{
+		"CREATE TABLE IF NOT EXISTS " + name + ` (
+  id INTEGER NOT NULL PRIMARY KEY,
+  template_id INTEGER NOT NULL,
+  user_id INTEGER NOT NULL,
+  seq INTEGER NULL,
+  status INTEGER NOT NULL DEFAULT 0,
+  sub_stock INTEGER NOT NULL DEFAULT 0,
+  idem_key TEXT NULL,
+  order_id INTEGER NULL,
+  claimed_at DATETIME NOT NULL,
+  expires_at DATETIME NOT NULL,
+  used_at DATETIME NULL)`,
+		"CREATE UNIQUE INDEX IF NOT EXISTS uk_" + name + "_slot ON " + name + " (template_id, user_id, seq)",
+		"CREATE UNIQUE INDEX IF NOT EXISTS uk_" + name + "_user_key ON " + name + " (user_id, idem_key)",
+		"CREATE INDEX IF NOT EXISTS idx_" + name + "_user ON " + name + " (user_id, status)",
+		"CREATE INDEX IF NOT EXISTS idx_" + name + "_expiry ON " + name + " (status, expires_at)",
+		"CREATE INDEX IF NOT EXISTS idx_" + name + "_template ON " + name + " (template_id, status)",
+	}
+}

@@ -62,6 +62,48 @@ func TestChangedLayoutIsRefusedWhileItsOrdersExist(t *testing.T) {
 func TestLogicalDatabasesAreMadeOnFirstWriteAndFenced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	inBothDialects(t, func(t *testing.T, d *Database) {
+		o := service.Order{ID: 42, UserID: 13, GoodsID: 1, Number: 1, PayDeadline: time.Now().Add(time.Hour).UTC()}
+		at := service.ByLogicalDB(o.UserID, service.Layout{})
+		if _, _, err := d.OrderStatus(ctx, at, o.ID); !errors.Is(err, service.ErrNotFound) {
+			t.Errorf("before any write: %v, want not found", err)
+		}
+		if err := d.InsertOrder(ctx, o, at); err != nil {
+			t.Fatal(err)
+		}
+		m := d.ShardMap()
+		if m.DBs[5].Host != d.LogicalHostIDs()[0] || m.DBs[0].Host != "" {
+			t.Errorf("map after l5's first order: %+v", m)
+		}
+		var n int
+		for db, table := range d.orderTables() {
+			if table.Logical() && db != nil {
+				n++
+			}
+		}
+		if n != service.LogicalTables {
+			t.Errorf("%d logical tables scanned, want l5's %d", n, service.LogicalTables)
+		}
+		if _, err := d.pools[0].db.ExecContext(ctx, "UPDATE shard_fences SET frozen = 1 WHERE logical_db = 5"); err != nil {
+			t.Fatal(err)
+		}
+		d.freezeWait = 200 * time.Millisecond // a write waits this long for a switch that never comes
+		if err := d.InsertOrder(ctx, service.Order{ID: 43, UserID: 13, GoodsID: 1, Number: 1, PayDeadline: o.PayDeadline}, at); !errors.Is(err, service.ErrMoving) {
+			t.Errorf("an order of a frozen logical database: %v, want ErrMoving", err)
+		}
+		if _, err := d.PayOrder(ctx, at, o.ID, o.UserID, time.Now(), 0, 0); !errors.Is(err, service.ErrMoving) {
+			t.Errorf("paying in a frozen logical database: %v, want ErrMoving", err)
+		}
+		if status, _, err := d.OrderStatus(ctx, at, o.ID); err != nil || status != service.StatusUnpaid {
+			t.Errorf("reading a frozen logical database: %d, %v", status, err)
+		}
+	})
+}
+
+// inBothDialects runs test on a migrated database of each dialect, its
+// shard map loaded: MySQL's and SQLite's (the standalone mode's).
+func inBothDialects(t *testing.T, test func(t *testing.T, d *Database)) {
+	ctx := context.Background()
 	for name, dsn := range map[string]string{
 		"mysql":  testenv.MySQL(t),
 		"sqlite": SQLitePrefix + filepath.Join(t.TempDir(), "s.db"),
@@ -78,40 +120,7 @@ func TestLogicalDatabasesAreMadeOnFirstWriteAndFenced(t *testing.T) {
 			if _, err := d.RefreshShardMap(ctx); err != nil {
 				t.Fatal(err)
 			}
-			o := service.Order{ID: 42, UserID: 13, GoodsID: 1, Number: 1, PayDeadline: time.Now().Add(time.Hour).UTC()}
-			at := service.ByLogicalDB(o.UserID, service.Layout{})
-			if _, _, err := d.OrderStatus(ctx, at, o.ID); !errors.Is(err, service.ErrNotFound) {
-				t.Errorf("before any write: %v, want not found", err)
-			}
-			if err := d.InsertOrder(ctx, o, at); err != nil {
-				t.Fatal(err)
-			}
-			m := d.ShardMap()
-			if m.DBs[5].Host != d.LogicalHostIDs()[0] || m.DBs[0].Host != "" {
-				t.Errorf("map after l5's first order: %+v", m)
-			}
-			var n int
-			for db, table := range d.orderTables() {
-				if table.Logical() && db != nil {
-					n++
-				}
-			}
-			if n != service.LogicalTables {
-				t.Errorf("%d logical tables scanned, want l5's %d", n, service.LogicalTables)
-			}
-			if _, err := d.pools[0].db.ExecContext(ctx, "UPDATE shard_fences SET frozen = 1 WHERE logical_db = 5"); err != nil {
-				t.Fatal(err)
-			}
-			d.freezeWait = 200 * time.Millisecond // a write waits this long for a switch that never comes
-			if err := d.InsertOrder(ctx, service.Order{ID: 43, UserID: 13, GoodsID: 1, Number: 1, PayDeadline: o.PayDeadline}, at); !errors.Is(err, service.ErrMoving) {
-				t.Errorf("an order of a frozen logical database: %v, want ErrMoving", err)
-			}
-			if _, err := d.PayOrder(ctx, at, o.ID, o.UserID, time.Now(), 0, 0); !errors.Is(err, service.ErrMoving) {
-				t.Errorf("paying in a frozen logical database: %v, want ErrMoving", err)
-			}
-			if status, _, err := d.OrderStatus(ctx, at, o.ID); err != nil || status != service.StatusUnpaid {
-				t.Errorf("reading a frozen logical database: %d, %v", status, err)
-			}
+			test(t, d)
 		})
 	}
 }

@@ -302,23 +302,9 @@ func (d *Database) updateOrder(ctx context.Context, at service.OrderTable, set s
 			return false, err // no tables yet: no such order
 		}
 		var updated bool
-		err := d.onLogical(ctx, at, func(db *sql.DB, table string) error {
-			res, err := db.ExecContext(ctx, "UPDATE "+table+" SET "+set+" WHERE "+where+" AND "+sqlUnfrozen,
-				append(append(slices.Clone(setArgs), args...), at.DB-1)...)
-			if err != nil {
-				return classify(err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return classify(err)
-			}
-			if updated = n == 1; updated {
-				return nil
-			}
-			if frozen, err := fenced(ctx, db, at.DB-1); err != nil || frozen {
-				return cmp.Or(err, errFenced)
-			}
-			return nil
+		err := d.onLogical(ctx, at, func(db *sql.DB, table string) (err error) {
+			updated, err = fencedUpdate(ctx, db, at.DB-1, "UPDATE "+table+" SET "+set+" WHERE "+where, append(slices.Clone(setArgs), args...)...)
+			return err
 		})
 		return updated, err
 	}
@@ -337,6 +323,27 @@ func (d *Database) updateOrder(ctx context.Context, at service.OrderTable, set s
 func (d *Database) OrderStatus(ctx context.Context, at service.OrderTable, id int64) (status int, userID int64, err error) {
 	err = d.readMoving(ctx, at, func() error { status, userID, err = d.orderStatus(ctx, at, id); return err })
 	return status, userID, err
+}
+
+// fencedUpdate runs update (an UPDATE ... WHERE) of a row of logical
+// database l on db where l's fence there is not frozen; true when it
+// changed the row, errFenced when it did not and the fence is frozen.
+func fencedUpdate(ctx context.Context, db *sql.DB, l int, update string, args ...any) (bool, error) {
+	res, err := db.ExecContext(ctx, update+" AND "+sqlUnfrozen, append(args, l)...)
+	if err != nil {
+		return false, classify(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, classify(err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	if frozen, err := fenced(ctx, db, l); err != nil || frozen {
+		return false, cmp.Or(err, errFenced)
+	}
+	return false, nil
 }
 
 // readMoving runs a read of a row; when it finds none in a logical

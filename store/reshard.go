@@ -17,15 +17,57 @@ import (
 // are conditional, and the old copy is deleted only once the map points
 // elsewhere.
 
-// orderColumns are every column of an order table, copied as they are.
-const orderColumns = "id, user_id, goods_id, number, amount, discount, coupon_id, created_at, updated_at, deleted_at, status, pay_deadline, idem_key"
+// tableKind is one kind of table a logical database holds: all of them
+// move together, copied and checked by the same code over their columns.
+type tableKind struct {
+	name    func(l, t int) string                   // table t of logical database l
+	create  func(sqlite bool, name string) []string // its DDL, unless it exists
+	columns string                                  // every column, copied as they are
+	// rowSum is the checksum of one row over every column; NULLs are
+	// told from empty strings by COALESCE, as CONCAT_WS skips them.
+	rowSum string
+}
 
-// rowSum is the checksum of one order row over every column.
-const rowSum = "CRC32(CONCAT_WS('|', id, user_id, goods_id, number, amount, discount, COALESCE(coupon_id, ''), created_at, updated_at, COALESCE(deleted_at, ''), status, " +
-	"COALESCE(pay_deadline, ''), COALESCE(idem_key, '')))"
+// columnCount is how many columns k.columns names.
+func (k *tableKind) columnCount() int { return strings.Count(k.columns, ",") + 1 }
 
-// orderColumnCount is how many columns orderColumns names.
-var orderColumnCount = strings.Count(orderColumns, ",") + 1
+var (
+	orderKind = &tableKind{
+		name:    service.LogicalTableName,
+		create:  createOrderTable,
+		columns: "id, user_id, goods_id, number, amount, discount, coupon_id, created_at, updated_at, deleted_at, status, pay_deadline, idem_key",
+		rowSum: "CRC32(CONCAT_WS('|', id, user_id, goods_id, number, amount, discount, COALESCE(coupon_id, ''), created_at, updated_at, COALESCE(deleted_at, ''), status, " +
+			"COALESCE(pay_deadline, ''), COALESCE(idem_key, '')))",
+	}
+	couponKind = &tableKind{
+		name:    service.LogicalCouponTableName,
+		create:  createCouponTable,
+		columns: "id, template_id, user_id, seq, status, sub_stock, idem_key, order_id, claimed_at, expires_at, used_at",
+		rowSum: "CRC32(CONCAT_WS('|', id, template_id, user_id, COALESCE(seq, ''), status, sub_stock, COALESCE(idem_key, ''), COALESCE(order_id, ''), " +
+			"claimed_at, expires_at, COALESCE(used_at, '')))",
+	}
+	// movedKinds are the kinds of a logical database's tables, all made,
+	// moved, verified and deleted together.
+	movedKinds = []*tableKind{orderKind, couponKind}
+)
+
+// movedTable is one table of a logical database and its kind.
+type movedTable struct {
+	name string
+	kind *tableKind
+}
+
+// movedTablesOf are logical database l's tables of the kinds given, each
+// kind's 1..LogicalTables in turn.
+func movedTablesOf(l int, kinds []*tableKind) []movedTable {
+	var out []movedTable
+	for _, k := range kinds {
+		for t := 1; t <= service.LogicalTables; t++ {
+			out = append(out, movedTable{k.name(l, t), k})
+		}
+	}
+	return out
+}
 
 // copyChunk is how many rows one copy statement carries.
 const copyChunk = 1000
@@ -61,10 +103,14 @@ func (d *Database) LockResharding(ctx context.Context) (release func(), held boo
 
 // ClaimAll gives every logical database its tables and map row (on the
 // first V7 host for those that had none), so that an expansion plans over
-// all of them and no instance makes one while it runs.
+// all of them and no instance makes one while it runs; a logical database
+// made before its coupons followed the map is given its coupon tables.
 func (d *Database) ClaimAll(ctx context.Context) error {
 	for l := range service.LogicalDBs {
 		if err := d.claim(ctx, l); err != nil {
+			return err
+		}
+		if _, _, err := d.couponsAt(ctx, l); err != nil {
 			return err
 		}
 	}
@@ -169,17 +215,16 @@ func (d *Database) CopyLogical(ctx context.Context, l int, from, to string) (int
 		return 0, err
 	}
 	var n int64
-	for t := 1; t <= service.LogicalTables; t++ {
-		table := service.LogicalTableName(l, t)
+	for _, t := range movedTablesOf(l, movedKinds) {
 		for after := int64(-1 << 63); ; {
-			rows, last, err := readRows(ctx, src, "SELECT "+orderColumns+" FROM "+table+" WHERE id > ? ORDER BY id LIMIT ?", after, copyChunk)
+			rows, last, err := readRows(ctx, src, t.kind, "SELECT "+t.kind.columns+" FROM "+t.name+" WHERE id > ? ORDER BY id LIMIT ?", after, copyChunk)
 			if err != nil {
 				return n, err
 			}
 			if len(rows) == 0 {
 				break
 			}
-			if err := replaceRows(ctx, dst, table, rows); err != nil {
+			if err := replaceRows(ctx, dst, t, rows); err != nil {
 				return n, err
 			}
 			n += int64(len(rows))
@@ -189,12 +234,12 @@ func (d *Database) CopyLogical(ctx context.Context, l int, from, to string) (int
 	return n, nil
 }
 
-// readRows reads order rows, every column, and the last id.
-func readRows(ctx context.Context, db *sql.DB, query string, args ...any) ([][]any, int64, error) {
+// readRows reads rows of kind k, every column, and the last id.
+func readRows(ctx context.Context, db *sql.DB, k *tableKind, query string, args ...any) ([][]any, int64, error) {
 	var out [][]any
 	var last int64
 	err := queryEach(ctx, db, query, args, func(r *sql.Rows) error {
-		vals := make([]any, orderColumnCount)
+		vals := make([]any, k.columnCount())
 		ptrs := make([]any, len(vals))
 		for i := range vals {
 			ptrs[i] = &vals[i]
@@ -221,15 +266,16 @@ func toInt64(v any) int64 {
 	return 0
 }
 
-// replaceRows writes rows into table as they are, replacing rows with the
-// same id.
-func replaceRows(ctx context.Context, db *sql.DB, table string, rows [][]any) error {
+// replaceRows writes rows into table t as they are, replacing rows with
+// the same id.
+func replaceRows(ctx context.Context, db *sql.DB, t movedTable, rows [][]any) error {
+	n := t.kind.columnCount()
 	for start := 0; start < len(rows); start += copyChunk {
 		chunk := rows[start:min(start+copyChunk, len(rows))]
 		var q strings.Builder
-		q.WriteString("REPLACE INTO " + table + " (" + orderColumns + ") VALUES ")
-		args := make([]any, 0, orderColumnCount*len(chunk))
-		row := "(?" + strings.Repeat(",?", orderColumnCount-1) + ")"
+		q.WriteString("REPLACE INTO " + t.name + " (" + t.kind.columns + ") VALUES ")
+		args := make([]any, 0, n*len(chunk))
+		row := "(?" + strings.Repeat(",?", n-1) + ")"
 		for i, r := range chunk {
 			if i > 0 {
 				q.WriteString(",")
@@ -245,15 +291,16 @@ func replaceRows(ctx context.Context, db *sql.DB, table string, rows [][]any) er
 }
 
 // SumLogical is the row count and checksum of each table of logical
-// database l on host, table 1 first.
+// database l on host: its order tables 1..16, then its coupon tables.
 func (d *Database) SumLogical(ctx context.Context, l int, host string) ([]TableSum, error) {
 	db, err := d.lpool(host)
 	if err != nil {
 		return nil, err
 	}
-	sums := make([]TableSum, service.LogicalTables)
-	for t := range sums {
-		if sums[t], err = sumTable(ctx, db, service.LogicalTableName(l, t+1)); err != nil {
+	tables := movedTablesOf(l, movedKinds)
+	sums := make([]TableSum, len(tables))
+	for i, t := range tables {
+		if sums[i], err = sumTable(ctx, db, t); err != nil {
 			return nil, err
 		}
 	}
@@ -261,9 +308,9 @@ func (d *Database) SumLogical(ctx context.Context, l int, host string) ([]TableS
 }
 
 // sumTable is one table's row count and checksum.
-func sumTable(ctx context.Context, db *sql.DB, table string) (TableSum, error) {
+func sumTable(ctx context.Context, db *sql.DB, t movedTable) (TableSum, error) {
 	var s TableSum
-	err := db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM("+rowSum+"), 0) FROM "+table).Scan(&s.Rows, &s.Sum)
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM("+t.kind.rowSum+"), 0) FROM "+t.name).Scan(&s.Rows, &s.Sum)
 	return s, classify(err)
 }
 
@@ -292,11 +339,12 @@ func (d *Database) SyncLogical(ctx context.Context, l int, from, to string, veri
 		return 0, nil, err
 	}
 	var changed int64
+	tables := movedTablesOf(l, movedKinds)
 	for t := range a {
 		if a[t] == b[t] {
 			continue
 		}
-		table := service.LogicalTableName(l, t+1)
+		table := tables[t]
 		n, err := syncTable(ctx, src, dst, table)
 		changed += n
 		if err != nil {
@@ -314,7 +362,7 @@ func (d *Database) SyncLogical(ctx context.Context, l int, from, to string, veri
 		}
 		if want != got {
 			return changed, nil, fmt.Errorf("verify: table %s holds %d rows (checksum %d) on %s and %d (checksum %d) on %s",
-				table, want.Rows, want.Sum, from, got.Rows, got.Sum, to)
+				table.name, want.Rows, want.Sum, from, got.Rows, got.Sum, to)
 		}
 		a[t] = want
 	}
@@ -323,7 +371,7 @@ func (d *Database) SyncLogical(ctx context.Context, l int, from, to string, veri
 
 // syncTable copies again the rows of table that differ between src and
 // dst, and deletes those dst should not hold; it returns how many.
-func syncTable(ctx context.Context, src, dst *sql.DB, table string) (int64, error) {
+func syncTable(ctx context.Context, src, dst *sql.DB, table movedTable) (int64, error) {
 	want, err := rowSums(ctx, src, table)
 	if err != nil {
 		return 0, err
@@ -345,7 +393,7 @@ func syncTable(ctx context.Context, src, dst *sql.DB, table string) (int64, erro
 	}
 	for start := 0; start < len(stale); start += copyChunk {
 		in, args := inList(stale[start:min(start+copyChunk, len(stale))])
-		rows, _, err := readRows(ctx, src, "SELECT "+orderColumns+" FROM "+table+" WHERE id IN "+in, args...)
+		rows, _, err := readRows(ctx, src, table.kind, "SELECT "+table.kind.columns+" FROM "+table.name+" WHERE id IN "+in, args...)
 		if err != nil {
 			return 0, err
 		}
@@ -355,7 +403,7 @@ func syncTable(ctx context.Context, src, dst *sql.DB, table string) (int64, erro
 	}
 	for start := 0; start < len(extra); start += copyChunk {
 		in, args := inList(extra[start:min(start+copyChunk, len(extra))])
-		if _, err := dst.ExecContext(ctx, "DELETE FROM "+table+" WHERE id IN "+in, args...); err != nil {
+		if _, err := dst.ExecContext(ctx, "DELETE FROM "+table.name+" WHERE id IN "+in, args...); err != nil {
 			return 0, classify(err)
 		}
 	}
@@ -363,9 +411,9 @@ func syncTable(ctx context.Context, src, dst *sql.DB, table string) (int64, erro
 }
 
 // rowSums is each row's checksum by id.
-func rowSums(ctx context.Context, db *sql.DB, table string) (map[int64]int64, error) {
+func rowSums(ctx context.Context, db *sql.DB, table movedTable) (map[int64]int64, error) {
 	out := map[int64]int64{}
-	err := queryEach(ctx, db, "SELECT id, "+rowSum+" FROM "+table, nil, func(r *sql.Rows) error {
+	err := queryEach(ctx, db, "SELECT id, "+table.kind.rowSum+" FROM "+table.name, nil, func(r *sql.Rows) error {
 		var id, sum int64
 		err := r.Scan(&id, &sum)
 		out[id] = sum
@@ -389,9 +437,9 @@ func (d *Database) DeleteLogical(ctx context.Context, l int, host string) (int64
 		return 0, cmpErr(err, fmt.Errorf("logical database %d is not frozen on %s", l, host))
 	}
 	var n int64
-	for t := 1; t <= service.LogicalTables; t++ {
+	for _, t := range movedTablesOf(l, movedKinds) {
 		for {
-			res, err := db.ExecContext(ctx, "DELETE FROM "+service.LogicalTableName(l, t)+" ORDER BY id LIMIT ?", copyChunk)
+			res, err := db.ExecContext(ctx, "DELETE FROM "+t.name+" ORDER BY id LIMIT ?", copyChunk)
 			if err != nil {
 				return n, classify(err)
 			}

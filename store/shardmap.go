@@ -29,8 +29,8 @@ import (
 //
 // A logical database's tables are made on its first write (on the first
 // of mysql.v7_hosts) and its map row only then: a deployment that never
-// sells through V7 never makes its 128 tables, and a logical database
-// without a row holds no orders.
+// sells through V7 never makes its 256 tables (orders and coupons), and a
+// logical database without a row holds no orders.
 //
 // Writes are fenced, on the host itself: every insert or status change of
 // a logical database's row reads that logical database's row of the
@@ -226,6 +226,7 @@ func (d *Database) claim(ctx context.Context, l int) error {
 	if err := createLogicalTables(ctx, seed.p, l); err != nil {
 		return err
 	}
+	d.couponsMade.Store(couponsKey(seed.id, l), true)
 	_, err := d.db.ExecContext(ctx, "INSERT INTO shard_map (logical_db, host, epoch) VALUES (?, ?, 0)", l, seed.id)
 	if err != nil && !isDuplicate(err) {
 		return classify(err)
@@ -234,18 +235,25 @@ func (d *Database) claim(ctx context.Context, l int) error {
 	return err
 }
 
-// createLogicalTables makes logical database l's tables on p, those it
-// does not have yet, several at once: each costs MySQL a file and its
-// syncs, and the first order of the logical database waits for them.
+// createLogicalTables makes logical database l's tables on p, its order
+// and coupon tables, those it does not have yet, several at once: each
+// costs MySQL a file and its syncs, and the first order of the logical
+// database waits for them.
 func createLogicalTables(ctx context.Context, p pool, l int) error {
-	errs := make([]error, service.LogicalTables)
+	return createTables(ctx, p, l, movedKinds)
+}
+
+// createTables makes logical database l's tables of the kinds given on p.
+func createTables(ctx context.Context, p pool, l int, kinds []*tableKind) error {
+	tables := movedTablesOf(l, kinds)
+	errs := make([]error, len(tables))
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, 4) // a few connections, not the pool
-	for t := 1; t <= service.LogicalTables; t++ {
+	for i, t := range tables {
 		create := func() {
-			for _, stmt := range createOrderTable(p.sqlite, service.LogicalTableName(l, t)) {
+			for _, stmt := range t.kind.create(p.sqlite, t.name) {
 				if _, err := p.db.ExecContext(ctx, stmt); err != nil {
-					errs[t-1] = classify(err)
+					errs[i] = classify(err)
 					return
 				}
 			}
@@ -267,6 +275,11 @@ func createLogicalTables(ctx context.Context, p pool, l int) error {
 // move waits for the switch (reloading the map) and runs again on the new
 // host; after freezeWait, or at ctx's end, it answers ErrMoving.
 func (d *Database) onLogical(ctx context.Context, at service.OrderTable, write func(db *sql.DB, table string) error) error {
+	return d.onLogicalHost(ctx, at, func(p pool) error { return write(p.db, at.Name()) })
+}
+
+// onLogicalHost is onLogical with the host's pool.
+func (d *Database) onLogicalHost(ctx context.Context, at service.OrderTable, write func(p pool) error) error {
 	if err := logicalTable(at); err != nil {
 		return err
 	}
@@ -287,7 +300,7 @@ func (d *Database) onLogical(ctx context.Context, at service.OrderTable, write f
 				return fmt.Errorf("%w: logical database %d has no host", service.ErrUnavailable, l)
 			}
 		}
-		err := write(p.db, at.Name())
+		err := write(p)
 		if !errors.Is(err, errFenced) {
 			return err
 		}
@@ -382,4 +395,7 @@ type shardMapState struct {
 	claimMu [service.LogicalDBs]sync.Mutex
 	// freezeWait overrides the const of the same name (tests).
 	freezeWait time.Duration
+	// couponsMade holds the hosts (by id) and logical databases whose
+	// coupon tables this instance has made sure of: see couponHost.
+	couponsMade sync.Map
 }

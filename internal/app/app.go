@@ -339,8 +339,7 @@ func (a *App) wire(ids *store.IDs) units {
 	u.placer.EnableReservations(u.reservations)
 	u.placer.EnableGroupCommit(a.database, a.pub, ordering.GroupCommitOptions{MaxBatch: cfg.Order.GroupCommit.MaxBatch, Wait: cfg.Order.GroupCommit.Wait})
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
-		Layout: layout, WriteBudget: cfg.Order.WriteBudget,
-		LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,
+		WriteBudget: cfg.Order.WriteBudget, LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,
 	}, a.log), a.metrics}
 	u.payments = payment.New(a.database, a.ledger, paymentCoupons{u.coupons.Coupons}, layout, a.log)
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, a.redis, ids)

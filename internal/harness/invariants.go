@@ -60,7 +60,7 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 		return snap, err
 	}
 	for _, t := range tables {
-		err := scanInts(ctx, t.db, "SELECT id, user_id, number, status FROM "+t.name+" WHERE goods_id = ?", goodsID, func(r []int64) {
+		err := scanInts(ctx, t.DB, "SELECT id, user_id, number, status FROM "+t.Name+" WHERE goods_id = ?", goodsID, func(r []int64) {
 			if r[3] == service.StatusVoid {
 				snap.Voids++
 				return
@@ -72,7 +72,7 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 			snap.Units += r[2]
 		})
 		if err != nil {
-			return snap, fmt.Errorf("%s: %w", t.name, err)
+			return snap, fmt.Errorf("%s: %w", t.Name, err)
 		}
 	}
 	err = scanInts(ctx, primary, "SELECT order_id, op, number FROM goods_stock_logs WHERE goods_id = ?", goodsID, func(r []int64) {
@@ -105,25 +105,40 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 	return snap, err
 }
 
-// table is one order table of one database.
-type table struct {
-	db   *sql.DB
-	name string
+// Table is one table of one database.
+type Table struct {
+	DB   *sql.DB
+	Name string
 }
 
 // orderTables are the order tables of V1 to V6 on every database, and
 // those of V7's logical databases on the host the primary's shard map
 // names for each: during a move the copy on the other host is not read.
-func (s *Servers) orderTables(ctx context.Context) ([]table, error) {
-	var out []table
+func (s *Servers) orderTables(ctx context.Context) ([]Table, error) {
+	var out []Table
 	for i, db := range s.dbs {
 		if i > 0 && slices.Index(s.ids, s.ids[i]) < i {
 			continue
 		}
 		for _, name := range service.TableNames() {
-			out = append(out, table{db, name})
+			out = append(out, Table{db, name})
 		}
 	}
+	logical, err := s.logicalTables(ctx, service.LogicalTableName)
+	return append(out, logical...), err
+}
+
+// CouponTables are the coupon tables of every logical database that has
+// tables, each on the host the primary's shard map names: during a move
+// the copy on the other host is not read.
+func (s *Servers) CouponTables(ctx context.Context) ([]Table, error) {
+	return s.logicalTables(ctx, service.LogicalCouponTableName)
+}
+
+// logicalTables are the tables name(l, 1..16) of each logical database l
+// in the primary's shard map, on the host it names.
+func (s *Servers) logicalTables(ctx context.Context, name func(l, t int) string) ([]Table, error) {
+	var out []Table
 	rows, err := s.DB(0).QueryContext(ctx, "SELECT logical_db, host FROM shard_map ORDER BY logical_db")
 	if err != nil {
 		return nil, err
@@ -140,7 +155,7 @@ func (s *Servers) orderTables(ctx context.Context) ([]table, error) {
 			return nil, fmt.Errorf("the shard map puts logical database %d on %s, which the test does not read", l, host)
 		}
 		for t := 1; t <= service.LogicalTables; t++ {
-			out = append(out, table{db, service.LogicalTableName(l, t)})
+			out = append(out, Table{db, name(l, t)})
 		}
 	}
 	return out, rows.Err()

@@ -24,6 +24,8 @@ type Servers struct {
 
 	dbs []*sql.DB
 	ids []string // store.HostID of each of DSNs
+	// aliases are other ids of some of them (AliasHost).
+	aliases map[string]int
 
 	mu        sync.Mutex
 	redisAddr string // "cluster:" and the seed nodes on a cluster
@@ -89,7 +91,19 @@ func (s *Servers) HostDB(id string) *sql.DB {
 			return s.dbs[i]
 		}
 	}
+	if i, ok := s.aliases[id]; ok {
+		return s.dbs[i]
+	}
 	return nil
+}
+
+// AliasHost says that dsn (a proxy's address, say) names database i: the
+// shard map of instances that reach it so names it by dsn's id.
+func (s *Servers) AliasHost(dsn string, i int) {
+	if s.aliases == nil {
+		s.aliases = map[string]int{}
+	}
+	s.aliases[store.HostID(dsn)] = i
 }
 
 // DB is database i (0 is the primary), for plain SQL.

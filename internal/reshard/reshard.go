@@ -6,7 +6,7 @@
 //
 // Each move: announce the target in the map and wait until every running
 // instance holds it (so that none will fail to reach it after the switch);
-// copy the rows; catch up with the writes made meanwhile (checksums per
+// copy the rows of its order and coupon tables; catch up with the writes made meanwhile (checksums per
 // table, row-by-row where they differ); freeze the logical database on its
 // old host (the writes in flight finish, later ones wait); catch up once
 // more and verify row counts and checksums; switch the map; wait until
@@ -54,6 +54,7 @@ type Move struct {
 	Frozen   time.Duration // from the freeze to the switch
 	FrozenAt time.Time     // when the freeze began
 	Rows     int64         // rows verified on the new host
+	Tables   int           // tables verified: its order and coupon tables
 	Deleted  int64         // rows deleted from the old host
 	Done     bool          // finished before this run
 }
@@ -278,7 +279,7 @@ func (r runner) copyAndSwitch(ctx context.Context, mv *Move, place store.Logical
 		return err
 	}
 	r.logf("l%d: frozen %v (from %s): caught up %d rows, verified %d rows in %d tables, switched to %s at epoch %d",
-		l, mv.Frozen.Round(time.Millisecond), frozen.UTC().Format(time.RFC3339Nano), mv.CaughtUp, mv.Rows, service.LogicalTables, mv.To, epoch)
+		l, mv.Frozen.Round(time.Millisecond), frozen.UTC().Format(time.RFC3339Nano), mv.CaughtUp, mv.Rows, mv.Tables, mv.To, epoch)
 	if err := r.step(l, "switched"); err != nil {
 		return err
 	}
@@ -296,7 +297,7 @@ func (r runner) switchFrozen(ctx context.Context, mv *Move) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("last catch-up: %w", err)
 	}
-	mv.Rows = 0
+	mv.Rows, mv.Tables = 0, len(sums)
 	for _, s := range sums {
 		mv.Rows += s.Rows
 	}

@@ -524,10 +524,6 @@ func (l *load) checkGoods(s *harness.Servers) {
 	}
 }
 
-// couponTables is how many coupon_N tables each database has (migration
-// 00008).
-const couponTables = 16
-
 // couponRow is one coupon row as MySQL holds it.
 type couponRow struct {
 	id, template, user int64
@@ -551,22 +547,24 @@ func (l *load) checkCoupons(s *harness.Servers) {
 	}
 	read := func() error {
 		rows, stock, levels = nil, map[int64]int64{}, map[int64]int64{}
-		for db := range s.DSNs {
-			for table := 1; table <= couponTables; table++ {
-				r, err := s.DB(db).Query(fmt.Sprintf("SELECT id, template_id, user_id, status, COALESCE(idem_key, '') FROM coupon_%d", table))
-				if err != nil {
+		tables, err := s.CouponTables(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, tb := range tables {
+			r, err := tb.DB.Query("SELECT id, template_id, user_id, status, COALESCE(idem_key, '') FROM " + tb.Name)
+			if err != nil {
+				return err
+			}
+			for r.Next() {
+				var c couponRow
+				if err := r.Scan(&c.id, &c.template, &c.user, &c.status, &c.key); err != nil {
+					r.Close()
 					return err
 				}
-				for r.Next() {
-					var c couponRow
-					if err := r.Scan(&c.id, &c.template, &c.user, &c.status, &c.key); err != nil {
-						r.Close()
-						return err
-					}
-					rows = append(rows, c)
-				}
-				r.Close()
+				rows = append(rows, c)
 			}
+			r.Close()
 		}
 		for _, id := range templates {
 			var tags string

@@ -36,7 +36,7 @@ func (c *Coupons) Claim(ctx context.Context, userID, templateID int64, key strin
 	if err != nil {
 		return Coupon{}, err
 	}
-	at := service.CouponTable(userID, c.o.Layout)
+	at := service.CouponTable(userID)
 	if key != "" {
 		held, err := c.records.CouponByKey(ctx, at, userID, key)
 		if err == nil {

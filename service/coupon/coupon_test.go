@@ -27,7 +27,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{tpls: newFakeTemplates(), records: newFakeRecords(), stocks: newFakeStocks(), msgs: &fakeMessages{}}
 	w.c = New(w.tpls, w.records, w.stocks, nopCache{}, okLocker{}, w.msgs, &counterIDs{},
-		Options{Layout: service.Layout{Tables: 16, Hosts: 1}, WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		Options{WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return w
 }
 
@@ -305,7 +305,7 @@ func TestTwinsUnderOneKeyAtTheLimitGetTheKeysCoupon(t *testing.T) {
 	records := newFakeRecords()
 	w := &world{tpls: newFakeTemplates(), records: records, stocks: newFakeStocks(), msgs: &fakeMessages{}}
 	w.c = New(w.tpls, &heldRecords{fakeRecords: records, n: twins, all: make(chan struct{})}, w.stocks, nopCache{}, okLocker{}, w.msgs,
-		&counterIDs{}, Options{Layout: service.Layout{Tables: 16, Hosts: 1}, WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		&counterIDs{}, Options{WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	tpl := w.template(t, 10, 1, 2)
 	var wg sync.WaitGroup
 	ids := make(chan int64, twins)
@@ -357,7 +357,7 @@ func TestATwinRecordedAfterTheKeyLookupIsTheAnswer(t *testing.T) {
 	records := newFakeRecords()
 	w := &world{tpls: newFakeTemplates(), records: records, stocks: newFakeStocks(), msgs: &fakeMessages{}}
 	w.c = New(w.tpls, &lateKeyRecords{fakeRecords: records}, w.stocks, nopCache{}, okLocker{}, w.msgs,
-		&counterIDs{}, Options{Layout: service.Layout{Tables: 16, Hosts: 1}, WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		&counterIDs{}, Options{WriteBudget: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	tpl := w.template(t, 10, 1, 2)
 	now := time.Now()
 	twin := Coupon{ID: 99, TemplateID: tpl.ID, UserID: 5, Seq: 1, Key: "key-1", ClaimedAt: now, ExpiresAt: now.Add(time.Hour)}

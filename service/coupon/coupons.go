@@ -47,7 +47,6 @@ type cached struct {
 
 // Options tune the domain; zero values take the defaults in brackets.
 type Options struct {
-	Layout service.Layout
 	// WriteBudget bounds a claim's record write and, if its outcome is
 	// unknown, the fence after it [10s].
 	WriteBudget time.Duration

@@ -28,7 +28,7 @@ func (c *Coupons) Redeem(ctx context.Context, couponID, userID, orderID int64, a
 	case amount != nil && (*amount < 1 || *amount > 100*MaxStock):
 		return Redemption{}, service.Invalid("amount must be cents from 1 to %d", 100*MaxStock)
 	}
-	at := service.CouponTable(userID, c.o.Layout)
+	at := service.CouponTable(userID)
 	cp, err := c.userCoupon(ctx, at, couponID, userID)
 	if err != nil {
 		return Redemption{}, err
@@ -80,7 +80,7 @@ func (c *Coupons) Release(ctx context.Context, couponID, userID, orderID int64) 
 	if couponID < 1 || userID < 1 || orderID < 1 {
 		return service.Invalid("coupon id, user_id and order_id must be positive integers")
 	}
-	_, err := c.records.ReleaseCoupon(ctx, service.CouponTable(userID, c.o.Layout), couponID, userID, orderID)
+	_, err := c.records.ReleaseCoupon(ctx, service.CouponTable(userID), couponID, userID, orderID)
 	return err
 }
 
@@ -138,7 +138,7 @@ func (c *Coupons) UserCoupons(ctx context.Context, userID int64, status string) 
 	case status != "" && want < 0:
 		return nil, service.Invalid("status must be unused, used or expired")
 	}
-	all, err := c.records.UserCoupons(ctx, service.CouponTable(userID, c.o.Layout), userID)
+	all, err := c.records.UserCoupons(ctx, service.CouponTable(userID), userID)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (c *Coupons) Expire(ctx context.Context, m Expiry) (wait time.Duration, err
 		return at.Sub(now), nil
 	}
 	if m.CouponID != 0 {
-		return 0, c.records.ExpireCoupon(ctx, service.CouponTable(m.UserID, c.o.Layout), m.CouponID, now)
+		return 0, c.records.ExpireCoupon(ctx, service.CouponTable(m.UserID), m.CouponID, now)
 	}
 	t, err := c.templates.Template(ctx, m.TemplateID)
 	switch {
