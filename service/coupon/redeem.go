@@ -91,7 +91,7 @@ func (c *Coupons) ReleaseOrder(ctx context.Context, userID, orderID int64) error
 	if userID < 1 || orderID < 1 {
 		return service.Invalid("user_id and order_id must be positive integers")
 	}
-	at := service.CouponTable(userID, c.o.Layout)
+	at := service.CouponTable(userID)
 	all, err := c.records.UserCoupons(ctx, at, userID)
 	if err != nil {
 		return err
