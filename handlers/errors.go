@@ -21,6 +21,9 @@ type errorBody struct {
 	Message string `json:"message,omitempty"`
 	// OrderID names the order whose outcome is unknown (503 outcome_unknown).
 	OrderID string `json:"order_id,omitempty"`
+	// Captcha is where a client refused for its address fetches a captcha
+	// that lets its next order through (429 rate_limited).
+	Captcha string `json:"captcha,omitempty"`
 }
 
 // statusOf is the one table from service errors to HTTP.

@@ -38,6 +38,10 @@ type Version struct {
 	// stock comes back (every instance hears of it by broadcast) or the
 	// flag's TTL ends. The flag only ever refuses; a sale goes through Redis.
 	SoldOutFlag bool
+	// Limits admits its orders through the edge's limits (package
+	// admission): per address, per user, the stock threshold, and a bounded
+	// wait for a slot past the in-flight cap instead of 503 busy at once.
+	Limits bool
 }
 
 // versions is the one list of order paths, oldest first; the comment on
@@ -59,6 +63,9 @@ var versions = []Version{
 	// Logical databases over hosts by a map: the hosts double while the sale
 	// goes on, moving half the data, and no order changes its address.
 	{Name: "V7", Path: ReserveFirst, Place: ByLogicalDB, Route: ByUser, SoldOutFlag: true},
+	// V6 behind the edge's limits: bots, twins and the crowd past k × stock
+	// are refused before they reach Redis's stock.
+	{Name: "V8", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, Limits: true},
 }
 
 // bestVersion is the version of POST /order: V6, the fastest path. V7
