@@ -79,7 +79,6 @@ func TestLimitValidate(t *testing.T) {
 	}
 }
 
-
 // With Redis down the address limit holds on each instance alone (fails
 // open to the local bucket), and says so.
 func TestSharedFallsBackToTheInstance(t *testing.T) {
