@@ -40,6 +40,9 @@ type Store interface {
 	// PassGate counts one attempt at goods unless allowance attempts have
 	// passed already; false when the gate is closed.
 	PassGate(ctx context.Context, goodsID, allowance int64) (bool, error)
+	// ReopenGate lowers goods' count of attempts so that at least
+	// floor(factor × its stock) more pass under allowance.
+	ReopenGate(ctx context.Context, goodsID, allowance int64, factor float64) error
 }
 
 // Totals reads the units a goods has had on sale: its stock plus its sales
@@ -93,6 +96,9 @@ type Admission struct {
 
 	mu     sync.Mutex
 	cached map[int64]total
+	// gen moves on at each Forget: a read of the units begun before it is
+	// not cached, as it may predate the addition.
+	gen uint64
 }
 
 type total struct {
@@ -178,11 +184,11 @@ func (a *Admission) Claim(ctx context.Context, req service.OrderRequest) (releas
 // gate passes one attempt at goodsID through its stock threshold; sold out
 // past it, without touching the stock.
 func (a *Admission) gate(ctx context.Context, goodsID int64) error {
-	units, err := a.units(ctx, goodsID)
+	allowance, err := a.allowance(ctx, goodsID)
 	if err != nil {
 		return err
 	}
-	open, err := a.store.PassGate(ctx, goodsID, int64(math.Floor(a.opts.StockFactor*float64(units))))
+	open, err := a.store.PassGate(ctx, goodsID, allowance)
 	if err != nil {
 		return err
 	}
@@ -193,11 +199,33 @@ func (a *Admission) gate(ctx context.Context, goodsID int64) error {
 	return nil
 }
 
+// allowance is how many attempts at goodsID pass its gate in all:
+// floor(k × units on sale).
+func (a *Admission) allowance(ctx context.Context, goodsID int64) (int64, error) {
+	units, err := a.units(ctx, goodsID)
+	return int64(math.Floor(a.opts.StockFactor * float64(units))), err
+}
+
+// StockBack runs on the instance that put stock of goodsID back (an
+// addition, a cancelled or failed order's return): the gate lets at least
+// k × the stock now in Redis more attempts through, so that units that
+// came back after it closed still sell. Attempts spent while the goods was
+// sold out would otherwise keep them from it.
+func (a *Admission) StockBack(goodsID int64) {
+	a.Forget(goodsID)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if allowance, err := a.allowance(ctx, goodsID); err == nil {
+		_ = a.store.ReopenGate(ctx, goodsID, allowance, a.opts.StockFactor)
+	}
+}
+
 // units is goodsID's units on sale, read from the database at most once per
 // TotalsTTL: an addition widens the gate within that time.
 func (a *Admission) units(ctx context.Context, goodsID int64) (int64, error) {
 	a.mu.Lock()
 	t, ok := a.cached[goodsID]
+	gen := a.gen
 	a.mu.Unlock()
 	if ok && time.Since(t.at) < a.opts.TotalsTTL {
 		return t.units, nil
@@ -207,9 +235,21 @@ func (a *Admission) units(ctx context.Context, goodsID int64) (int64, error) {
 		return 0, err
 	}
 	a.mu.Lock()
-	a.cached[goodsID] = total{units: g.Stock + g.Sale, at: time.Now()}
+	if a.gen == gen {
+		a.cached[goodsID] = total{units: g.Stock + g.Sale, at: time.Now()}
+	}
 	a.mu.Unlock()
 	return g.Stock + g.Sale, nil
+}
+
+// Forget drops what the instance knows of goodsID's units on sale: stock
+// came back to it (an addition, or a return), and an addition widens the
+// gate from the next attempt on, here and, by the broadcast, everywhere.
+func (a *Admission) Forget(goodsID int64) {
+	a.mu.Lock()
+	delete(a.cached, goodsID)
+	a.gen++
+	a.mu.Unlock()
 }
 
 // Answered records what the sale said to an admitted order: an order before

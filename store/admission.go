@@ -119,3 +119,20 @@ func (r *Redis) CaptchaDigits(ctx context.Context, id string, take bool) ([]byte
 	}
 	return b, true, nil
 }
+
+// reopenScript lowers the count of the gate KEYS[2] so that it lets at
+// least floor(ARGV[2] × the stock of KEYS[1]) more attempts through under
+// the allowance ARGV[1]: stock that came back gets its attempts.
+var reopenScript = redis.NewScript(`
+local stock = tonumber(redis.call('HGET', KEYS[1], 'stock') or '0')
+local passed = tonumber(redis.call('GET', KEYS[2]) or '0')
+local target = tonumber(ARGV[1]) - math.floor(tonumber(ARGV[2]) * stock)
+if target < 0 then target = 0 end
+if passed > target then redis.call('SET', KEYS[2], target) end
+return 0
+`)
+
+func (r *Redis) ReopenGate(ctx context.Context, goodsID, allowance int64, factor float64) error {
+	return unavailable(reopenScript.Run(ctx, r.c, []string{GoodsKey(r.prefix, goodsID), GateKey(r.prefix, goodsID)},
+		allowance, factor).Err())
+}
