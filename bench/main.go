@@ -115,7 +115,9 @@ func main() {
 		o = smokeOptions(o)
 	}
 	if *dbName != "" {
-		o.Database = *dbName
+		// The cluster instance's database follows, so that two runs with
+		// their own -db share neither.
+		o.Database, o.ClusterDatabase = *dbName, *dbName+"_cluster"
 	}
 	if *prefix != "" {
 		o.Prefix = *prefix

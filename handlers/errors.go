@@ -12,6 +12,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/go-seckill/seckill/admission"
+
 	"github.com/go-seckill/seckill/service"
 )
 
@@ -53,6 +55,9 @@ var statusOf = []struct {
 	{service.ErrAmbiguous, http.StatusServiceUnavailable, "outcome_unknown"},
 	{service.ErrMoving, http.StatusServiceUnavailable, "busy"},
 	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	// The limits of the limited versions (V8).
+	{admission.ErrTwin, http.StatusTooManyRequests, "too_many_requests"},
+	{admission.ErrEarly, http.StatusForbidden, "ordered_early"},
 }
 
 // writeError answers err by the table. Causes of 5xx are logged here, once,

@@ -35,22 +35,12 @@ const (
 // captchaOffer is where a client refused for its address fetches a captcha.
 const captchaOffer = "/captcha"
 
-// limitsErrors answer the refusals of the limits. The gate's refusal is
-// service.ErrSoldOut, answered as any sold out.
-var limitsErrors = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{admission.ErrTwin, http.StatusTooManyRequests, "too_many_requests"},
-	{admission.ErrEarly, http.StatusForbidden, "ordered_early"},
-	{admission.ErrBusyInstance, http.StatusServiceUnavailable, "busy"},
-}
-
-// writeLimitsError answers a refusal of the limits, or any other error as
+// writeLimitsError answers a refusal of the limits (the gate's is
+// service.ErrSoldOut, answered as any sold out), or any other error as
 // writeError does.
 func (a *api) writeLimitsError(c *gin.Context, err error) {
-	if errors.Is(err, admission.ErrRateLimited) || errors.Is(err, admission.ErrCaptcha) {
+	switch {
+	case errors.Is(err, admission.ErrRateLimited) || errors.Is(err, admission.ErrCaptcha):
 		code := "rate_limited"
 		if errors.Is(err, admission.ErrCaptcha) {
 			code = "captcha_invalid"
@@ -59,18 +49,14 @@ func (a *api) writeLimitsError(c *gin.Context, err error) {
 		c.JSON(http.StatusTooManyRequests, errorBody{Error: code, Message: err.Error() +
 			"; solve a captcha (POST " + captchaOffer + ") and send it with the next order in " +
 			CaptchaIDHeader + " and " + CaptchaSolutionHeader, Captcha: captchaOffer})
-		return
-	}
-	for _, e := range limitsErrors {
-		if errors.Is(err, e.err) {
-			if e.status == http.StatusServiceUnavailable || e.status == http.StatusTooManyRequests {
-				c.Header("Retry-After", "1")
-			}
-			writeErrorCode(c, e.status, e.code, err.Error())
-			return
+	case errors.Is(err, admission.ErrBusyInstance):
+		a.busy(c)
+	default:
+		if errors.Is(err, admission.ErrTwin) {
+			c.Header("Retry-After", "1")
 		}
+		a.writeError(c, err)
 	}
-	a.writeError(c, err)
 }
 
 // edge takes the client address's and the instance's tokens of a limited
