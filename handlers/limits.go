@@ -80,7 +80,9 @@ func (a *api) edge(c *gin.Context) {
 		solved = true
 	}
 	if err := lim.Admission.Edge(ctx, c.ClientIP(), solved); err != nil {
-		a.writeLimitsError(c, err)
+		if ctx.Err() == nil { // else the client left while waiting its turn
+			a.writeLimitsError(c, err)
+		}
 		c.Abort()
 	}
 }
