@@ -26,6 +26,8 @@ const (
 //     the one-table insert when its placement keeps every order in one
 //     table, the 16-table insert when it spreads them; once sold out only
 //     the Redis script answers, or nothing but HTTP behind a sold-out flag.
+//     The limits (V8) call Redis before the flag: their scripts (address
+//     bucket, user claim, stock gate) bound even the sold-out phase.
 //     Spreading over hosts and nsqd (V4, V5) gains nothing here: the
 //     harness runs one MariaDB and one nsqd on the same two cores;
 //   - group commit (V11) writes and publishes a batch at a time: only HTTP
@@ -43,7 +45,7 @@ func pathOf(version, phase string) (path []string, listed bool) {
 		return []string{ceilHTTP, ceilHotMiss}, listed
 	case v.Path == domain.InOneTransaction:
 		return []string{ceilHTTP, ceilEvalSHA, ceilHotTx}, listed
-	case phase == soldOut && v.SoldOutFlag:
+	case phase == soldOut && v.SoldOutFlag && !v.Limits:
 		return []string{ceilHTTP}, listed
 	case phase == soldOut:
 		return []string{ceilHTTP, ceilEvalSHA}, listed

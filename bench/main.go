@@ -115,7 +115,9 @@ func main() {
 		o = smokeOptions(o)
 	}
 	if *dbName != "" {
-		o.Database = *dbName
+		// The cluster instance's database follows, so that two runs with
+		// their own -db share neither.
+		o.Database, o.ClusterDatabase = *dbName, *dbName+"_cluster"
 	}
 	if *prefix != "" {
 		o.Prefix = *prefix
@@ -136,17 +138,20 @@ func main() {
 
 // results is everything one run measured.
 type results struct {
-	Started    time.Time      `json:"started"`
-	Elapsed    time.Duration  `json:"elapsed_ns"`
-	Machine    machine        `json:"machine"`
-	Options    options        `json:"options"`
-	Versions   []string       `json:"versions"`
-	Best       string         `json:"best"`
-	Ceilings   []ceiling      `json:"ceilings"`
-	Phases     []phaseResult  `json:"phases"`
-	Coupons    []couponPhase  `json:"coupon_phases"`
-	Reshard    *reshardResult `json:"reshard,omitempty"`
-	ServiceLog []logCount     `json:"service_log_problems"` // WARN and ERROR lines by message
+	Started  time.Time      `json:"started"`
+	Elapsed  time.Duration  `json:"elapsed_ns"`
+	Machine  machine        `json:"machine"`
+	Options  options        `json:"options"`
+	Versions []string       `json:"versions"`
+	Best     string         `json:"best"`
+	Ceilings []ceiling      `json:"ceilings"`
+	Phases   []phaseResult  `json:"phases"`
+	Coupons  []couponPhase  `json:"coupon_phases"`
+	Reshard  *reshardResult `json:"reshard,omitempty"`
+	// Overload is the best version shedding against the limited one
+	// waiting, under the same overload.
+	Overload   []overloadResult `json:"overload,omitempty"`
+	ServiceLog []logCount       `json:"service_log_problems"` // WARN and ERROR lines by message
 	// ClusterServiceLog is the same for the instance on the Redis Cluster.
 	ClusterServiceLog []logCount    `json:"cluster_service_log_problems"`
 	QuietWaited       time.Duration `json:"quiet_waited_ns"` // spent waiting for a quiet CPU
@@ -169,6 +174,11 @@ func (r *results) ok() bool {
 	}
 	if r.Reshard != nil && !r.Reshard.ok() {
 		return false
+	}
+	for _, p := range r.Overload {
+		if !p.ok() {
+			return false
+		}
 	}
 	return ran
 }
@@ -254,6 +264,8 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		"SECKILL_NSQ_EMBEDDED_HTTP_ADDR":   "127.0.0.1:0",
 		"SECKILL_NSQ_EMBEDDED_DATA_DIR":    filepath.Join(tmp, "nsqd"),
 		"SECKILL_METRICS_ADDR":             "127.0.0.1:0",
+		// wrk and the Go loads say each buyer's address in X-Forwarded-For.
+		"SECKILL_LIMITS_TRUSTED_PROXIES": "127.0.0.1,::1",
 	}
 	// The tables of V7's logical databases are made before the sale, as an
 	// operator's `seckill -migrate` makes them, not by V7's first orders.
@@ -389,6 +401,15 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	res.ServiceLog = svc.logProblems()
 	for _, c := range res.ServiceLog {
 		logf("service logged %d × %s %q (first err: %s)", c.N, c.Level, c.Msg, c.Err)
+	}
+
+	if limited := limitedVersion(); limited != "" {
+		logf("overload: %d buyers, %d at a time, on a cap of %d: %s sheds, %s waits", overloadStock, overloadFactor*overloadCap, overloadCap, res.Best, limited)
+		quiet.wait(ctx, "overload")
+		res.Overload = runOverload(ctx, bin, tmp, env, res.Best, limited)
+		for _, x := range res.Overload {
+			logf("overload %s (%s): sold %d of %d in %s, answers %v %s", x.Version, x.Mode, x.Sold, overloadStock, fmtDur(x.Elapsed), x.Answers, x.Err)
+		}
 	}
 
 	// Claims on the cluster, through a second instance started now, once

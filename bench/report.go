@@ -376,6 +376,9 @@ func markdown(r *results) string {
 	if r.Reshard != nil {
 		w("%s", reshardMarkdown(*r.Reshard, r.Options))
 	}
+	if len(r.Overload) > 0 {
+		w("%s", overloadMarkdown(r.Overload))
+	}
 	w("\n## Invariants\n\n")
 	w("Checked on every phase once drained (two equal reads in a row with\n")
 	w("every order's stock log applied and Redis stock equal to MySQL stock):\n")

@@ -44,6 +44,7 @@ type Config struct {
 	Standalone StandaloneMode `mapstructure:"standalone"`
 	Debug      Debug          `mapstructure:"debug"`
 	Metrics    Metrics        `mapstructure:"metrics"`
+	Limits     Limits         `mapstructure:"limits"`
 }
 
 // Metrics configures the internal listener of /metrics, kept apart from
@@ -308,6 +309,7 @@ func (c Config) Validate() error {
 		bad("http.max_in_flight", "must be at least 1")
 	}
 	c.validateTimeouts(bad)
+	c.validateLimits(bad)
 	if c.Order.IdempotencyTTL <= 0 {
 		bad("order.idempotency_ttl", "must be a positive duration such as 24h")
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/go-seckill/seckill/admission"
+
 	"github.com/go-seckill/seckill/service"
 )
 
@@ -21,6 +23,9 @@ type errorBody struct {
 	Message string `json:"message,omitempty"`
 	// OrderID names the order whose outcome is unknown (503 outcome_unknown).
 	OrderID string `json:"order_id,omitempty"`
+	// Captcha is where a client refused for its address fetches a captcha
+	// that lets its next order through (429 rate_limited).
+	Captcha string `json:"captcha,omitempty"`
 }
 
 // statusOf is the one table from service errors to HTTP.
@@ -52,6 +57,9 @@ var statusOf = []struct {
 	{service.ErrAmbiguous, http.StatusServiceUnavailable, "outcome_unknown"},
 	{service.ErrMoving, http.StatusServiceUnavailable, "busy"},
 	{service.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	// The limits of the limited versions (V8).
+	{admission.ErrTwin, http.StatusTooManyRequests, "too_many_requests"},
+	{admission.ErrEarly, http.StatusForbidden, "ordered_early"},
 }
 
 // writeError answers err by the table. Causes of 5xx are logged here, once,

@@ -86,6 +86,11 @@ type Options struct {
 	// RequestLogSuccesses is the most successes (2xx) and expected refusals
 	// (409) logged a second; every other answer is logged.
 	RequestLogSuccesses int
+	// Limits admit the limited versions' orders; nil: they are not limited.
+	Limits *Limits
+	// TrustedProxies are the proxies whose X-Forwarded-For and X-Real-IP
+	// name the client; none: the peer is the client.
+	TrustedProxies []string
 }
 
 type api struct {
@@ -109,7 +114,8 @@ func New(svc Service, opts Options) http.Handler {
 	}
 	r := gin.New()
 	// No proxy is trusted until one is configured: ClientIP is the peer.
-	_ = r.SetTrustedProxies(nil)
+	// config.Validate checks the addresses.
+	_ = r.SetTrustedProxies(opts.TrustedProxies)
 	r.Use(a.observe(versions), a.recover)
 	// Unknown paths and wrong methods answer JSON like every other error;
 	// Gin sets the 405's Allow header.
@@ -128,9 +134,14 @@ func New(svc Service, opts Options) http.Handler {
 	r.GET("/goods", a.shopperGoods)
 	r.GET("/goods/:id", a.goods)
 	r.POST("/goods/:id/reservations", a.reserve)
-	orders := r.Group("/", a.shed(opts.MaxInFlight))
-	for _, v := range service.VersionNames() {
-		orders.POST("/order"+v, a.order(v))
+	inFlight := a.newSlots(opts.MaxInFlight)
+	orders := r.Group("/", a.shed(inFlight))
+	for _, v := range service.Versions() {
+		if v.Limits && opts.Limits != nil {
+			r.POST("/order"+v.Name, a.edge, a.waitForSlot(inFlight), a.order(v.Name))
+			continue
+		}
+		orders.POST("/order"+v.Name, a.order(v.Name))
 	}
 	orders.POST("/order", a.order(service.BestVersion().Name))
 
@@ -149,6 +160,7 @@ func New(svc Service, opts Options) http.Handler {
 	admin.POST("/reconcile", a.reconcile)
 	a.couponRoutes(r, orders, admin)
 	a.shopRoutes(r, admin)
+	a.captchaRoutes(r)
 	return r
 }
 
@@ -180,8 +192,14 @@ type orderBody struct {
 }
 
 func (a *api) order(version string) gin.HandlerFunc {
+	v, _ := service.FindVersion(version)
+	limited := v.Limits && a.opts.Limits != nil
 	return func(c *gin.Context) {
-		var b orderBody
+		var (
+			b   orderBody
+			o   service.Order
+			err error
+		)
 		if !a.decode(c, &b) {
 			return
 		}
@@ -189,9 +207,15 @@ func (a *api) order(version string) gin.HandlerFunc {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
 			return
 		}
-		o, err := a.svc.Orders.PlaceOrderOnce(c.Request.Context(), version,
-			service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number},
-			c.GetHeader("Idempotency-Key"))
+		req := service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number}
+		if limited {
+			release, ok := a.admit(c, req)
+			if !ok {
+				return
+			}
+			defer func() { release(err) }()
+		}
+		o, err = a.svc.Orders.PlaceOrderOnce(c.Request.Context(), version, req, c.GetHeader("Idempotency-Key"))
 		if err != nil {
 			a.writeError(c, err)
 			return

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/go-seckill/seckill/admission"
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/recovery"
 )
@@ -288,6 +289,8 @@ func TestErrorTable(t *testing.T) {
 		service.ErrAmbiguous:          {http.StatusServiceUnavailable, "outcome_unknown"},
 		service.ErrUnavailable:        {http.StatusServiceUnavailable, "unavailable"},
 		service.ErrMoving:             {http.StatusServiceUnavailable, "busy"},
+		admission.ErrTwin:             {http.StatusTooManyRequests, "too_many_requests"},
+		admission.ErrEarly:            {http.StatusForbidden, "ordered_early"},
 	}
 	if len(statusOf) != len(want) {
 		t.Errorf("statusOf has %d rows, this test knows %d: keep them in step", len(statusOf), len(want))

@@ -87,25 +87,49 @@ func (s *sampler) allow(now time.Time) (bool, int64) {
 	return true, skipped
 }
 
-// shed answers 503 busy at once when max hot requests are already in
-// flight, and keeps the in-flight gauge.
-func (a *api) shed(max int) gin.HandlerFunc {
-	slots := make(chan struct{}, max)
+// slots are the hot requests served at once (http.max_in_flight).
+type slots struct{ ch chan struct{} }
+
+func (a *api) newSlots(max int) *slots {
 	a.metrics.InFlightCap.Set(float64(max))
+	return &slots{ch: make(chan struct{}, max)}
+}
+
+// tryServe serves c in a free slot; false when none is free.
+func (s *slots) tryServe(a *api, c *gin.Context) bool {
+	select {
+	case s.ch <- struct{}{}:
+		s.serve(a, c)
+		return true
+	default:
+		return false
+	}
+}
+
+// serve serves c in the slot just taken, and frees it.
+func (s *slots) serve(a *api, c *gin.Context) {
+	a.metrics.InFlight.Inc()
+	defer func() {
+		a.metrics.InFlight.Dec()
+		<-s.ch
+	}()
+	c.Next()
+}
+
+// shed answers 503 busy at once when every slot is taken, and keeps the
+// in-flight gauge.
+func (a *api) shed(s *slots) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		select {
-		case slots <- struct{}{}:
-			a.metrics.InFlight.Inc()
-			defer func() {
-				a.metrics.InFlight.Dec()
-				<-slots
-			}()
-			c.Next()
-		default:
-			a.metrics.Shed.Inc()
-			c.Header("Retry-After", "1")
-			writeErrorCode(c, http.StatusServiceUnavailable, "busy", "too many orders at once; try again in a moment")
-			c.Abort()
+		if !s.tryServe(a, c) {
+			a.busy(c)
 		}
 	}
+}
+
+// busy sheds c: 503 busy, try again in a moment.
+func (a *api) busy(c *gin.Context) {
+	a.metrics.Shed.Inc()
+	c.Header("Retry-After", "1")
+	writeErrorCode(c, http.StatusServiceUnavailable, "busy", "too many orders at once; try again in a moment")
+	c.Abort()
 }

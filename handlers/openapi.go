@@ -29,14 +29,34 @@ var openapiDoc = sync.OnceValues(func() (*openapi3.T, error) {
 	if order == nil || order.Post == nil {
 		return nil, fmt.Errorf("openapi.yaml: no POST /order to describe the versions with")
 	}
-	for _, v := range service.VersionNames() {
+	for _, v := range service.Versions() {
 		op := *order.Post
-		op.OperationID = "order" + v
-		op.Summary = "place an order through version " + v
-		doc.Paths.Set("/order"+v, &openapi3.PathItem{Post: &op})
+		op.OperationID = "order" + v.Name
+		op.Summary = "place an order through version " + v.Name
+		if v.Limits {
+			limited(doc, &op)
+		}
+		doc.Paths.Set("/order"+v.Name, &openapi3.PathItem{Post: &op})
 	}
 	return doc, nil
 })
+
+// limited adds to op, a copy of /order's, what the edge's limits add: the
+// captcha headers and their refusals.
+func limited(doc *openapi3.T, op *openapi3.Operation) {
+	op.Summary += ", behind the edge's limits (per address, per user, the stock gate)"
+	op.Parameters = append(append(openapi3.Parameters{}, op.Parameters...),
+		&openapi3.ParameterRef{Ref: "#/components/parameters/captchaId", Value: doc.Components.Parameters["captchaId"].Value},
+		&openapi3.ParameterRef{Ref: "#/components/parameters/captchaSolution", Value: doc.Components.Parameters["captchaSolution"].Value})
+	responses := openapi3.NewResponses()
+	for code, r := range op.Responses.Map() {
+		responses.Set(code, r)
+	}
+	for code, name := range map[string]string{"403": "OrderedEarly", "429": "Limited"} {
+		responses.Set(code, &openapi3.ResponseRef{Ref: "#/components/responses/" + name, Value: doc.Components.Responses[name].Value})
+	}
+	op.Responses = responses
+}
 
 // OpenAPI is the API's description, OpenAPI 3.
 func OpenAPI() (*openapi3.T, error) { return openapiDoc() }

@@ -44,8 +44,16 @@ type Metrics struct {
 	InFlightCap prometheus.Gauge
 	// Shed counts hot requests refused with 503 busy at the cap.
 	Shed prometheus.Counter
-	// RateLimited counts requests refused by a rate limiter.
-	RateLimited prometheus.Counter
+	// RateLimited counts the limited versions' refusals by reason: ip,
+	// instance, user_in_flight, early, stock_gate, captcha (see package
+	// admission).
+	RateLimited *prometheus.CounterVec
+	// LimitFallbacks counts the address limits taken on this instance alone
+	// while the Redis the instances share did not answer.
+	LimitFallbacks prometheus.Counter
+	// QueueWait is how long a limited order waited for a slot past
+	// http.max_in_flight, by outcome: served, or busy when the wait ran out.
+	QueueWait *prometheus.HistogramVec
 
 	// Dependency times each call to Redis, MySQL (or SQLite) and nsqd;
 	// DependencyErrors counts those that failed.
@@ -83,8 +91,13 @@ func New() *Metrics {
 		Help: "http.max_in_flight: order and claim requests served at once before 503 busy."})
 	m.Shed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "http", Name: "shed_total",
 		Help: "Order and claim requests refused with 503 busy at http.max_in_flight."})
-	m.RateLimited = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "http", Name: "rate_limited_total",
-		Help: "Requests refused by a rate limiter (none is configured yet: stays 0)."})
+	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "http", Name: "rate_limited_total",
+		Help: "Limited orders refused by the edge's limits, by reason."}, []string{"reason"})
+	m.LimitFallbacks = prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "http", Name: "limit_fallbacks_total",
+		Help: "Address limits taken on this instance alone while the shared Redis did not answer."})
+	m.QueueWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Subsystem: "http", Name: "queue_wait_seconds",
+		Help: "Time a limited order waited for a slot past http.max_in_flight, by outcome (served, busy).", Buckets: LatencyBuckets},
+		[]string{"outcome"})
 	m.Dependency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: "dependency_duration_seconds",
 		Help: "Calls to a dependency (redis, mysql, sqlite, nsqd) by operation.", Buckets: DependencyBuckets},
 		[]string{"dependency", "op"})
@@ -100,9 +113,12 @@ func New() *Metrics {
 		Help: "Drifts seen by reconciliation passes (one per goods or template and pass), by kind."}, []string{"kind"})
 	m.DriftRepaired = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "reconcile", Name: "drift_repaired_total",
 		Help: "Drifts repaired by reconciliation passes, by kind."}, []string{"kind"})
-	for _, c := range []prometheus.Collector{m.Answers, m.Latency, m.InFlight, m.InFlightCap, m.Shed, m.RateLimited,
+	for _, c := range []prometheus.Collector{m.Answers, m.Latency, m.InFlight, m.InFlightCap, m.Shed, m.RateLimited, m.LimitFallbacks, m.QueueWait,
 		m.Dependency, m.DependencyErrors, m.ConsumerLag, m.DeadLetters, m.Drifting, m.DriftSeen, m.DriftRepaired} {
 		f(c)
+	}
+	for _, reason := range []string{"ip", "instance", "user_in_flight", "early", "stock_gate", "captcha"} {
+		m.RateLimited.WithLabelValues(reason)
 	}
 	for _, kind := range []string{"goods", "coupon"} {
 		m.Drifting.WithLabelValues(kind)

@@ -46,6 +46,10 @@ type Version struct {
 	// only; anyone else is answered 403 not_reserved without touching the
 	// stock.
 	ReservedOnly bool
+	// Limits admits its orders through the edge's limits (package
+	// admission): per address, per user, the stock threshold, and a bounded
+	// wait for a slot past the in-flight cap instead of 503 busy at once.
+	Limits bool
 }
 
 // versions is the one list of order paths, oldest first; the comment on
@@ -67,6 +71,9 @@ var versions = []Version{
 	// Logical databases over hosts by a map: the hosts double while the sale
 	// goes on, moving half the data, and no order changes its address.
 	{Name: "V7", Path: ReserveFirst, Place: ByLogicalDB, Route: ByUser, SoldOutFlag: true},
+	// V6 behind the edge's limits: bots, twins and the crowd past k × stock
+	// are refused before they reach Redis's stock.
+	{Name: "V8", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, Limits: true},
 	// Group commit: one INSERT and one publish per batch of concurrent
 	// orders, not per order: the round trips per order are no longer the
 	// ceiling.

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/go-seckill/seckill/admission"
 	"github.com/go-seckill/seckill/config"
 	"github.com/go-seckill/seckill/consumer"
 	"github.com/go-seckill/seckill/handlers"
@@ -225,7 +226,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 
 	lookupds := cfg.LookupdAddrs()
-	if a.listener, err = consumer.StartStockBack(units.flags.Clear, consumer.Options{
+	if a.listener, err = consumer.StartStockBack(units.stockBack, consumer.Options{
 		Topic: cfg.NSQ.StockBackTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", a.lease.Node(), randomToken()[:8]),
 		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log), Lag: a.lag(cfg.NSQ.StockBackTopic),
 	}); err != nil {
@@ -281,6 +282,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log, Metrics: a.metrics, RequestLogSuccesses: cfg.HTTP.RequestLogPerSecond,
+			Limits: a.limits(units.admission), TrustedProxies: cfg.Limits.Proxies(),
 		}),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
@@ -317,6 +319,11 @@ type units struct {
 	coupons    observedCoupons
 	// reservations admits the first reservers of reservation sales.
 	reservations *reservation.Reservations
+	admission    *admission.Admission
+	// stockBack runs when another instance says goods have stock again:
+	// the sold-out flag is cleared and the stock gate learns the units on
+	// sale anew. The instance that put the stock back also reopens the gate.
+	stockBack func(goodsID int64)
 }
 
 // wire builds the units of the domain on the stores. The ledger is kept
@@ -324,13 +331,20 @@ type units struct {
 func (a *App) wire(ids *store.IDs) units {
 	cfg := a.cfg
 	layout := cfg.Layout()
-	u := units{flags: soldout.New(cfg.SoldOut.TTL)}
+	u := units{flags: soldout.New(cfg.SoldOut.TTL), admission: a.newAdmission()}
+	u.stockBack = func(goodsID int64) {
+		u.flags.Clear(goodsID)
+		u.admission.Forget(goodsID)
+	}
 	clock := payment.NewClock(a.pub, a.log)
 	a.ledger = ledger.New(ledger.Stores{
 		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
 		Sales: a.database, Records: a.database, Truths: a.database, Orders: a.database, Announcer: a.pub,
 	}, ledger.Options{
-		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: u.flags.Clear,
+		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: func(goodsID int64) {
+			u.flags.Clear(goodsID)
+			u.admission.StockBack(goodsID)
+		},
 	}, a.log)
 	u.placer = ordering.New(a.ledger, a.database, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
 		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,

@@ -35,6 +35,10 @@ type Env struct {
 	NSQDs    []*store.EmbeddedNSQD // none when the instances run their own
 }
 
+// TrustedProxies is the instances' limits.trusted_proxies: the tests'
+// clients, on loopback, say which address each user comes from.
+const TrustedProxies = "127.0.0.1,::1"
+
 // NewEnv gives the test two MySQL databases (the primary doubles as the
 // first order host), a Redis key prefix and two nsqd, so that every version
 // runs as designed, with intervals short enough for a test.
@@ -60,6 +64,7 @@ func NewEnv(tb testing.TB) *Env {
 		"SECKILL_OUTBOX_INTERVAL":        "200ms",
 		"SECKILL_OUTBOX_GRACE":           "3s",
 		"SECKILL_CONSUMER_MAX_ATTEMPTS":  "5",
+		"SECKILL_LIMITS_TRUSTED_PROXIES": TrustedProxies,
 	}}
 	e.patientV1()
 	return e
@@ -90,6 +95,7 @@ func NewStandaloneEnv(tb testing.TB) *Env {
 		"SECKILL_OUTBOX_INTERVAL":        "200ms",
 		"SECKILL_OUTBOX_GRACE":           "3s",
 		"SECKILL_SOLDOUT_TTL":            "1m",
+		"SECKILL_LIMITS_TRUSTED_PROXIES": TrustedProxies,
 	}}
 	e.patientV1()
 	return e

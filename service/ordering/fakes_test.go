@@ -263,8 +263,14 @@ func newWorldWith(t *testing.T, opts Options) *world {
 		flags:    soldout.New(time.Hour),
 	}
 	w.placer = New(w.ledger, w.orders, w.prices, w.pub, w.ids, w.outcomes, w.flags, opts, fakes.Log())
+	w.placer.EnableReservations(admission(func(int64, int64) error { return nil }))
 	return w
 }
+
+// admission is a reservation sale's answer to each order.
+type admission func(goodsID, userID int64) error
+
+func (a admission) Admit(_ context.Context, goodsID, userID int64) error { return a(goodsID, userID) }
 
 // The calls that sell: the ledger's, the order rows' and the queue's.
 var sellCalls = []string{"Ledger.Reserve", "Ledger.SellInOneTransaction", "Ledger.SettleFailedWrite", "Orders.InsertOrder", "Publish"}

@@ -421,3 +421,24 @@ func TestOrderAmountIsPriceTimesNumber(t *testing.T) {
 		t.Errorf("%d reservations, want 1", n)
 	}
 }
+
+// A reservation sale (V12) refuses anyone it does not admit before the
+// stock is touched.
+func TestAReservationSaleRefusesStrangersBeforeTheStock(t *testing.T) {
+	w := newWorld(t)
+	w.placer.EnableReservations(admission(func(goodsID, userID int64) error {
+		if userID == 2 {
+			return service.ErrNotReserved
+		}
+		return nil
+	}))
+	if _, err := w.placer.PlaceOrder(ctx, "V12", service.OrderRequest{UserID: 2, GoodsID: 3, Number: 1}); !errors.Is(err, service.ErrNotReserved) {
+		t.Fatalf("a stranger's order: %v, want not reserved", err)
+	}
+	if n := w.rec.Count("Ledger.Reserve"); n != 0 {
+		t.Errorf("%d reservations for a stranger, want none", n)
+	}
+	if _, err := w.placer.PlaceOrder(ctx, "V12", service.OrderRequest{UserID: 1, GoodsID: 3, Number: 1}); err != nil {
+		t.Fatalf("an admitted reserver's order: %v", err)
+	}
+}

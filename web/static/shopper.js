@@ -88,6 +88,7 @@ function newCard(g) {
   el.dataset.goodsId = g.id;
   const c = { el, goods: g, busy: false, holdUntil: 0, pending: null };
   el.querySelector('.buy').addEventListener('click', () => buy(c));
+  el.querySelector('.captcha-send').addEventListener('click', () => solveCaptcha(c));
   return c;
 }
 
@@ -158,7 +159,42 @@ const refusals = {
   stock_not_loaded: 'The stock is being reloaded — click Retry in a moment',
   outcome_unknown: 'We could not confirm your order — click Retry: it finds the same order, never a second one',
   rate_limited: 'Too many requests — try again in a moment',
+  captcha_invalid: 'Those digits did not match — type the ones in the new picture',
+  too_many_requests: 'Your earlier order of this item is still being handled — wait a moment, then retry',
+  ordered_early: 'You ordered before the sale opened, so this sale does not take your orders',
 };
+
+// orderPath is the order route the page sells through: /order, or the
+// version named by ?version= (e.g. ?version=V8, the version behind the
+// edge's limits, which offers a captcha when this address orders too fast).
+const orderPath = '/order' + (new URLSearchParams(location.search).get('version') || '').replace(/[^A-Za-z0-9]/g, '');
+
+// offerCaptcha fetches a captcha and shows it on the card; its solution
+// goes with the next order and lets it past the address's limit once.
+async function offerCaptcha(c) {
+  try {
+    const res = await fetch('/captcha', { method: 'POST' });
+    const body = await res.json();
+    if (res.status !== 201) return false;
+    const box = c.el.querySelector('.captcha');
+    c.captcha = { id: body.captcha_id, solution: '' };
+    box.querySelector('img').src = body.image;
+    box.querySelector('.captcha-answer').value = '';
+    box.hidden = false;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// solveCaptcha orders again with the digits typed.
+function solveCaptcha(c) {
+  if (!c.captcha) return;
+  c.captcha.solution = c.el.querySelector('.captcha-answer').value.trim();
+  c.el.querySelector('.captcha').hidden = true;
+  c.holdUntil = 0;
+  buy(c);
+}
 
 async function buy(c) {
   const userID = Number(shopperID.value);
@@ -175,18 +211,27 @@ async function buy(c) {
   paint(c);
   let text = 'No answer from the shop — click Retry: it will not order twice', ok = false;
   try {
-    const res = await fetch('/order', {
+    const headers = { 'Content-Type': 'application/json', 'Idempotency-Key': c.pending.key };
+    if (c.captcha && c.captcha.solution) {
+      headers['X-Captcha-Id'] = c.captcha.id;
+      headers['X-Captcha-Solution'] = c.captcha.solution;
+    }
+    c.captcha = null; // a captcha is good for one order, right or wrong
+    const res = await fetch(orderPath, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Idempotency-Key': c.pending.key },
+      headers,
       body: JSON.stringify({ user_id: userID, goods_id: c.goods.id, number: 1 }),
     });
     const body = await res.json().catch(() => ({}));
-    const code = res.status === 429 ? 'rate_limited' : body.error;
+    const code = body.error || (res.status === 429 ? 'rate_limited' : undefined);
     if (res.status === 201) {
       text = 'Ordered! order id ' + body.order_id;
       ok = true;
     } else {
       text = refusals[code] || `The shop refused the order (${code || 'HTTP ' + res.status})`;
+    }
+    if (res.status === 429 && body.captcha && await offerCaptcha(c)) {
+      text = 'Too many orders from your address — type the digits in the picture to order now';
     }
     if (res.status !== 503 && res.status !== 429) c.pending = null; // answered for good: a new click is a new order
     if (res.status === 429 || res.status === 503) {
