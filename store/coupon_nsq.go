@@ -39,3 +39,18 @@ func (p *Publisher) AnnounceTemplate(ctx context.Context, templateID int64) erro
 	}
 	return p.publish(p.couponChange, body, templateID)
 }
+
+// GoodsChange is the body of the "goods changed" broadcast.
+type GoodsChange struct {
+	GoodsID int64 `json:"goods_id"`
+}
+
+// AnnounceGoods broadcasts that a goods was created or changed; every
+// instance drops its cached copy (see goodscache).
+func (p *Publisher) AnnounceGoods(ctx context.Context, goodsID int64) error {
+	body, err := json.Marshal(GoodsChange{GoodsID: goodsID})
+	if err != nil {
+		return err
+	}
+	return p.publish(p.goodsChange, body, goodsID)
+}

@@ -114,7 +114,7 @@ func TestInvalidRequestsNeverReserve(t *testing.T) {
 		{"goods 0", "V6", service.OrderRequest{UserID: 1, GoodsID: 0, Number: 1}, service.ErrInvalid},
 		{"number 0", "V1", service.OrderRequest{UserID: 1, GoodsID: 1, Number: 0}, service.ErrInvalid},
 		{"number past max", "V6", service.OrderRequest{UserID: 1, GoodsID: 1, Number: testOpts.MaxNumber + 1}, service.ErrInvalid},
-		{"unknown version", "V9", service.OrderRequest{UserID: 1, GoodsID: 1, Number: 1}, service.ErrNotFound},
+		{"unknown version", "V99", service.OrderRequest{UserID: 1, GoodsID: 1, Number: 1}, service.ErrNotFound},
 	} {
 		for _, key := range []string{"", "k"} {
 			w := newWorld(t)
