@@ -63,6 +63,10 @@ type Metrics struct {
 	Drifting      *prometheus.GaugeVec
 	DriftSeen     *prometheus.CounterVec
 	DriftRepaired *prometheus.CounterVec
+
+	// StatementsByRoute counts the database statements requests made, by
+	// route (see WithRoute): what a read costs the database.
+	StatementsByRoute *prometheus.CounterVec
 }
 
 // New makes the metrics in a fresh registry, with the Go runtime's and the
@@ -104,6 +108,8 @@ func New() *Metrics {
 		m.Dependency, m.DependencyErrors, m.ConsumerLag, m.DeadLetters, m.Drifting, m.DriftSeen, m.DriftRepaired} {
 		f(c)
 	}
+	m.StatementsByRoute = newStatementsByRoute()
+	f(m.StatementsByRoute)
 	for _, kind := range []string{"goods", "coupon"} {
 		m.Drifting.WithLabelValues(kind)
 		m.DriftSeen.WithLabelValues(kind)

@@ -34,12 +34,14 @@ type Store interface {
 // Options tune the cache; zero values take the defaults in brackets.
 type Options struct {
 	MaxSize int // goods kept in memory, the hot set [10000]
-	// TTL is how long this instance keeps a goods' details; admin changes
-	// are announced and seen at once [1m].
+	// TTL is how long this instance keeps a goods after loading it; admin
+	// changes are announced and seen at once [30s].
 	TTL time.Duration
-	// StockTTL is how old the stock shown may grow: the next read after it
-	// reloads the goods from Redis in the background and answers the value
-	// held meanwhile [1s].
+	// StockTTL is how old the stock shown grows while the goods are read:
+	// the first read after it reloads the goods from Redis in the
+	// background and answers the value held meanwhile, so a hot goods'
+	// reads never wait for Redis. A goods nobody read for longer answers
+	// its old stock once, at most TTL old [1s].
 	StockTTL time.Duration
 	// AbsentTTL is how long an unknown id is remembered as such [2s].
 	AbsentTTL time.Duration
@@ -68,7 +70,7 @@ type Cache struct {
 // a read finds Redis lost goods.
 func New(store Store, recatalog func(ctx context.Context) error, o Options, log *slog.Logger) *Cache {
 	o.MaxSize = cmpOr(o.MaxSize, 10_000)
-	o.TTL = cmpOr(o.TTL, time.Minute)
+	o.TTL = cmpOr(o.TTL, 30*time.Second)
 	o.StockTTL = cmpOr(o.StockTTL, time.Second)
 	o.AbsentTTL = cmpOr(o.AbsentTTL, 2*time.Second)
 	c := &Cache{store: store, recatalog: recatalog, log: log}
