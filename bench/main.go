@@ -156,7 +156,7 @@ type results struct {
 	Phases     []phaseResult  `json:"phases"`
 	Coupons    []couponPhase  `json:"coupon_phases"`
 	Reshard    *reshardResult `json:"reshard,omitempty"`
-	Reads      *readPhase     `json:"reads,omitempty"` // V9's GET /goods/:id
+	Reads      *readPhase     `json:"reads,omitempty"`      // V9's GET /goods/:id
 	ServiceLog []logCount     `json:"service_log_problems"` // WARN and ERROR lines by message
 	// ClusterServiceLog is the same for the instance on the Redis Cluster.
 	ClusterServiceLog []logCount    `json:"cluster_service_log_problems"`
