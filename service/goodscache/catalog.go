@@ -5,19 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/catalog"
 )
-
-// Inner is the catalog this one decorates: admin writes go through it,
-// shopper reads do not.
-type Inner interface {
-	CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error)
-	AddStock(ctx context.Context, goodsID, n int64, opID string) (service.Goods, bool, error)
-	Goods(ctx context.Context, id int64) (service.Goods, error)
-	ListGoods(ctx context.Context) ([]service.Goods, error)
-	ShopperGoods(ctx context.Context) ([]service.Goods, error)
-	Stats(ctx context.Context, id int64) (service.Stats, error)
-	EditGoods(ctx context.Context, id int64, name string, w service.SaleWindow) (service.Goods, error)
-}
 
 // Announcer tells every instance that a goods changed.
 type Announcer interface {
@@ -28,15 +17,15 @@ type Announcer interface {
 // write (which updates Redis), drops this instance's copy and announces
 // the change to the others.
 type Catalog struct {
-	Inner
+	*catalog.Catalog
 	cache    *Cache
 	announce Announcer
 	log      *slog.Logger
 }
 
 // NewCatalog decorates inner with the cache.
-func NewCatalog(inner Inner, cache *Cache, announce Announcer, log *slog.Logger) *Catalog {
-	return &Catalog{Inner: inner, cache: cache, announce: announce, log: log}
+func NewCatalog(inner *catalog.Catalog, cache *Cache, announce Announcer, log *slog.Logger) *Catalog {
+	return &Catalog{Catalog: inner, cache: cache, announce: announce, log: log}
 }
 
 // Goods is one goods from the cache; the Sale field is left zero (only
@@ -51,7 +40,7 @@ func (c *Catalog) ShopperGoods(ctx context.Context) ([]service.Goods, error) {
 }
 
 func (c *Catalog) CreateGoods(ctx context.Context, ng service.NewGoods) (service.Goods, error) {
-	g, err := c.Inner.CreateGoods(ctx, ng)
+	g, err := c.Catalog.CreateGoods(ctx, ng)
 	if err == nil {
 		c.changed(ctx, g.ID)
 	}
@@ -59,7 +48,7 @@ func (c *Catalog) CreateGoods(ctx context.Context, ng service.NewGoods) (service
 }
 
 func (c *Catalog) AddStock(ctx context.Context, goodsID, n int64, opID string) (service.Goods, bool, error) {
-	g, replayed, err := c.Inner.AddStock(ctx, goodsID, n, opID)
+	g, replayed, err := c.Catalog.AddStock(ctx, goodsID, n, opID)
 	if err == nil {
 		c.changed(ctx, goodsID)
 	}
@@ -67,7 +56,7 @@ func (c *Catalog) AddStock(ctx context.Context, goodsID, n int64, opID string) (
 }
 
 func (c *Catalog) EditGoods(ctx context.Context, id int64, name string, w service.SaleWindow) (service.Goods, error) {
-	g, err := c.Inner.EditGoods(ctx, id, name, w)
+	g, err := c.Catalog.EditGoods(ctx, id, name, w)
 	if err == nil {
 		c.changed(ctx, id)
 	}
