@@ -142,8 +142,8 @@ func TestBoundFor(t *testing.T) {
 		{"V3", inStock, ceilInsert16, true},
 		{"V5", inStock, ceilInsert16, true},
 		{"V6", soldOut, ceilHTTP, true},
-		{"V9", inStock, ceilInsert16, false},
-		{"V9", soldOut, ceilHTTP, false},
+		{"V99", inStock, ceilInsert16, false},
+		{"V99", soldOut, ceilHTTP, false},
 	} {
 		b := boundFor(tc.version, tc.phase, cs)
 		if b.ID != tc.want || b.Listed != tc.listed {

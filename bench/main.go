@@ -59,6 +59,7 @@ type options struct {
 	Redis           string        `json:"-"`
 	Prefix          string        `json:"redis_key_prefix"`
 	Out             string        `json:"-"` // gets BENCHMARKS.md and bench/
+	ReadsOnly       bool          `json:"-"` // only the HTTP ceiling and V9's read phase, no report
 	Script          string        `json:"-"` // wrk/order.lua
 	ClaimScript     string        `json:"-"` // wrk/claim.lua
 }
@@ -102,6 +103,7 @@ func main() {
 	flag.StringVar(&o.Out, "out", "", "directory for BENCHMARKS.md and bench/ (default: docs, or a temp dir with -smoke)")
 	dbName := flag.String("db", "", "database name (dropped and recreated; default "+o.Database+", or seckill_bench_smoke with -smoke), so that two runs on one server do not share one")
 	prefix := flag.String("prefix", "", "Redis key prefix (cleared first; default "+o.Prefix+")")
+	flag.BoolVar(&o.ReadsOnly, "reads", false, "measure only the HTTP ceiling and V9's read phase (GET /goods/:id), print them, write no report")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -130,6 +132,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+	if o.ReadsOnly {
+		if res.Reads == nil || !res.Reads.ok() {
+			fmt.Fprintln(os.Stderr, "bench: FAILED: the read phase")
+			os.Exit(1)
+		}
+		return
+	}
 	if !res.ok() {
 		fmt.Fprintln(os.Stderr, "bench: FAILED: a phase broke an invariant or did not run; see", res.Report)
 		os.Exit(1)
@@ -151,6 +160,7 @@ type results struct {
 	// Overload is the best version shedding against the limited one
 	// waiting, under the same overload.
 	Overload   []overloadResult `json:"overload,omitempty"`
+	Reads      *readPhase       `json:"reads,omitempty"`      // V9's GET /goods/:id
 	ServiceLog []logCount       `json:"service_log_problems"` // WARN and ERROR lines by message
 	// ClusterServiceLog is the same for the instance on the Redis Cluster.
 	ClusterServiceLog []logCount    `json:"cluster_service_log_problems"`
@@ -179,6 +189,9 @@ func (r *results) ok() bool {
 		if !p.ok() {
 			return false
 		}
+	}
+	if r.Reads != nil && !r.Reads.ok() {
+		return false
 	}
 	return ran
 }
@@ -314,6 +327,11 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		Wrk:   wrkRun{Script: o.Script, Threads: o.Threads, Conns: o.Conns, Duration: o.Duration},
 		Meter: meter, Quiet: quiet,
 	}
+	if o.ReadsOnly {
+		res.Reads = runReadsOnly(ctx, svc, o, co, root, logf)
+		logReadPhase(logf, *res.Reads)
+		return res, nil
+	}
 	logf("ceilings, first pass")
 	passStart := time.Now()
 	res.Ceilings = measureCeilings(ctx, co, nil, logf)
@@ -377,6 +395,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	quiet.wait(ctx, "V9 reads")
+	reads := runReadPhase(ctx, svc, o, root, httpCeilingRate(res.Ceilings))
+	res.Reads = &reads
+	logReadPhase(logf, reads)
 	logf("V7: doubling the hosts under load")
 	quiet.wait(ctx, "reshard")
 	rr := runReshard(ctx, svc, servers, bin, env, o)
@@ -430,6 +452,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		p := &res.Phases[i]
 		p.Bound = boundFor(p.Version, p.Phase, res.Ceilings)
 		p.Fraction = fraction(p.Wrk.RPS, p.Bound)
+	}
+	if res.Reads != nil && res.Reads.Err == "" {
+		res.Reads.Bound = httpCeilingRate(res.Ceilings)
+		res.Reads.Fraction = res.Reads.Wrk.RPS / max(res.Reads.Bound, 1)
 	}
 	for i := range res.Coupons {
 		if res.Coupons[i].measured() {

@@ -417,6 +417,7 @@ func markdown(r *results) string {
 
 	w("\n## Reading the results\n\n")
 	w("%s\n", reading(r))
+	b.WriteString(readsMarkdown(r.Reads))
 	b.WriteString(couponSection(r))
 	return b.String()
 }

@@ -45,6 +45,7 @@ var (
 	rePct      = regexp.MustCompile(`(?m)^\s*(50|90|99)(?:\.000)?%\s+([0-9.]+)([a-z]+)\s*$`)
 	reSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	reNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reReads    = regexp.MustCompile(`reads: ok=(\d+) other=(\d+)`) // wrk/read.lua: Created counts the 200s
 	reOrders   = regexp.MustCompile(`(?:orders: created=(\d+) sold_out=(\d+)|claims: created=(\d+) out_of_stock=(\d+)) other=(\d+)`)
 )
 
@@ -92,6 +93,11 @@ func parseWrk(out string) (wrkResult, error) {
 	}
 	if m = reNon2xx.FindStringSubmatch(out); m != nil {
 		r.Non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m = reReads.FindStringSubmatch(out); m != nil {
+		r.Created, _ = strconv.ParseInt(m[1], 10, 64)
+		r.Other, _ = strconv.ParseInt(m[2], 10, 64)
+		return r, nil
 	}
 	if m = reOrders.FindStringSubmatch(out); m == nil {
 		return r, errors.New("wrk output has no \"orders: created=...\" or \"claims: created=...\" line (is the script wrk/order.lua or wrk/claim.lua?)")

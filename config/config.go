@@ -45,6 +45,16 @@ type Config struct {
 	Debug      Debug          `mapstructure:"debug"`
 	Metrics    Metrics        `mapstructure:"metrics"`
 	Limits     Limits         `mapstructure:"limits"`
+	GoodsCache GoodsCache     `mapstructure:"goods_cache"`
+}
+
+// GoodsCache tunes V9's in-process goods cache, the level in front of
+// Redis that answers the shopper reads and V9's order checks.
+type GoodsCache struct {
+	MaxSize   int           `mapstructure:"max_size"`
+	TTL       time.Duration `mapstructure:"ttl"`
+	StockTTL  time.Duration `mapstructure:"stock_ttl"`
+	AbsentTTL time.Duration `mapstructure:"absent_ttl"`
 }
 
 // Metrics configures the internal listener of /metrics, kept apart from
@@ -126,6 +136,8 @@ type NSQ struct {
 	CouponExpiryTopic   string `mapstructure:"coupon_expiry_topic"`
 	CouponExpiryChannel string `mapstructure:"coupon_expiry_channel"`
 	CouponChangeTopic   string `mapstructure:"coupon_change_topic"`
+	// GoodsChangeTopic broadcasts V9's goods cache invalidations.
+	GoodsChangeTopic string `mapstructure:"goods_change_topic"`
 }
 
 type Coupon struct {
@@ -359,6 +371,12 @@ func (c Config) Validate() error {
 	}
 	if c.Outbox.LateHorizon < c.Outbox.Grace || c.Outbox.LateHorizon <= c.Order.WriteBudget {
 		bad("outbox.late_horizon", "must be at least outbox.grace and longer than order.write_budget")
+	}
+	if c.NSQ.GoodsChangeTopic == "" {
+		bad("nsq.goods_change_topic", "must be set")
+	}
+	if c.GoodsCache.MaxSize < 1 || c.GoodsCache.TTL <= 0 || c.GoodsCache.StockTTL <= 0 || c.GoodsCache.AbsentTTL <= 0 {
+		bad("goods_cache.max_size/ttl/stock_ttl/absent_ttl", "must be positive (a size, durations such as 1s)")
 	}
 	if c.Coupon.LocalTTL <= 0 || c.Coupon.AbsentTTL <= 0 || c.Coupon.RefreshInterval <= 0 || c.Coupon.SweepInterval <= 0 {
 		bad("coupon.local_ttl/absent_ttl/refresh_interval/sweep_interval", "must be positive durations such as 5s")

@@ -281,13 +281,7 @@ func respond(m *nsq.Message, err error) {
 // instance's own and calls stockBack with each goods id; o.Channel should
 // end in #ephemeral so nsqd drops it when the instance goes.
 func StartStockBack(stockBack func(goodsID int64), o Options) (*Consumer, error) {
-	return start(o, nsq.HandlerFunc(func(m *nsq.Message) error {
-		var b service.StockBack
-		if err := json.Unmarshal(m.Body, &b); err == nil && b.GoodsID > 0 {
-			stockBack(b.GoodsID)
-		}
-		return nil // a broadcast that cannot be read is dropped: the flag's TTL covers it
-	}))
+	return StartBroadcast("goods_id", stockBack, o)
 }
 
 // Canceller cancels orders unpaid at their deadline.

@@ -51,13 +51,28 @@ func StartCouponExpiry(e Expirer, o Options, log *slog.Logger) (*Consumer, error
 // of this instance's own (o.Channel should end in #ephemeral) and calls
 // changed with each template id.
 func StartCouponChanges(changed func(templateID int64), o Options) (*Consumer, error) {
+	return StartBroadcast("template_id", changed, o)
+}
+
+// StartGoodsChanges listens for "goods changed" broadcasts (V9's cache
+// invalidations) on a channel of this instance's own and calls changed
+// with each goods id.
+func StartGoodsChanges(changed func(goodsID int64), o Options) (*Consumer, error) {
+	return StartBroadcast("goods_id", changed, o)
+}
+
+// StartBroadcast listens on a channel of this instance's own (o.Channel
+// should end in #ephemeral, so that nsqd drops it when the instance goes)
+// for broadcasts whose JSON body names an id in field, and calls each with
+// it. A body that cannot be read is dropped: the caches' and flags' short
+// lives cover it.
+func StartBroadcast(field string, each func(id int64), o Options) (*Consumer, error) {
 	return start(o, nsq.HandlerFunc(func(m *nsq.Message) error {
-		var c struct {
-			TemplateID int64 `json:"template_id"`
+		var body map[string]json.RawMessage
+		var id int64
+		if json.Unmarshal(m.Body, &body) == nil && json.Unmarshal(body[field], &id) == nil && id > 0 {
+			each(id)
 		}
-		if err := json.Unmarshal(m.Body, &c); err == nil && c.TemplateID > 0 {
-			changed(c.TemplateID)
-		}
-		return nil // unreadable: dropped; the caches' short lives cover it
+		return nil
 	}))
 }

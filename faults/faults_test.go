@@ -55,6 +55,7 @@ func TestFaults(t *testing.T) {
 		{"9", "Overload", "10× overload past max in-flight", overload},
 		{"10", "PaymentRacesTimeout", "payment racing its timeout", paymentRacesTimeout},
 		{"11", "LimitsRedisDown", "V8: the Redis of the shared limits down for 2 s", limitsRedisDown},
+		{"12", "RedisDownForV9Reads", "Redis unreachable for 2 s under V9 reads and orders", redisDownForReads},
 	}
 	// Failures the service is known to have: skipped unless asked for.
 	known := map[string]string{}

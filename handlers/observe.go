@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/go-seckill/seckill/metrics"
 )
 
 // unmatched is the route label of a request no route took (404, 405).
@@ -21,6 +23,7 @@ const unmatched = "unmatched"
 func (a *api) observe(versions map[string]string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
+		c.Request = c.Request.WithContext(metrics.WithRoute(c.Request.Context(), c.FullPath()))
 		c.Next()
 		elapsed := time.Since(start)
 		route := c.FullPath()

@@ -71,6 +71,10 @@ type Metrics struct {
 	Drifting      *prometheus.GaugeVec
 	DriftSeen     *prometheus.CounterVec
 	DriftRepaired *prometheus.CounterVec
+
+	// StatementsByRoute counts the database statements requests made, by
+	// route (see WithRoute): what a read costs the database.
+	StatementsByRoute *prometheus.CounterVec
 }
 
 // New makes the metrics in a fresh registry, with the Go runtime's and the
@@ -120,6 +124,8 @@ func New() *Metrics {
 	for _, reason := range []string{"ip", "instance", "user_in_flight", "early", "stock_gate", "captcha"} {
 		m.RateLimited.WithLabelValues(reason)
 	}
+	m.StatementsByRoute = newStatementsByRoute()
+	f(m.StatementsByRoute)
 	for _, kind := range []string{"goods", "coupon"} {
 		m.Drifting.WithLabelValues(kind)
 		m.DriftSeen.WithLabelValues(kind)

@@ -33,9 +33,26 @@ type TemplateChange struct {
 // AnnounceTemplate broadcasts that a template changed; every instance
 // reads the topic on a channel of its own.
 func (p *Publisher) AnnounceTemplate(ctx context.Context, templateID int64) error {
-	body, err := json.Marshal(TemplateChange{TemplateID: templateID})
+	return p.announce(p.couponChange, TemplateChange{TemplateID: templateID}, templateID)
+}
+
+// GoodsChange is the body of the "goods changed" broadcast.
+type GoodsChange struct {
+	GoodsID int64 `json:"goods_id"`
+}
+
+// AnnounceGoods broadcasts that a goods was created or changed; every
+// instance drops its cached copy (see goodscache).
+func (p *Publisher) AnnounceGoods(ctx context.Context, goodsID int64) error {
+	return p.announce(p.goodsChange, GoodsChange{GoodsID: goodsID}, goodsID)
+}
+
+// announce publishes a broadcast body as JSON; every instance reads the
+// topic on a channel of its own.
+func (p *Publisher) announce(topic string, body any, route int64) error {
+	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	return p.publish(p.couponChange, body, templateID)
+	return p.publish(topic, b, route)
 }

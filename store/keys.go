@@ -42,3 +42,12 @@ func CouponStockKey(prefix, tag string) string { return prefix + "coupon_stock_{
 func CouponTemplateKey(prefix string, id int64) string {
 	return prefix + "coupon_tpl_{" + strconv.FormatInt(id, 10) + "}"
 }
+
+// GoodsIndexKey is the sorted set of every goods id Redis holds (score:
+// the id), the list the shopper reads walk.
+func GoodsIndexKey(prefix string) string { return prefix + "goods_index" }
+
+// GoodsCatalogKey says Redis holds every goods (their hashes, details
+// included, and the index). A flush takes it: its absence tells a Redis
+// that lost its data from one that does not know an id.
+func GoodsCatalogKey(prefix string) string { return prefix + "goods_catalog" }

@@ -17,6 +17,13 @@ type Observer interface {
 	Observe(dependency, op string, d time.Duration, err error)
 }
 
+// StatementObserver, when the Observer is one too, counts each database
+// statement with the context it was made with (the route a request
+// serves, say).
+type StatementObserver interface {
+	ObserveStatement(ctx context.Context, dependency string)
+}
+
 // redisHook times every command of a go-redis client.
 type redisHook struct{ obs Observer }
 
@@ -91,6 +98,13 @@ type observedConn struct {
 	obs Observer
 }
 
+// statement counts a statement made with ctx.
+func (c *observedConn) statement(ctx context.Context) {
+	if so, ok := c.obs.(StatementObserver); ok {
+		so.ObserveStatement(ctx, c.dep)
+	}
+}
+
 func (c *observedConn) observe(op string, start time.Time, err error) {
 	if errors.Is(err, driver.ErrSkip) {
 		return // database/sql takes another way, timed there
@@ -99,6 +113,7 @@ func (c *observedConn) observe(op string, start time.Time, err error) {
 }
 
 func (c *observedConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.statement(ctx)
 	e, ok := c.Conn.(driver.ExecerContext)
 	if !ok {
 		return nil, driver.ErrSkip
@@ -110,6 +125,7 @@ func (c *observedConn) ExecContext(ctx context.Context, q string, args []driver.
 }
 
 func (c *observedConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	c.statement(ctx)
 	qc, ok := c.Conn.(driver.QueryerContext)
 	if !ok {
 		return nil, driver.ErrSkip
@@ -121,6 +137,7 @@ func (c *observedConn) QueryContext(ctx context.Context, q string, args []driver
 }
 
 func (c *observedConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	c.statement(ctx)
 	start := time.Now()
 	var s driver.Stmt
 	var err error
@@ -134,6 +151,7 @@ func (c *observedConn) PrepareContext(ctx context.Context, q string) (driver.Stm
 }
 
 func (c *observedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.statement(ctx)
 	start := time.Now()
 	var tx driver.Tx
 	var err error

@@ -205,9 +205,10 @@ func (r *Redis) runOnKey(ctx context.Context, s *redis.Script, goodsID int64, ar
 	return nil
 }
 
-// Put loads new goods: stock, sale window and limit, replacing what the
-// keys held. MULTI/EXEC on a cluster needs one slot: both keys share the
-// goods' hash tag.
+// Put loads new goods: stock, sale window, limit and details, replacing
+// what the keys held, and lists the goods in the index. MULTI/EXEC on a
+// cluster needs one slot: both keys share the goods' hash tag; the index
+// is another slot's, written after.
 func (r *Redis) Put(ctx context.Context, g service.Goods) error {
 	keys := r.keys(g.ID)
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -215,11 +216,15 @@ func (r *Redis) Put(ctx context.Context, g service.Goods) error {
 		p.HSet(ctx, keys[0], goodsFields(g, g.Stock)...)
 		return nil
 	})
-	return unavailable(err)
+	if err != nil {
+		return unavailable(err)
+	}
+	return r.indexGoods(ctx, g.ID)
 }
 
 // windowScript sets the sale window fields start_ms (ARGV[1]) and end_ms
-// (ARGV[2]) of a goods hash, deleting a field whose value is empty, only
+// (ARGV[2]) of a goods hash, deleting a field whose value is empty, and
+// its name (ARGV[3]), only
 // when the hash exists: a missing one is being rebuilt from the database,
 // and writing into it would make a hash without stock that the rebuild
 // would then refuse to replace.
@@ -229,19 +234,21 @@ local names = {'start_ms', 'end_ms'}
 for i = 1, 2 do
   if ARGV[i] == '' then redis.call('HDEL', KEYS[1], names[i]) else redis.call('HSET', KEYS[1], names[i], ARGV[i]) end
 end
+redis.call('HSET', KEYS[1], 'name', ARGV[3])
 return 0
 `)
 
-// SetWindow puts goods' sale window in its hash, where the reservation
-// script reads it; ErrStockNotLoaded when Redis does not hold the goods.
-func (r *Redis) SetWindow(ctx context.Context, goodsID int64, w service.SaleWindow) error {
+// SetNameAndWindow puts goods' sale window in its hash, where the
+// reservation script reads it, and its name, where the shopper reads take
+// it; ErrStockNotLoaded when Redis does not hold the goods.
+func (r *Redis) SetNameAndWindow(ctx context.Context, goodsID int64, name string, w service.SaleWindow) error {
 	ms := func(t *time.Time) string {
 		if t == nil {
 			return ""
 		}
 		return strconv.FormatInt(t.UnixMilli(), 10)
 	}
-	n, err := windowScript.Run(ctx, r.c, []string{GoodsKey(r.prefix, goodsID)}, ms(w.StartAt), ms(w.EndAt)).Int64()
+	n, err := windowScript.Run(ctx, r.c, []string{GoodsKey(r.prefix, goodsID)}, ms(w.StartAt), ms(w.EndAt), name).Int64()
 	if err != nil {
 		return unavailable(err)
 	}
@@ -253,7 +260,7 @@ func (r *Redis) SetWindow(ctx context.Context, goodsID int64, w service.SaleWind
 
 // goodsFields are the hash fields of a goods key.
 func goodsFields(g service.Goods, stock int64) []any {
-	fields := []any{"stock", stock, "limit", g.PerUserLimit}
+	fields := append([]any{"stock", stock, "limit", g.PerUserLimit}, detailFields(g)...)
 	if g.StartAt != nil {
 		fields = append(fields, "start_ms", g.StartAt.UnixMilli())
 	}

@@ -97,7 +97,7 @@ func (r *Redis) restore(ctx context.Context, keys, staged []string, g service.Go
 	case n < 0:
 		return false, unavailable(errors.New("the staged goods expired before they were put in place"))
 	}
-	return n == 1, nil
+	return n == 1, r.indexGoods(ctx, g.ID)
 }
 
 // staging writes keys that are not in place yet, a pipelined chunk of

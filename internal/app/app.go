@@ -37,6 +37,7 @@ import (
 	"github.com/go-seckill/seckill/service/catalog"
 	"github.com/go-seckill/seckill/service/coupon"
 	"github.com/go-seckill/seckill/service/deadletter"
+	"github.com/go-seckill/seckill/service/goodscache"
 	"github.com/go-seckill/seckill/service/ledger"
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
@@ -87,6 +88,7 @@ type App struct {
 	listener  *consumer.Consumer // stock-back broadcasts
 	couponExp *consumer.Consumer // coupon and template expiries; nil when the consumer is switched off
 	couponChg *consumer.Consumer // "template changed" broadcasts
+	goodsChg  *consumer.Consumer // "goods changed" broadcasts (V9's goods cache)
 	ledger    *ledger.Ledger     // nil until wired
 	letters   *deadletter.Book   // nil until wired
 	lease     *store.NodeLease   // this instance's snowflake node
@@ -205,7 +207,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	if a.pub, err = store.NewPublisher(nsqds, store.PublisherTopics{
 		Stock: cfg.NSQ.Topic, Timeout: cfg.NSQ.TimeoutTopic, StockBack: cfg.NSQ.StockBackTopic,
-		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic,
+		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic, GoodsChange: cfg.NSQ.GoodsChangeTopic,
 	}, log, a.metrics); err != nil {
 		return nil, err
 	}
@@ -224,6 +226,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if err := a.loadStock(ctx); err != nil {
 		return nil, err
 	}
+	if err := a.loadCatalog(ctx); err != nil {
+		return nil, err
+	}
 
 	lookupds := cfg.LookupdAddrs()
 	if a.listener, err = consumer.StartStockBack(units.stockBack, consumer.Options{
@@ -236,6 +241,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Topic: cfg.NSQ.CouponChangeTopic, Channel: fmt.Sprintf("instance-%d-%s#ephemeral", a.lease.Node(), randomToken()[:8]),
 		NSQDs: nsqds, Lookupds: lookupds, Concurrency: 1, NSQLog: store.NSQLogger(log), Lag: a.lag(cfg.NSQ.CouponChangeTopic),
 	}); err != nil {
+		return nil, err
+	}
+	if err = a.listenGoodsChanges(units.goodsCache, nsqds, lookupds); err != nil {
 		return nil, err
 	}
 	if cfg.Consumer.Enabled {
@@ -262,7 +270,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			return nil, err
 		}
 	}
-	for _, c := range []prometheus.Collector{newConsumerCollector(a), newCacheCollector(a.cacheStats), newStockCollector(units.catalog)} {
+	for _, c := range []prometheus.Collector{newConsumerCollector(a), newCacheCollector(a.cacheStats), newStockCollector(units.catalog),
+		newGoodsCacheCollector(units.goodsMemory, units.goodsCache)} {
 		if err = a.metrics.Register(c); err != nil {
 			return nil, err
 		}
@@ -277,7 +286,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	gin.SetMode(gin.ReleaseMode)
 	a.http = &http.Server{
 		Handler: handlers.New(handlers.Service{
-			Orders: units.placer, Catalog: units.catalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons,
+			Orders: units.placer, Catalog: units.shownCatalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons,
 			DeadLetters: units.letters, Reservations: units.reservations, Ready: a.ready,
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
@@ -324,6 +333,11 @@ type units struct {
 	// the sold-out flag is cleared and the stock gate learns the units on
 	// sale anew. The instance that put the stock back also reopens the gate.
 	stockBack func(goodsID int64)
+	// V9's goods cache, the catalog the routes see (shopper reads from
+	// the cache), and the cache's in-memory statistics.
+	goodsCache   *goodscache.Cache
+	shownCatalog *goodscache.Catalog
+	goodsMemory  *stats.Counter
 }
 
 // wire builds the units of the domain on the stores. The ledger is kept
@@ -331,11 +345,12 @@ type units struct {
 func (a *App) wire(ids *store.IDs) units {
 	cfg := a.cfg
 	layout := cfg.Layout()
-	u := units{flags: soldout.New(cfg.SoldOut.TTL), admission: a.newAdmission()}
+	u := units{flags: soldout.New(cfg.SoldOut.TTL), admission: a.newAdmission(), goodsMemory: stats.NewCounter()}
 	u.stockBack = func(goodsID int64) {
 		u.flags.Clear(goodsID)
 		u.admission.Forget(goodsID)
 	}
+	u.goodsCache = a.newGoodsCache(u.goodsMemory)
 	clock := payment.NewClock(a.pub, a.log)
 	a.ledger = ledger.New(ledger.Stores{
 		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
@@ -347,7 +362,7 @@ func (a *App) wire(ids *store.IDs) units {
 		},
 	}, a.log)
 	u.placer = ordering.New(a.ledger, a.database, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
-		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
+		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout, CachedGoods: u.goodsCache,
 	}, a.log)
 	u.reservations = reservation.New(a.database, a.redis, a.database)
 	u.placer.EnableReservations(u.reservations)
@@ -357,6 +372,7 @@ func (a *App) wire(ids *store.IDs) units {
 	}, a.log), a.metrics}
 	u.payments = payment.New(a.database, a.ledger, paymentCoupons{u.coupons.Coupons}, layout, a.log)
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, a.redis, ids)
+	u.shownCatalog = goodscache.NewCatalog(u.catalog, u.goodsCache, a.pub, a.log)
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
 	u.reconciler = observedReconciler{recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log), a.metrics}
 	a.letters = deadletter.New(a.database, a.pub, a.log)
@@ -386,6 +402,20 @@ func (a *App) loadStock(ctx context.Context) error {
 	}
 	if len(started) > 0 {
 		a.log.Warn("redis holds no stock for some goods; rebuilding it from the database after the grace", "goods", started)
+	}
+	return nil
+}
+
+// loadCatalog makes Redis hold the catalog the shopper reads walk: every
+// goods' details in its hash, the index of ids, and the marker that says
+// both are whole (see store.Redis.Catalog).
+func (a *App) loadCatalog(ctx context.Context) error {
+	gs, err := a.database.ListGoods(ctx)
+	if err != nil {
+		return fmt.Errorf("list goods for redis: %w", err)
+	}
+	if err := a.redis.Catalog(ctx, gs); err != nil {
+		return fmt.Errorf("goods catalog into redis: %w", err)
 	}
 	return nil
 }
@@ -574,6 +604,9 @@ func (a *App) shutdown() {
 	}
 	if a.couponChg != nil {
 		a.couponChg.Stop()
+	}
+	if a.goodsChg != nil {
+		a.goodsChg.Stop()
 	}
 	if a.ledger != nil {
 		a.ledger.Close()

@@ -42,10 +42,11 @@ type Stocks interface {
 	Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, error)
 }
 
-// Windows puts a goods' sale window where the reservation reads it;
-// ErrStockNotLoaded when that store does not hold the goods now.
+// Windows puts a goods' sale window where the reservation reads it, and
+// its name where the shopper reads take it; ErrStockNotLoaded when that
+// store does not hold the goods now.
 type Windows interface {
-	SetWindow(ctx context.Context, goodsID int64, w service.SaleWindow) error
+	SetNameAndWindow(ctx context.Context, goodsID int64, name string, w service.SaleWindow) error
 }
 
 // IDs makes unique ids, for op ids an admin did not give.
@@ -114,7 +115,7 @@ func (c *Catalog) EditGoods(ctx context.Context, id int64, name string, w servic
 		return service.Goods{}, service.Invalid("end_at must come after start_at")
 	}
 	return c.goods.EditGoods(ctx, id, name, w, func(g service.Goods) error {
-		return c.windows.SetWindow(ctx, g.ID, g.SaleWindow)
+		return c.windows.SetNameAndWindow(ctx, g.ID, g.Name, g.SaleWindow)
 	})
 }
 

@@ -275,12 +275,12 @@ func TestEditGoods(t *testing.T) {
 		}
 		return g, nil
 	}
-	w.windows.SetWindowFn = func(context.Context, int64, service.SaleWindow) error { return applyErr }
+	w.windows.SetWindowFn = func(context.Context, int64, string, service.SaleWindow) error { return applyErr }
 	g, err := w.catalog.EditGoods(ctx, 7, "  phone  ", service.SaleWindow{StartAt: &start, EndAt: &end})
 	if err != nil || g.Name != "phone" {
 		t.Fatalf("got %+v, %v", g, err)
 	}
-	if set := w.rec.Of("Windows.SetWindow"); len(set) != 1 || set[0][0] != int64(7) {
+	if set := w.rec.Of("Windows.SetNameAndWindow"); len(set) != 1 || set[0][0] != int64(7) {
 		t.Errorf("windows set %v, want goods 7's once", set)
 	}
 	applyErr = service.ErrStockNotLoaded

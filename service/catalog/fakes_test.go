@@ -53,16 +53,16 @@ func (f *fakeGoods) EditGoods(ctx context.Context, id int64, name string, w serv
 
 // fakeWindows is a Windows whose method is a func field.
 type fakeWindows struct {
-	SetWindowFn func(ctx context.Context, goodsID int64, w service.SaleWindow) error
+	SetWindowFn func(ctx context.Context, goodsID int64, name string, w service.SaleWindow) error
 	Rec         *fakes.Recorder
 }
 
-func (f *fakeWindows) SetWindow(ctx context.Context, goodsID int64, w service.SaleWindow) error {
-	f.Rec.Record("Windows.SetWindow", goodsID, w)
+func (f *fakeWindows) SetNameAndWindow(ctx context.Context, goodsID int64, name string, w service.SaleWindow) error {
+	f.Rec.Record("Windows.SetNameAndWindow", goodsID, w)
 	if f.SetWindowFn == nil {
-		fakes.Unexpected("Windows.SetWindow")
+		fakes.Unexpected("Windows.SetNameAndWindow")
 	}
-	return f.SetWindowFn(ctx, goodsID, w)
+	return f.SetWindowFn(ctx, goodsID, name, w)
 }
 
 func (f *fakeGoods) Stats(ctx context.Context, goodsID int64) (service.Stats, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/substock"
+	"github.com/go-seckill/seckill/service/tiered"
 )
 
 // Coupons is the coupon domain's one unit: templates, claims, redemption,
@@ -31,18 +32,11 @@ type Coupons struct {
 	o         Options
 	log       *slog.Logger
 
-	local *otter.Cache[int64, cached] // the first level of the template cache
-	list  *otter.Cache[int, []int64]  // ids of templates not ended, one entry
+	local *tiered.Cache[int64, Template] // the first level of the template cache
+	list  *otter.Cache[int, []int64]     // ids of templates not ended, one entry
 
 	mu    sync.Mutex
 	drift map[int64]Drift // the drift each template showed on the previous pass
-}
-
-// cached is a template in the in-process cache, or an id known not to be
-// one.
-type cached struct {
-	t      Template
-	absent bool
 }
 
 // Options tune the domain; zero values take the defaults in brackets.
@@ -87,16 +81,7 @@ func New(templates Templates, records Records, stocks SubStocks, cache TemplateC
 	}
 	c := &Coupons{templates: templates, records: records, stocks: stocks, cache: cache, locker: locker, messages: messages,
 		ids: ids, picker: substock.New(stocks, o.EmptyFor), o: o, log: log, drift: map[int64]Drift{}}
-	c.local = otter.Must(&otter.Options[int64, cached]{
-		MaximumSize:   100_000,
-		StatsRecorder: o.CacheStats,
-		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[int64, cached]) time.Duration {
-			if e.Value.absent {
-				return o.AbsentTTL
-			}
-			return o.LocalTTL
-		}),
-	})
+	c.local = tiered.New(tiered.Options{MaxSize: 100_000, TTL: o.LocalTTL, AbsentTTL: o.AbsentTTL, Stats: o.CacheStats}, c.load)
 	c.list = otter.Must(&otter.Options[int, []int64]{MaximumSize: 1, ExpiryCalculator: otter.ExpiryWriting[int, []int64](time.Second)})
 	return c
 }
@@ -275,8 +260,8 @@ func (c *Coupons) publish(ctx context.Context, t Template) {
 // Changed drops this instance's copy of a template and forgets which of its
 // sub-stocks it saw empty: an admin changed it.
 func (c *Coupons) Changed(templateID int64) {
-	if old, ok := c.local.Invalidate(templateID); ok && !old.absent {
-		c.picker.Forget(old.t.Tags...)
+	if old, ok := c.local.Invalidate(templateID); ok {
+		c.picker.Forget(old.Tags...)
 	}
 	c.list.InvalidateAll()
 }
@@ -289,23 +274,23 @@ func (c *Coupons) Template(ctx context.Context, id int64) (Template, error) {
 	if id < 1 {
 		return Template{}, fmt.Errorf("%w: coupon template %d", service.ErrNotFound, id)
 	}
-	v, err := c.local.Get(ctx, id, otter.LoaderFunc[int64, cached](c.load))
+	t, found, err := c.local.Get(ctx, id)
 	if err != nil {
 		return Template{}, err
 	}
-	if v.absent {
+	if !found {
 		return Template{}, fmt.Errorf("%w: coupon template %d", service.ErrNotFound, id)
 	}
-	return v.t, nil
+	return t, nil
 }
 
-func (c *Coupons) load(ctx context.Context, id int64) (cached, error) {
+func (c *Coupons) load(ctx context.Context, id int64) (Template, bool, error) {
 	t, found, absent, err := c.cache.CachedTemplate(ctx, id)
 	switch {
 	case err == nil && absent:
-		return cached{absent: true}, nil
+		return Template{}, false, nil
 	case err == nil && found:
-		return cached{t: t}, nil
+		return t, true, nil
 	case err != nil:
 		c.log.Warn("redis did not answer for a template; reading mysql", "template_id", id, "err", err)
 	}
@@ -313,12 +298,12 @@ func (c *Coupons) load(ctx context.Context, id int64) (cached, error) {
 	switch {
 	case errors.Is(err, service.ErrNotFound):
 		_ = c.cache.CacheAbsent(ctx, id, c.o.AbsentTTL)
-		return cached{absent: true}, nil
+		return Template{}, false, nil
 	case err != nil:
-		return cached{}, err
+		return Template{}, false, err
 	}
 	_ = c.cache.CacheTemplate(ctx, t, c.o.RedisTTL)
-	return cached{t: t}, nil
+	return t, true, nil
 }
 
 // Claimable lists the templates claimable now, with their remaining units.

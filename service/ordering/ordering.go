@@ -56,6 +56,9 @@ type Options struct {
 	MaxNumber  int64          // most units one order may take
 	Layout     service.Layout // order tables and hosts
 	PayTimeout time.Duration  // how long an order may stay unpaid
+	// CachedGoods answers the goods checks of the versions that take them
+	// from the goods cache (Version.CachedGoods); nil: they use Prices.
+	CachedGoods Prices
 }
 
 // Placer places orders.
@@ -116,7 +119,11 @@ func (p *Placer) check(version string, req service.OrderRequest) (service.Versio
 // key's order is in the database already (Redis lost its record of the
 // key), that order is the answer.
 func (p *Placer) placeNew(ctx context.Context, v service.Version, req service.OrderRequest, key string) (service.Order, error) {
-	price, err := p.prices.Price(ctx, req.GoodsID)
+	prices := p.prices
+	if v.CachedGoods && p.opts.CachedGoods != nil {
+		prices = p.opts.CachedGoods
+	}
+	price, err := prices.Price(ctx, req.GoodsID)
 	if err != nil {
 		return service.Order{}, err
 	}

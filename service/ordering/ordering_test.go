@@ -114,7 +114,7 @@ func TestInvalidRequestsNeverReserve(t *testing.T) {
 		{"goods 0", "V6", service.OrderRequest{UserID: 1, GoodsID: 0, Number: 1}, service.ErrInvalid},
 		{"number 0", "V1", service.OrderRequest{UserID: 1, GoodsID: 1, Number: 0}, service.ErrInvalid},
 		{"number past max", "V6", service.OrderRequest{UserID: 1, GoodsID: 1, Number: testOpts.MaxNumber + 1}, service.ErrInvalid},
-		{"unknown version", "V9", service.OrderRequest{UserID: 1, GoodsID: 1, Number: 1}, service.ErrNotFound},
+		{"unknown version", "V99", service.OrderRequest{UserID: 1, GoodsID: 1, Number: 1}, service.ErrNotFound},
 	} {
 		for _, key := range []string{"", "k"} {
 			w := newWorld(t)
@@ -440,5 +440,41 @@ func TestAReservationSaleRefusesStrangersBeforeTheStock(t *testing.T) {
 	}
 	if _, err := w.placer.PlaceOrder(ctx, "V12", service.OrderRequest{UserID: 1, GoodsID: 3, Number: 1}); err != nil {
 		t.Fatalf("an admitted reserver's order: %v", err)
+	}
+}
+
+// cachedPrices is the goods cache as the order path sees it: it knows
+// goods 1 only, at 700 cents.
+type cachedPrices struct{}
+
+func (cachedPrices) Price(_ context.Context, goodsID int64) (int64, error) {
+	if goodsID != 1 {
+		return 0, service.ErrNotFound
+	}
+	return 700, nil
+}
+
+// The versions that take their goods checks from the goods cache (V9) ask
+// it, not the store's prices: an id the cache knows as absent is refused
+// before any reservation; the others keep their own prices.
+func TestCachedGoodsVersionsCheckTheCache(t *testing.T) {
+	t.Parallel()
+	opts := testOpts
+	opts.CachedGoods = cachedPrices{}
+	for _, v := range service.Versions() {
+		w := newWorldWith(t, opts)
+		o, err := w.placer.PlaceOrder(ctx, v.Name, service.OrderRequest{UserID: 1, GoodsID: 2, Number: 1})
+		if v.CachedGoods {
+			if !errors.Is(err, service.ErrNotFound) || len(w.rec.Names()) != 0 {
+				t.Errorf("%s, goods the cache does not know: %v, calls %v; want not found and no call", v.Name, err, w.rec.Names())
+			}
+			if o, err = w.placer.PlaceOrder(ctx, v.Name, service.OrderRequest{UserID: 1, GoodsID: 1, Number: 2}); err != nil || o.Amount != 1400 {
+				t.Errorf("%s, goods the cache knows: amount %d %v, want 1400 (its price)", v.Name, o.Amount, err)
+			}
+			continue
+		}
+		if err != nil || o.Amount != 200 {
+			t.Errorf("%s: amount %d %v, want 200 from the store's prices", v.Name, o.Amount, err)
+		}
 	}
 }
