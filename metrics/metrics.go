@@ -63,6 +63,10 @@ type Metrics struct {
 	Drifting      *prometheus.GaugeVec
 	DriftSeen     *prometheus.CounterVec
 	DriftRepaired *prometheus.CounterVec
+
+	// DoubleChecks counts V10's delayed checks by event: sent, confirmed,
+	// republished, dead_lettered.
+	DoubleChecks *prometheus.CounterVec
 }
 
 // New makes the metrics in a fresh registry, with the Go runtime's and the
@@ -104,6 +108,7 @@ func New() *Metrics {
 		m.Dependency, m.DependencyErrors, m.ConsumerLag, m.DeadLetters, m.Drifting, m.DriftSeen, m.DriftRepaired} {
 		f(c)
 	}
+	m.DoubleChecks = newDoubleChecks(r)
 	for _, kind := range []string{"goods", "coupon"} {
 		m.Drifting.WithLabelValues(kind)
 		m.DriftSeen.WithLabelValues(kind)

@@ -38,6 +38,11 @@ type Version struct {
 	// stock comes back (every instance hears of it by broadcast) or the
 	// flag's TTL ends. The flag only ever refuses; a sale goes through Redis.
 	SoldOutFlag bool
+	// DoubleCheck follows each order's stock message with a delayed check
+	// that republishes the decrement while it is unconfirmed, at most
+	// doublecheck.max_republish times, then hands it to a person as a dead
+	// letter (service/doublecheck).
+	DoubleCheck bool
 }
 
 // versions is the one list of order paths, oldest first; the comment on
@@ -59,6 +64,9 @@ var versions = []Version{
 	// Logical databases over hosts by a map: the hosts double while the sale
 	// goes on, moving half the data, and no order changes its address.
 	{Name: "V7", Path: ReserveFirst, Place: ByLogicalDB, Route: ByUser, SoldOutFlag: true},
+	// The seed's double check: a lost decrement is republished after the
+	// check's delay by the order's own delayed message, not found by a sweep.
+	{Name: "V10", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, DoubleCheck: true},
 }
 
 // bestVersion is the version of POST /order: V6, the fastest path. V7

@@ -27,6 +27,7 @@ type Publisher struct {
 	stockBackTopic string
 	couponExpiry   string
 	couponChange   string
+	checkTopic     string   // V10's delayed checks
 	obs            Observer // nil: none
 }
 
@@ -34,6 +35,7 @@ type Publisher struct {
 type PublisherTopics struct {
 	Stock, Timeout, StockBack  string
 	CouponExpiry, CouponChange string
+	Check                      string
 }
 
 // NewPublisher connects one producer per nsqd address. An observer, if
@@ -43,7 +45,7 @@ func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger, obs 
 		return nil, fmt.Errorf("no nsqd address to publish to")
 	}
 	p := &Publisher{topic: topics.Stock, timeoutTopic: topics.Timeout, stockBackTopic: topics.StockBack,
-		couponExpiry: topics.CouponExpiry, couponChange: topics.CouponChange}
+		couponExpiry: topics.CouponExpiry, couponChange: topics.CouponChange, checkTopic: topics.Check}
 	if len(obs) > 0 {
 		p.obs = obs[0]
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/go-seckill/seckill/service/catalog"
 	"github.com/go-seckill/seckill/service/coupon"
 	"github.com/go-seckill/seckill/service/deadletter"
+	"github.com/go-seckill/seckill/service/doublecheck"
 	"github.com/go-seckill/seckill/service/ledger"
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
@@ -85,6 +86,7 @@ type App struct {
 	listener  *consumer.Consumer // stock-back broadcasts
 	couponExp *consumer.Consumer // coupon and template expiries; nil when the consumer is switched off
 	couponChg *consumer.Consumer // "template changed" broadcasts
+	checks    *consumer.Consumer // V10's delayed checks; nil when the consumer is switched off
 	ledger    *ledger.Ledger     // nil until wired
 	letters   *deadletter.Book   // nil until wired
 	lease     *store.NodeLease   // this instance's snowflake node
@@ -203,7 +205,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	if a.pub, err = store.NewPublisher(nsqds, store.PublisherTopics{
 		Stock: cfg.NSQ.Topic, Timeout: cfg.NSQ.TimeoutTopic, StockBack: cfg.NSQ.StockBackTopic,
-		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic,
+		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic, Check: cfg.NSQ.CheckTopic,
 	}, log, a.metrics); err != nil {
 		return nil, err
 	}
@@ -257,6 +259,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
 			ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(log),
 		}, log); err != nil {
+			return nil, err
+		}
+		if a.checks, err = a.startChecks(units.checker, nsqds, lookupds); err != nil {
 			return nil, err
 		}
 	}
@@ -313,6 +318,8 @@ type units struct {
 	catalog    *catalog.Catalog
 	outbox     *recovery.Outbox
 	reconciler observedReconciler
+	checker    *doublecheck.Checker
+	scheduled  *recovery.Scheduled // nil without reconcile.schedule
 	coupons    observedCoupons
 }
 
@@ -322,6 +329,9 @@ func (a *App) wire(ids *store.IDs) units {
 	cfg := a.cfg
 	layout := cfg.Layout()
 	u := units{flags: soldout.New(cfg.SoldOut.TTL)}
+	a.letters = deadletter.New(a.database, a.pub, a.log)
+	u.letters = a.letters
+	u.checker = a.newChecker()
 	clock := payment.NewClock(a.pub, a.log)
 	a.ledger = ledger.New(ledger.Stores{
 		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
@@ -330,7 +340,7 @@ func (a *App) wire(ids *store.IDs) units {
 		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: u.flags.Clear,
 	}, a.log)
 	u.placer = ordering.New(a.ledger, a.database, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
-		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout,
+		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout, Checks: u.checker,
 	}, a.log)
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
 		Layout: layout, WriteBudget: cfg.Order.WriteBudget,
@@ -340,8 +350,9 @@ func (a *App) wire(ids *store.IDs) units {
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, a.redis, ids)
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
 	u.reconciler = observedReconciler{recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log), a.metrics}
-	a.letters = deadletter.New(a.database, a.pub, a.log)
-	u.letters = a.letters
+	if sched, ok := cfg.ReconcileSchedule(); ok {
+		u.scheduled = recovery.NewScheduled(a.database, a.ledger.Repairs(), sched, cfg.Reconcile.ScheduleRepairAfter, time.Now, a.log)
+	}
 	return u
 }
 
@@ -425,14 +436,17 @@ func (a *App) startLoops(u units) {
 			a.log.Info("shard map held", "epoch", epoch)
 		}
 	})
-	a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
-		if _, err := u.reconciler.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("reconciliation failed", "err", err)
-		}
-		if _, err := u.coupons.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("coupon reconciliation failed", "err", err)
-		}
-	})
+	if a.cfg.Reconcile.Interval > 0 {
+		a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
+			if _, err := u.reconciler.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("reconciliation failed", "err", err)
+			}
+			if _, err := u.coupons.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("coupon reconciliation failed", "err", err)
+			}
+		})
+	}
+	a.reconcileOnSchedule(ctx, u.scheduled)
 	a.every(ctx, a.cfg.Coupon.SweepInterval, func(ctx context.Context) {
 		if n, ended, err := u.coupons.Sweep(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("coupon expiry sweep failed", "err", err)
@@ -546,6 +560,9 @@ func (a *App) shutdown() {
 	}
 	if a.timeouts != nil {
 		a.timeouts.Stop()
+	}
+	if a.checks != nil {
+		a.checks.Stop()
 	}
 	if a.listener != nil {
 		a.listener.Stop()

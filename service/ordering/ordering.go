@@ -51,11 +51,20 @@ type Prices interface {
 // IDs makes order ids that grow with time.
 type IDs interface{ NewID() int64 }
 
+// Checks follow an order's stock message with a delayed check of its
+// decrement (V10's double check).
+type Checks interface {
+	Schedule(ctx context.Context, m service.StockMessage, route int64)
+}
+
 // Options tune the placement of orders.
 type Options struct {
 	MaxNumber  int64          // most units one order may take
 	Layout     service.Layout // order tables and hosts
 	PayTimeout time.Duration  // how long an order may stay unpaid
+	// Checks schedules the double check of versions that have one; nil:
+	// those versions sell without it, the outbox sweep alone delivering.
+	Checks Checks
 }
 
 // Placer places orders.
@@ -152,6 +161,9 @@ func (p *Placer) sell(ctx context.Context, v service.Version, o service.Order) e
 		err = p.ledger.SellInOneTransaction(ctx, o)
 	} else {
 		err = p.reserveFirst(ctx, o, at, v.Route(o.UserID))
+		if err == nil && v.DoubleCheck && p.opts.Checks != nil {
+			p.opts.Checks.Schedule(ctx, service.MessageOf(o, at), v.Route(o.UserID))
+		}
 	}
 	if !errors.Is(err, service.ErrKeyHeld) {
 		return err
