@@ -61,6 +61,11 @@ type options struct {
 	Out             string        `json:"-"` // gets BENCHMARKS.md and bench/
 	Script          string        `json:"-"` // wrk/order.lua
 	ClaimScript     string        `json:"-"` // wrk/claim.lua
+	// V10 against the sweep: rounds of the two in stock, alternately; with
+	// DoubleCheckOnly nothing else runs and the report is doublecheck.md.
+	DoubleCheckRounds int    `json:"doublecheck_rounds"`
+	DoubleCheckOnly   bool   `json:"doublecheck_only"`
+	CheckTopic        string `json:"-"` // the service's double-check topic
 }
 
 func defaultOptions() options {
@@ -70,7 +75,7 @@ func defaultOptions() options {
 		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 12 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench", ClusterDatabase: "seckill_bench_cluster",
 		Masters: rediscluster.DefaultMasters, SubStocks: []int{1, 4, 16}, SettleTimeout: 15 * time.Second,
-		Redis: "127.0.0.1:6379", Prefix: "bench:",
+		Redis: "127.0.0.1:6379", Prefix: "bench:", DoubleCheckRounds: 3,
 	}
 }
 
@@ -102,6 +107,8 @@ func main() {
 	flag.StringVar(&o.Out, "out", "", "directory for BENCHMARKS.md and bench/ (default: docs, or a temp dir with -smoke)")
 	dbName := flag.String("db", "", "database name (dropped and recreated; default "+o.Database+", or seckill_bench_smoke with -smoke), so that two runs on one server do not share one")
 	prefix := flag.String("prefix", "", "Redis key prefix (cleared first; default "+o.Prefix+")")
+	flag.IntVar(&o.DoubleCheckRounds, "doublecheck-rounds", o.DoubleCheckRounds, "rounds of V10 against the best version in stock, alternately (0: none)")
+	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -115,7 +122,9 @@ func main() {
 		o = smokeOptions(o)
 	}
 	if *dbName != "" {
-		o.Database = *dbName
+		// The cluster instance's database goes with it, so that a run on
+		// its own database drops no other run's.
+		o.Database, o.ClusterDatabase = *dbName, *dbName+"_cluster"
 	}
 	if *prefix != "" {
 		o.Prefix = *prefix
@@ -136,17 +145,19 @@ func main() {
 
 // results is everything one run measured.
 type results struct {
-	Started    time.Time      `json:"started"`
-	Elapsed    time.Duration  `json:"elapsed_ns"`
-	Machine    machine        `json:"machine"`
-	Options    options        `json:"options"`
-	Versions   []string       `json:"versions"`
-	Best       string         `json:"best"`
-	Ceilings   []ceiling      `json:"ceilings"`
-	Phases     []phaseResult  `json:"phases"`
-	Coupons    []couponPhase  `json:"coupon_phases"`
-	Reshard    *reshardResult `json:"reshard,omitempty"`
-	ServiceLog []logCount     `json:"service_log_problems"` // WARN and ERROR lines by message
+	Started  time.Time      `json:"started"`
+	Elapsed  time.Duration  `json:"elapsed_ns"`
+	Machine  machine        `json:"machine"`
+	Options  options        `json:"options"`
+	Versions []string       `json:"versions"`
+	Best     string         `json:"best"`
+	Ceilings []ceiling      `json:"ceilings"`
+	Phases   []phaseResult  `json:"phases"`
+	Coupons  []couponPhase  `json:"coupon_phases"`
+	Reshard  *reshardResult `json:"reshard,omitempty"`
+	// DoubleCheck is V10 against the best version, in alternate rounds.
+	DoubleCheck *doubleCheckResult `json:"doublecheck,omitempty"`
+	ServiceLog  []logCount         `json:"service_log_problems"` // WARN and ERROR lines by message
 	// ClusterServiceLog is the same for the instance on the Redis Cluster.
 	ClusterServiceLog []logCount    `json:"cluster_service_log_problems"`
 	QuietWaited       time.Duration `json:"quiet_waited_ns"` // spent waiting for a quiet CPU
@@ -169,6 +180,9 @@ func (r *results) ok() bool {
 	}
 	if r.Reshard != nil && !r.Reshard.ok() {
 		return false
+	}
+	if r.DoubleCheck != nil {
+		return r.DoubleCheck.ok() && (ran || len(r.DoubleCheck.Phases) > 0)
 	}
 	return ran
 }
@@ -201,7 +215,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		return nil, err
 	}
 	o.ConsumerConns, o.ConsumerBatch = cfg.Consumer.Concurrency, cfg.Consumer.BatchSize
-	o.Topic, o.Channel = cfg.NSQ.Topic, cfg.NSQ.Channel
+	o.Topic, o.Channel, o.CheckTopic = cfg.NSQ.Topic, cfg.NSQ.Channel, cfg.NSQ.CheckTopic
 	o.RedisPool = cfg.Redis.PoolSize
 	res.Options = o
 	if err := ensureWrk(ctx, logf); err != nil {
@@ -285,6 +299,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	if idle, err := cpuIdle(ctx, time.Second); err == nil {
 		res.Machine.IdleBefore = fmt.Sprintf("%.0f%%", 100*idle)
 	}
+	if o.DoubleCheckOnly {
+		res.DoubleCheck = runDoubleCheck(ctx, svc, servers, meter, o, res.Best, quiet, logf)
+		svc.stop()
+		res.ServiceLog = svc.logProblems()
+		res.Elapsed = time.Since(res.Started)
+		res.Report, err = writeDoubleCheckReport(o.Out, res)
+		return res, err
+	}
 
 	// Ceilings first, with the service idle: the same run, the same machine.
 	ceilDSN, err := databaseDSN(o.MySQL, o.Database, true)
@@ -364,6 +386,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if o.DoubleCheckRounds > 0 {
+		res.DoubleCheck = runDoubleCheck(ctx, svc, servers, meter, o, res.Best, quiet, logf)
 	}
 	logf("V7: doubling the hosts under load")
 	quiet.wait(ctx, "reshard")

@@ -21,13 +21,14 @@ func (a *App) newChecker() *doublecheck.Checker {
 	}, a.log)
 }
 
-// startChecks reads the check topic.
+// startChecks reads the check topic; its consumer is reported with the
+// others (seckill_consumer_messages_total).
 func (a *App) startChecks(c *doublecheck.Checker, nsqds, lookupds []string) (*consumer.Consumer, error) {
 	cfg := a.cfg
 	return consumer.StartChecks(c, a.deadLetters(cfg.NSQ.CheckTopic), consumer.Options{
 		Topic: cfg.NSQ.CheckTopic, Channel: cfg.NSQ.CheckChannel, NSQDs: nsqds, Lookupds: lookupds,
 		Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
-		ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(a.log), Lag: a.lag(cfg.NSQ.CheckTopic),
+		ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(a.log), // no Lag: checks wait on purpose
 	}, a.log)
 }
 

@@ -1,0 +1,188 @@
+package faults
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-seckill/seckill/internal/harness"
+)
+
+// The service's default double-check topic (nsq.check_topic).
+const checkTopic = "seckill_stock_check"
+
+// deliveryVersion is how a scenario delivers decrements: V6 with the
+// outbox sweep, or V10 with its delayed check (and the sweep switched off,
+// so that the check alone is measured, or left on as it is by default).
+type deliveryVersion struct {
+	path  string
+	sweep bool
+}
+
+var (
+	bySweep = deliveryVersion{path: "/orderV6", sweep: true}
+	byCheck = deliveryVersion{path: "/orderV10"}
+)
+
+// vars configures the service for d: the sweep's grace and the check's
+// delay are both 2 s, so that they race on equal terms.
+func (d deliveryVersion) vars(nsqds ...*nsqd) map[string]string {
+	addrs := make([]string, len(nsqds))
+	for i, n := range nsqds {
+		addrs[i] = n.tcp
+	}
+	v := map[string]string{"SECKILL_NSQ_NSQD": strings.Join(addrs, ","), "SECKILL_DOUBLECHECK_DELAY": "2s"}
+	if !d.sweep {
+		v["SECKILL_OUTBOX_GRACE"], v["SECKILL_OUTBOX_LATE_HORIZON"] = "10m", "20m"
+	}
+	return v
+}
+
+// messagesOf counts the messages the nsqds took on the stock and check
+// topics.
+func messagesOf(t *testing.T, nsqds ...*nsqd) (stock, check uint64) {
+	t.Helper()
+	for _, n := range nsqds {
+		for topic, sum := range map[string]*uint64{stockTopic: &stock, checkTopic: &check} {
+			st, err := harness.NSQDStats(n.http, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*sum += st.MessageCount
+		}
+	}
+	return stock, check
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// checkEvents reads the service's double-check counters from its /metrics.
+func checkEvents(t *testing.T, metricsAddr string) map[string]int {
+	t.Helper()
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]int{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), `seckill_doublecheck_events_total{event="`)
+		if !ok {
+			continue
+		}
+		event, value, _ := strings.Cut(rest, `"} `)
+		n, _ := strconv.ParseFloat(value, 64)
+		out[event] = int(n)
+	}
+	return out
+}
+
+// 11, 12. One of two nsqd is SIGKILLed mid-sale and restarted a second
+// later; what it held in memory is lost. V6's lost decrements come back
+// through the outbox sweep. V10's come back through their checks, which
+// went to the other nsqd (a check goes to the nsqd after its decrement's),
+// with the sweep switched off: each loses one of the two, never both.
+// Recovery is from the restart until every decrement is applied.
+func nsqdKilledOfTwo(d deliveryVersion) func(t *testing.T) result {
+	return func(t *testing.T) result {
+		e := newEnv(t)
+		second := startNSQD(t, e.out)
+		metrics := freeAddr(t)
+		vars := d.vars(e.nsqd, second)
+		vars["SECKILL_METRICS_ADDR"] = metrics
+		s := e.service("seckill", vars)
+		s.start()
+		const stock = 100_000
+		g := s.CreateGoods(t, stock).ID
+		l := startLoad(s, g, loadSpec{path: d.path, workers: 32, dur: 6 * time.Second})
+		time.Sleep(time.Second)
+		l.setPhase("nsqd down")
+		e.nsqd.kill()
+		time.Sleep(time.Second)
+		l.setPhase("restarting")
+		e.nsqd.start()
+		back := time.Now()
+		l.wait()
+		if n := l.count("nsqd down ") - l.count("nsqd down 201"); n > 0 {
+			t.Errorf("%d orders refused while one nsqd was down: %s", n, l.summary())
+		}
+		snap := e.settle(g, stock, l.orders())
+		rec := time.Since(back)
+		ev := checkEvents(t, metrics)
+		return result{accepted: len(l.orders()), recovery: rec,
+			note: fmt.Sprintf("%s, sweep %s: %d orders stored; checks republished %d, dead-lettered %d",
+				d.path, onOff(d.sweep), len(snap.Orders), ev["republished"], ev["dead_lettered"])}
+	}
+}
+
+// 13, 14. The consumer stops taking stock messages for 8 s (its channel
+// paused on nsqd: the service, and V10's checker, keep running) while
+// orders come, then resumes. The sweep republishes each pending order once
+// per grace; V10's checks republish each one every delay, three times,
+// then dead-letter it, though nothing was lost: false alarms a person must
+// resolve. Every decrement still applies exactly once. Recovery is from
+// the resume until every decrement is applied.
+func consumerPaused(d deliveryVersion) func(t *testing.T) result {
+	return func(t *testing.T) result {
+		e := newEnv(t)
+		metrics := freeAddr(t)
+		vars := d.vars(e.nsqd)
+		vars["SECKILL_METRICS_ADDR"] = metrics
+		if !d.sweep {
+			delete(vars, "SECKILL_OUTBOX_GRACE") // V10 as it runs by default: the sweep is on
+			delete(vars, "SECKILL_OUTBOX_LATE_HORIZON")
+		}
+		s := e.service("seckill", vars)
+		s.start()
+		const stock = 100_000
+		g := s.CreateGoods(t, stock).ID
+		// The channel exists once the consumer has connected.
+		if !harness.WaitFor(10*time.Second, func() bool { _, err := e.nsqd.channel(stockTopic, stockChannel); return err == nil }) {
+			t.Fatal("the consumer's channel never appeared")
+		}
+		if err := harness.PauseChannel(e.nsqd.http, stockTopic, stockChannel, true); err != nil {
+			t.Fatal(err)
+		}
+		l := startLoad(s, g, loadSpec{path: d.path, workers: 8, dur: 2 * time.Second})
+		l.wait()
+		time.Sleep(6 * time.Second) // 8 s in all since the first order
+		if err := harness.PauseChannel(e.nsqd.http, stockTopic, stockChannel, false); err != nil {
+			t.Fatal(err)
+		}
+		resumed := time.Now()
+		ids := make([]int64, len(l.orders()))
+		for i, o := range l.orders() {
+			ids[i] = o.ID
+		}
+		var letters int64
+		harness.WaitFor(settleWithin, func() bool {
+			snap, err := e.Snapshot(context.Background(), g)
+			if err != nil || snap.SaleUnits != int64(len(snap.Orders)) {
+				return false
+			}
+			letters = snap.DeadLetters
+			return snap.Settled()
+		})
+		rec := time.Since(resumed)
+		// Dead letters of V10's checks name orders whose stock did apply:
+		// the invariants read them as the letters they are.
+		e.CheckInvariants(t, g, harness.Sale{Initial: stock, Accepted: ids, AllowUnanswered: true, DeadLetters: letters, Within: settleWithin})
+		stockMsgs, checkMsgs := messagesOf(t, e.nsqd)
+		ev := checkEvents(t, metrics)
+		orders := max(len(ids), 1)
+		return result{accepted: len(ids), recovery: rec,
+			note: fmt.Sprintf("%s: %.2f stock + %.2f check messages per order; checks republished %d, dead-lettered %d (orders applied all the same)",
+				d.path, float64(stockMsgs)/float64(orders), float64(checkMsgs)/float64(orders), ev["republished"], letters)}
+	}
+}
