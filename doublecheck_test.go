@@ -130,14 +130,16 @@ func TestDoubleCheckDeadLettersALostDecrementAndItsReplayAppliesOnce(t *testing.
 			Topic   string `json:"topic"`
 			Reason  string `json:"reason"`
 			Status  string `json:"status"`
+			Applied *bool  `json:"sale_applied"`
 		} `json:"dead_letters"`
 	}
 	if code := in.Call(t, http.MethodGet, "/admin/dead-letters?status=open", nil, &list); code != http.StatusOK || len(list.DeadLetters) != len(ids) {
 		t.Fatalf("list: %d %+v", code, list)
 	}
 	for _, l := range list.DeadLetters {
-		if l.Topic != in.Config.NSQ.Topic || !strings.Contains(l.Reason, "not confirmed after 3 republishes") || l.OrderID == "" {
-			t.Fatalf("letter %+v: want the stock topic, the order and the reason", l)
+		if l.Topic != in.Config.NSQ.Topic || !strings.Contains(l.Reason, "not confirmed after 3 republishes") || l.OrderID == "" ||
+			l.Applied == nil || *l.Applied {
+			t.Fatalf("letter %+v: want the stock topic, the order, the reason and its stock not applied", l)
 		}
 	}
 	snap, err := e.Snapshot(t.Context(), g.ID)
@@ -168,6 +170,13 @@ func TestDoubleCheckDeadLettersALostDecrementAndItsReplayAppliesOnce(t *testing.
 	}
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: ids, DeadLetters: int64(len(ids))})
 	for _, l := range list.DeadLetters {
+		var now struct {
+			Status  string `json:"status"`
+			Applied *bool  `json:"sale_applied"`
+		}
+		if in.Call(t, http.MethodGet, fmt.Sprintf("/admin/dead-letters/%d", l.ID), nil, &now); now.Status != "replayed" || now.Applied == nil || !*now.Applied {
+			t.Fatalf("letter %d after its replay: %+v, want replayed with its stock applied", l.ID, now)
+		}
 		in.Call(t, http.MethodPost, fmt.Sprintf("/admin/dead-letters/%d/replay", l.ID), nil, nil)
 	}
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: ids, DeadLetters: int64(len(ids))})

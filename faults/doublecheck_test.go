@@ -126,7 +126,7 @@ func nsqdKilledOfTwo(d deliveryVersion) func(t *testing.T) result {
 	}
 }
 
-// 13, 14. The consumer stops taking stock messages for 8 s (its channel
+// 13, 14. The consumer stops taking stock messages for 12 s (its channel
 // paused on nsqd: the service, and V10's checker, keep running) while
 // orders come, then resumes. The sweep republishes each pending order once
 // per grace; V10's checks republish each one every delay, three times,
@@ -156,7 +156,7 @@ func consumerPaused(d deliveryVersion) func(t *testing.T) result {
 		}
 		l := startLoad(s, g, loadSpec{path: d.path, workers: 8, dur: 2 * time.Second})
 		l.wait()
-		time.Sleep(6 * time.Second) // 8 s in all since the first order
+		time.Sleep(10 * time.Second) // 12 s in all since the first order: more than V10's 4 checks
 		if err := harness.PauseChannel(e.nsqd.http, stockTopic, stockChannel, false); err != nil {
 			t.Fatal(err)
 		}
@@ -165,16 +165,24 @@ func consumerPaused(d deliveryVersion) func(t *testing.T) result {
 		for i, o := range l.orders() {
 			ids[i] = o.ID
 		}
-		var letters int64
 		harness.WaitFor(settleWithin, func() bool {
 			snap, err := e.Snapshot(context.Background(), g)
-			if err != nil || snap.SaleUnits != int64(len(snap.Orders)) {
-				return false
-			}
-			letters = snap.DeadLetters
-			return snap.Settled()
+			return err == nil && snap.SaleUnits == int64(len(snap.Orders)) && snap.Settled()
 		})
 		rec := time.Since(resumed)
+		// The last checks come up to a delay later: count the letters once
+		// none is left.
+		if !harness.WaitFor(settleWithin, func() bool {
+			st, err := e.nsqd.channel(checkTopic, "check")
+			return err != nil || st.Depth == 0 && st.InFlightCount == 0 && st.DeferredCount == 0
+		}) {
+			t.Error("checks still waiting in nsqd")
+		}
+		snap, err := e.Snapshot(context.Background(), g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		letters := snap.DeadLetters
 		// Dead letters of V10's checks name orders whose stock did apply:
 		// the invariants read them as the letters they are.
 		e.CheckInvariants(t, g, harness.Sale{Initial: stock, Accepted: ids, AllowUnanswered: true, DeadLetters: letters, Within: settleWithin})

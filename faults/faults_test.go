@@ -54,8 +54,8 @@ func TestFaults(t *testing.T) {
 		{"10", "PaymentRacesTimeout", "payment racing its timeout", paymentRacesTimeout},
 		{"11", "NSQDKilledOfTwoSweep", "one of two nsqd SIGKILLed mid-sale: V6, outbox sweep", nsqdKilledOfTwo(bySweep)},
 		{"12", "NSQDKilledOfTwoCheck", "one of two nsqd SIGKILLed mid-sale: V10, double check alone", nsqdKilledOfTwo(byCheck)},
-		{"13", "ConsumerPausedSweep", "consumer paused 8 s mid-sale: V6, outbox sweep", consumerPaused(bySweep)},
-		{"14", "ConsumerPausedCheck", "consumer paused 8 s mid-sale: V10, double check and sweep", consumerPaused(byCheck)},
+		{"13", "ConsumerPausedSweep", "consumer paused 12 s mid-sale: V6, outbox sweep", consumerPaused(bySweep)},
+		{"14", "ConsumerPausedCheck", "consumer paused 12 s mid-sale: V10, double check and sweep", consumerPaused(byCheck)},
 	}
 	// Failures the service is known to have: skipped unless asked for.
 	known := map[string]string{}
