@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/nsqio/go-nsq"
 
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/doublecheck"
-	"github.com/go-seckill/seckill/service/payment"
 )
 
 // Checker acts on V10's delayed checks of decrements.
@@ -27,15 +25,12 @@ type Checker interface {
 // dead-lettered, naming no order so that it does not settle the order's
 // decrement for the outbox sweep.
 func StartChecks(c Checker, dead DeadLetters, o Options, log *slog.Logger) (*Consumer, error) {
-	return start(o, &checkHandler{check: c, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log})
+	return start(o, &checkHandler{check: c, deferred: newDeferred(dead, o, log)})
 }
 
 type checkHandler struct {
-	check       Checker
-	dead        DeadLetters
-	maxAttempts uint16
-	timeout     time.Duration
-	log         *slog.Logger
+	check Checker
+	deferred
 }
 
 func (h *checkHandler) HandleMessage(m *nsq.Message) error {
@@ -45,9 +40,7 @@ func (h *checkHandler) HandleMessage(m *nsq.Message) error {
 	if err := json.Unmarshal(m.Body, &c); err != nil {
 		return h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable double-check message: "+err.Error())
 	}
-	if left := time.Until(c.Due()); left > 0 {
-		m.DisableAutoResponse()
-		m.RequeueWithoutBackoff(min(left, payment.MaxDefer))
+	if waitUntil(m, c.Due()) {
 		return nil
 	}
 	err := h.check.Check(ctx, c)

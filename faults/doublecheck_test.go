@@ -106,13 +106,7 @@ func nsqdKilledOfTwo(d deliveryVersion) func(t *testing.T) result {
 		const stock = 100_000
 		g := s.CreateGoods(t, stock).ID
 		l := startLoad(s, g, loadSpec{path: d.path, workers: 32, dur: 6 * time.Second})
-		time.Sleep(time.Second)
-		l.setPhase("nsqd down")
-		e.nsqd.kill()
-		time.Sleep(time.Second)
-		l.setPhase("restarting")
-		e.nsqd.start()
-		back := time.Now()
+		back := e.nsqd.killUnder(l)
 		l.wait()
 		if n := l.count("nsqd down ") - l.count("nsqd down 201"); n > 0 {
 			t.Errorf("%d orders refused while one nsqd was down: %s", n, l.summary())

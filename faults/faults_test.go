@@ -143,13 +143,7 @@ func nsqdKilled(t *testing.T) result {
 	const stock = 100_000
 	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/order", workers: 32, dur: 10 * time.Second})
-	time.Sleep(time.Second)
-	l.setPhase("nsqd down")
-	e.nsqd.kill()
-	time.Sleep(time.Second)
-	l.setPhase("restarting")
-	e.nsqd.start()
-	back := time.Now()
+	back := e.nsqd.killUnder(l)
 	l.stop()
 
 	if n := l.count("nsqd down 201"); n == 0 {
