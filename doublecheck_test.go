@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-seckill/seckill/internal/harness"
+	"github.com/go-seckill/seckill/service"
 )
 
 // doubleCheckEnv is an env whose V10 checks come quickly and whose outbox
@@ -180,4 +181,40 @@ func TestDoubleCheckDeadLettersALostDecrementAndItsReplayAppliesOnce(t *testing.
 		in.Call(t, http.MethodPost, fmt.Sprintf("/admin/dead-letters/%d/replay", l.ID), nil, nil)
 	}
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: ids, DeadLetters: int64(len(ids))})
+}
+
+// An order with a dead letter and no sale (V10's check gave up on it while
+// the consumer lagged) is still applied by the copy of its message that
+// comes after all, also in a batch that meets a duplicate: the batch drops
+// the orders already applied, not those merely dead-lettered.
+func TestALateCopyOfADeadLetteredOrderIsApplied(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 10)
+	applied := sellWithoutMessage(t, e, g.ID, 1)
+	e.PublishStock(t, applied)
+	e.AwaitSettled(t, g.ID, time.Minute)
+	lettered := sellWithoutMessage(t, e, g.ID, 2)
+	if _, err := e.DB(0).Exec("INSERT INTO dead_letters (order_id, goods_id, topic, body, reason) VALUES (?, ?, ?, '{}', 'decrement not confirmed after 3 republishes')",
+		lettered.OrderID, g.ID, in.Config.NSQ.Topic); err != nil {
+		t.Fatal(err)
+	}
+	// Its one copy among many duplicates: it lands in a batch with some.
+	copies := make([]service.StockMessage, 0, 201)
+	for i := range 201 {
+		if i == 100 {
+			copies = append(copies, lettered)
+		} else {
+			copies = append(copies, applied)
+		}
+	}
+	e.PauseStockConsumer(t, true)
+	e.PublishStock(t, copies...)
+	e.PauseStockConsumer(t, false)
+	harness.Eventually(t, 20*time.Second, func() bool {
+		snap, err := e.Snapshot(t.Context(), g.ID)
+		return err == nil && snap.Sales[lettered.OrderID] == 1
+	}, "the dead-lettered order's late message applies it")
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: []int64{applied.OrderID, lettered.OrderID}, DeadLetters: 1})
 }

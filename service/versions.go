@@ -71,7 +71,9 @@ var versions = []Version{
 
 // bestVersion is the version of POST /order: V6, the fastest path. V7
 // sells the same way on a layout that can grow; a deployment that needs to
-// grow sends its buyers to /orderV7.
+// grow sends its buyers to /orderV7. V10's double check stays off it: it
+// doubles the messages per order and raises dead letters whenever the
+// consumer lags, for no faster recovery than the sweep (docs/BENCHMARKS.md).
 const bestVersion = "V6"
 
 // Versions lists the order versions, oldest first.

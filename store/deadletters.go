@@ -89,15 +89,7 @@ func (d *Database) markApplied(ctx context.Context, ls []deadletter.Letter) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	in, args := inList(ids)
-	applied := map[int64]bool{}
-	err := queryEach(ctx, d.db, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in,
-		append([]any{service.OpSale}, args...), func(rows *sql.Rows) error {
-			var id int64
-			err := rows.Scan(&id)
-			applied[id] = true
-			return err
-		})
+	applied, err := d.Applied(ctx, ids)
 	for i := range ls {
 		if ls[i].OrderID > 0 {
 			a := applied[ls[i].OrderID]

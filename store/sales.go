@@ -188,6 +188,25 @@ func (d *Database) Settled(ctx context.Context, ids []int64) (map[int64]bool, er
 	return settled, nil
 }
 
+// Applied says which of ids have their sale applied: a sale stock log.
+func (d *Database) Applied(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	applied := make(map[int64]bool, len(ids))
+	for chunk := range slices.Chunk(ids, 500) {
+		in, args := inList(chunk)
+		err := queryEach(ctx, d.db, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in,
+			append([]any{service.OpSale}, args...), func(rows *sql.Rows) error {
+				var id int64
+				err := rows.Scan(&id)
+				applied[id] = true
+				return err
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return applied, nil
+}
+
 // liveStatuses is the IN list of service.LiveStatuses: orders that hold
 // their units (void and refused rows never did).
 func liveStatuses() (string, []any) {
