@@ -62,6 +62,11 @@ type options struct {
 	ReadsOnly       bool          `json:"-"` // only the HTTP ceiling and V9's read phase, no report
 	Script          string        `json:"-"` // wrk/order.lua
 	ClaimScript     string        `json:"-"` // wrk/claim.lua
+	// V10 against the sweep: rounds of the two in stock, alternately; with
+	// DoubleCheckOnly nothing else runs and the report is doublecheck.md.
+	DoubleCheckRounds int    `json:"doublecheck_rounds"`
+	DoubleCheckOnly   bool   `json:"doublecheck_only"`
+	CheckTopic        string `json:"-"` // the service's double-check topic
 }
 
 func defaultOptions() options {
@@ -71,7 +76,7 @@ func defaultOptions() options {
 		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 12 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench", ClusterDatabase: "seckill_bench_cluster",
 		Masters: rediscluster.DefaultMasters, SubStocks: []int{1, 4, 16}, SettleTimeout: 15 * time.Second,
-		Redis: "127.0.0.1:6379", Prefix: "bench:",
+		Redis: "127.0.0.1:6379", Prefix: "bench:", DoubleCheckRounds: 3,
 	}
 }
 
@@ -104,6 +109,8 @@ func main() {
 	dbName := flag.String("db", "", "database name (dropped and recreated; default "+o.Database+", or seckill_bench_smoke with -smoke), so that two runs on one server do not share one")
 	prefix := flag.String("prefix", "", "Redis key prefix (cleared first; default "+o.Prefix+")")
 	flag.BoolVar(&o.ReadsOnly, "reads", false, "measure only the HTTP ceiling and V9's read phase (GET /goods/:id), print them, write no report")
+	flag.IntVar(&o.DoubleCheckRounds, "doublecheck-rounds", o.DoubleCheckRounds, "rounds of V10 against the best version in stock, alternately (0: none)")
+	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -159,9 +166,11 @@ type results struct {
 	Reshard  *reshardResult `json:"reshard,omitempty"`
 	// Overload is the best version shedding against the limited one
 	// waiting, under the same overload.
-	Overload   []overloadResult `json:"overload,omitempty"`
-	Reads      *readPhase       `json:"reads,omitempty"`      // V9's GET /goods/:id
-	ServiceLog []logCount       `json:"service_log_problems"` // WARN and ERROR lines by message
+	Overload []overloadResult `json:"overload,omitempty"`
+	Reads    *readPhase       `json:"reads,omitempty"` // V9's GET /goods/:id
+	// DoubleCheck is V10 against the best version, in alternate rounds.
+	DoubleCheck *doubleCheckResult `json:"doublecheck,omitempty"`
+	ServiceLog  []logCount         `json:"service_log_problems"` // WARN and ERROR lines by message
 	// ClusterServiceLog is the same for the instance on the Redis Cluster.
 	ClusterServiceLog []logCount    `json:"cluster_service_log_problems"`
 	QuietWaited       time.Duration `json:"quiet_waited_ns"` // spent waiting for a quiet CPU
@@ -192,6 +201,9 @@ func (r *results) ok() bool {
 	}
 	if r.Reads != nil && !r.Reads.ok() {
 		return false
+	}
+	if r.DoubleCheck != nil {
+		return r.DoubleCheck.ok() && (ran || len(r.DoubleCheck.Phases) > 0)
 	}
 	return ran
 }
@@ -224,7 +236,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		return nil, err
 	}
 	o.ConsumerConns, o.ConsumerBatch = cfg.Consumer.Concurrency, cfg.Consumer.BatchSize
-	o.Topic, o.Channel = cfg.NSQ.Topic, cfg.NSQ.Channel
+	o.Topic, o.Channel, o.CheckTopic = cfg.NSQ.Topic, cfg.NSQ.Channel, cfg.NSQ.CheckTopic
 	o.RedisPool = cfg.Redis.PoolSize
 	res.Options = o
 	if err := ensureWrk(ctx, logf); err != nil {
@@ -309,6 +321,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	quiet := &quietGate{left: o.QuietWait, logf: logf}
 	if idle, err := cpuIdle(ctx, time.Second); err == nil {
 		res.Machine.IdleBefore = fmt.Sprintf("%.0f%%", 100*idle)
+	}
+	if o.DoubleCheckOnly {
+		res.DoubleCheck = runDoubleCheck(ctx, svc, servers, meter, o, res.Best, quiet, logf)
+		svc.stop()
+		res.ServiceLog = svc.logProblems()
+		res.Elapsed = time.Since(res.Started)
+		res.Report, err = writeDoubleCheckReport(o.Out, res)
+		return res, err
 	}
 
 	// Ceilings first, with the service idle: the same run, the same machine.
@@ -399,6 +419,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	reads := runReadPhase(ctx, svc, o, root, httpCeilingRate(res.Ceilings))
 	res.Reads = &reads
 	logReadPhase(logf, reads)
+	if o.DoubleCheckRounds > 0 {
+		res.DoubleCheck = runDoubleCheck(ctx, svc, servers, meter, o, res.Best, quiet, logf)
+	}
 	logf("V7: doubling the hosts under load")
 	quiet.wait(ctx, "reshard")
 	rr := runReshard(ctx, svc, servers, bin, env, o)

@@ -24,7 +24,10 @@ type phaseResult struct {
 	// OtherCPU is the share of the machine's CPU that processes outside
 	// the benchmark took while wrk ran (see cpuMeter).
 	OtherCPU float64 `json:"other_cpu"`
-	Fraction float64 `json:"fraction"`
+	// Messages are those nsqd took on the stock and check topics from the
+	// phase's start until it drained.
+	Messages messages `json:"messages"`
+	Fraction float64  `json:"fraction"`
 	// Failures are broken invariants: the run is FAILED whatever its speed.
 	Failures []string `json:"failures,omitempty"`
 	// Notes are worth reading but break nothing (503s, socket errors).
@@ -79,6 +82,12 @@ func runPhase(ctx context.Context, svc *service, servers *harness.Servers, meter
 	}
 	// Dead letters of earlier phases stay in the shared database.
 	before, err := servers.Snapshot(ctx, p.GoodsID)
+	if err != nil {
+		p.Err = err.Error()
+		return p
+	}
+
+	sent, err := svc.topicMessages(o)
 	if err != nil {
 		p.Err = err.Error()
 		return p
@@ -157,6 +166,9 @@ func runPhase(ctx context.Context, svc *service, servers *harness.Servers, meter
 		time.Sleep(every)
 	}
 	p.Drain = drainFigures(samples, start, end)
+	if now, err := svc.topicMessages(o); err == nil {
+		p.Messages = messages{Stock: now.Stock - sent.Stock, Check: now.Check - sent.Check}
+	}
 	p.Failures, p.Notes = checkPhase(p, o.Conns)
 	if p.Drained {
 		snap, err := servers.Snapshot(ctx, p.GoodsID)

@@ -415,6 +415,7 @@ func markdown(r *results) string {
 		w("\nThe service logged nothing at WARN or ERROR during the run.\n")
 	}
 
+	b.WriteString(doubleCheckMarkdown(r.DoubleCheck, r.Options, r.Best))
 	w("\n## Reading the results\n\n")
 	w("%s\n", reading(r))
 	b.WriteString(readsMarkdown(r.Reads))

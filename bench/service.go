@@ -285,16 +285,23 @@ var reNSQDHTTP = regexp.MustCompile(`msg="embedded nsqd started".* http=(\S+)`)
 // pauseConsumer pauses or resumes the consumer's channel on the service's
 // embedded nsqd, whose HTTP address the service logs at start-up.
 func (s *service) pauseConsumer(topic, channel string, pause bool) error {
-	b, _ := os.ReadFile(s.logPath)
-	m := reNSQDHTTP.FindSubmatch(b)
-	if m == nil {
-		return errors.New("the service's log does not give its embedded nsqd's HTTP address")
-	}
-	addr := string(m[1])
-	if err := requireLoopback("http://" + addr); err != nil {
+	addr, err := s.nsqdHTTPAddr()
+	if err != nil {
 		return err
 	}
 	return harness.PauseChannel(addr, topic, channel, pause)
+}
+
+// nsqdHTTPAddr is the HTTP address of the service's embedded nsqd, which
+// it logs at start-up.
+func (s *service) nsqdHTTPAddr() (string, error) {
+	b, _ := os.ReadFile(s.logPath)
+	m := reNSQDHTTP.FindSubmatch(b)
+	if m == nil {
+		return "", errors.New("the service's log does not give its embedded nsqd's HTTP address")
+	}
+	addr := string(m[1])
+	return addr, requireLoopback("http://" + addr)
 }
 
 func randomHex(n int) string {

@@ -29,23 +29,24 @@ const EnvPrefix = "SECKILL_"
 
 // Config is the whole typed configuration of one instance.
 type Config struct {
-	HTTP       HTTP           `mapstructure:"http"`
-	MySQL      MySQL          `mapstructure:"mysql"`
-	Redis      Redis          `mapstructure:"redis"`
-	NSQ        NSQ            `mapstructure:"nsq"`
-	Consumer   Consumer       `mapstructure:"consumer"`
-	Outbox     Outbox         `mapstructure:"outbox"`
-	Reconcile  Reconcile      `mapstructure:"reconcile"`
-	Coupon     Coupon         `mapstructure:"coupon"`
-	Order      Order          `mapstructure:"order"`
-	Snowflake  Snowflake      `mapstructure:"snowflake"`
-	Admin      Admin          `mapstructure:"admin"`
-	SoldOut    SoldOut        `mapstructure:"soldout"`
-	Standalone StandaloneMode `mapstructure:"standalone"`
-	Debug      Debug          `mapstructure:"debug"`
-	Metrics    Metrics        `mapstructure:"metrics"`
-	Limits     Limits         `mapstructure:"limits"`
-	GoodsCache GoodsCache     `mapstructure:"goods_cache"`
+	HTTP        HTTP           `mapstructure:"http"`
+	MySQL       MySQL          `mapstructure:"mysql"`
+	Redis       Redis          `mapstructure:"redis"`
+	NSQ         NSQ            `mapstructure:"nsq"`
+	Consumer    Consumer       `mapstructure:"consumer"`
+	Outbox      Outbox         `mapstructure:"outbox"`
+	Reconcile   Reconcile      `mapstructure:"reconcile"`
+	DoubleCheck DoubleCheck    `mapstructure:"doublecheck"`
+	Coupon      Coupon         `mapstructure:"coupon"`
+	Order       Order          `mapstructure:"order"`
+	Snowflake   Snowflake      `mapstructure:"snowflake"`
+	Admin       Admin          `mapstructure:"admin"`
+	SoldOut     SoldOut        `mapstructure:"soldout"`
+	Standalone  StandaloneMode `mapstructure:"standalone"`
+	Debug       Debug          `mapstructure:"debug"`
+	Metrics     Metrics        `mapstructure:"metrics"`
+	Limits      Limits         `mapstructure:"limits"`
+	GoodsCache  GoodsCache     `mapstructure:"goods_cache"`
 }
 
 // GoodsCache tunes V9's in-process goods cache, the level in front of
@@ -138,6 +139,9 @@ type NSQ struct {
 	CouponChangeTopic   string `mapstructure:"coupon_change_topic"`
 	// GoodsChangeTopic broadcasts V9's goods cache invalidations.
 	GoodsChangeTopic string `mapstructure:"goods_change_topic"`
+	// V10's delayed checks of decrements.
+	CheckTopic   string `mapstructure:"check_topic"`
+	CheckChannel string `mapstructure:"check_channel"`
 }
 
 type Coupon struct {
@@ -167,7 +171,22 @@ type Outbox struct {
 }
 
 type Reconcile struct {
+	// Interval runs a pass every interval; 0 turns it off when a schedule is set.
 	Interval time.Duration `mapstructure:"interval"`
+	// Schedule runs passes at times of day ("03:00,04:00,05:00"; empty:
+	// none) in TimeZone (an IANA name, or Local), and repairs a drift the
+	// same ScheduleRepairAfter scheduled passes in a row saw.
+	Schedule            string `mapstructure:"schedule"`
+	TimeZone            string `mapstructure:"time_zone"`
+	ScheduleRepairAfter int    `mapstructure:"schedule_repair_after"`
+}
+
+// DoubleCheck tunes V10's delayed checks: one Delay after an order (and
+// after each republish) its decrement is checked, and republished while
+// unconfirmed, at most MaxRepublish times, then dead-lettered.
+type DoubleCheck struct {
+	Delay        time.Duration `mapstructure:"delay"`
+	MaxRepublish int           `mapstructure:"max_republish"`
 }
 
 type Order struct {
@@ -384,9 +403,7 @@ func (c Config) Validate() error {
 	if c.Coupon.RedisTTL <= c.Coupon.RefreshInterval {
 		bad("coupon.redis_ttl", "must be longer than coupon.refresh_interval, or templates fall out of Redis between refreshes")
 	}
-	if c.Reconcile.Interval <= 0 {
-		bad("reconcile.interval", "must be a positive duration such as 30s")
-	}
+	c.validateReconcile(bad)
 	if c.Order.MaxNumber < 1 {
 		bad("order.max_number", "must be at least 1")
 	}

@@ -295,7 +295,33 @@ type Canceller interface {
 // travels in the message: nsqd delivers deferred messages early after a
 // restart, and such a message is deferred again for the time left.
 func StartTimeouts(c Canceller, dead DeadLetters, o Options, log *slog.Logger) (*Consumer, error) {
-	return start(o, &timeoutHandler{cancel: c, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log})
+	return start(o, &timeoutHandler{cancel: c, deferred: newDeferred(dead, o, log)})
+}
+
+// deferred is what the handlers of deferred topics share: where their
+// give-ups go, how many deliveries they get and how long one may take.
+type deferred struct {
+	dead        DeadLetters
+	maxAttempts uint16
+	timeout     time.Duration
+	log         *slog.Logger
+}
+
+func newDeferred(dead DeadLetters, o Options, log *slog.Logger) deferred {
+	return deferred{dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log}
+}
+
+// waitUntil requeues m, delivered before due (nsqd delivers deferred
+// messages early after a restart), for the time left, at most
+// payment.MaxDefer, and says whether it did.
+func waitUntil(m *nsq.Message, due time.Time) bool {
+	left := time.Until(due)
+	if left <= 0 {
+		return false
+	}
+	m.DisableAutoResponse()
+	m.RequeueWithoutBackoff(min(left, payment.MaxDefer))
+	return true
 }
 
 // applyTimeout is o.ApplyTimeout, or 30 s when it is not set.
@@ -310,11 +336,8 @@ func applyTimeout(o Options) time.Duration {
 const notYetDelay = 5 * time.Second
 
 type timeoutHandler struct {
-	cancel      Canceller
-	dead        DeadLetters
-	maxAttempts uint16
-	timeout     time.Duration
-	log         *slog.Logger
+	cancel Canceller
+	deferred
 }
 
 func (h *timeoutHandler) HandleMessage(m *nsq.Message) error {
@@ -324,9 +347,7 @@ func (h *timeoutHandler) HandleMessage(m *nsq.Message) error {
 	if err := json.Unmarshal(m.Body, &sm); err != nil || sm.Deadline == 0 {
 		return h.dead.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("undecodable payment-timeout message: %v", err))
 	}
-	if left := time.Until(time.UnixMilli(sm.Deadline)); left > 0 {
-		m.DisableAutoResponse()
-		m.RequeueWithoutBackoff(min(left, payment.MaxDefer))
+	if waitUntil(m, time.UnixMilli(sm.Deadline)) {
 		return nil
 	}
 	err := h.cancel.CancelUnpaid(ctx, sm)

@@ -114,7 +114,7 @@ func (r *requeues) OnRequeue(_ *nsq.Message, d time.Duration, backoff bool) {
 // left, without backoff, and cancels nothing.
 func TestEarlyTimeoutIsDeferredAgain(t *testing.T) {
 	c := &canceller{}
-	h := &timeoutHandler{cancel: c, dead: c, maxAttempts: 5, timeout: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &timeoutHandler{cancel: c, deferred: deferred{dead: c, maxAttempts: 5, timeout: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 	body := fmt.Sprintf(`{"order_id":1,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, time.Now().Add(time.Minute).UnixMilli())
 	var r requeues
 	m := nsq.NewMessage(nsq.MessageID{}, []byte(body))

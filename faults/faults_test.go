@@ -56,6 +56,10 @@ func TestFaults(t *testing.T) {
 		{"10", "PaymentRacesTimeout", "payment racing its timeout", paymentRacesTimeout},
 		{"11", "LimitsRedisDown", "V8: the Redis of the shared limits down for 2 s", limitsRedisDown},
 		{"12", "RedisDownForV9Reads", "Redis unreachable for 2 s under V9 reads and orders", redisDownForReads},
+		{"13", "NSQDKilledOfTwoSweep", "one of two nsqd SIGKILLed mid-sale: V6, outbox sweep", nsqdKilledOfTwo(bySweep)},
+		{"14", "NSQDKilledOfTwoCheck", "one of two nsqd SIGKILLed mid-sale: V10, double check alone", nsqdKilledOfTwo(byCheck)},
+		{"15", "ConsumerPausedSweep", "consumer paused 12 s mid-sale: V6, outbox sweep", consumerPaused(bySweep)},
+		{"16", "ConsumerPausedCheck", "consumer paused 12 s mid-sale: V10, double check and sweep", consumerPaused(byCheck)},
 	}
 	// Failures the service is known to have: skipped unless asked for.
 	known := map[string]string{}
@@ -148,13 +152,7 @@ func nsqdKilled(t *testing.T) result {
 	const stock = 100_000
 	g := s.CreateGoods(t, stock).ID
 	l := startLoad(s, g, loadSpec{path: "/order", workers: 32, dur: 10 * time.Second})
-	time.Sleep(time.Second)
-	l.setPhase("nsqd down")
-	e.nsqd.kill()
-	time.Sleep(time.Second)
-	l.setPhase("restarting")
-	e.nsqd.start()
-	back := time.Now()
+	back := e.nsqd.killUnder(l)
 	l.stop()
 
 	if n := l.count("nsqd down 201"); n == 0 {

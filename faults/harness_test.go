@@ -215,6 +215,18 @@ func (n *nsqd) start() {
 
 func (n *nsqd) kill() { n.p.kill() }
 
+// killUnder SIGKILLs nsqd a second into load l, restarts it a second
+// later on the same ports and says when it was back.
+func (n *nsqd) killUnder(l *load) time.Time {
+	time.Sleep(time.Second)
+	l.setPhase("nsqd down")
+	n.kill()
+	time.Sleep(time.Second)
+	l.setPhase("restarting")
+	n.start()
+	return time.Now()
+}
+
 // channel reads one channel's counters from nsqd's HTTP API.
 func (n *nsqd) channel(topic, channel string) (harness.ChannelStats, error) {
 	return harness.NSQDChannel(n.http, topic, channel)

@@ -75,6 +75,9 @@ type Metrics struct {
 	// StatementsByRoute counts the database statements requests made, by
 	// route (see WithRoute): what a read costs the database.
 	StatementsByRoute *prometheus.CounterVec
+	// DoubleChecks counts V10's delayed checks by event: sent, confirmed,
+	// republished, dead_lettered.
+	DoubleChecks *prometheus.CounterVec
 }
 
 // New makes the metrics in a fresh registry, with the Go runtime's and the
@@ -126,6 +129,7 @@ func New() *Metrics {
 	}
 	m.StatementsByRoute = newStatementsByRoute()
 	f(m.StatementsByRoute)
+	m.DoubleChecks = newDoubleChecks(r)
 	for _, kind := range []string{"goods", "coupon"} {
 		m.Drifting.WithLabelValues(kind)
 		m.DriftSeen.WithLabelValues(kind)

@@ -54,6 +54,11 @@ type Version struct {
 	// from the goods cache: this instance's memory in front of Redis, so
 	// that an unknown id costs neither a Redis script nor a MySQL read.
 	CachedGoods bool
+	// DoubleCheck follows each order's stock message with a delayed check
+	// that republishes the decrement while it is unconfirmed, at most
+	// doublecheck.max_republish times, then hands it to a person as a dead
+	// letter (service/doublecheck).
+	DoubleCheck bool
 }
 
 // versions is the one list of order paths, oldest first; the comment on
@@ -82,6 +87,9 @@ var versions = []Version{
 	// and an order's goods checks, cost no MySQL query and mostly no Redis
 	// round trip.
 	{Name: "V9", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, CachedGoods: true},
+	// The seed's double check: a lost decrement is republished after the
+	// check's delay by the order's own delayed message, not found by a sweep.
+	{Name: "V10", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, DoubleCheck: true},
 	// Group commit: one INSERT and one publish per batch of concurrent
 	// orders, not per order: the round trips per order are no longer the
 	// ceiling.
@@ -94,7 +102,9 @@ var versions = []Version{
 
 // bestVersion is the version of POST /order: V6, the fastest path. V7
 // sells the same way on a layout that can grow; a deployment that needs to
-// grow sends its buyers to /orderV7.
+// grow sends its buyers to /orderV7. V10's double check stays off it: it
+// doubles the messages per order and raises dead letters whenever the
+// consumer lags, for no faster recovery than the sweep (docs/BENCHMARKS.md).
 const bestVersion = "V6"
 
 // Versions lists the order versions, oldest first.

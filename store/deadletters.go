@@ -71,7 +71,32 @@ func (d *Database) Letters(ctx context.Context, status string, before int64, lim
 			out = append(out, l)
 			return err
 		})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return out, d.markApplied(ctx, out)
+}
+
+// markApplied tells each letter naming an order whether the order's sale
+// is applied now.
+func (d *Database) markApplied(ctx context.Context, ls []deadletter.Letter) error {
+	var ids []int64
+	for _, l := range ls {
+		if l.OrderID > 0 {
+			ids = append(ids, l.OrderID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	applied, err := d.Applied(ctx, ids)
+	for i := range ls {
+		if ls[i].OrderID > 0 {
+			a := applied[ls[i].OrderID]
+			ls[i].SaleApplied = &a
+		}
+	}
+	return err
 }
 
 func (d *Database) Letter(ctx context.Context, id int64) (deadletter.Letter, error) {
@@ -79,8 +104,12 @@ func (d *Database) Letter(ctx context.Context, id int64) (deadletter.Letter, err
 	if err != nil {
 		return l, err
 	}
-	l.Actions, err = actionsOf(ctx, d.db, id)
-	return l, err
+	if l.Actions, err = actionsOf(ctx, d.db, id); err != nil {
+		return l, err
+	}
+	one := []deadletter.Letter{l}
+	err = d.markApplied(ctx, one)
+	return one[0], err
 }
 
 // rowQuerier is a pool or a transaction.

@@ -28,6 +28,7 @@ type Publisher struct {
 	couponExpiry   string
 	couponChange   string
 	goodsChange    string
+	checkTopic     string   // V10's delayed checks
 	obs            Observer // nil: none
 }
 
@@ -36,6 +37,7 @@ type PublisherTopics struct {
 	Stock, Timeout, StockBack  string
 	CouponExpiry, CouponChange string
 	GoodsChange                string // V9's goods cache invalidations
+	Check                      string
 }
 
 // NewPublisher connects one producer per nsqd address. An observer, if
@@ -45,7 +47,8 @@ func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger, obs 
 		return nil, fmt.Errorf("no nsqd address to publish to")
 	}
 	p := &Publisher{topic: topics.Stock, timeoutTopic: topics.Timeout, stockBackTopic: topics.StockBack,
-		couponExpiry: topics.CouponExpiry, couponChange: topics.CouponChange, goodsChange: topics.GoodsChange}
+		couponExpiry: topics.CouponExpiry, couponChange: topics.CouponChange, goodsChange: topics.GoodsChange,
+		checkTopic: topics.Check}
 	if len(obs) > 0 {
 		p.obs = obs[0]
 	}

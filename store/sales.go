@@ -170,22 +170,41 @@ func (d *Database) ReturnSale(ctx context.Context, m service.StockMessage) error
 }
 
 func (d *Database) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
-	settled := make(map[int64]bool, len(ids))
+	return d.idsAmong(ctx, ids, func(in string) string {
+		return "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN " + in +
+			" UNION SELECT order_id FROM dead_letters WHERE order_id IN " + in
+	}, 2)
+}
+
+// Applied says which of ids have their sale applied: a sale stock log.
+func (d *Database) Applied(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	return d.idsAmong(ctx, ids, func(in string) string {
+		return "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN " + in
+	}, 1)
+}
+
+// idsAmong says which of ids the query returns, 500 at a time: query
+// makes the statement from the IN list of a chunk, which it uses lists
+// times, after a first argument, the sale's op.
+func (d *Database) idsAmong(ctx context.Context, ids []int64, query func(in string) string, lists int) (map[int64]bool, error) {
+	found := make(map[int64]bool, len(ids))
 	for chunk := range slices.Chunk(ids, 500) {
 		in, args := inList(chunk)
-		err := queryEach(ctx, d.db, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in+
-			" UNION SELECT order_id FROM dead_letters WHERE order_id IN "+in,
-			append(append([]any{service.OpSale}, args...), args...), func(rows *sql.Rows) error {
-				var id int64
-				err := rows.Scan(&id)
-				settled[id] = true
-				return err
-			})
+		all := []any{service.OpSale}
+		for range lists {
+			all = append(all, args...)
+		}
+		err := queryEach(ctx, d.db, query(in), all, func(rows *sql.Rows) error {
+			var id int64
+			err := rows.Scan(&id)
+			found[id] = true
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	return settled, nil
+	return found, nil
 }
 
 // liveStatuses is the IN list of service.LiveStatuses: orders that hold

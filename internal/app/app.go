@@ -37,6 +37,7 @@ import (
 	"github.com/go-seckill/seckill/service/catalog"
 	"github.com/go-seckill/seckill/service/coupon"
 	"github.com/go-seckill/seckill/service/deadletter"
+	"github.com/go-seckill/seckill/service/doublecheck"
 	"github.com/go-seckill/seckill/service/goodscache"
 	"github.com/go-seckill/seckill/service/ledger"
 	"github.com/go-seckill/seckill/service/ordering"
@@ -89,6 +90,7 @@ type App struct {
 	couponExp *consumer.Consumer // coupon and template expiries; nil when the consumer is switched off
 	couponChg *consumer.Consumer // "template changed" broadcasts
 	goodsChg  *consumer.Consumer // "goods changed" broadcasts (V9's goods cache)
+	checks    *consumer.Consumer // V10's delayed checks; nil when the consumer is switched off
 	ledger    *ledger.Ledger     // nil until wired
 	letters   *deadletter.Book   // nil until wired
 	lease     *store.NodeLease   // this instance's snowflake node
@@ -207,7 +209,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	if a.pub, err = store.NewPublisher(nsqds, store.PublisherTopics{
 		Stock: cfg.NSQ.Topic, Timeout: cfg.NSQ.TimeoutTopic, StockBack: cfg.NSQ.StockBackTopic,
-		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic, GoodsChange: cfg.NSQ.GoodsChangeTopic,
+		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic, GoodsChange: cfg.NSQ.GoodsChangeTopic, Check: cfg.NSQ.CheckTopic,
 	}, log, a.metrics); err != nil {
 		return nil, err
 	}
@@ -269,6 +271,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		}, log); err != nil {
 			return nil, err
 		}
+		if a.checks, err = a.startChecks(units.checker, nsqds, lookupds); err != nil {
+			return nil, err
+		}
 	}
 	for _, c := range []prometheus.Collector{newConsumerCollector(a), newCacheCollector(a.cacheStats), newStockCollector(units.catalog),
 		newGoodsCacheCollector(units.goodsMemory, units.goodsCache)} {
@@ -325,6 +330,8 @@ type units struct {
 	catalog    *catalog.Catalog
 	outbox     *recovery.Outbox
 	reconciler observedReconciler
+	checker    *doublecheck.Checker
+	scheduled  *recovery.Scheduled // nil without reconcile.schedule
 	coupons    observedCoupons
 	// reservations admits the first reservers of reservation sales.
 	reservations *reservation.Reservations
@@ -351,6 +358,9 @@ func (a *App) wire(ids *store.IDs) units {
 		u.admission.Forget(goodsID)
 	}
 	u.goodsCache = a.newGoodsCache(u.goodsMemory)
+	a.letters = deadletter.New(a.database, a.pub, a.log)
+	u.letters = a.letters
+	u.checker = a.newChecker()
 	clock := payment.NewClock(a.pub, a.log)
 	a.ledger = ledger.New(ledger.Stores{
 		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
@@ -362,7 +372,7 @@ func (a *App) wire(ids *store.IDs) units {
 		},
 	}, a.log)
 	u.placer = ordering.New(a.ledger, a.database, a.database, a.pub, ids, a.redis.Outcomes(cfg.Order.IdempotencyPendingTTL, cfg.Order.IdempotencyTTL), u.flags, ordering.Options{
-		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout, CachedGoods: u.goodsCache,
+		MaxNumber: cfg.Order.MaxNumber, Layout: layout, PayTimeout: cfg.Order.PayTimeout, CachedGoods: u.goodsCache, Checks: u.checker,
 	}, a.log)
 	u.reservations = reservation.New(a.database, a.redis, a.database)
 	u.placer.EnableReservations(u.reservations)
@@ -375,8 +385,9 @@ func (a *App) wire(ids *store.IDs) units {
 	u.shownCatalog = goodscache.NewCatalog(u.catalog, u.goodsCache, a.pub, a.log)
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
 	u.reconciler = observedReconciler{recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log), a.metrics}
-	a.letters = deadletter.New(a.database, a.pub, a.log)
-	u.letters = a.letters
+	if sched, ok := cfg.ReconcileSchedule(); ok {
+		u.scheduled = recovery.NewScheduled(a.database, a.ledger.Repairs(), sched, cfg.Reconcile.ScheduleRepairAfter, time.Now, a.log)
+	}
 	return u
 }
 
@@ -474,14 +485,17 @@ func (a *App) startLoops(u units) {
 			a.log.Info("shard map held", "epoch", epoch)
 		}
 	})
-	a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
-		if _, err := u.reconciler.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("reconciliation failed", "err", err)
-		}
-		if _, err := u.coupons.Reconcile(ctx); err != nil && ctx.Err() == nil {
-			a.log.Warn("coupon reconciliation failed", "err", err)
-		}
-	})
+	if a.cfg.Reconcile.Interval > 0 {
+		a.every(ctx, a.cfg.Reconcile.Interval, func(ctx context.Context) {
+			if _, err := u.reconciler.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("reconciliation failed", "err", err)
+			}
+			if _, err := u.coupons.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("coupon reconciliation failed", "err", err)
+			}
+		})
+	}
+	a.reconcileOnSchedule(ctx, u.scheduled)
 	a.every(ctx, a.cfg.Coupon.SweepInterval, func(ctx context.Context) {
 		if n, ended, err := u.coupons.Sweep(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("coupon expiry sweep failed", "err", err)
@@ -595,6 +609,9 @@ func (a *App) shutdown() {
 	}
 	if a.timeouts != nil {
 		a.timeouts.Stop()
+	}
+	if a.checks != nil {
+		a.checks.Stop()
 	}
 	if a.listener != nil {
 		a.listener.Stop()

@@ -98,6 +98,7 @@ func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 	}{
 		{c.a.cfg.NSQ.Topic, c.a.consumer}, {c.a.cfg.NSQ.TimeoutTopic, c.a.timeouts}, {c.a.cfg.NSQ.StockBackTopic, c.a.listener},
 		{c.a.cfg.NSQ.CouponExpiryTopic, c.a.couponExp}, {c.a.cfg.NSQ.CouponChangeTopic, c.a.couponChg},
+		{c.a.cfg.NSQ.CheckTopic, c.a.checks},
 	} {
 		if cs.c == nil {
 			continue
@@ -216,20 +217,25 @@ type observedReconciler struct {
 func (r observedReconciler) Reconcile(ctx context.Context) ([]recovery.Drift, error) {
 	ds, err := r.Reconciler.Reconcile(ctx)
 	if err == nil {
-		var drifting, repaired int
-		for _, d := range ds {
-			if d.Drift != 0 || d.UsersDrift != 0 {
-				drifting++
-			}
-			if d.Repaired || d.UsersRepaired > 0 {
-				repaired++
-			}
-		}
-		r.m.Drifting.WithLabelValues("goods").Set(float64(drifting))
-		r.m.DriftSeen.WithLabelValues("goods").Add(float64(drifting))
-		r.m.DriftRepaired.WithLabelValues("goods").Add(float64(repaired))
+		observeDrifts(r.m, ds)
 	}
 	return ds, err
+}
+
+// observeDrifts counts the goods' drifts a pass saw and repaired.
+func observeDrifts(m *metrics.Metrics, ds []recovery.Drift) {
+	var drifting, repaired int
+	for _, d := range ds {
+		if d.Drift != 0 || d.UsersDrift != 0 {
+			drifting++
+		}
+		if d.Repaired || d.UsersRepaired > 0 {
+			repaired++
+		}
+	}
+	m.Drifting.WithLabelValues("goods").Set(float64(drifting))
+	m.DriftSeen.WithLabelValues("goods").Add(float64(drifting))
+	m.DriftRepaired.WithLabelValues("goods").Add(float64(repaired))
 }
 
 // observedCoupons counts the templates' drifts each pass sees and repairs.

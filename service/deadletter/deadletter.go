@@ -37,11 +37,15 @@ type Letter struct {
 	Reason string `json:"reason"`
 	// Attempts counts the times the message was given up on: a replay
 	// that fails again adds one and opens the letter again.
-	Attempts  int        `json:"attempts"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt *time.Time `json:"updated_at"`
-	Actions   []Action   `json:"actions,omitempty"` // oldest first; only when one letter is read
+	Attempts int    `json:"attempts"`
+	Status   string `json:"status"`
+	// SaleApplied says, for a letter naming an order, whether the order's
+	// stock is applied now (its sale's stock log exists): a letter of
+	// V10's double check whose decrement arrived after all needs no replay.
+	SaleApplied *bool      `json:"sale_applied,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   *time.Time `json:"updated_at"`
+	Actions     []Action   `json:"actions,omitempty"` // oldest first; only when one letter is read
 }
 
 // Action is what a person did to a letter.

@@ -150,7 +150,7 @@ type fakeSales struct {
 	SellInTxFn   func(ctx context.Context, o service.Order, gate func() error) error
 	ApplySaleFn  func(ctx context.Context, m service.StockMessage) error
 	ApplySalesFn func(ctx context.Context, ms []service.StockMessage) error
-	SettledFn    func(ctx context.Context, ids []int64) (map[int64]bool, error)
+	AppliedFn    func(ctx context.Context, ids []int64) (map[int64]bool, error)
 	Rec          *fakes.Recorder
 }
 
@@ -180,12 +180,12 @@ func (f *fakeSales) ApplySales(ctx context.Context, ms []service.StockMessage) e
 	return f.ApplySalesFn(ctx, ms)
 }
 
-func (f *fakeSales) Settled(ctx context.Context, ids []int64) (map[int64]bool, error) {
-	f.Rec.Record("Sales.Settled", append([]int64(nil), ids...))
-	if f.SettledFn == nil {
-		fakes.Unexpected("Sales.Settled")
+func (f *fakeSales) Applied(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	f.Rec.Record("Sales.Applied", append([]int64(nil), ids...))
+	if f.AppliedFn == nil {
+		fakes.Unexpected("Sales.Applied")
 	}
-	return f.SettledFn(ctx, ids)
+	return f.AppliedFn(ctx, ids)
 }
 
 // fakeStock is a Stock whose methods are func fields.

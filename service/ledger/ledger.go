@@ -83,8 +83,10 @@ type Sales interface {
 	ApplySale(ctx context.Context, m service.StockMessage) error
 	// ApplySales applies every message in one transaction, or none.
 	ApplySales(ctx context.Context, ms []service.StockMessage) error
-	// Settled says which of ids have a sale stock log or a dead letter.
-	Settled(ctx context.Context, ids []int64) (map[int64]bool, error)
+	// Applied says which of ids have their sale applied (a sale stock
+	// log). A dead letter is no application: a dead-lettered order's
+	// message that comes after all (a replay, a late copy) still applies.
+	Applied(ctx context.Context, ids []int64) (map[int64]bool, error)
 }
 
 // Records are the database's records of the movements of stock coming in:

@@ -231,13 +231,14 @@ func (l *Ledger) refuse(ctx context.Context, m service.StockMessage, why string)
 }
 
 // withoutApplied drops from batch the copies of an earlier message and the
-// orders already settled: for those there is nothing left to do.
+// orders already applied: for those there is nothing left to do. An order
+// with a dead letter but no sale stays: its copy must apply it.
 func (l *Ledger) withoutApplied(ctx context.Context, ms []service.StockMessage, batch []int) []int {
 	ids := make([]int64, len(batch))
 	for k, i := range batch {
 		ids[k] = ms[i].OrderID
 	}
-	settled, err := l.sales.Settled(ctx, ids)
+	applied, err := l.sales.Applied(ctx, ids)
 	if err != nil {
 		return batch // one message at a time will sort it out
 	}
@@ -245,7 +246,7 @@ func (l *Ledger) withoutApplied(ctx context.Context, ms []service.StockMessage, 
 	var rest []int
 	for _, i := range batch {
 		id := ms[i].OrderID
-		if !seen[id] && !settled[id] {
+		if !seen[id] && !applied[id] {
 			rest = append(rest, i)
 		}
 		seen[id] = true

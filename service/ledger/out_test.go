@@ -654,7 +654,7 @@ func TestApplySalesDropsWhatIsApplied(t *testing.T) {
 				}
 				return nil
 			}
-			w.sales.SettledFn = func(context.Context, []int64) (map[int64]bool, error) { return c.settled, nil }
+			w.sales.AppliedFn = func(context.Context, []int64) (map[int64]bool, error) { return c.settled, nil }
 			w.sales.ApplySaleFn = func(context.Context, service.StockMessage) error { return nil }
 			errs := w.ledger(t).ApplySales(ctx, c.ms)
 			for i, err := range errs {
@@ -666,8 +666,8 @@ func TestApplySalesDropsWhatIsApplied(t *testing.T) {
 			for _, m := range c.ms {
 				ids = append(ids, m.OrderID)
 			}
-			if s := w.rec.Of("Sales.Settled"); len(s) != 1 || !slices.Equal(s[0][0].([]int64), ids) {
-				t.Errorf("Settled asked %v, want once for %v", s, ids)
+			if s := w.rec.Of("Sales.Applied"); len(s) != 1 || !slices.Equal(s[0][0].([]int64), ids) {
+				t.Errorf("Applied asked %v, want once for %v", s, ids)
 			}
 			bs := batches(w)
 			if !slices.Equal(bs[0], c.ms) || c.retry != nil && (len(bs) != 2 || !slices.Equal(bs[1], c.retry)) || c.retry == nil && len(bs) != 1 {
@@ -868,7 +868,7 @@ func TestApplySalesWhenSettledFails(t *testing.T) {
 	t.Parallel()
 	w := newWorld()
 	w.sales.ApplySalesFn = func(context.Context, []service.StockMessage) error { return service.ErrAlreadyApplied }
-	w.sales.SettledFn = func(context.Context, []int64) (map[int64]bool, error) { return nil, service.ErrUnavailable }
+	w.sales.AppliedFn = func(context.Context, []int64) (map[int64]bool, error) { return nil, service.ErrUnavailable }
 	w.sales.ApplySaleFn = func(_ context.Context, m service.StockMessage) error {
 		if m.OrderID == 1 {
 			return service.ErrAlreadyApplied

@@ -51,6 +51,12 @@ type Prices interface {
 // IDs makes order ids that grow with time.
 type IDs interface{ NewID() int64 }
 
+// Checks follow an order's stock message with a delayed check of its
+// decrement (V10's double check).
+type Checks interface {
+	Schedule(ctx context.Context, m service.StockMessage, route int64)
+}
+
 // Options tune the placement of orders.
 type Options struct {
 	MaxNumber  int64          // most units one order may take
@@ -59,6 +65,9 @@ type Options struct {
 	// CachedGoods answers the goods checks of the versions that take them
 	// from the goods cache (Version.CachedGoods); nil: they use Prices.
 	CachedGoods Prices
+	// Checks schedules the double check of versions that have one; nil:
+	// those versions sell without it, the outbox sweep alone delivering.
+	Checks Checks
 }
 
 // Placer places orders.
@@ -177,6 +186,9 @@ func (p *Placer) sell(ctx context.Context, v service.Version, o service.Order) e
 		err = p.ledger.SellInOneTransaction(ctx, o)
 	} else {
 		err = p.reserveFirst(ctx, v, o, at, v.Route(o.UserID))
+		if err == nil && v.DoubleCheck && p.opts.Checks != nil {
+			p.opts.Checks.Schedule(ctx, service.MessageOf(o, at), v.Route(o.UserID))
+		}
 	}
 	if !errors.Is(err, service.ErrKeyHeld) {
 		return err

@@ -71,6 +71,9 @@ type Reconciler struct {
 	goods  GoodsLister
 	ledger Ledger
 	log    *slog.Logger
+	// repairAfter is how many passes in a row must see a drift: RepairAfter
+	// unless a scheduled reconciler set its own.
+	repairAfter int
 
 	mu     sync.Mutex
 	last   map[int64]Drift                // the drift each goods showed on the previous pass
@@ -85,7 +88,7 @@ type buyerDrift struct {
 
 // NewReconciler wires a reconciler.
 func NewReconciler(goods GoodsLister, ledger Ledger, log *slog.Logger) *Reconciler {
-	return &Reconciler{goods: goods, ledger: ledger, log: log, last: map[int64]Drift{}, buyers: map[int64]map[int64]buyerDrift{}}
+	return &Reconciler{goods: goods, ledger: ledger, log: log, repairAfter: RepairAfter, last: map[int64]Drift{}, buyers: map[int64]map[int64]buyerDrift{}}
 }
 
 // Reconcile runs one pass and repairs a drift seen RepairAfter passes in a
@@ -169,11 +172,11 @@ func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error
 		d.Seen = 1
 	}
 	switch {
-	case d.Seen >= RepairAfter && !exact:
+	case d.Seen >= r.repairAfter && !exact:
 		// The pending movements are not known for this truth: the repair
 		// waits for a pass that knows them.
 		r.log.Info("movements of stock were recorded while the truth was read; the repair waits for the next pass", "goods_id", goodsID, "drift", d.Drift)
-	case d.Seen >= RepairAfter:
+	case d.Seen >= r.repairAfter:
 		if d.Repaired, err = r.ledger.Repair(ctx, goodsID, redisStock, -d.Drift, ops, returns); err != nil {
 			return d, err
 		}
@@ -216,7 +219,7 @@ func (r *Reconciler) reconcileBuyers(ctx context.Context, goodsID int64, d *Drif
 	}
 	var fixes []service.BuyerUnits
 	for _, b := range next {
-		if b.seen >= RepairAfter {
+		if b.seen >= r.repairAfter {
 			fixes = append(fixes, b.BuyerUnits)
 		}
 	}

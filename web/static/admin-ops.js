@@ -223,7 +223,7 @@
     cell('id').textContent = l.id;
     cell('when').textContent = zoned(apiTime(l.created_at));
     cell('topic').textContent = l.topic || '—';
-    cell('order').textContent = l.order_id || '—';
+    cell('order').textContent = l.order_id ? l.order_id + (l.sale_applied ? ' (stock applied)' : '') : '—';
     cell('reason').textContent = l.reason;
     cell('reason').title = l.body;
     cell('attempts').textContent = l.attempts;
