@@ -170,9 +170,10 @@ func TestSaleWindowIsEnforcedByEveryVersion(t *testing.T) {
 	e := harness.NewEnv(t)
 	in := e.Start(t)
 	now := time.Now()
+	stock := int64(len(service.VersionNames())) // one order a version in the window
 	create := func(start, end time.Time) service.Goods {
 		var g service.Goods
-		body := map[string]any{"name": "later", "stock": 10, "start_at": start.Format(time.RFC3339Nano), "end_at": end.Format(time.RFC3339Nano)}
+		body := map[string]any{"name": "later", "stock": stock, "start_at": start.Format(time.RFC3339Nano), "end_at": end.Format(time.RFC3339Nano)}
 		if code := in.Call(t, "POST", "/admin/goods", body, &g); code != http.StatusCreated {
 			t.Fatalf("create: %d", code)
 		}
@@ -204,11 +205,11 @@ func TestSaleWindowIsEnforcedByEveryVersion(t *testing.T) {
 		t.Errorf("%d orders accepted in the window, want one per version", len(accepted))
 	}
 	for _, g := range []service.Goods{future, past} {
-		if st := in.Stats(t, g.ID); *st.RedisStock != 10 || st.MySQLStock != 10 || st.Orders != 0 {
+		if st := in.Stats(t, g.ID); *st.RedisStock != stock || st.MySQLStock != stock || st.Orders != 0 {
 			t.Errorf("refused orders changed goods %d: %+v", g.ID, st)
 		}
 	}
-	e.CheckInvariants(t, open.ID, harness.Sale{Initial: 10, Accepted: accepted})
+	e.CheckInvariants(t, open.ID, harness.Sale{Initial: stock, Accepted: accepted})
 	if status, code := in.Raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"start_at":"tomorrow"}`, "Authorization", "Bearer "+harness.AdminToken); status != 400 || code != "invalid_request" {
 		t.Errorf("bad time: %d %q", status, code)
 	}

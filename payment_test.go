@@ -44,7 +44,8 @@ func TestPaymentAndTimeout(t *testing.T) {
 	e := harness.NewEnv(t)
 	payWithin(e, "1500ms", "1h") // the deferred messages alone
 	in := e.Start(t)
-	g := in.CreateGoods(t, 20)
+	stock := int64(2*len(service.VersionNames()) + 4) // two orders a version, and units left over
+	g := in.CreateGoods(t, stock)
 	var unpaid []harness.OrderAnswer
 	var ids []int64
 	paid := 0
@@ -67,7 +68,7 @@ func TestPaymentAndTimeout(t *testing.T) {
 		}
 		unpaid = append(unpaid, b)
 	}
-	settledWithCancels(t, e, g.ID, 20, ids, paid, len(unpaid))
+	settledWithCancels(t, e, g.ID, stock, ids, paid, len(unpaid))
 	for _, b := range unpaid {
 		if status, code := in.Pay(t, b.ID, b.UserID); status != http.StatusConflict || code != "order_cancelled" {
 			t.Errorf("paying a cancelled order: %d %q", status, code)

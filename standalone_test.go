@@ -21,6 +21,13 @@ func TestStandaloneModeSellsExactlyTheStockAndSurvivesARestart(t *testing.T) {
 		t.Run(v, func(t *testing.T) {
 			g := in.CreateGoods(t, 100)
 			byStatus, ids := stampede(t, in, g.ID, 2000, v)
+			// SQLite takes one writer at a time: on a loaded machine some
+			// orders pass their write budget and answer 503 with their
+			// units given back; every unit still sells, exactly once.
+			if n := byStatus[http.StatusServiceUnavailable]; n > 0 {
+				t.Logf("%s: %d answered 503", v, n)
+				delete(byStatus, http.StatusServiceUnavailable)
+			}
 			checkAccepted(t, byStatus, ids, 100)
 			e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: ids})
 		})
@@ -50,7 +57,8 @@ func TestStandalonePaymentAndTimeout(t *testing.T) {
 	e := harness.NewStandaloneEnv(t)
 	payWithin(e, "1s", "100ms")
 	in := e.Start(t)
-	g := in.CreateGoods(t, 20)
+	stock := int64(2*len(service.VersionNames()) + 4) // two orders a version, and units left over
+	g := in.CreateGoods(t, stock)
 	var unpaid []harness.OrderAnswer
 	var ids []int64
 	paid := 0
@@ -65,7 +73,7 @@ func TestStandalonePaymentAndTimeout(t *testing.T) {
 		paid++
 		unpaid = append(unpaid, b)
 	}
-	settledWithCancels(t, e, g.ID, 20, ids, paid, len(unpaid))
+	settledWithCancels(t, e, g.ID, stock, ids, paid, len(unpaid))
 	if status, code := in.Pay(t, unpaid[0].ID, unpaid[0].UserID); status != http.StatusConflict || code != "order_cancelled" {
 		t.Errorf("paying a cancelled order: %d %q", status, code)
 	}

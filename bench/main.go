@@ -540,7 +540,14 @@ func runOnCluster(ctx context.Context, bin, tmp string, o options, cluster *redi
 	if err != nil {
 		return err
 	}
-	svc, err := startService(ctx, bin, dir, serviceEnv(dir, dsn, o.Prefix, "SECKILL_REDIS_CLUSTER_ADDRS", strings.Join(cluster.Addrs(), ",")))
+	env := serviceEnv(dir, dsn, o.Prefix, "SECKILL_REDIS_CLUSTER_ADDRS", strings.Join(cluster.Addrs(), ","))
+	// The coupon records live in V7's logical databases: their tables are
+	// made before the claims, as an operator's `seckill -migrate` makes
+	// them, not by the first claims.
+	if out, err := commandWith(ctx, bin, env, "-migrate").CombinedOutput(); err != nil {
+		return fmt.Errorf("seckill -migrate on the cluster instance's database: %w\n%s", err, out)
+	}
+	svc, err := startService(ctx, bin, dir, env)
 	if err != nil {
 		return fmt.Errorf("the instance on the redis cluster: %w", err)
 	}

@@ -110,6 +110,12 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 			return nil, errors.New("a Redis Cluster has database 0 only")
 		}
 		c = redis.NewClusterClient(&redis.ClusterOptions{
+			// As below, no command is sent twice: the cluster client's
+			// redirect loop also resends a command whose connection broke
+			// or timed out (a master killed after it ran), so it follows no
+			// redirect either. A MOVED after a failover fails that one
+			// command (503, the ledger settles it) and reloads the slots.
+			MaxRedirects: -1,
 			Addrs:        o.ClusterAddrs,
 			Password:     o.Password,
 			PoolSize:     o.PoolSize,

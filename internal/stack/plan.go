@@ -65,6 +65,10 @@ const Database = "seckill"
 // cluster and exits; here Up does that step itself.
 const ClusterInit = "redis-cluster"
 
+// LoopbackNetwork is where the stack's processes, nginx among them, run:
+// the instances trust it as their proxy, as compose's trust its network.
+const LoopbackNetwork = "127.0.0.0/8"
+
 // ComposeOnly are the compose services the stack does not run, and why.
 var ComposeOnly = map[string]string{
 	"grafana": "Debian has no grafana package; its dashboard is drawn from the stack's Prometheus by package dashboard (stack dashboard), and checked by deploy_test.go",
@@ -301,6 +305,8 @@ func (st *State) instanceEnv(self *Service) map[string]string {
 		"SECKILL_ADMIN_TOKEN":         st.AdminToken,
 		"SECKILL_CONSUMER_ENABLED":    "true",
 		"SECKILL_METRICS_ADDR":        self.Addr(PortMetrics),
+		// nginx, on loopback, names the client in X-Forwarded-For.
+		"SECKILL_LIMITS_TRUSTED_PROXIES": LoopbackNetwork,
 	}
 }
 
