@@ -37,6 +37,7 @@ type Config struct {
 	Outbox      Outbox         `mapstructure:"outbox"`
 	Reconcile   Reconcile      `mapstructure:"reconcile"`
 	DoubleCheck DoubleCheck    `mapstructure:"doublecheck"`
+	Accept      Accept         `mapstructure:"accept"`
 	Coupon      Coupon         `mapstructure:"coupon"`
 	Order       Order          `mapstructure:"order"`
 	Snowflake   Snowflake      `mapstructure:"snowflake"`
@@ -142,6 +143,9 @@ type NSQ struct {
 	// V10's delayed checks of decrements.
 	CheckTopic   string `mapstructure:"check_topic"`
 	CheckChannel string `mapstructure:"check_channel"`
+	// V13's accepted requests, read by the writers.
+	AcceptTopic   string `mapstructure:"accept_topic"`
+	AcceptChannel string `mapstructure:"accept_channel"`
 }
 
 type Coupon struct {
@@ -404,6 +408,7 @@ func (c Config) Validate() error {
 		bad("coupon.redis_ttl", "must be longer than coupon.refresh_interval, or templates fall out of Redis between refreshes")
 	}
 	c.validateReconcile(bad)
+	c.validateAccept(bad)
 	if c.Order.MaxNumber < 1 {
 		bad("order.max_number", "must be at least 1")
 	}

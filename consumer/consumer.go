@@ -70,14 +70,22 @@ type Consumer struct {
 // o.BatchSize, and apply them in one transaction. Under load batches fill
 // up; when idle a message is applied alone, without waiting.
 func Start(applier Applier, dead DeadLetters, o Options, log *slog.Logger) (*Consumer, error) {
-	h := newStockHandler(applier, dead, o, log)
-	o.inFlight, o.Concurrency = cap(h.pending), 1
-	c, err := start(o, h)
+	h := &stockHandler{sales: applier, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log}
+	return startBatches(o, h.apply)
+}
+
+// startBatches reads o.Topic and hands its messages to apply in batches:
+// o.Concurrency appliers each take whatever messages are waiting, up to
+// o.BatchSize. apply answers nsqd for each message.
+func startBatches(o Options, apply func([]*nsq.Message)) (*Consumer, error) {
+	b := newBatcher(o, apply)
+	o.inFlight, o.Concurrency = cap(b.pending), 1
+	c, err := start(o, b)
 	if err != nil {
-		h.close()
+		b.close()
 		return nil, err
 	}
-	c.after = h.close
+	c.after = b.close
 	return c, nil
 }
 
@@ -174,46 +182,49 @@ type stockHandler struct {
 	maxAttempts uint16
 	timeout     time.Duration
 	log         *slog.Logger
-	pending     chan *nsq.Message
-	appliers    sync.WaitGroup
 }
 
-// newStockHandler starts o.Concurrency appliers. One go-nsq handler only
+// batcher hands messages to appliers in batches. One go-nsq handler only
 // hands messages over, into a buffer that holds every applier's batch: an
 // applier takes what is buffered, so without the buffer its batches would
 // shrink to one message.
-func newStockHandler(applier Applier, dead DeadLetters, o Options, log *slog.Logger) *stockHandler {
+type batcher struct {
+	apply    func([]*nsq.Message)
+	pending  chan *nsq.Message
+	appliers sync.WaitGroup
+}
+
+func newBatcher(o Options, apply func([]*nsq.Message)) *batcher {
 	batch, appliers := max(o.BatchSize, 1), max(o.Concurrency, 1)
-	h := &stockHandler{sales: applier, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log,
-		pending: make(chan *nsq.Message, appliers*batch)}
+	b := &batcher{apply: apply, pending: make(chan *nsq.Message, appliers*batch)}
 	for range appliers {
-		h.appliers.Add(1)
-		go h.applier(batch)
+		b.appliers.Add(1)
+		go b.applier(batch)
 	}
-	return h
+	return b
 }
 
 // HandleMessage hands m to an applier, which answers nsqd for it later.
-func (h *stockHandler) HandleMessage(m *nsq.Message) error {
+func (b *batcher) HandleMessage(m *nsq.Message) error {
 	m.DisableAutoResponse()
-	h.pending <- m
+	b.pending <- m
 	return nil
 }
 
 // close stops the appliers once go-nsq has no message left in flight.
-func (h *stockHandler) close() {
-	close(h.pending)
-	h.appliers.Wait()
+func (b *batcher) close() {
+	close(b.pending)
+	b.appliers.Wait()
 }
 
-func (h *stockHandler) applier(batchSize int) {
-	defer h.appliers.Done()
-	for first := range h.pending {
+func (b *batcher) applier(batchSize int) {
+	defer b.appliers.Done()
+	for first := range b.pending {
 		batch := []*nsq.Message{first}
 	collect:
 		for len(batch) < batchSize {
 			select {
-			case m, ok := <-h.pending:
+			case m, ok := <-b.pending:
 				if !ok {
 					break collect
 				}
@@ -222,7 +233,7 @@ func (h *stockHandler) applier(batchSize int) {
 				break collect
 			}
 		}
-		h.apply(batch)
+		b.apply(batch)
 	}
 }
 

@@ -158,7 +158,9 @@ func (c *counted) OnFinish(*nsq.Message) { c.done.Done() }
 // applied in batches: the buffer lets them pile up while a batch commits.
 func TestMessagesAreAppliedInBatches(t *testing.T) {
 	b := &batches{}
-	h := newStockHandler(b, b, Options{Concurrency: 2, BatchSize: 50}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o := Options{Concurrency: 2, BatchSize: 50}
+	sh := &stockHandler{sales: b, dead: b, timeout: applyTimeout(o), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := newBatcher(o, sh.apply)
 	var done sync.WaitGroup
 	var mu sync.Mutex
 	const n = 500

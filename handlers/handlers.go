@@ -26,6 +26,9 @@ import (
 // Orders places orders.
 type Orders interface {
 	PlaceOrderOnce(ctx context.Context, version string, req service.OrderRequest, idempotencyKey string) (service.Order, error)
+	// Accept and Acceptance are async accept and poll (V13).
+	Accept(ctx context.Context, version string, req service.OrderRequest, idempotencyKey string) (service.Acceptance, error)
+	Acceptance(ctx context.Context, version, token string) (service.Acceptance, error)
 }
 
 // Catalog is the goods, for admins and shoppers.
@@ -108,7 +111,7 @@ func New(svc Service, opts Options) http.Handler {
 	}
 	// The version each order route sells through, for the metrics and the
 	// request log.
-	versions := map[string]string{"/order": service.BestVersion().Name}
+	versions := map[string]string{"/order": service.BestVersion().Name, "/seckill": service.AcceptVersion().Name}
 	for _, v := range service.VersionNames() {
 		versions["/order"+v] = v
 	}
@@ -137,6 +140,10 @@ func New(svc Service, opts Options) http.Handler {
 	inFlight := a.newSlots(opts.MaxInFlight)
 	orders := r.Group("/", a.shed(inFlight))
 	for _, v := range service.Versions() {
+		if v.AsyncAccept {
+			orders.POST("/order"+v.Name, a.accept(v.Name))
+			continue
+		}
 		if v.Limits && opts.Limits != nil {
 			r.POST("/order"+v.Name, a.edge, a.waitForSlot(inFlight), a.order(v.Name))
 			continue
@@ -144,6 +151,8 @@ func New(svc Service, opts Options) http.Handler {
 		orders.POST("/order"+v.Name, a.order(v.Name))
 	}
 	orders.POST("/order", a.order(service.BestVersion().Name))
+	orders.POST("/seckill", a.accept(service.AcceptVersion().Name))
+	r.GET("/seckill/:token", a.acceptance(service.AcceptVersion().Name))
 
 	// The pages: the admin page is public, the API calls it makes are not.
 	pages := http.FS(web.Files())

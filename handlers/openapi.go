@@ -29,8 +29,16 @@ var openapiDoc = sync.OnceValues(func() (*openapi3.T, error) {
 	if order == nil || order.Post == nil {
 		return nil, fmt.Errorf("openapi.yaml: no POST /order to describe the versions with")
 	}
+	accept := doc.Paths.Value("/seckill")
+	if accept == nil || accept.Post == nil {
+		return nil, fmt.Errorf("openapi.yaml: no POST /seckill to describe the async versions with")
+	}
 	for _, v := range service.Versions() {
 		op := *order.Post
+		if v.AsyncAccept {
+			op = *accept.Post
+			op.Summary = "async accept through version " + v.Name + ", as POST /seckill"
+		}
 		op.OperationID = "order" + v.Name
 		op.Summary = "place an order through version " + v.Name
 		if v.Limits {

@@ -59,6 +59,10 @@ type Version struct {
 	// doublecheck.max_republish times, then hands it to a person as a dead
 	// letter (service/doublecheck).
 	DoubleCheck bool
+	// AsyncAccept answers with a token once the units are reserved and the
+	// request is on nsqd (202); a writer makes the orders in batches and
+	// the client polls the token (seed 003). Its route is POST /seckill.
+	AsyncAccept bool
 }
 
 // versions is the one list of order paths, oldest first; the comment on
@@ -98,6 +102,9 @@ var versions = []Version{
 	// else before the stock is touched, so the stampede is only as large
 	// as the stock.
 	{Name: "V12", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true, ReservedOnly: true},
+	// Async accept and poll: the buyer waits for one Redis script and one
+	// publish, not for MySQL; the orders are written in batches behind.
+	{Name: "V13", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true, AsyncAccept: true},
 }
 
 // bestVersion is the version of POST /order: V6, the fastest path. V7
@@ -106,6 +113,16 @@ var versions = []Version{
 // doubles the messages per order and raises dead letters whenever the
 // consumer lags, for no faster recovery than the sweep (docs/BENCHMARKS.md).
 const bestVersion = "V6"
+
+// acceptVersion is the version of POST /seckill and its polls: the one
+// that accepts asynchronously.
+const acceptVersion = "V13"
+
+// AcceptVersion is the version POST /seckill accepts through.
+func AcceptVersion() Version {
+	v, _ := FindVersion(acceptVersion)
+	return v
+}
 
 // Versions lists the order versions, oldest first.
 func Versions() []Version { return append([]Version(nil), versions...) }

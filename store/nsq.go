@@ -29,6 +29,7 @@ type Publisher struct {
 	couponChange   string
 	goodsChange    string
 	checkTopic     string   // V10's delayed checks
+	acceptTopic    string   // V13's accepted requests
 	obs            Observer // nil: none
 }
 
@@ -38,6 +39,7 @@ type PublisherTopics struct {
 	CouponExpiry, CouponChange string
 	GoodsChange                string // V9's goods cache invalidations
 	Check                      string
+	Accept                     string // V13's accepted requests, for the writers
 }
 
 // NewPublisher connects one producer per nsqd address. An observer, if
@@ -48,7 +50,7 @@ func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger, obs 
 	}
 	p := &Publisher{topic: topics.Stock, timeoutTopic: topics.Timeout, stockBackTopic: topics.StockBack,
 		couponExpiry: topics.CouponExpiry, couponChange: topics.CouponChange, goodsChange: topics.GoodsChange,
-		checkTopic: topics.Check}
+		checkTopic: topics.Check, acceptTopic: topics.Accept}
 	if len(obs) > 0 {
 		p.obs = obs[0]
 	}
@@ -72,6 +74,16 @@ func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route i
 		return err
 	}
 	return p.publish(p.topic, body, route)
+}
+
+// PublishAccepted hands an accepted request to the writers, on nsqd
+// number a.Route modulo their count or, when that fails, another.
+func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return p.publish(p.acceptTopic, body, a.Route)
 }
 
 // DeferTimeout publishes m to the payment-timeout topic, to be delivered

@@ -26,6 +26,8 @@ var (
 	_ recovery.OutboxOrders    = (*Database)(nil)
 	_ recovery.GoodsLister     = (*Database)(nil)
 	_ ledger.Gate              = (*Redis)(nil)
+	_ ledger.Accepts           = (*Redis)(nil)
+	_ ordering.AcceptPublisher = (*Publisher)(nil)
 	_ ledger.Moves             = (*Redis)(nil)
 	_ ledger.Mends             = (*Redis)(nil)
 	_ ledger.Locker            = (*Redis)(nil)

@@ -40,20 +40,28 @@ const (
 // benchmarks): a little slower while stock lasts, faster once sold out (one
 // call instead of two), and it never shows negative stock to readers nor
 // creates the key of goods Redis has lost.
-var reserveScript = redis.NewScript(`
-local f = redis.call('HMGET', KEYS[1], 'stock', 'start_ms', 'end_ms', 'limit')
-local stock = f[1]
-if not stock then return -2 end
-local now = tonumber(ARGV[2])
-if f[2] and now < tonumber(f[2]) then return -3 end
-if f[3] and now > tonumber(f[3]) then return -4 end
-local n = tonumber(ARGV[1])
-local limit = tonumber(f[4] or '0')
-if limit > 0 and tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0') + n > limit then return -5 end
-if tonumber(stock) < n then return -1 end
-if limit > 0 then redis.call('HINCRBY', KEYS[2], ARGV[3], n) end
-return redis.call('HINCRBY', KEYS[1], 'stock', -n)
+var reserveScript = redis.NewScript(reserveLua + `
+return reserve(tonumber(ARGV[1]), ARGV[2], ARGV[3])
 `)
+
+// reserveLua defines reserve(n, now, user), the reservation's checks and
+// decrement on the goods hash KEYS[1] and the buyers hash KEYS[2], for
+// every script that reserves.
+const reserveLua = `
+local function reserve(n, now, user)
+  local f = redis.call('HMGET', KEYS[1], 'stock', 'start_ms', 'end_ms', 'limit')
+  local stock = f[1]
+  if not stock then return -2 end
+  now = tonumber(now)
+  if f[2] and now < tonumber(f[2]) then return -3 end
+  if f[3] and now > tonumber(f[3]) then return -4 end
+  local limit = tonumber(f[4] or '0')
+  if limit > 0 and tonumber(redis.call('HGET', KEYS[2], user) or '0') + n > limit then return -5 end
+  if tonumber(stock) < n then return -1 end
+  if limit > 0 then redis.call('HINCRBY', KEYS[2], user, n) end
+  return redis.call('HINCRBY', KEYS[1], 'stock', -n)
+end
+`
 
 // releaseScript gives ARGV[1] units of user ARGV[2] back, but never creates
 // a missing key. With ARGV[3] (an order id) it is the return of a cancelled
@@ -171,9 +179,16 @@ func (r *Redis) Ping(ctx context.Context) error { return unavailable(r.c.Ping(ct
 
 func (r *Redis) Reserve(ctx context.Context, goodsID, userID, n int64, now time.Time) error {
 	res, err := reserveScript.Run(ctx, r.c, r.keys(goodsID), n, now.UnixMilli(), userID).Int64()
-	switch {
-	case err != nil:
+	if err != nil {
 		return unavailable(err)
+	}
+	return reserveResult(res)
+}
+
+// reserveResult is the error a reservation's result stands for; nil for
+// a stock level.
+func reserveResult(res int64) error {
+	switch {
 	case res == scriptSoldOut:
 		return service.ErrSoldOut
 	case res == scriptNotLoaded:

@@ -15,14 +15,15 @@ import (
 // Repairs of the goods' keys from the database's truth: the stock with
 // the markers of the movements it stands in for, and the buyers' units.
 
-// repairScript adds ARGV[2] to the stock only if it still is ARGV[1], and
-// in the same step sets the markers ARGV[3..]: the movements whose units
-// the new stock holds without their own step having run, so that a retry
-// of one of them adds nothing. One marker at a time: no unpack, whose
-// limit a long list would pass.
+// repairScript adds ARGV[2] to the stock only if the stock Redis holds
+// for the truth (on sale, and accepted but not yet written: see Held)
+// still is ARGV[1], and in the same step sets the markers ARGV[3..]: the
+// movements whose units the new stock holds without their own step having
+// run, so that a retry of one of them adds nothing. One marker at a time:
+// no unpack, whose limit a long list would pass.
 var repairScript = redis.NewScript(`
-local stock = redis.call('HGET', KEYS[1], 'stock')
-if not stock or tonumber(stock) ~= tonumber(ARGV[1]) then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'stock', 'accepted')
+if not f[1] or tonumber(f[1]) + tonumber(f[2] or '0') ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'stock', ARGV[2])
 for i = 3, #ARGV do redis.call('HSETNX', KEYS[1], ARGV[i], 0) end
 return 1

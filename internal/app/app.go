@@ -91,6 +91,7 @@ type App struct {
 	couponChg *consumer.Consumer // "template changed" broadcasts
 	goodsChg  *consumer.Consumer // "goods changed" broadcasts (V9's goods cache)
 	checks    *consumer.Consumer // V10's delayed checks; nil when the consumer is switched off
+	writers   *consumer.Consumer // V13's writers of accepted requests; nil when the consumer is switched off
 	ledger    *ledger.Ledger     // nil until wired
 	letters   *deadletter.Book   // nil until wired
 	lease     *store.NodeLease   // this instance's snowflake node
@@ -210,6 +211,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if a.pub, err = store.NewPublisher(nsqds, store.PublisherTopics{
 		Stock: cfg.NSQ.Topic, Timeout: cfg.NSQ.TimeoutTopic, StockBack: cfg.NSQ.StockBackTopic,
 		CouponExpiry: cfg.NSQ.CouponExpiryTopic, CouponChange: cfg.NSQ.CouponChangeTopic, GoodsChange: cfg.NSQ.GoodsChangeTopic, Check: cfg.NSQ.CheckTopic,
+		Accept: cfg.NSQ.AcceptTopic,
 	}, log, a.metrics); err != nil {
 		return nil, err
 	}
@@ -272,6 +274,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			return nil, err
 		}
 		if a.checks, err = a.startChecks(units.checker, nsqds, lookupds); err != nil {
+			return nil, err
+		}
+		if a.writers, err = a.startWriters(units.placer, nsqds, lookupds); err != nil {
 			return nil, err
 		}
 	}
@@ -364,7 +369,7 @@ func (a *App) wire(ids *store.IDs) units {
 	clock := payment.NewClock(a.pub, a.log)
 	a.ledger = ledger.New(ledger.Stores{
 		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
-		Sales: a.database, Records: a.database, Truths: a.database, Orders: a.database, Announcer: a.pub,
+		Sales: a.database, Records: a.database, Truths: a.database, Orders: a.database, Announcer: a.pub, Accepts: a.redis,
 	}, ledger.Options{
 		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: func(goodsID int64) {
 			u.flags.Clear(goodsID)
@@ -377,6 +382,7 @@ func (a *App) wire(ids *store.IDs) units {
 	u.reservations = reservation.New(a.database, a.redis, a.database)
 	u.placer.EnableReservations(u.reservations)
 	u.placer.EnableGroupCommit(a.database, a.pub, ordering.GroupCommitOptions{MaxBatch: cfg.Order.GroupCommit.MaxBatch, Wait: cfg.Order.GroupCommit.Wait})
+	a.enableAsyncAccept(u.placer)
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
 		WriteBudget: cfg.Order.WriteBudget, LocalTTL: cfg.Coupon.LocalTTL, AbsentTTL: cfg.Coupon.AbsentTTL, RedisTTL: cfg.Coupon.RedisTTL, CacheStats: a.cacheStats,
 	}, a.log), a.metrics}
@@ -496,6 +502,7 @@ func (a *App) startLoops(u units) {
 		})
 	}
 	a.reconcileOnSchedule(ctx, u.scheduled)
+	a.every(ctx, a.cfg.Accept.RescueEvery, func(ctx context.Context) { a.rescueAccepted(ctx, u.placer) })
 	a.every(ctx, a.cfg.Coupon.SweepInterval, func(ctx context.Context) {
 		if n, ended, err := u.coupons.Sweep(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("coupon expiry sweep failed", "err", err)
@@ -612,6 +619,9 @@ func (a *App) shutdown() {
 	}
 	if a.checks != nil {
 		a.checks.Stop()
+	}
+	if a.writers != nil {
+		a.writers.Stop()
 	}
 	if a.listener != nil {
 		a.listener.Stop()

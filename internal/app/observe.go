@@ -98,7 +98,7 @@ func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
 	}{
 		{c.a.cfg.NSQ.Topic, c.a.consumer}, {c.a.cfg.NSQ.TimeoutTopic, c.a.timeouts}, {c.a.cfg.NSQ.StockBackTopic, c.a.listener},
 		{c.a.cfg.NSQ.CouponExpiryTopic, c.a.couponExp}, {c.a.cfg.NSQ.CouponChangeTopic, c.a.couponChg},
-		{c.a.cfg.NSQ.CheckTopic, c.a.checks},
+		{c.a.cfg.NSQ.CheckTopic, c.a.checks}, {c.a.cfg.NSQ.AcceptTopic, c.a.writers},
 	} {
 		if cs.c == nil {
 			continue

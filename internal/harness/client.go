@@ -148,24 +148,98 @@ type OrderAnswer struct {
 }
 
 // Order places an order of number units through /order<version> ("" is
-// the best version).
+// the best version). Through a version that accepts asynchronously, it
+// polls the token until the request ends, and answers as the synchronous
+// versions do: 201 with the order, or the failure's status and code.
 func (c *Client) Order(tb testing.TB, version string, userID, goodsID, number int64) (int, OrderAnswer) {
 	tb.Helper()
-	var a OrderAnswer
-	code := c.Call(tb, "POST", "/order"+version, map[string]int64{"user_id": userID, "goods_id": goodsID, "number": number}, &a)
-	return code, a
+	return c.order(tb, version, "", userID, goodsID, number)
 }
 
-// OrderWithKey places an order of one unit with an Idempotency-Key.
+// OrderWithKey places an order of one unit with an Idempotency-Key, as
+// Order does.
 func (c *Client) OrderWithKey(tb testing.TB, version, key string, userID, goodsID int64) (int, OrderAnswer) {
 	tb.Helper()
+	return c.order(tb, version, key, userID, goodsID, 1)
+}
+
+func (c *Client) order(tb testing.TB, version, key string, userID, goodsID, number int64) (int, OrderAnswer) {
+	tb.Helper()
 	var a OrderAnswer
+	var acc service.Acceptance
+	var header []string
+	if key != "" {
+		header = []string{"Idempotency-Key", key}
+	}
+	out := any(&a)
+	if v, ok := service.FindVersion(version); ok && v.AsyncAccept {
+		out = &rawAnswer{order: &a, acceptance: &acc}
+	}
 	code, err := c.Do(context.Background(), "POST", "/order"+version,
-		map[string]int64{"user_id": userID, "goods_id": goodsID, "number": 1}, &a, "Idempotency-Key", key)
+		map[string]int64{"user_id": userID, "goods_id": goodsID, "number": number}, out, header...)
 	if err != nil {
 		tb.Error(err)
+		return code, a
 	}
-	return code, a
+	if code != http.StatusAccepted {
+		return code, a
+	}
+	return c.Await(tb, acc.Token)
+}
+
+// rawAnswer decodes an answer both as an order (its error) and as an
+// acceptance.
+type rawAnswer struct {
+	order      *OrderAnswer
+	acceptance *service.Acceptance
+}
+
+func (r *rawAnswer) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, r.order); err != nil {
+		return err
+	}
+	return json.Unmarshal(b, r.acceptance)
+}
+
+// awaitFor bounds how long Await polls one token.
+const awaitFor = 60 * time.Second
+
+// failedStatus is the status a synchronous version answers the refusal a
+// failed request names with.
+var failedStatus = map[string]int{"sold_out": http.StatusConflict, "limit_exceeded": http.StatusConflict, "not_started": http.StatusConflict,
+	"ended": http.StatusConflict, "not_found": http.StatusNotFound, "unavailable": http.StatusServiceUnavailable}
+
+// Await polls the accepted request token until it ends: 201 with its
+// order, or the status and code its failure stands for (422 for a reason
+// no synchronous refusal has). A token still pending after a minute fails
+// the test.
+func (c *Client) Await(tb testing.TB, token string) (int, OrderAnswer) {
+	tb.Helper()
+	deadline := time.Now().Add(awaitFor)
+	for {
+		var acc service.Acceptance
+		code, err := c.Do(context.Background(), "GET", "/seckill/"+token, nil, &acc)
+		switch {
+		case err != nil:
+			tb.Error(err)
+			return 0, OrderAnswer{}
+		case code == http.StatusOK && acc.Status == service.AcceptOrdered && acc.Order != nil:
+			return http.StatusCreated, OrderAnswer{Order: *acc.Order}
+		case code == http.StatusOK && acc.Status == service.AcceptFailed:
+			status, ok := failedStatus[acc.Reason]
+			if !ok {
+				status = http.StatusUnprocessableEntity
+			}
+			return status, OrderAnswer{Error: acc.Reason}
+		case code != http.StatusOK && code != http.StatusServiceUnavailable:
+			tb.Errorf("GET /seckill/%s: status %d", token, code)
+			return code, OrderAnswer{}
+		case time.Now().After(deadline):
+			tb.Errorf("token %s still %s after %s", token, acc.Status, awaitFor)
+			return code, OrderAnswer{}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // CreateGoods puts stock units of a new goods on sale.

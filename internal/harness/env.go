@@ -246,6 +246,9 @@ const (
 	ShortRebuildGrace = "2s"
 	ShortWriteBudget  = "1500ms"
 	ShortV1Timeout    = "700ms"
+	// ShortRescueAfter: V13's sweep writes a request whose message was
+	// lost this long after it was accepted (at least the write budget).
+	ShortRescueAfter = "3s"
 )
 
 // ShortWriteBudget gives the env's instances the short write budget and
@@ -254,6 +257,7 @@ func (e *Env) ShortWriteBudget() {
 	e.Settings["SECKILL_REDIS_REBUILD_GRACE"] = ShortRebuildGrace
 	e.Settings["SECKILL_ORDER_WRITE_BUDGET"] = ShortWriteBudget
 	e.Settings["SECKILL_ORDER_V1_TIMEOUT"] = ShortV1Timeout
+	e.Settings["SECKILL_ACCEPT_RESCUE_AFTER"] = ShortRescueAfter
 }
 
 // patientV1 gives V1 a deadline that a stampede of thousands on its one hot
@@ -268,6 +272,7 @@ func (e *Env) patientV1() {
 		"SECKILL_HTTP_WRITE_TIMEOUT":            "65s",
 		"SECKILL_HTTP_SHUTDOWN_TIMEOUT":         "60s",
 		"SECKILL_ORDER_IDEMPOTENCY_PENDING_TTL": "70s",
+		"SECKILL_ACCEPT_RESCUE_AFTER":           "61s",
 	} {
 		e.Settings[k] = v
 	}

@@ -192,6 +192,7 @@ type core struct {
 	truths   Truths
 	orders   Orders
 	announce Announcer
+	accepts  Accepts // nil: async accept is not wired
 	opts     Options
 	log      *slog.Logger
 
@@ -215,6 +216,8 @@ type Stores struct {
 	Truths    Truths
 	Orders    Orders
 	Announcer Announcer
+	// Accepts may be nil when no version accepts asynchronously.
+	Accepts Accepts
 }
 
 // New wires a ledger. Close it to stop the rebuilds it started.
@@ -227,7 +230,7 @@ func New(st Stores, opts Options, log *slog.Logger) *Ledger {
 	}
 	life, end := context.WithCancel(context.Background())
 	return &Ledger{&core{gate: st.Gate, moves: st.Moves, mends: st.Mends, locker: st.Locker, sales: st.Sales,
-		records: st.Records, truths: st.Truths, orders: st.Orders, announce: st.Announcer, opts: opts, log: log,
+		records: st.Records, truths: st.Truths, orders: st.Orders, announce: st.Announcer, accepts: st.Accepts, opts: opts, log: log,
 		life: life, end: end}}
 }
 

@@ -60,7 +60,7 @@ func (l *Repairs) Tidy(ctx context.Context, goodsID int64) error {
 // every buyer whose counts differ.
 func (l *Repairs) BuyerDrifts(ctx context.Context, goodsID int64, each func(service.BuyerUnits) error) error {
 	return l.mends.BuyerDrifts(ctx, goodsID, func(units func(userID, units int64) error) error {
-		return l.truths.UserUnits(ctx, goodsID, units)
+		return l.userUnits(ctx, goodsID, units)
 	}, each)
 }
 

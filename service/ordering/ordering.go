@@ -83,6 +83,7 @@ type Placer struct {
 	log      *slog.Logger
 	commits  *committer // nil until EnableGroupCommit
 	admits   Admission  // nil until EnableReservations
+	accepts  *accepter  // nil until EnableAsyncAccept
 }
 
 // Admission says whether a reservation sale admits a user's order.

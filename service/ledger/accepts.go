@@ -1,0 +1,104 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// Accepts keep the requests accepted by V13 and not yet written as orders
+// beside the stock they hold (see service/accept.go).
+type Accepts interface {
+	// Accept reserves the request's units and records it in one step;
+	// when its id is recorded already nothing moves and prior is its token.
+	Accept(ctx context.Context, t service.Token, a service.Accepted) (prior string, err error)
+	// AcceptState is the request's record while pending, or its failure.
+	AcceptState(ctx context.Context, t service.Token) (pending *service.Accepted, failure string, err error)
+	// SettleAccepted takes the record off once its order is written.
+	SettleAccepted(ctx context.Context, t service.Token, n int64) error
+	// FailAccepted records the failure and gives the units back if the
+	// record holds them.
+	FailAccepted(ctx context.Context, t service.Token, n int64, reason string) (gave bool, err error)
+	// AcceptedRecords streams the goods' pending requests, a chunk at a time.
+	AcceptedRecords(ctx context.Context, goodsID int64, each func([]service.Accepted) error) error
+	// AcceptedUnits is the units pending per goods that has any.
+	AcceptedUnits(ctx context.Context, goodsIDs []int64) (map[int64]int64, error)
+	// Held is the stock Redis holds for the truth: on sale plus accepted.
+	Held(ctx context.Context, goodsID int64) (int64, bool, error)
+}
+
+// Accept takes the request's units from the Redis gate and records the
+// request beside them, as Reserve does for an order.
+func (l *Ledger) Accept(ctx context.Context, t service.Token, a service.Accepted) (string, error) {
+	if l.accepts == nil {
+		return "", errors.Join(service.ErrUnavailable, errors.New("async accept is not wired"))
+	}
+	prior, err := l.accepts.Accept(ctx, t, a)
+	if errors.Is(err, service.ErrStockNotLoaded) {
+		return "", l.stockNotLoaded(ctx, t.GoodsID)
+	}
+	return prior, err
+}
+
+// AcceptState tells where the request stands in Redis.
+func (l *Ledger) AcceptState(ctx context.Context, t service.Token) (*service.Accepted, string, error) {
+	return l.accepts.AcceptState(ctx, t)
+}
+
+// SettleAccepted marks the request written: its units stay sold, now
+// counted by its order.
+func (l *Ledger) SettleAccepted(ctx context.Context, t service.Token, n int64) error {
+	return l.accepts.SettleAccepted(ctx, t, n)
+}
+
+// FailAccepted ends a request that will never be an order and puts its
+// units back on sale, telling every instance.
+func (l *Ledger) FailAccepted(ctx context.Context, t service.Token, n int64, reason string) error {
+	gave, err := l.accepts.FailAccepted(ctx, t, n, reason)
+	if gave {
+		l.stockIsBack(ctx, t.GoodsID)
+	}
+	return err
+}
+
+// AcceptedRecords streams goods' pending requests.
+func (l *Ledger) AcceptedRecords(ctx context.Context, goodsID int64, each func([]service.Accepted) error) error {
+	return l.accepts.AcceptedRecords(ctx, goodsID, each)
+}
+
+// AcceptedUnits is the units pending per goods that has any.
+func (l *Ledger) AcceptedUnits(ctx context.Context, goodsIDs []int64) (map[int64]int64, error) {
+	return l.accepts.AcceptedUnits(ctx, goodsIDs)
+}
+
+// Stock is, for the reconciliation, the stock Redis holds for the truth:
+// the units on sale and those of requests accepted but not yet written,
+// which the truth does not count until their orders are. The repair's
+// compare reads the same sum.
+func (l *Repairs) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
+	if l.accepts == nil {
+		return l.gate.Stock(ctx, goodsID)
+	}
+	return l.accepts.Held(ctx, goodsID)
+}
+
+// userUnits streams each buyer's units the buyers hash should hold: those
+// of live orders, and those of requests accepted but not yet written.
+func (l *core) userUnits(ctx context.Context, goodsID int64, each func(userID, units int64) error) error {
+	if err := l.truths.UserUnits(ctx, goodsID, each); err != nil || l.accepts == nil {
+		return err
+	}
+	return l.accepts.AcceptedRecords(ctx, goodsID, func(recs []service.Accepted) error {
+		for _, a := range recs {
+			t, err := service.ParseToken(a.Token)
+			if err != nil {
+				continue
+			}
+			if err := each(t.UserID, a.Number); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

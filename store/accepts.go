@@ -1,0 +1,244 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// Accepted requests (V13) are kept in their goods' hash, beside the stock
+// they hold: a field acc:<id> per request ("<number>|<token>") and the
+// field accepted, the units they hold together. A flush or failover that
+// loses the stock loses them with it, never one without the other. A
+// request that failed leaves its reason under a key of its own (with the
+// goods' hash tag) for a day, for the client's polls.
+
+const (
+	acceptedField  = "accepted"
+	acceptedMarker = "acc:"
+	// failureTTL is how long a failed request's reason is kept: longer than
+	// any request waits on nsqd (service.AcceptMaxAge).
+	failureTTL = 24 * time.Hour
+)
+
+// AcceptFailureKey holds why the accepted request id of a goods failed.
+func AcceptFailureKey(prefix string, goodsID int64, id string) string {
+	return GoodsKey(prefix, goodsID) + "_acceptfail:" + id
+}
+
+func (r *Redis) acceptKeys(t service.Token) []string {
+	return append(r.keys(t.GoodsID), AcceptFailureKey(r.prefix, t.GoodsID, t.ID))
+}
+
+// Results of acceptScript besides a stock level.
+const (
+	scriptAcceptedBefore = -7
+	scriptFailedBefore   = -8
+)
+
+// acceptScript records the request ARGV[4] (field) = ARGV[5] (record) of
+// ARGV[1] units for user ARGV[3] at ARGV[2], reserving its units, unless
+// the request is recorded already (pending: {-7, record}) or failed
+// ({-8, reason|token}).
+var acceptScript = redis.NewScript(reserveLua + `
+local prior = redis.call('HGET', KEYS[1], ARGV[4])
+if prior then return {-7, prior} end
+local failed = redis.call('GET', KEYS[3])
+if failed then return {-8, failed} end
+local n = tonumber(ARGV[1])
+local res = reserve(n, ARGV[2], ARGV[3])
+if res < 0 then return {res, ''} end
+redis.call('HSET', KEYS[1], ARGV[4], ARGV[5])
+redis.call('HINCRBY', KEYS[1], 'accepted', n)
+return {res, ''}
+`)
+
+// settleAcceptedScript takes the record ARGV[1] of ARGV[2] units off once
+// its order is written; the units stay sold.
+var settleAcceptedScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'accepted', -tonumber(ARGV[2]))
+  return 1
+end
+return 0
+`)
+
+// failAcceptedScript records the failure ARGV[4] of the request ARGV[1]
+// and, if its record is there, gives its ARGV[2] units of user ARGV[3]
+// back: 1 when it gave them.
+var failAcceptedScript = redis.NewScript(`
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'accepted', -n)
+if tonumber(redis.call('HGET', KEYS[1], 'limit') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[3], -n)
+end
+redis.call('HINCRBY', KEYS[1], 'stock', n)
+return 1
+`)
+
+func acceptField(t service.Token) string { return acceptedMarker + t.ID }
+
+func acceptRecord(a service.Accepted) string {
+	return strconv.FormatInt(a.Number, 10) + "|" + a.Token
+}
+
+// parseAcceptRecord reads a record back; ok is false for a malformed one.
+func parseAcceptRecord(s string) (service.Accepted, bool) {
+	n, token, ok := strings.Cut(s, "|")
+	num, err := strconv.ParseInt(n, 10, 64)
+	if !ok || err != nil {
+		return service.Accepted{}, false
+	}
+	return service.Accepted{Token: token, Number: num}, true
+}
+
+// Accept reserves a's units and records a, in one step. When the
+// request's id is recorded already, nothing moves: prior is the token it
+// was accepted under (pending or failed), or ErrKeyMismatch when it asked
+// for another number.
+func (r *Redis) Accept(ctx context.Context, t service.Token, a service.Accepted) (prior string, err error) {
+	res, err := acceptScript.Run(ctx, r.c, r.acceptKeys(t), a.Number, t.AcceptedAt.UnixMilli(), t.UserID, acceptField(t), acceptRecord(a)).Slice()
+	if err != nil {
+		return "", unavailable(err)
+	}
+	code, _ := res[0].(int64)
+	val, _ := res[1].(string)
+	switch code {
+	case scriptAcceptedBefore:
+		rec, ok := parseAcceptRecord(val)
+		if !ok {
+			return "", fmt.Errorf("malformed acceptance record %q", val)
+		}
+		if rec.Number != a.Number {
+			return "", service.ErrKeyMismatch
+		}
+		return rec.Token, nil
+	case scriptFailedBefore:
+		_, token, _ := strings.Cut(val, "|")
+		return token, nil
+	}
+	return "", reserveResult(code)
+}
+
+// AcceptState tells where the request t stands in Redis: its record while
+// pending, or its failure; neither when its order is written, or Redis
+// never had it or lost it.
+func (r *Redis) AcceptState(ctx context.Context, t service.Token) (pending *service.Accepted, failure string, err error) {
+	var rec *redis.StringCmd
+	var fail *redis.StringCmd
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.HGet(ctx, GoodsKey(r.prefix, t.GoodsID), acceptField(t))
+		fail = p.Get(ctx, AcceptFailureKey(r.prefix, t.GoodsID, t.ID))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, "", unavailable(err)
+	}
+	// The failure first: a request that failed between the two reads had
+	// its record read before.
+	if reason, err := fail.Result(); err == nil {
+		reason, _, _ = strings.Cut(reason, "|")
+		return nil, reason, nil
+	}
+	if s, err := rec.Result(); err == nil {
+		if a, ok := parseAcceptRecord(s); ok {
+			return &a, "", nil
+		}
+	}
+	return nil, "", nil
+}
+
+// SettleAccepted takes t's record off once its order is written.
+func (r *Redis) SettleAccepted(ctx context.Context, t service.Token, n int64) error {
+	return unavailable(settleAcceptedScript.Run(ctx, r.c, []string{GoodsKey(r.prefix, t.GoodsID)}, acceptField(t), n).Err())
+}
+
+// FailAccepted records why t will never be an order and gives its units
+// back if Redis holds them; gave says it did.
+func (r *Redis) FailAccepted(ctx context.Context, t service.Token, n int64, reason string) (gave bool, err error) {
+	res, err := failAcceptedScript.Run(ctx, r.c, r.acceptKeys(t), acceptField(t), n, t.UserID, reason+"|"+t.String(),
+		int64(failureTTL/time.Second)).Int64()
+	return res == 1, unavailable(err)
+}
+
+// AcceptedRecords calls each with goods' accepted requests, a chunk at a
+// time.
+func (r *Redis) AcceptedRecords(ctx context.Context, goodsID int64, each func([]service.Accepted) error) error {
+	key := GoodsKey(r.prefix, goodsID)
+	var cursor uint64
+	for {
+		kv, next, err := r.c.HScan(ctx, key, cursor, acceptedMarker+"*", chunk).Result()
+		if err != nil {
+			return unavailable(err)
+		}
+		var recs []service.Accepted
+		for i := 1; i < len(kv); i += 2 {
+			if a, ok := parseAcceptRecord(kv[i]); ok {
+				recs = append(recs, a)
+			}
+		}
+		if len(recs) > 0 {
+			if err := each(recs); err != nil {
+				return err
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
+}
+
+// AcceptedUnits is the units accepted and not yet written, per goods of
+// goodsIDs that has any.
+func (r *Redis) AcceptedUnits(ctx context.Context, goodsIDs []int64) (map[int64]int64, error) {
+	cmds := make([]*redis.StringCmd, len(goodsIDs))
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range goodsIDs {
+			cmds[i] = p.HGet(ctx, GoodsKey(r.prefix, id), acceptedField)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(err)
+	}
+	out := map[int64]int64{}
+	for i, c := range cmds {
+		if n, err := c.Int64(); err == nil && n != 0 {
+			out[goodsIDs[i]] = n
+		}
+	}
+	return out, nil
+}
+
+// Held is the stock goods' hash holds for the database's truth: the units
+// on sale and those accepted but not yet written as orders (which the
+// truth does not count yet). ok is false when Redis holds none.
+func (r *Redis) Held(ctx context.Context, goodsID int64) (int64, bool, error) {
+	f, err := r.c.HMGet(ctx, GoodsKey(r.prefix, goodsID), "stock", acceptedField).Result()
+	if err != nil {
+		return 0, false, unavailable(err)
+	}
+	if f[0] == nil {
+		return 0, false, nil
+	}
+	var held int64
+	for _, v := range f {
+		if s, ok := v.(string); ok {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return 0, false, fmt.Errorf("goods %d: %w", goodsID, err)
+			}
+			held += n
+		}
+	}
+	return held, true, nil
+}
