@@ -336,9 +336,7 @@ func TestEditGoodsWindowHoldsForEveryOrder(t *testing.T) {
 				}
 				v := versions[int(i)%len(versions)]
 				sent := time.Now().UnixNano()
-				var a harness.OrderAnswer
-				code, _ := in.Do(context.Background(), "POST", "/order"+v,
-					map[string]int64{"user_id": int64(w)*1_000_000 + i + 1, "goods_id": g.ID, "number": 1}, &a)
+				code, a := in.Order(t, v, int64(w)*1_000_000+i+1, g.ID, 1)
 				if code == http.StatusCreated {
 					mu.Lock()
 					accepted = append(accepted, a.ID)

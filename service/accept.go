@@ -38,6 +38,9 @@ func (t Token) String() string {
 // its table): a second write of the same request fails on it.
 func (t Token) OrderKey() string { return "seckill:" + t.ID }
 
+// Keyed says the request was made under an idempotency key.
+func (t Token) Keyed() bool { return strings.HasPrefix(t.ID, "k") }
+
 // ParseToken reads a token's string form.
 func ParseToken(s string) (Token, error) {
 	parts := strings.Split(s, ".")

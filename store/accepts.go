@@ -23,35 +23,37 @@ import (
 const (
 	acceptedField  = "accepted"
 	acceptedMarker = "acc:"
-	// failureTTL is how long a failed request's reason is kept: longer than
-	// any request waits on nsqd (service.AcceptMaxAge).
-	failureTTL = 24 * time.Hour
+	// endTTL is how long a request's outcome is kept: longer than any
+	// request waits on nsqd (accept.max_age, at most 12h).
+	endTTL = 24 * time.Hour
+	// endOrdered is the outcome of a request whose order is written.
+	endOrdered = "ordered"
 )
 
-// AcceptFailureKey holds why the accepted request id of a goods failed.
-func AcceptFailureKey(prefix string, goodsID int64, id string) string {
-	return GoodsKey(prefix, goodsID) + "_acceptfail:" + id
+// AcceptEndKey holds how the accepted request id of a goods ended.
+func AcceptEndKey(prefix string, goodsID int64, id string) string {
+	return GoodsKey(prefix, goodsID) + "_acceptend:" + id
 }
 
 func (r *Redis) acceptKeys(t service.Token) []string {
-	return append(r.keys(t.GoodsID), AcceptFailureKey(r.prefix, t.GoodsID, t.ID))
+	return append(r.keys(t.GoodsID), AcceptEndKey(r.prefix, t.GoodsID, t.ID))
 }
 
 // Results of acceptScript besides a stock level.
 const (
 	scriptAcceptedBefore = -7
-	scriptFailedBefore   = -8
+	scriptEndedBefore    = -8
 )
 
 // acceptScript records the request ARGV[4] (field) = ARGV[5] (record) of
 // ARGV[1] units for user ARGV[3] at ARGV[2], reserving its units, unless
-// the request is recorded already (pending: {-7, record}) or failed
-// ({-8, reason|token}).
+// the request is recorded already (pending: {-7, record}) or ended
+// ({-8, outcome|record}).
 var acceptScript = redis.NewScript(reserveLua + `
 local prior = redis.call('HGET', KEYS[1], ARGV[4])
 if prior then return {-7, prior} end
-local failed = redis.call('GET', KEYS[3])
-if failed then return {-8, failed} end
+local ended = redis.call('GET', KEYS[3])
+if ended then return {-8, ended} end
 local n = tonumber(ARGV[1])
 local res = reserve(n, ARGV[2], ARGV[3])
 if res < 0 then return {res, ''} end
@@ -61,8 +63,11 @@ return {res, ''}
 `)
 
 // settleAcceptedScript takes the record ARGV[1] of ARGV[2] units off once
-// its order is written; the units stay sold.
+// its order is written; the units stay sold. With ARGV[3] (the outcome
+// "ordered|record" of a request made under an idempotency key) it keeps
+// the outcome in KEYS[2] for ARGV[4] seconds.
 var settleAcceptedScript = redis.NewScript(`
+if ARGV[3] then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'accepted', -tonumber(ARGV[2]))
   return 1
@@ -70,9 +75,9 @@ end
 return 0
 `)
 
-// failAcceptedScript records the failure ARGV[4] of the request ARGV[1]
-// and, if its record is there, gives its ARGV[2] units of user ARGV[3]
-// back: 1 when it gave them.
+// failAcceptedScript records the failure ARGV[4] ("reason|record") of the
+// request ARGV[1] and, if its record is there, gives its ARGV[2] units of
+// user ARGV[3] back: 1 when it gave them.
 var failAcceptedScript = redis.NewScript(`
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -122,9 +127,16 @@ func (r *Redis) Accept(ctx context.Context, t service.Token, a service.Accepted)
 			return "", service.ErrKeyMismatch
 		}
 		return rec.Token, nil
-	case scriptFailedBefore:
-		_, token, _ := strings.Cut(val, "|")
-		return token, nil
+	case scriptEndedBefore:
+		_, record, _ := strings.Cut(val, "|")
+		rec, ok := parseAcceptRecord(record)
+		if !ok {
+			return "", fmt.Errorf("malformed acceptance outcome %q", val)
+		}
+		if rec.Number != a.Number {
+			return "", service.ErrKeyMismatch
+		}
+		return rec.Token, nil
 	}
 	return "", reserveResult(code)
 }
@@ -134,20 +146,22 @@ func (r *Redis) Accept(ctx context.Context, t service.Token, a service.Accepted)
 // never had it or lost it.
 func (r *Redis) AcceptState(ctx context.Context, t service.Token) (pending *service.Accepted, failure string, err error) {
 	var rec *redis.StringCmd
-	var fail *redis.StringCmd
+	var end *redis.StringCmd
 	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		rec = p.HGet(ctx, GoodsKey(r.prefix, t.GoodsID), acceptField(t))
-		fail = p.Get(ctx, AcceptFailureKey(r.prefix, t.GoodsID, t.ID))
+		end = p.Get(ctx, AcceptEndKey(r.prefix, t.GoodsID, t.ID))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, "", unavailable(err)
 	}
-	// The failure first: a request that failed between the two reads had
+	// The outcome first: a request that ended between the two reads had
 	// its record read before.
-	if reason, err := fail.Result(); err == nil {
-		reason, _, _ = strings.Cut(reason, "|")
-		return nil, reason, nil
+	if outcome, err := end.Result(); err == nil {
+		if outcome, _, _ = strings.Cut(outcome, "|"); outcome == endOrdered {
+			return nil, "", nil
+		}
+		return nil, outcome, nil
 	}
 	if s, err := rec.Result(); err == nil {
 		if a, ok := parseAcceptRecord(s); ok {
@@ -157,16 +171,23 @@ func (r *Redis) AcceptState(ctx context.Context, t service.Token) (pending *serv
 	return nil, "", nil
 }
 
-// SettleAccepted takes t's record off once its order is written.
+// SettleAccepted takes t's record off once its order is written; the
+// outcome of a request made under an idempotency key is kept for its
+// retries.
 func (r *Redis) SettleAccepted(ctx context.Context, t service.Token, n int64) error {
-	return unavailable(settleAcceptedScript.Run(ctx, r.c, []string{GoodsKey(r.prefix, t.GoodsID)}, acceptField(t), n).Err())
+	args := []any{acceptField(t), n}
+	if t.Keyed() {
+		args = append(args, endOrdered+"|"+acceptRecord(service.Accepted{Token: t.String(), Number: n}), int64(endTTL/time.Second))
+	}
+	keys := []string{GoodsKey(r.prefix, t.GoodsID), AcceptEndKey(r.prefix, t.GoodsID, t.ID)}
+	return unavailable(settleAcceptedScript.Run(ctx, r.c, keys, args...).Err())
 }
 
 // FailAccepted records why t will never be an order and gives its units
 // back if Redis holds them; gave says it did.
 func (r *Redis) FailAccepted(ctx context.Context, t service.Token, n int64, reason string) (gave bool, err error) {
-	res, err := failAcceptedScript.Run(ctx, r.c, r.acceptKeys(t), acceptField(t), n, t.UserID, reason+"|"+t.String(),
-		int64(failureTTL/time.Second)).Int64()
+	outcome := reason + "|" + acceptRecord(service.Accepted{Token: t.String(), Number: n})
+	res, err := failAcceptedScript.Run(ctx, r.c, r.acceptKeys(t), acceptField(t), n, t.UserID, outcome, int64(endTTL/time.Second)).Int64()
 	return res == 1, unavailable(err)
 }
 

@@ -227,6 +227,30 @@ func (e *Env) PauseStockConsumer(tb testing.TB, pause bool) {
 	}
 }
 
+// PauseWriters stops (pause) or resumes the delivery of accepted requests
+// (V13) to the writers on every nsqd of the env; meanwhile they queue.
+func (e *Env) PauseWriters(tb testing.TB, pause bool) {
+	tb.Helper()
+	cfg := e.Config(tb)
+	for _, n := range e.NSQDs {
+		if err := PauseChannel(n.HTTPAddr(), cfg.NSQ.AcceptTopic, cfg.NSQ.AcceptChannel, pause); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// DropAccepted drops the accepted requests queued for the writers on every
+// nsqd of the env, as an nsqd that died with them would.
+func (e *Env) DropAccepted(tb testing.TB) {
+	tb.Helper()
+	cfg := e.Config(tb)
+	for _, n := range e.NSQDs {
+		if err := EmptyChannel(n.HTTPAddr(), cfg.NSQ.AcceptTopic, cfg.NSQ.AcceptChannel); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
 // ids makes order ids for orders tests write themselves: snowflake ids, as
 // the service's, from node 1023, which no instance of the tests uses.
 var ids = func() *snowflake.Node {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,9 @@ type Snapshot struct {
 	DeadLettered map[int64]bool // orders of the goods with a dead letter
 
 	Redis *int64 // the goods hash's stock; nil when Redis holds none
+	// Pending is the units of requests accepted asynchronously (V13) whose
+	// orders are not written yet.
+	Pending int64
 }
 
 // Snapshot reads goodsID from every database and from Redis.
@@ -100,9 +104,23 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 	if rdb == nil {
 		return snap, errors.New("no Redis to read: no instance of the standalone mode has started")
 	}
-	v, err := rdb.HGet(ctx, s.GoodsKey(goodsID), "stock").Int64()
-	snap.Redis, err = redisStock(err, v)
-	return snap, err
+	f, err := rdb.HMGet(ctx, s.GoodsKey(goodsID), "stock", "accepted").Result()
+	if err != nil {
+		return snap, err
+	}
+	if v, ok := f[0].(string); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return snap, err
+		}
+		snap.Redis = &n
+	}
+	if v, ok := f[1].(string); ok {
+		if snap.Pending, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return snap, err
+		}
+	}
+	return snap, nil
 }
 
 // Table is one table of one database.
@@ -198,7 +216,7 @@ func (s Snapshot) Settled() bool {
 			return false
 		}
 	}
-	return s.Sale == s.SaleUnits-s.ReturnUnits && s.Redis != nil && *s.Redis == s.Stock
+	return s.Sale == s.SaleUnits-s.ReturnUnits && s.Redis != nil && *s.Redis == s.Stock && s.Pending == 0
 }
 
 // Count is how many stored orders have status.
@@ -253,6 +271,9 @@ func (s Snapshot) Violations(want Sale) []string {
 			live, s.Sale, total, want.Initial, s.Adds, s.Stock)
 	}
 
+	if s.Pending != 0 {
+		fail("%d units of accepted requests were never written as orders nor given back", s.Pending)
+	}
 	for _, id := range sortedKeys(s.Orders) {
 		if n := s.Orders[id]; n > 1 {
 			fail("order %d is stored %d times", id, n)

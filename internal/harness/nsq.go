@@ -157,6 +157,12 @@ func NSQDChannel(httpAddr, topic, channel string) (ChannelStats, error) {
 	return c, nil
 }
 
+// EmptyChannel drops every message waiting on a channel of the nsqd whose
+// HTTP API is at httpAddr: messages an nsqd lost.
+func EmptyChannel(httpAddr, topic, channel string) error {
+	return nsqdAction(httpAddr, "empty", topic, channel)
+}
+
 // PauseChannel stops (pause) or resumes the delivery of a channel's
 // messages on the nsqd whose HTTP API is at httpAddr; they queue meanwhile.
 func PauseChannel(httpAddr, topic, channel string, pause bool) error {
@@ -164,6 +170,11 @@ func PauseChannel(httpAddr, topic, channel string, pause bool) error {
 	if pause {
 		action = "pause"
 	}
+	return nsqdAction(httpAddr, action, topic, channel)
+}
+
+// nsqdAction posts /channel/<action> for topic's channel to an nsqd.
+func nsqdAction(httpAddr, action, topic, channel string) error {
 	u := "http://" + httpAddr + "/channel/" + action + "?topic=" + url.QueryEscape(topic) + "&channel=" + url.QueryEscape(channel)
 	resp, err := nsqdHTTP.Post(u, "", nil)
 	if err != nil {

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"database/sql"
-	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -175,16 +174,4 @@ func (s *Servers) Close() {
 		s.rdb.Close()
 		s.rdb = nil
 	}
-}
-
-// redisStock is the goods hash's stock field; nil when the key or the field
-// is missing.
-func redisStock(err error, v int64) (*int64, error) {
-	switch {
-	case err == nil:
-		return &v, nil
-	case errors.Is(err, redis.Nil):
-		return nil, nil
-	}
-	return nil, err
 }
