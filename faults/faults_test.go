@@ -60,6 +60,8 @@ func TestFaults(t *testing.T) {
 		{"14", "NSQDKilledOfTwoCheck", "one of two nsqd SIGKILLed mid-sale: V10, double check alone", nsqdKilledOfTwo(byCheck)},
 		{"15", "ConsumerPausedSweep", "consumer paused 12 s mid-sale: V6, outbox sweep", consumerPaused(bySweep)},
 		{"16", "ConsumerPausedCheck", "consumer paused 12 s mid-sale: V10, double check and sweep", consumerPaused(byCheck)},
+		{"17", "AcceptServiceKilled", "V13: service SIGKILLed while requests are accepted, restarted", acceptServiceKilled},
+		{"18", "AcceptNSQDKilled", "V13: nsqd SIGKILLed while requests are accepted, restarted", acceptNSQDKilled},
 	}
 	// Failures the service is known to have: skipped unless asked for.
 	known := map[string]string{}

@@ -587,6 +587,7 @@ type load struct {
 
 	mu           sync.Mutex
 	accepted     []order
+	tokens       []string // the tokens of requests answered 202 (V13)
 	refused      map[int64]bool // users answered with an error status
 	unknown      map[int64]bool // users answered 503 outcome_unknown: their order may exist
 	counts       map[string]int // "phase outcome": "before 201", "nsqd down 503 unavailable"
@@ -645,6 +646,7 @@ func (l *load) post() bool {
 	resp, err := l.s.HTTP.Do(req)
 	var a struct {
 		order
+		Token string `json:"token"`
 		Error string `json:"error"`
 	}
 	outcome := "error"
@@ -678,6 +680,10 @@ func (l *load) post() bool {
 	if resp.StatusCode == http.StatusCreated {
 		a.UserID = user
 		l.accepted = append(l.accepted, a.order)
+		return true
+	}
+	if resp.StatusCode == http.StatusAccepted && a.Token != "" {
+		l.tokens = append(l.tokens, a.Token)
 		return true
 	}
 	if a.Error == "outcome_unknown" {
