@@ -587,7 +587,7 @@ type load struct {
 
 	mu           sync.Mutex
 	accepted     []order
-	tokens       []string // the tokens of requests answered 202 (V13)
+	tokens       []string       // the tokens of requests answered 202 (V13)
 	refused      map[int64]bool // users answered with an error status
 	unknown      map[int64]bool // users answered 503 outcome_unknown: their order may exist
 	counts       map[string]int // "phase outcome": "before 201", "nsqd down 503 unavailable"
