@@ -116,6 +116,20 @@ func TestAcceptAndPollEndsInAnOrderThatCanBePaid(t *testing.T) {
 			t.Errorf("%s %s %s: %d %q, want %d %q", c.method, c.path, c.body, code, errCode, c.code, c.err)
 		}
 	}
+	// Goods say how the shop page buys them.
+	var q service.Goods
+	if code := in.Call(t, "POST", "/admin/goods", map[string]any{"name": "queued", "stock": 1, "checkout": "seckill"}, &q); code != http.StatusCreated || q.Checkout != "seckill" {
+		t.Errorf("create with checkout seckill: %d %+v", code, q)
+	}
+	if in.Call(t, "GET", fmt.Sprintf("/goods/%d", q.ID), nil, &q); q.Checkout != "seckill" {
+		t.Errorf("the shopper's read of it: %+v", q)
+	}
+	if code, errCode := in.Raw(t, "POST", "/admin/goods", "application/json", `{"name":"x","stock":1,"checkout":"later"}`, "Authorization", "Bearer "+in.Token); code != http.StatusBadRequest || errCode != "invalid_request" {
+		t.Errorf("an unknown checkout: %d %s, want 400 invalid_request", code, errCode)
+	}
+	if g.Checkout != "order" {
+		t.Errorf("goods created without a checkout: %q, want order", g.Checkout)
+	}
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 3, Accepted: accepted})
 }
 

@@ -304,6 +304,7 @@ type adminGoodsBody struct {
 	StartAt  *time.Time `json:"start_at"`
 	EndAt    *time.Time `json:"end_at"`
 	Limit    *int64     `json:"per_user_limit"`
+	Checkout *string    `json:"checkout"`
 	ID       *int64     `json:"id"`
 	AddStock *int64     `json:"add_stock"`
 	OpID     string     `json:"op_id"`
@@ -331,7 +332,7 @@ func (a *api) adminGoods(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	if b.ID != nil || b.AddStock != nil {
-		if b.Name != nil || b.Price != nil || b.Stock != nil || b.StartAt != nil || b.EndAt != nil || b.Limit != nil {
+		if b.Name != nil || b.Price != nil || b.Stock != nil || b.StartAt != nil || b.EndAt != nil || b.Limit != nil || b.Checkout != nil {
 			writeErrorCode(c, http.StatusBadRequest, "invalid_request", "send either {name, stock} to create goods or {id, add_stock} to add stock")
 			return
 		}
@@ -367,6 +368,9 @@ func (a *api) adminGoods(c *gin.Context) {
 	ng := service.NewGoods{Name: *b.Name, Stock: *b.Stock, SaleWindow: service.SaleWindow{StartAt: b.StartAt, EndAt: b.EndAt}}
 	if b.Limit != nil {
 		ng.PerUserLimit = *b.Limit
+	}
+	if b.Checkout != nil {
+		ng.Checkout = *b.Checkout
 	}
 	if b.Price != nil {
 		ng.Price = *b.Price

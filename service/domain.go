@@ -28,9 +28,21 @@ type Goods struct {
 	Sale  int64 `json:"sale"`
 	// PerUserLimit is the most units one user may hold; 0 is no limit.
 	PerUserLimit int64 `json:"per_user_limit"`
+	// Checkout is how the shop page buys it: CheckoutOrder or
+	// CheckoutSeckill.
+	Checkout string `json:"checkout"`
 	SaleWindow
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// How the shop page buys a goods.
+const (
+	// CheckoutOrder: POST /order answers with the order.
+	CheckoutOrder = "order"
+	// CheckoutSeckill: POST /seckill answers with a token, polled until
+	// its order is written (async accept and poll).
+	CheckoutSeckill = "seckill"
+)
 
 // SaleWindow is when goods may be bought; a nil end leaves that side open.
 type SaleWindow struct {
@@ -44,6 +56,7 @@ type NewGoods struct {
 	Price        int64 // cents
 	Stock        int64
 	PerUserLimit int64
+	Checkout     string // CheckoutOrder when empty
 	SaleWindow
 }
 

@@ -22,6 +22,7 @@ type goodsRow struct {
 	Stock        int64
 	Sale         int64
 	PerUserLimit int64
+	Checkout     string
 	StartAt      *time.Time
 	EndAt        *time.Time
 	CreatedAt    time.Time
@@ -30,12 +31,12 @@ type goodsRow struct {
 func (goodsRow) TableName() string { return "goods" }
 
 func (r goodsRow) goods() service.Goods {
-	return service.Goods{ID: r.ID, Name: r.Name, Price: r.Price, Stock: r.Stock, Sale: r.Sale, PerUserLimit: r.PerUserLimit,
+	return service.Goods{ID: r.ID, Name: r.Name, Price: r.Price, Stock: r.Stock, Sale: r.Sale, PerUserLimit: r.PerUserLimit, Checkout: r.Checkout,
 		SaleWindow: service.SaleWindow{StartAt: r.StartAt, EndAt: r.EndAt}, CreatedAt: r.CreatedAt}
 }
 
 func (d *Database) CreateGoods(ctx context.Context, g service.NewGoods) (service.Goods, error) {
-	row := goodsRow{Name: g.Name, Price: g.Price, Stock: g.Stock, PerUserLimit: g.PerUserLimit, StartAt: utcMillis(g.StartAt), EndAt: utcMillis(g.EndAt),
+	row := goodsRow{Name: g.Name, Price: g.Price, Stock: g.Stock, PerUserLimit: g.PerUserLimit, Checkout: g.Checkout, StartAt: utcMillis(g.StartAt), EndAt: utcMillis(g.EndAt),
 		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := d.gdb.WithContext(ctx).Create(&row).Error; err != nil {
 		return service.Goods{}, classify(err)

@@ -14,18 +14,18 @@ import (
 )
 
 // The goods as the shopper reads see them: each goods' hash carries its
-// details (name, price, created_ms) beside the stock, window and limit the
+// details (name, price, checkout, created_ms) beside the stock, window and limit the
 // scripts use, so one HMGET answers a read and the rebuild of a lost hash
 // restores the details with the stock. The index lists the ids; the
 // catalog marker says both are whole.
 
 // detailFields are the hash fields of a goods' details.
 func detailFields(g service.Goods) []any {
-	return []any{"name", g.Name, "price", g.Price, "created_ms", g.CreatedAt.UnixMilli()}
+	return []any{"name", g.Name, "price", g.Price, "checkout", g.Checkout, "created_ms", g.CreatedAt.UnixMilli()}
 }
 
 // shownFields are the fields a read takes, in this order.
-var shownFields = []string{"stock", "start_ms", "end_ms", "limit", "name", "price", "created_ms"}
+var shownFields = []string{"stock", "start_ms", "end_ms", "limit", "name", "price", "created_ms", "checkout"}
 
 // ShownGoods reads a goods' details and stock from Redis: found false for
 // an id Redis does not know while it holds the catalog;
@@ -64,7 +64,11 @@ func (r *Redis) ShownGoods(ctx context.Context, id int64) (service.Goods, bool, 
 		return &t
 	}
 	name, _ := v[4].(string)
-	return service.Goods{ID: id, Name: name, Price: num(5), Stock: num(0), PerUserLimit: num(3),
+	checkout, _ := v[7].(string)
+	if checkout == "" { // a hash loaded before goods had a checkout
+		checkout = service.CheckoutOrder
+	}
+	return service.Goods{ID: id, Name: name, Price: num(5), Stock: num(0), PerUserLimit: num(3), Checkout: checkout,
 		SaleWindow: service.SaleWindow{StartAt: at(1), EndAt: at(2)}, CreatedAt: time.UnixMilli(num(6)).UTC()}, true, nil
 }
 

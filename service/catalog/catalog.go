@@ -85,6 +85,10 @@ func (c *Catalog) CreateGoods(ctx context.Context, ng service.NewGoods) (service
 		return service.Goods{}, service.Invalid("per_user_limit must not be negative (0 is no limit)")
 	case ng.StartAt != nil && ng.EndAt != nil && !ng.EndAt.After(*ng.StartAt):
 		return service.Goods{}, service.Invalid("end_at must come after start_at")
+	case ng.Checkout == "":
+		ng.Checkout = service.CheckoutOrder
+	case ng.Checkout != service.CheckoutOrder && ng.Checkout != service.CheckoutSeckill:
+		return service.Goods{}, service.Invalid("checkout must be %q or %q", service.CheckoutOrder, service.CheckoutSeckill)
 	}
 	g, err := c.goods.CreateGoods(ctx, ng)
 	if err != nil {

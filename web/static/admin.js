@@ -90,6 +90,7 @@ $('create-form').addEventListener('submit', async e => {
   const body = {
     name: $('create-name').value.trim(), stock: Number($('create-stock').value),
     price: Math.round(Number($('create-price').value) * 100), per_user_limit: Number($('create-limit').value),
+    checkout: $('create-checkout').value,
   };
   if ($('create-start').value) body.start_at = rfc3339($('create-start').value);
   if ($('create-end').value) body.end_at = rfc3339($('create-end').value);
@@ -176,7 +177,7 @@ function fill(row, g, st) {
   const cell = cls => row.tr.querySelector('td.' + cls);
   cell('id').textContent = g.id;
   row.goods = g;
-  cell('name').textContent = g.name;
+  cell('name').textContent = g.checkout === 'seckill' ? g.name + ' (queue and poll)' : g.name;
   cell('price').textContent = yuan(g.price || 0);
   cell('window').textContent = g.start_at || g.end_at ? `${when(g.start_at)} to ${when(g.end_at)}` : 'always';
   if (!st) return; // stats failed this round: keep the last ones

@@ -1,5 +1,7 @@
 // The shopper page: lists the goods, counts down to each sale from the
-// server's clock, and places one-unit orders.
+// server's clock, and places one-unit orders: through POST /order, or for
+// goods whose checkout is "seckill" through POST /seckill, whose token it
+// polls until the order is written.
 'use strict';
 
 const POLL_MS = 1000;
@@ -124,8 +126,8 @@ function paint(c) {
   countdown.title = [start !== null ? 'Starts ' + zoned(start) : '', end !== null ? 'Ends ' + zoned(end) : ''].filter(Boolean).join('; ');
 
   const btn = c.el.querySelector('.buy');
-  btn.disabled = c.busy || st.phase !== 'open' || performance.now() < c.holdUntil;
-  setText(btn, c.busy ? 'Ordering…' : st.phase === 'open' && c.pending ? 'Retry' : st.button);
+  btn.disabled = c.busy || c.queued || st.phase !== 'open' || performance.now() < c.holdUntil;
+  setText(btn, c.queued ? 'In the queue…' : c.busy ? 'Ordering…' : st.phase === 'open' && c.pending ? 'Retry' : st.button);
 }
 
 // setText writes text only when it changed: the cards repaint four times a second.
@@ -167,7 +169,46 @@ const refusals = {
 // orderPath is the order route the page sells through: /order, or the
 // version named by ?version= (e.g. ?version=V8, the version behind the
 // edge's limits, which offers a captcha when this address orders too fast).
-const orderPath = '/order' + (new URLSearchParams(location.search).get('version') || '').replace(/[^A-Za-z0-9]/g, '');
+const chosenVersion = (new URLSearchParams(location.search).get('version') || '').replace(/[^A-Za-z0-9]/g, '');
+const orderPath = '/order' + chosenVersion;
+
+// pathFor is where an order of goods g goes: /seckill when its checkout
+// says so (unless ?version= chose a route), else orderPath.
+function pathFor(g) {
+  return g.checkout === 'seckill' && !chosenVersion ? '/seckill' : orderPath;
+}
+
+// Why an accepted request failed, in words; its unit is back on sale.
+const failures = {
+  expired: 'Your place in the queue ran out before an order could be written — nothing was ordered',
+  refused: 'The shop could not write your order — nothing was ordered',
+};
+
+// awaitOrder polls an accepted request's token, as often as the shop
+// asks, until its order is written or it failed; it answers as a 201 or a
+// refusal would.
+async function awaitOrder(c, acc) {
+  c.queued = true;
+  paint(c);
+  say(c, 'You are in the queue — your order is being written…', true);
+  try {
+    for (;;) {
+      await new Promise(r => setTimeout(r, Math.min(Math.max(acc.poll_after_ms || 1000, 250), 5000)));
+      let res;
+      try {
+        res = await fetch('/seckill/' + encodeURIComponent(acc.token), { cache: 'no-store' });
+      } catch { continue; } // no answer: ask again, the token keeps its place
+      if (res.status === 503) continue;
+      const body = await res.json().catch(() => ({}));
+      if (res.status !== 200) return { ok: false, text: refusals[body.error] || `The shop lost track of your request (HTTP ${res.status})` };
+      acc = body;
+      if (acc.status === 'ordered') return { ok: true, text: 'Ordered! order id ' + acc.order.order_id + ' — pay it below' };
+      if (acc.status === 'failed') return { ok: false, text: refusals[acc.reason] || failures[acc.reason] || `Not ordered (${acc.reason})` };
+    }
+  } finally {
+    c.queued = false;
+  }
+}
 
 // offerCaptcha fetches a captcha and shows it on the card; its solution
 // goes with the next order and lets it past the address's limit once.
@@ -217,7 +258,7 @@ async function buy(c) {
       headers['X-Captcha-Solution'] = c.captcha.solution;
     }
     c.captcha = null; // a captcha is good for one order, right or wrong
-    const res = await fetch(orderPath, {
+    const res = await fetch(pathFor(c.goods), {
       method: 'POST',
       headers,
       body: JSON.stringify({ user_id: userID, goods_id: c.goods.id, number: 1 }),
@@ -227,6 +268,10 @@ async function buy(c) {
     if (res.status === 201) {
       text = 'Ordered! order id ' + body.order_id;
       ok = true;
+    } else if (res.status === 202) {
+      c.pending = null;
+      c.busy = false;
+      ({ ok, text } = await awaitOrder(c, body));
     } else {
       text = refusals[code] || `The shop refused the order (${code || 'HTTP ' + res.status})`;
     }
