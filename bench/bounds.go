@@ -31,7 +31,9 @@ const (
 //     Spreading over hosts and nsqd (V4, V5) gains nothing here: the
 //     harness runs one MariaDB and one nsqd on the same two cores;
 //   - group commit (V11) writes and publishes a batch at a time: only HTTP
-//     and the Redis script are per order.
+//     and the Redis script are per order;
+//   - async accept (V13) answers after the Redis script and the publish of
+//     the request; the writers' batches come after the answer.
 //
 // listed is false for a name the list does not hold; it is measured as the
 // best version's path.
@@ -49,6 +51,10 @@ func pathOf(version, phase string) (path []string, listed bool) {
 		return []string{ceilHTTP}, listed
 	case phase == soldOut:
 		return []string{ceilHTTP, ceilEvalSHA}, listed
+	case v.AsyncAccept:
+		// Async accept: the Redis script and one publish per request; the
+		// orders are written behind, in batches, after the answer.
+		return []string{ceilHTTP, ceilEvalSHA, ceilNSQ}, listed
 	case v.GroupCommit:
 		// One INSERT and one publish per batch: the single-row insert and
 		// publish ceilings do not bound it; the Redis script still runs

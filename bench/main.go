@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -60,8 +61,11 @@ type options struct {
 	Prefix          string        `json:"redis_key_prefix"`
 	Out             string        `json:"-"` // gets BENCHMARKS.md and bench/
 	ReadsOnly       bool          `json:"-"` // only the HTTP ceiling and V9's read phase, no report
-	Script          string        `json:"-"` // wrk/order.lua
-	ClaimScript     string        `json:"-"` // wrk/claim.lua
+	// Only names the versions of a versions-only run: the ceilings and
+	// those versions' phases, printed, no report.
+	Only        []string `json:"-"`
+	Script      string   `json:"-"` // wrk/order.lua
+	ClaimScript string   `json:"-"` // wrk/claim.lua
 	// V10 against the sweep: rounds of the two in stock, alternately; with
 	// DoubleCheckOnly nothing else runs and the report is doublecheck.md.
 	DoubleCheckRounds int    `json:"doublecheck_rounds"`
@@ -111,6 +115,7 @@ func main() {
 	flag.BoolVar(&o.ReadsOnly, "reads", false, "measure only the HTTP ceiling and V9's read phase (GET /goods/:id), print them, write no report")
 	flag.IntVar(&o.DoubleCheckRounds, "doublecheck-rounds", o.DoubleCheckRounds, "rounds of V10 against the best version in stock, alternately (0: none)")
 	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
+	only := flag.String("versions", "", "comma-separated versions (e.g. V3,V6,V13): measure only the ceilings and their phases, print them, write no report")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -131,6 +136,9 @@ func main() {
 	if *prefix != "" {
 		o.Prefix = *prefix
 	}
+	if *only != "" {
+		o.Only = strings.Split(*only, ",")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -138,6 +146,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if len(o.Only) > 0 {
+		if !res.ok() {
+			fmt.Fprintln(os.Stderr, "bench: FAILED: a phase broke an invariant or did not run")
+			os.Exit(1)
+		}
+		return
 	}
 	if o.ReadsOnly {
 		if res.Reads == nil || !res.Reads.ok() {
@@ -315,6 +330,18 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	if res.Versions, res.Best, err = svc.versions(ctx); err != nil {
 		return nil, err
 	}
+	if len(o.Only) > 0 {
+		var kept []string
+		for _, v := range res.Versions {
+			if slices.Contains(o.Only, v) {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) != len(o.Only) {
+			return nil, fmt.Errorf("-versions %s: the service has %v", strings.Join(o.Only, ","), res.Versions)
+		}
+		res.Versions = kept
+	}
 	logf("versions %v, best %s", res.Versions, res.Best)
 	res.Machine = readMachine(ctx, root, o)
 	res.Machine.RedisCluster = clusterInfo(ctx, cluster)
@@ -414,6 +441,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if len(o.Only) > 0 {
+		return res, nil
 	}
 	quiet.wait(ctx, "V9 reads")
 	reads := runReadPhase(ctx, svc, o, root, httpCeilingRate(res.Ceilings))

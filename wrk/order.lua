@@ -6,7 +6,7 @@
 -- GOODS_ID  goods to buy (required)
 --
 -- done() prints the responses by status, summed over the threads, as one line:
---   orders: created=<201s> sold_out=<409s> other=<anything else>
+--   orders: created=<201s, and 202s of async accept> sold_out=<409s> other=<anything else>
 
 local threads = {}
 
@@ -43,7 +43,7 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 201 then
+  if status == 201 or status == 202 then
     created = created + 1
   elseif status == 409 then
     sold_out = sold_out + 1
