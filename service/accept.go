@@ -72,6 +72,14 @@ type Accepted struct {
 	Route int64 `json:"route"`
 }
 
+// AcceptState is where an accepted request stands in Redis: pending with
+// its record, failed with its reason, or neither (its order is written,
+// or Redis never had it or lost it).
+type AcceptState struct {
+	Pending *Accepted
+	Failure string
+}
+
 // Acceptance states, as GET /seckill/:token tells them.
 const (
 	AcceptPending = "pending" // accepted; its order is not written yet

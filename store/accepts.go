@@ -141,46 +141,88 @@ func (r *Redis) Accept(ctx context.Context, t service.Token, a service.Accepted)
 	return "", reserveResult(code)
 }
 
-// AcceptState tells where the request t stands in Redis: its record while
-// pending, or its failure; neither when its order is written, or Redis
-// never had it or lost it.
-func (r *Redis) AcceptState(ctx context.Context, t service.Token) (pending *service.Accepted, failure string, err error) {
-	var rec *redis.StringCmd
-	var end *redis.StringCmd
-	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		rec = p.HGet(ctx, GoodsKey(r.prefix, t.GoodsID), acceptField(t))
-		end = p.Get(ctx, AcceptEndKey(r.prefix, t.GoodsID, t.ID))
+// AcceptStates tells where each request of ts stands in Redis: its
+// record while pending, or its failure; neither when its order is written,
+// or Redis never had it or lost it. One round trip for them all.
+func (r *Redis) AcceptStates(ctx context.Context, ts []service.Token) ([]service.AcceptState, error) {
+	recs := make([]*redis.StringCmd, len(ts))
+	ends := make([]*redis.StringCmd, len(ts))
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range ts {
+			recs[i] = p.HGet(ctx, GoodsKey(r.prefix, t.GoodsID), acceptField(t))
+			ends[i] = p.Get(ctx, AcceptEndKey(r.prefix, t.GoodsID, t.ID))
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, "", unavailable(err)
+		return nil, unavailable(err)
 	}
-	// The outcome first: a request that ended between the two reads had
-	// its record read before.
-	if outcome, err := end.Result(); err == nil {
-		if outcome, _, _ = strings.Cut(outcome, "|"); outcome == endOrdered {
-			return nil, "", nil
+	out := make([]service.AcceptState, len(ts))
+	for i := range ts {
+		// The outcome first: a request that ended between the two reads
+		// had its record read before.
+		if outcome, err := ends[i].Result(); err == nil {
+			if outcome, _, _ = strings.Cut(outcome, "|"); outcome != endOrdered {
+				out[i].Failure = outcome
+			}
+			continue
 		}
-		return nil, outcome, nil
-	}
-	if s, err := rec.Result(); err == nil {
-		if a, ok := parseAcceptRecord(s); ok {
-			return &a, "", nil
+		if s, err := recs[i].Result(); err == nil {
+			if a, ok := parseAcceptRecord(s); ok {
+				out[i].Pending = &a
+			}
 		}
 	}
-	return nil, "", nil
+	return out, nil
 }
 
-// SettleAccepted takes t's record off once its order is written; the
-// outcome of a request made under an idempotency key is kept for its
-// retries.
-func (r *Redis) SettleAccepted(ctx context.Context, t service.Token, n int64) error {
-	args := []any{acceptField(t), n}
-	if t.Keyed() {
-		args = append(args, endOrdered+"|"+acceptRecord(service.Accepted{Token: t.String(), Number: n}), int64(endTTL/time.Second))
+// SettleAccepted takes the records of the requests as off once their
+// orders are written (as[i] is ts[i]'s); the outcome of a request made
+// under an idempotency key is kept for its retries. One round trip for
+// them all.
+func (r *Redis) SettleAccepted(ctx context.Context, ts []service.Token, as []service.Accepted) error {
+	calls := make([]scriptCall, len(ts))
+	for i, t := range ts {
+		args := []any{acceptField(t), as[i].Number}
+		if t.Keyed() {
+			args = append(args, endOrdered+"|"+acceptRecord(as[i]), int64(endTTL/time.Second))
+		}
+		calls[i] = scriptCall{keys: []string{GoodsKey(r.prefix, t.GoodsID), AcceptEndKey(r.prefix, t.GoodsID, t.ID)}, args: args}
 	}
-	keys := []string{GoodsKey(r.prefix, t.GoodsID), AcceptEndKey(r.prefix, t.GoodsID, t.ID)}
-	return unavailable(settleAcceptedScript.Run(ctx, r.c, keys, args...).Err())
+	return r.runPipelined(ctx, settleAcceptedScript, calls)
+}
+
+// scriptCall is one run of a script: its keys and arguments.
+type scriptCall struct {
+	keys []string
+	args []any
+}
+
+// runPipelined runs script once per call in one pipeline of EVALSHA. A
+// call the server answers NOSCRIPT (a restarted Redis, a new master) did
+// not run, and is run again on its own, which loads the script.
+func (r *Redis) runPipelined(ctx context.Context, script *redis.Script, calls []scriptCall) error {
+	cmds := make([]*redis.Cmd, len(calls))
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range calls {
+			cmds[i] = script.EvalSha(ctx, p, c.keys, c.args...)
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	for i, c := range calls {
+		if err := cmds[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+			if !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				return unavailable(err)
+			}
+			if err := script.Run(ctx, r.c, c.keys, c.args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return unavailable(err)
+			}
+		}
+	}
+	return nil
 }
 
 // FailAccepted records why t will never be an order and gives its units

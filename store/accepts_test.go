@@ -17,6 +17,20 @@ func acceptedAs(goodsID, userID int64, id string, n int64) (service.Token, servi
 	return t, service.Accepted{Token: t.String(), Number: n, Route: userID}
 }
 
+// stateOf is where one request stands in Redis.
+func stateOf(r *Redis, tok service.Token) (*service.Accepted, string, error) {
+	sts, err := r.AcceptStates(context.Background(), []service.Token{tok})
+	if err != nil {
+		return nil, "", err
+	}
+	return sts[0].Pending, sts[0].Failure, nil
+}
+
+// settle settles one request of n units.
+func settle(r *Redis, tok service.Token, n int64) error {
+	return r.SettleAccepted(context.Background(), []service.Token{tok}, []service.Accepted{{Token: tok.String(), Number: n}})
+}
+
 // held reads the stock on sale, the units accepted and their sum.
 func held(t *testing.T, r *Redis, goodsID int64) (stock, held int64) {
 	t.Helper()
@@ -67,7 +81,7 @@ func TestAcceptedRequestsHoldTheirUnitsBesideTheStock(t *testing.T) {
 			if s, h := held(t, r, 1); s != 8 || h != 10 {
 				t.Fatalf("refusals moved units: stock %d, held %d", s, h)
 			}
-			if pending, failure, err := r.AcceptState(ctx, t1); err != nil || pending == nil || pending.Number != 2 || failure != "" {
+			if pending, failure, err := stateOf(r, t1); err != nil || pending == nil || pending.Number != 2 || failure != "" {
 				t.Fatalf("state: %+v %q %v, want pending of 2", pending, failure, err)
 			}
 			// The repair compares what Redis holds for the truth.
@@ -82,14 +96,14 @@ func TestAcceptedRequestsHoldTheirUnitsBesideTheStock(t *testing.T) {
 			}
 
 			for range 2 { // a second settle changes nothing
-				if err := r.SettleAccepted(ctx, t1, 2); err != nil {
+				if err := settle(r, t1, 2); err != nil {
 					t.Fatal(err)
 				}
 				if s, h := held(t, r, 1); s != 8 || h != 8 {
 					t.Fatalf("after the settle: stock %d, held %d; want 8 and 8", s, h)
 				}
 			}
-			if pending, failure, err := r.AcceptState(ctx, t1); err != nil || pending != nil || failure != "" {
+			if pending, failure, err := stateOf(r, t1); err != nil || pending != nil || failure != "" {
 				t.Fatalf("settled state: %+v %q %v, want neither", pending, failure, err)
 			}
 
@@ -106,7 +120,7 @@ func TestAcceptedRequestsHoldTheirUnitsBesideTheStock(t *testing.T) {
 					t.Fatalf("after fail #%d: stock %d, held %d; want 8 and 8", i+1, s, h)
 				}
 			}
-			if _, failure, err := r.AcceptState(ctx, t3); err != nil || failure != "expired" {
+			if _, failure, err := stateOf(r, t3); err != nil || failure != "expired" {
 				t.Fatalf("failed state: %q %v", failure, err)
 			}
 			// The buyer got the units back under the limit: two more pass.
@@ -170,7 +184,7 @@ func TestAcceptsRacingSettlesAndFailuresKeepTheCount(t *testing.T) {
 					}
 					continue
 				}
-				if err := r.SettleAccepted(ctx, tok, 1); err != nil {
+				if err := settle(r, tok, 1); err != nil {
 					t.Error(err)
 				}
 				settled.Add(1)
@@ -181,5 +195,34 @@ func TestAcceptsRacingSettlesAndFailuresKeepTheCount(t *testing.T) {
 	s, h := held(t, r, 1)
 	if s != initial-settled.Load() || h != s || settled.Load() > initial {
 		t.Fatalf("stock %d, held %d after %d accepted and %d settled of %d", s, h, accepted.Load(), settled.Load(), initial)
+	}
+}
+
+// A batch of settles pipelined as EVALSHA still runs on a Redis that
+// forgot its scripts (a restart, a new master): each call answered
+// NOSCRIPT runs again on its own, once.
+func TestSettlesRunOnARedisThatForgotTheScript(t *testing.T) {
+	ctx := context.Background()
+	r := openTestRedis(t)
+	if err := r.Put(ctx, service.Goods{ID: 1, Stock: 10}); err != nil {
+		t.Fatal(err)
+	}
+	var ts []service.Token
+	var as []service.Accepted
+	for i := range 4 {
+		tok, a := acceptedAs(1, int64(i+1), strconv.Itoa(i+1), 2)
+		if _, err := r.Accept(ctx, tok, a); err != nil {
+			t.Fatal(err)
+		}
+		ts, as = append(ts, tok), append(as, a)
+	}
+	if err := r.c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SettleAccepted(ctx, ts, as); err != nil {
+		t.Fatal(err)
+	}
+	if s, h := held(t, r, 1); s != 2 || h != 2 {
+		t.Fatalf("after settling 4 × 2 of 10: stock %d, held %d; want 2 and 2 (settled once each)", s, h)
 	}
 }

@@ -28,9 +28,10 @@ type Publisher struct {
 	couponExpiry   string
 	couponChange   string
 	goodsChange    string
-	checkTopic     string   // V10's delayed checks
-	acceptTopic    string   // V13's accepted requests
-	obs            Observer // nil: none
+	checkTopic     string            // V10's delayed checks
+	acceptTopic    string            // V13's accepted requests
+	accepts        []*publishBatcher // per producer, for acceptTopic
+	obs            Observer          // nil: none
 }
 
 // PublisherTopics name the topics a Publisher writes to.
@@ -62,6 +63,7 @@ func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger, obs 
 		}
 		prod.SetLogger(NSQLogger(log), nsq.LogLevelWarning)
 		p.producers = append(p.producers, prod)
+		p.accepts = append(p.accepts, newPublishBatcher(prod, p.acceptTopic, p.observe))
 	}
 	return p, nil
 }
@@ -77,13 +79,20 @@ func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route i
 }
 
 // PublishAccepted hands an accepted request to the writers, on nsqd
-// number a.Route modulo their count or, when that fails, another.
+// number a.Route modulo their count, together with the requests accepted
+// meanwhile (publishBatcher); when that fails, alone on each of the others
+// in turn.
 func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) error {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	return p.publish(p.acceptTopic, body, a.Route)
+	n := int64(len(p.producers))
+	first := (a.Route%n + n) % n
+	if err := p.accepts[first].publish(body); err == nil || n == 1 {
+		return unavailable(err)
+	}
+	return p.publish(p.acceptTopic, body, first+1)
 }
 
 // DeferTimeout publishes m to the payment-timeout topic, to be delivered

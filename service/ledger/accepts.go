@@ -13,10 +13,11 @@ type Accepts interface {
 	// Accept reserves the request's units and records it in one step;
 	// when its id is recorded already nothing moves and prior is its token.
 	Accept(ctx context.Context, t service.Token, a service.Accepted) (prior string, err error)
-	// AcceptState is the request's record while pending, or its failure.
-	AcceptState(ctx context.Context, t service.Token) (pending *service.Accepted, failure string, err error)
-	// SettleAccepted takes the record off once its order is written.
-	SettleAccepted(ctx context.Context, t service.Token, n int64) error
+	// AcceptStates is each request's record while pending, or its
+	// failure, in one round trip.
+	AcceptStates(ctx context.Context, ts []service.Token) ([]service.AcceptState, error)
+	// SettleAccepted takes the records off once their orders are written.
+	SettleAccepted(ctx context.Context, ts []service.Token, as []service.Accepted) error
 	// FailAccepted records the failure and gives the units back if the
 	// record holds them.
 	FailAccepted(ctx context.Context, t service.Token, n int64, reason string) (gave bool, err error)
@@ -41,15 +42,15 @@ func (l *Ledger) Accept(ctx context.Context, t service.Token, a service.Accepted
 	return prior, err
 }
 
-// AcceptState tells where the request stands in Redis.
-func (l *Ledger) AcceptState(ctx context.Context, t service.Token) (*service.Accepted, string, error) {
-	return l.accepts.AcceptState(ctx, t)
+// AcceptStates tells where the requests stand in Redis.
+func (l *Ledger) AcceptStates(ctx context.Context, ts []service.Token) ([]service.AcceptState, error) {
+	return l.accepts.AcceptStates(ctx, ts)
 }
 
-// SettleAccepted marks the request written: its units stay sold, now
-// counted by its order.
-func (l *Ledger) SettleAccepted(ctx context.Context, t service.Token, n int64) error {
-	return l.accepts.SettleAccepted(ctx, t, n)
+// SettleAccepted marks the requests written: their units stay sold, now
+// counted by their orders.
+func (l *Ledger) SettleAccepted(ctx context.Context, ts []service.Token, as []service.Accepted) error {
+	return l.accepts.SettleAccepted(ctx, ts, as)
 }
 
 // FailAccepted ends a request that will never be an order and puts its

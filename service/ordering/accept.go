@@ -22,8 +22,8 @@ import (
 // AcceptLedger moves the stock of accepted requests (package ledger).
 type AcceptLedger interface {
 	Accept(ctx context.Context, t service.Token, a service.Accepted) (prior string, err error)
-	AcceptState(ctx context.Context, t service.Token) (pending *service.Accepted, failure string, err error)
-	SettleAccepted(ctx context.Context, t service.Token, n int64) error
+	AcceptStates(ctx context.Context, ts []service.Token) ([]service.AcceptState, error)
+	SettleAccepted(ctx context.Context, ts []service.Token, as []service.Accepted) error
 	FailAccepted(ctx context.Context, t service.Token, n int64, reason string) error
 	AcceptedRecords(ctx context.Context, goodsID int64, each func([]service.Accepted) error) error
 	AcceptedUnits(ctx context.Context, goodsIDs []int64) (map[int64]int64, error)
@@ -155,13 +155,13 @@ func (p *Placer) Acceptance(ctx context.Context, version, token string) (service
 	if err != nil {
 		return service.Acceptance{}, err
 	}
-	pending, failure, err := p.accepts.ledger.AcceptState(ctx, t)
+	states, err := p.accepts.ledger.AcceptStates(ctx, []service.Token{t})
 	switch {
 	case err != nil:
 		return service.Acceptance{}, err
-	case failure != "":
-		return service.Acceptance{Token: token, Status: service.AcceptFailed, Reason: failure}, nil
-	case pending != nil:
+	case states[0].Failure != "":
+		return service.Acceptance{Token: token, Status: service.AcceptFailed, Reason: states[0].Failure}, nil
+	case states[0].Pending != nil:
 		return p.pending(token), nil
 	}
 	o, err := p.orders.OrderByKey(ctx, v.Place(t.UserID, p.opts.Layout), t.UserID, t.OrderKey())
@@ -189,7 +189,8 @@ type acceptedOrder struct {
 // WriteAccepted turns accepted requests into orders of version, batched
 // per order table, and says how each went: nil when it is settled
 // (ordered, or failed with its units back), an error when it should be
-// tried again; one wrapping ErrInvalid never gets better.
+// tried again; one wrapping ErrInvalid never gets better. Redis is read
+// once for the whole batch and written once for the orders written.
 func (p *Placer) WriteAccepted(ctx context.Context, version string, as []service.Accepted) []error {
 	errs := make([]error, len(as))
 	v, ok := service.FindVersion(version)
@@ -199,14 +200,30 @@ func (p *Placer) WriteAccepted(ctx context.Context, version string, as []service
 		}
 		return errs
 	}
-	tables := map[service.OrderTable][]acceptedOrder{}
+	var idx []int
+	var tokens []service.Token
 	for i, a := range as {
 		t, err := service.ParseToken(a.Token)
 		if err != nil || a.Number < 1 || a.Number > p.opts.MaxNumber {
 			errs[i] = service.Invalid("accepted request %q of %d units", a.Token, a.Number)
 			continue
 		}
-		ready, err := p.prepareAccepted(ctx, v, t, a)
+		idx, tokens = append(idx, i), append(tokens, t)
+	}
+	if len(tokens) == 0 {
+		return errs
+	}
+	states, err := p.accepts.ledger.AcceptStates(ctx, tokens)
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = err
+		}
+		return errs
+	}
+	tables := map[service.OrderTable][]acceptedOrder{}
+	for j, i := range idx {
+		t, a := tokens[j], as[i]
+		ready, err := p.prepareAccepted(ctx, v, t, a, states[j])
 		if err != nil || !ready {
 			errs[i] = err
 			continue
@@ -219,9 +236,11 @@ func (p *Placer) WriteAccepted(ctx context.Context, version string, as []service
 		at := v.Place(t.UserID, p.opts.Layout)
 		tables[at] = append(tables[at], acceptedOrder{i: i, token: t, a: a, order: o})
 	}
+	var written []acceptedOrder
 	for at, batch := range tables {
-		p.writeAcceptedBatch(ctx, at, batch, errs)
+		written = append(written, p.writeAcceptedBatch(ctx, at, batch, errs)...)
 	}
+	p.settleWritten(ctx, written, errs)
 	return errs
 }
 
@@ -229,15 +248,12 @@ func (p *Placer) WriteAccepted(ctx context.Context, version string, as []service
 // pending in Redis, or lost by Redis, not written and young enough to
 // reserve its units again. A request that failed, or whose order exists,
 // is settled.
-func (p *Placer) prepareAccepted(ctx context.Context, v service.Version, t service.Token, a service.Accepted) (ready bool, err error) {
+func (p *Placer) prepareAccepted(ctx context.Context, v service.Version, t service.Token, a service.Accepted, st service.AcceptState) (ready bool, err error) {
 	l := p.accepts.ledger
-	pending, failure, err := l.AcceptState(ctx, t)
 	switch {
-	case err != nil:
-		return false, err
-	case failure != "":
+	case st.Failure != "":
 		return false, nil
-	case pending != nil:
+	case st.Pending != nil:
 		return true, nil
 	}
 	// Written already (its record settled), or Redis lost the record.
@@ -277,9 +293,11 @@ func (p *Placer) acceptedOrder(ctx context.Context, v service.Version, t service
 }
 
 // writeAcceptedBatch writes one table's orders in one INSERT (each alone
-// when the batch is refused), settles each written one's record and sends
-// their stock messages in one publish.
-func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, batch []acceptedOrder, errs []error) {
+// when the batch is refused) and sends the stock messages of those it
+// wrote in one publish. It returns the requests whose orders are written
+// (by it, or by an earlier delivery or the sweep), for settling; the
+// others' outcomes are in errs.
+func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, batch []acceptedOrder, errs []error) (written []acceptedOrder) {
 	orders := make([]service.Order, len(batch))
 	for j, b := range batch {
 		orders[j] = b.order
@@ -306,11 +324,11 @@ func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, 
 			if route < 0 {
 				route = b.a.Route
 			}
-			fallthrough
+			written = append(written, b)
 		case errors.Is(err, service.ErrKeyHeld):
-			// Its order is written (by this batch, or by an earlier delivery
-			// or the sweep, whose stock message went or the outbox sweep sends).
-			errs[b.i] = p.accepts.ledger.SettleAccepted(ctx, b.token, b.a.Number)
+			// Written by an earlier delivery or the sweep, whose stock
+			// message went, or the outbox sweep sends.
+			written = append(written, b)
 		case errors.Is(err, service.ErrUnavailable):
 			errs[b.i] = err
 		default:
@@ -322,6 +340,25 @@ func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, 
 		if err := p.accepts.stock.PublishBatch(ctx, ms, route); err != nil {
 			p.log.Warn("stock messages of accepted orders not sent; the outbox sweep will", "orders", len(ms), "err", err)
 		}
+	}
+	return written
+}
+
+// settleWritten takes the records of the requests whose orders are
+// written off Redis, in one round trip; when that fails, each is tried
+// again (its retry finds its order under its key).
+func (p *Placer) settleWritten(ctx context.Context, written []acceptedOrder, errs []error) {
+	if len(written) == 0 {
+		return
+	}
+	ts := make([]service.Token, len(written))
+	as := make([]service.Accepted, len(written))
+	for j, w := range written {
+		ts[j], as[j] = w.token, w.a
+	}
+	err := p.accepts.ledger.SettleAccepted(ctx, ts, as)
+	for _, w := range written {
+		errs[w.i] = err
 	}
 }
 

@@ -39,23 +39,27 @@ func (m *memAccepts) Accept(_ context.Context, t service.Token, a service.Accept
 	return "", nil
 }
 
-func (m *memAccepts) AcceptState(_ context.Context, t service.Token) (*service.Accepted, string, error) {
+func (m *memAccepts) AcceptStates(_ context.Context, ts []service.Token) ([]service.AcceptState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if o := m.outcome[t.ID]; o != "" && o != "ordered" {
-		return nil, o, nil
+	out := make([]service.AcceptState, len(ts))
+	for i, t := range ts {
+		if o := m.outcome[t.ID]; o != "" && o != "ordered" {
+			out[i].Failure = o
+		} else if p, ok := m.pending[t.ID]; ok {
+			out[i].Pending = &p
+		}
 	}
-	if p, ok := m.pending[t.ID]; ok {
-		return &p, "", nil
-	}
-	return nil, "", nil
+	return out, nil
 }
 
-func (m *memAccepts) SettleAccepted(_ context.Context, t service.Token, _ int64) error {
+func (m *memAccepts) SettleAccepted(_ context.Context, ts []service.Token, _ []service.Accepted) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.pending, t.ID)
-	m.outcome[t.ID] = "ordered"
+	for _, t := range ts {
+		delete(m.pending, t.ID)
+		m.outcome[t.ID] = "ordered"
+	}
 	return nil
 }
 
