@@ -11,6 +11,10 @@ type Accept struct {
 	// taken as lost.
 	RescueEvery time.Duration `mapstructure:"rescue_every"`
 	RescueAfter time.Duration `mapstructure:"rescue_after"`
+	// WriterBatch is the most requests one writer turns into orders at
+	// once: spread over the order tables, a larger batch puts more rows in
+	// each table's INSERT.
+	WriterBatch int `mapstructure:"writer_batch"`
 	// MaxAge is how long a request whose Redis record was lost (a flush)
 	// may still reserve its units again when its message comes.
 	MaxAge time.Duration `mapstructure:"max_age"`
@@ -24,6 +28,11 @@ func (c Config) validateAccept(bad func(key, why string)) {
 	a := c.Accept
 	if a.PollAfter < 100*time.Millisecond || a.PollAfter > time.Minute {
 		bad("accept.poll_after", "must be from 100ms to 1m")
+	}
+	// nsqd's --max-rdy-count (2500 by default) bounds the messages in
+	// flight to one consumer: consumer.concurrency × writer_batch.
+	if a.WriterBatch < 1 || a.WriterBatch*max(c.Consumer.Concurrency, 1) > 2500 {
+		bad("accept.writer_batch", "must be at least 1, and times consumer.concurrency at most 2500 (nsqd's --max-rdy-count)")
 	}
 	if a.RescueEvery <= 0 {
 		bad("accept.rescue_every", "must be a positive duration such as 5s")

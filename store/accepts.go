@@ -109,9 +109,11 @@ func parseAcceptRecord(s string) (service.Accepted, bool) {
 // Accept reserves a's units and records a, in one step. When the
 // request's id is recorded already, nothing moves: prior is the token it
 // was accepted under (pending or failed), or ErrKeyMismatch when it asked
-// for another number.
+// for another number. Concurrent accepts share a pipeline (coalescer): a
+// stampede costs a round trip per batch, not per request.
 func (r *Redis) Accept(ctx context.Context, t service.Token, a service.Accepted) (prior string, err error) {
-	res, err := acceptScript.Run(ctx, r.c, r.acceptKeys(t), a.Number, t.AcceptedAt.UnixMilli(), t.UserID, acceptField(t), acceptRecord(a)).Slice()
+	call := scriptCall{keys: r.acceptKeys(t), args: []any{a.Number, t.AcceptedAt.UnixMilli(), t.UserID, acceptField(t), acceptRecord(a)}}
+	res, err := r.accepts.do(call).Slice()
 	if err != nil {
 		return "", unavailable(err)
 	}
@@ -198,10 +200,25 @@ type scriptCall struct {
 	args []any
 }
 
-// runPipelined runs script once per call in one pipeline of EVALSHA. A
-// call the server answers NOSCRIPT (a restarted Redis, a new master) did
-// not run, and is run again on its own, which loads the script.
+// maxScriptBatch bounds the scripts of one pipeline.
+const maxScriptBatch = 256
+
+// runPipelined runs script once per call in one pipeline; the first
+// error of a call, if any.
 func (r *Redis) runPipelined(ctx context.Context, script *redis.Script, calls []scriptCall) error {
+	for _, cmd := range r.pipelineScript(ctx, script, calls) {
+		if err := cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return unavailable(err)
+		}
+	}
+	return nil
+}
+
+// pipelineScript runs script once per call in one pipeline of EVALSHA
+// and returns each call's answer. A call the server answers NOSCRIPT (a
+// restarted Redis, a new master) did not run, and is run again on its
+// own, which loads the script.
+func (r *Redis) pipelineScript(ctx context.Context, script *redis.Script, calls []scriptCall) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, len(calls))
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range calls {
@@ -210,19 +227,14 @@ func (r *Redis) runPipelined(ctx context.Context, script *redis.Script, calls []
 		return nil
 	})
 	if err == nil {
-		return nil
+		return cmds
 	}
 	for i, c := range calls {
-		if err := cmds[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
-			if !redis.HasErrorPrefix(err, "NOSCRIPT") {
-				return unavailable(err)
-			}
-			if err := script.Run(ctx, r.c, c.keys, c.args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
-				return unavailable(err)
-			}
+		if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			cmds[i] = script.Run(ctx, r.c, c.keys, c.args...)
 		}
 	}
-	return nil
+	return cmds
 }
 
 // FailAccepted records why t will never be an order and gives its units

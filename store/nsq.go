@@ -28,10 +28,10 @@ type Publisher struct {
 	couponExpiry   string
 	couponChange   string
 	goodsChange    string
-	checkTopic     string            // V10's delayed checks
-	acceptTopic    string            // V13's accepted requests
-	accepts        []*publishBatcher // per producer, for acceptTopic
-	obs            Observer          // nil: none
+	checkTopic     string                      // V10's delayed checks
+	acceptTopic    string                      // V13's accepted requests
+	accepts        []*coalescer[[]byte, error] // per producer, for acceptTopic
+	obs            Observer                    // nil: none
 }
 
 // PublisherTopics name the topics a Publisher writes to.
@@ -80,7 +80,7 @@ func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route i
 
 // PublishAccepted hands an accepted request to the writers, on nsqd
 // number a.Route modulo their count, together with the requests accepted
-// meanwhile (publishBatcher); when that fails, alone on each of the others
+// meanwhile (newPublishBatcher); when that fails, alone on each of the others
 // in turn.
 func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) error {
 	body, err := json.Marshal(a)
@@ -89,7 +89,7 @@ func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) err
 	}
 	n := int64(len(p.producers))
 	first := (a.Route%n + n) % n
-	if err := p.accepts[first].publish(body); err == nil || n == 1 {
+	if err := p.accepts[first].do(body); err == nil || n == 1 {
 		return unavailable(err)
 	}
 	return p.publish(p.acceptTopic, body, first+1)

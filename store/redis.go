@@ -19,6 +19,8 @@ import (
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
+	// accepts runs concurrent accept scripts (V13) in shared pipelines.
+	accepts *coalescer[scriptCall, *redis.Cmd]
 }
 
 // Results the scripts return besides a stock level.
@@ -158,7 +160,11 @@ func OpenRedis(ctx context.Context, o RedisOptions) (*Redis, error) {
 		c.Close()
 		return nil, unavailable(err)
 	}
-	return &Redis{c: c, prefix: o.KeyPrefix}, nil
+	r := &Redis{c: c, prefix: o.KeyPrefix}
+	r.accepts = newCoalescer(maxScriptBatch, func(calls []scriptCall) []*redis.Cmd {
+		return r.pipelineScript(context.Background(), acceptScript, calls)
+	})
+	return r, nil
 }
 
 // Close closes the pool.

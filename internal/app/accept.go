@@ -25,7 +25,7 @@ func (a *App) startWriters(p *ordering.Placer, nsqds, lookupds []string) (*consu
 	return consumer.StartAccepted(p, service.AcceptVersion().Name, a.deadLetters(cfg.NSQ.AcceptTopic), consumer.Options{
 		Topic: cfg.NSQ.AcceptTopic, Channel: cfg.NSQ.AcceptChannel, NSQDs: nsqds, Lookupds: lookupds,
 		Concurrency: cfg.Consumer.Concurrency, MaxAttempts: uint16(cfg.Consumer.MaxAttempts),
-		BatchSize: cfg.Consumer.BatchSize, ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(a.log),
+		BatchSize: cfg.Accept.WriterBatch, ApplyTimeout: cfg.Consumer.ApplyTimeout, NSQLog: store.NSQLogger(a.log),
 		Lag: a.lag(cfg.NSQ.AcceptTopic),
 	}, a.log)
 }

@@ -100,6 +100,17 @@ func (p *Placer) Accept(ctx context.Context, version string, req service.OrderRe
 	case errors.Is(err, service.ErrSoldOut):
 		p.flags.Set(req.GoodsID, gen)
 		return service.Acceptance{}, err
+	case errors.Is(err, service.ErrUnavailable):
+		// Redis's answer was lost: the script may have run. Ending the
+		// request makes the 503 true (a recorded one gives its units back
+		// and is never written); when Redis cannot be told either, the
+		// sweep may write it, which a retry under the same key finds.
+		actx, cancel := p.ledger.AfterReserve(ctx)
+		defer cancel()
+		if ferr := p.accepts.ledger.FailAccepted(actx, t, a.Number, "unavailable"); ferr != nil {
+			p.log.Warn("accept's answer lost and the request not ended; the sweep may write it", "token", a.Token, "err", err, "fail", ferr)
+		}
+		return service.Acceptance{}, err
 	case err != nil:
 		return service.Acceptance{}, err
 	case prior != "":

@@ -184,3 +184,26 @@ func TestTheWriterSettlesEachAcceptedRequestOnItsOwn(t *testing.T) {
 		t.Errorf("%d stock messages published, want 2 (the orders written now)", published)
 	}
 }
+
+// An accept whose Redis answer was lost is ended on the spot: its 503 is
+// true, whether or not the script ran (a recorded request gives its units
+// back and is never written).
+func TestAnAcceptWithALostAnswerIsEnded(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	acc := newMemAccepts()
+	acc.reserve = fmt.Errorf("%w: i/o timeout", service.ErrUnavailable)
+	w.placer.EnableAsyncAccept(acc, nil, nil, nil, AcceptOptions{MaxAge: time.Hour})
+	_, err := w.placer.Accept(context.Background(), service.AcceptVersion().Name, service.OrderRequest{UserID: 3, GoodsID: 9, Number: 1}, "")
+	if !errors.Is(err, service.ErrUnavailable) {
+		t.Fatalf("accept: %v, want unavailable", err)
+	}
+	if len(acc.outcome) != 1 {
+		t.Fatalf("outcomes %v, want the request ended", acc.outcome)
+	}
+	for _, o := range acc.outcome {
+		if o != "unavailable" {
+			t.Errorf("ended as %q, want unavailable", o)
+		}
+	}
+}

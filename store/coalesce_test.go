@@ -14,19 +14,22 @@ func TestConcurrentPublishesAreBatched(t *testing.T) {
 	var mu sync.Mutex
 	var sends, sent int
 	fail := errors.New("nsqd down")
-	b := &publishBatcher{send: func(bodies [][]byte) error {
+	b := newCoalescer(maxPublishBatch, func(bodies [][]byte) []error {
 		time.Sleep(2 * time.Millisecond) // a round trip, during which others queue
 		mu.Lock()
 		defer mu.Unlock()
 		sends++
 		sent += len(bodies)
+		errs := make([]error, len(bodies))
 		for _, body := range bodies {
 			if string(body) == "poison" {
-				return fail
+				for i := range errs {
+					errs[i] = fail
+				}
 			}
 		}
-		return nil
-	}}
+		return errs
+	})
 	const n = 500
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -38,7 +41,7 @@ func TestConcurrentPublishesAreBatched(t *testing.T) {
 			if i == 7 {
 				body = []byte("poison")
 			}
-			errs[i] = b.publish(body)
+			errs[i] = b.do(body)
 		}()
 	}
 	wg.Wait()
