@@ -35,6 +35,11 @@ func (d *Database) InsertOrders(ctx context.Context, at service.OrderTable, orde
 		args = append(args, orderArgs(o)...)
 	}
 	_, err = db.ExecContext(ctx, q.String(), args...)
+	if isKeyDuplicate(err) && len(orders) == 1 {
+		// One row: the key held is its key, as InsertOrder says. With more,
+		// which row holds it is unknown: the caller writes each alone.
+		return service.ErrKeyHeld
+	}
 	return writeFailed(err)
 }
 

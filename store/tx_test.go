@@ -70,3 +70,24 @@ func TestAMultiRowInsertWithARefusedRowWritesNothing(t *testing.T) {
 		t.Fatalf("%d orders after the batch, want 3", n)
 	}
 }
+
+// A batch of one whose key is held answers as a single write does,
+// ErrKeyHeld: its order exists (a writer that wrote it and died before
+// saying so, a redelivery), and the caller settles it as written rather
+// than ending it as refused with its units back.
+func TestABatchOfOneWithAHeldKeyAnswersKeyHeld(t *testing.T) {
+	d := newDomain(t)
+	g := d.goods(t, 10, 0)
+	ctx := context.Background()
+	at := service.OrderTable{Host: 1, Table: 6}
+	if err := d.db.InsertOrders(ctx, at, []service.Order{{ID: 200, UserID: 7, GoodsID: g.ID, Number: 1, Key: "seckill:k1"}}); err != nil {
+		t.Fatal(err)
+	}
+	err := d.db.InsertOrders(ctx, at, []service.Order{{ID: 201, UserID: 7, GoodsID: g.ID, Number: 1, Key: "seckill:k1"}})
+	if !errors.Is(err, service.ErrKeyHeld) {
+		t.Fatalf("the same key again, alone: %v, want ErrKeyHeld", err)
+	}
+	if n := d.liveOrders(t, g.ID); n != 1 {
+		t.Fatalf("%d orders, want 1", n)
+	}
+}

@@ -92,6 +92,11 @@ func TestMixedLoadThroughNginxWithAnInstanceKilled(t *testing.T) {
 		}
 	})
 	loadEnded := time.Now()
+	ordered, failed := l.awaitTokens(60 * time.Second)
+	t.Logf("V13: %d tokens, %d ordered, failed %v, all ended %v after the load", len(l.tokens), ordered, failed, time.Since(loadEnded).Round(100*time.Millisecond))
+	if len(l.tokens) == 0 {
+		t.Error("no V13 request was accepted")
+	}
 
 	servers, err := harness.OpenServers(st.DSNs(), "", "")
 	if err != nil {
@@ -190,7 +195,8 @@ type load struct {
 	after    int                       // and after it
 	failed   map[int]int               // after the kill: 502, 503, 504 and no answer, by status
 	lastFail time.Duration             // the last failure, after the kill
-	accepted map[int64][]int64         // goods -> orders answered 201
+	accepted map[int64][]int64         // goods -> orders answered 201, and those V13's tokens ended as
+	tokens   map[string]int64          // V13's tokens answered 202 -> goods
 	paid     map[int64]int64           // order -> user, paid with 200
 	added    map[string]int64          // op id -> units, additions answered 200 and not replayed
 	replays  int                       // additions answered as replays of an op id
@@ -203,7 +209,7 @@ type load struct {
 
 func newLoad(t *testing.T, c *harness.Client) *load {
 	return &load{t: t, c: c, answers: map[string]map[string]int{}, failed: map[int]int{},
-		accepted: map[int64][]int64{}, paid: map[int64]int64{}, added: map[string]int64{},
+		accepted: map[int64][]int64{}, tokens: map[string]int64{}, paid: map[int64]int64{}, added: map[string]int64{},
 		claims: map[string]string{}, couponOp: map[string]int64{}, tplLimit: map[int64]int{}}
 }
 
@@ -294,7 +300,7 @@ func (l *load) run(ready, kill func()) {
 		l.mu.Unlock()
 		kill()
 	}()
-	versions := []string{"V2", "V4", "V6", ""}
+	versions := []string{"V2", "V4", "V6", "V13", ""}
 	for w := range orderClients {
 		wg.Add(1)
 		go func() {
@@ -306,12 +312,21 @@ func (l *load) run(ready, kill func()) {
 					goods = l.hot
 				}
 				user := rand.Int64N(1_000_000_000) + 1
-				var a harness.OrderAnswer
+				var a struct {
+					harness.OrderAnswer
+					Token string `json:"token"`
+				}
 				kind := "order " + v
 				if v == "" {
 					kind = "order /order"
 				}
-				if code := l.send(kind, "POST", "/order"+v, map[string]int64{"user_id": user, "goods_id": goods, "number": 1}, &a); code == http.StatusCreated {
+				code := l.send(kind, "POST", "/order"+v, map[string]int64{"user_id": user, "goods_id": goods, "number": 1}, &a)
+				if code == http.StatusAccepted && a.Token != "" {
+					l.mu.Lock()
+					l.tokens[a.Token] = goods
+					l.mu.Unlock()
+				}
+				if code == http.StatusCreated {
 					l.mu.Lock()
 					l.accepted[goods] = append(l.accepted[goods], a.ID)
 					l.mu.Unlock()
@@ -478,6 +493,52 @@ func (l *load) watch(s *harness.Servers, d time.Duration) func() {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// awaitTokens polls every V13 token through nginx until it ends (the
+// requests the killed instance accepted are written by the other one's
+// writers, or by its sweep after accept.rescue_after) and adds the orders
+// to the accepted ones; a token still pending after within fails the test.
+func (l *load) awaitTokens(within time.Duration) (ordered int, failed map[string]int) {
+	failed = map[string]int{}
+	deadline := time.Now().Add(within)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	work := make(chan string)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for tok := range work {
+				for {
+					var acc service.Acceptance
+					code, err := l.c.Do(context.Background(), "GET", "/seckill/"+tok, nil, &acc)
+					if err == nil && code == http.StatusOK && acc.Status != service.AcceptPending {
+						mu.Lock()
+						if acc.Status == service.AcceptOrdered && acc.Order != nil {
+							ordered++
+							l.accepted[l.tokens[tok]] = append(l.accepted[l.tokens[tok]], acc.Order.ID)
+						} else {
+							failed[acc.Reason]++
+						}
+						mu.Unlock()
+						break
+					}
+					if time.Now().After(deadline) {
+						l.t.Errorf("token %s still %q (status %d, %v) %v after the load", tok, acc.Status, code, err, within)
+						break
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	for tok := range l.tokens {
+		work <- tok
+	}
+	close(work)
+	wg.Wait()
+	return ordered, failed
 }
 
 // ------------------------------------------------------------- invariants

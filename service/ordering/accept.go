@@ -344,6 +344,7 @@ func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, 
 			errs[b.i] = err
 		default:
 			// Refused by the database for good: it will never be an order.
+			p.log.Warn("accepted request refused by the database; its units go back", "token", b.a.Token, "err", err)
 			errs[b.i] = p.accepts.ledger.FailAccepted(ctx, b.token, b.a.Number, "refused")
 		}
 	}
