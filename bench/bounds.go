@@ -10,7 +10,17 @@ const (
 	// runs: the queue it leaves measures how fast the consumer drains. Only
 	// for the best version; it has no bound, it is not an order path figure.
 	backlog = "backlog"
+	// backlogLimited is backlog on goods with a per-user limit: the
+	// consumer's transaction also counts each buyer's units
+	// (user_purchases), as a limited sale's does.
+	backlogLimited = "backlog, per-user limit"
 )
+
+// backlogLimit is the per-user limit of the backlogLimited phase's goods.
+const backlogLimit = 5
+
+// paused says the phase runs with the consumer's channel paused.
+func paused(phase string) bool { return phase == backlog || phase == backlogLimited }
 
 // pathOf lists the ceilings a request of version passes through in phase,
 // read from the version's declaration in service/versions.go, so that a

@@ -394,14 +394,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	for _, v := range res.Versions {
 		versionPhases += 2
 		if v == res.Best {
-			versionPhases++
+			versionPhases += 2
 		}
 	}
 
 	for _, v := range res.Versions {
 		phases := []string{inStock, soldOut}
 		if v == res.Best {
-			phases = []string{inStock, backlog, soldOut}
+			phases = []string{inStock, backlog, backlogLimited, soldOut}
 		}
 		for _, ph := range phases {
 			if ctx.Err() != nil {

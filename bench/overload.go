@@ -66,7 +66,7 @@ func runOverload(ctx context.Context, bin, tmp string, env map[string]string, sh
 // once, overloadFactor × the cap of them at a time.
 func overloadSale(ctx context.Context, svc *service, version, mode string) overloadResult {
 	r := overloadResult{Version: version, Mode: mode, Buyers: overloadStock, Answers: map[string]int{}}
-	id, err := svc.createGoods(ctx, "overload-"+version, overloadStock)
+	id, err := svc.createGoods(ctx, "overload-"+version, overloadStock, 0)
 	if err != nil {
 		r.Err = err.Error()
 		return r

@@ -72,11 +72,15 @@ func runPhase(ctx context.Context, svc *service, servers *harness.Servers, meter
 		p.Stock = o.Stock
 	}
 	every := 250 * time.Millisecond
-	if phase == backlog {
+	limit := int64(0)
+	if phase == backlogLimited {
+		limit = backlogLimit
+	}
+	if paused(phase) {
 		every = 100 * time.Millisecond // the drain may take only a few seconds
 	}
 	var err error
-	if p.GoodsID, err = svc.createGoods(ctx, "bench", p.Stock); err != nil {
+	if p.GoodsID, err = svc.createGoods(ctx, "bench", p.Stock, limit); err != nil {
 		p.Err = err.Error()
 		return p
 	}
@@ -120,7 +124,7 @@ func runPhase(ctx context.Context, svc *service, servers *harness.Servers, meter
 			}
 		}
 	}()
-	if phase == backlog {
+	if paused(phase) {
 		if err := svc.pauseConsumer(o.Topic, o.Channel, true); err != nil {
 			stopSampling()
 			wg.Wait()
@@ -131,7 +135,7 @@ func runPhase(ctx context.Context, svc *service, servers *harness.Servers, meter
 	start, cpu := time.Now(), meter.snap()
 	p.Wrk, p.raw, err = o.wrk(svc.Base, "/order"+version, p.GoodsID).run(ctx)
 	p.OtherCPU = cpu.otherShare(meter.snap())
-	if phase == backlog {
+	if paused(phase) {
 		if uerr := svc.pauseConsumer(o.Topic, o.Channel, false); err == nil {
 			err = uerr
 		}

@@ -46,7 +46,7 @@ func (p readPhase) ok() bool {
 func runReadPhase(ctx context.Context, svc *service, o options, root string, httpCeiling float64) readPhase {
 	var p readPhase
 	fail := func(err error) readPhase { p.Err = err.Error(); return p }
-	id, err := svc.createGoods(ctx, "read phase", 1000)
+	id, err := svc.createGoods(ctx, "read phase", 1000, 0)
 	if err != nil {
 		return fail(err)
 	}

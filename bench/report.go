@@ -173,7 +173,7 @@ func writeReport(dir string, r *results) (string, error) {
 	}
 	var bars []chartBar
 	for _, p := range r.Phases {
-		if p.measured() && p.Phase != backlog {
+		if p.measured() && !paused(p.Phase) {
 			bars = append(bars, chartBar{Version: p.Version, Phase: p.Phase, RPS: p.Wrk.RPS, P99: p.Wrk.P99, Bound: p.Bound.Rate, Failed: !p.ok()})
 		}
 	}
@@ -259,7 +259,9 @@ func markdown(r *results) string {
 	w("(the consumer's transactions with %d, the consumer's concurrency, and\n", o.ConsumerConns)
 	w("batches of %d, its batch size). The best version also runs a backlog\n", o.ConsumerBatch)
 	w("phase: in stock, with the consumer's nsqd channel paused while wrk runs,\n")
-	w("so that the drain afterwards measures the consumer alone.")
+	w("so that the drain afterwards measures the consumer alone; and the same\n")
+	w("on goods with a per-user limit of %d, whose decrements also count each\n", backlogLimit)
+	w("buyer's units in the same transaction.")
 	if o.Disturbed < 1 {
 		w(" A phase during\n")
 		w("which other processes took more than %.0f%% of the CPU runs once more and\n", 100*o.Disturbed)
@@ -273,7 +275,7 @@ func markdown(r *results) string {
 	w("| version | phase | req/s | p50 | p99 | non-2xx | socket errors | bound | %% of bound | other CPU | seed (8 cores) | invariants |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|\n")
 	for _, p := range r.Phases {
-		if p.Phase == backlog {
+		if paused(p.Phase) {
 			continue
 		}
 		status := "ok"
@@ -361,13 +363,16 @@ func markdown(r *results) string {
 		if p.Version == r.Best {
 			name = "**" + name + "** (best)"
 		}
-		if p.Phase == backlog {
+		switch p.Phase {
+		case backlog:
 			phase = "consumer paused"
+		case backlogLimited:
+			phase = "consumer paused, per-user limit"
 		}
 		if p.Drained {
 			dt = p.Drain.Time.Round(10 * time.Millisecond).String()
 		}
-		if p.Drain.Rate > 0 && (p.Phase == backlog || p.Drain.Time >= time.Second) {
+		if p.Drain.Rate > 0 && (paused(p.Phase) || p.Drain.Time >= time.Second) {
 			rate = thousands(int64(p.Drain.Rate)) + "/s"
 		}
 		w("| %s | %s | %s | %s | %s | %s | %s | %s/s |\n", name, phase, thousands(p.After.Orders), thousands(p.Drain.MaxLag),
@@ -570,6 +575,11 @@ func reading(r *results) string {
 		w("drained at %s/s in %s: against %s msg/s for the batched transaction\n", thousands(int64(p.Drain.Rate)),
 			p.Drain.Time.Round(100*time.Millisecond), thousands(int64(ceil(ceilBatch))))
 		w("and %s msg/s for one message per transaction, measured alone.\n", thousands(int64(ceil(ceilConsumer))))
+	}
+	if p := get(r.Best, backlogLimited); p != nil && p.Drain.Rate > 0 {
+		w("With a per-user limit of %d (each buyer's units counted in the same\n", backlogLimit)
+		w("transaction), a backlog of %s drained at %s/s in %s.\n", thousands(p.Drain.BacklogAtEnd), thousands(int64(p.Drain.Rate)),
+			p.Drain.Time.Round(100*time.Millisecond))
 	}
 	return b.String()
 }

@@ -81,7 +81,7 @@ type hit struct {
 // the time `seckill reshard -hosts 2` takes, and for o.Duration after it.
 func runReshard(ctx context.Context, svc *service, servers *harness.Servers, bin string, env map[string]string, o options) reshardResult {
 	res := reshardResult{Command: "seckill reshard -hosts 2"}
-	goods, err := svc.createGoods(ctx, "bench-reshard", o.Stock)
+	goods, err := svc.createGoods(ctx, "bench-reshard", o.Stock, 0)
 	if err != nil {
 		res.Err = err.Error()
 		return res

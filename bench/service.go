@@ -263,11 +263,11 @@ func (s *service) versions(ctx context.Context) (list []string, best string, err
 	return h.Versions, h.Order, nil
 }
 
-func (s *service) createGoods(ctx context.Context, name string, stock int64) (int64, error) {
+func (s *service) createGoods(ctx context.Context, name string, stock, perUserLimit int64) (int64, error) {
 	var g struct {
 		ID int64 `json:"id"`
 	}
-	err := s.getJSON(ctx, "POST", "/admin/goods", map[string]any{"name": name, "stock": stock}, http.StatusCreated, &g)
+	err := s.getJSON(ctx, "POST", "/admin/goods", map[string]any{"name": name, "stock": stock, "per_user_limit": perUserLimit}, http.StatusCreated, &g)
 	if err == nil && g.ID < 1 {
 		err = errors.New("POST /admin/goods returned no id")
 	}
