@@ -1,9 +1,7 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,18 +42,9 @@ type acceptedHandler struct {
 func (h *acceptedHandler) write(batch []*nsq.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
-	msgs := make([]*nsq.Message, 0, len(batch))
-	as := make([]service.Accepted, 0, len(batch))
-	for _, m := range batch {
-		var a service.Accepted
-		dec := json.NewDecoder(bytes.NewReader(m.Body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&a); err != nil {
-			respond(m, h.giveUp(ctx, m, "undecodable accepted request: "+err.Error()))
-			continue
-		}
-		msgs, as = append(msgs, m), append(as, a)
-	}
+	msgs, as := decodeEach[service.Accepted](batch, func(m *nsq.Message, why string) {
+		respond(m, h.giveUp(ctx, m, "undecodable accepted request: "+why))
+	})
 	if len(as) == 0 {
 		return
 	}

@@ -241,25 +241,32 @@ func (b *batcher) applier(batchSize int) {
 func (h *stockHandler) apply(batch []*nsq.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
-	msgs := make([]*nsq.Message, 0, len(batch))
-	decoded := make([]service.StockMessage, 0, len(batch))
-	for _, m := range batch {
-		var sm service.StockMessage
-		dec := json.NewDecoder(bytes.NewReader(m.Body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&sm); err != nil {
-			// A poison message never gets better: dead-letter it at once.
-			respond(m, h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error()))
-			continue
-		}
-		msgs, decoded = append(msgs, m), append(decoded, sm)
-	}
+	msgs, decoded := decodeEach[service.StockMessage](batch, func(m *nsq.Message, why string) {
+		respond(m, h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+why))
+	})
 	if len(decoded) == 0 {
 		return
 	}
 	for i, err := range h.sales.ApplySales(ctx, decoded) {
 		respond(msgs[i], h.outcome(ctx, msgs[i], decoded[i], err))
 	}
+}
+
+// decodeEach decodes the batch's bodies strictly (no unknown field) and
+// returns the messages that decoded with their values; poison gets each
+// one that did not, which never gets better and is dead-lettered at once.
+func decodeEach[T any](batch []*nsq.Message, poison func(m *nsq.Message, why string)) (msgs []*nsq.Message, vals []T) {
+	for _, m := range batch {
+		var v T
+		dec := json.NewDecoder(bytes.NewReader(m.Body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil {
+			poison(m, err.Error())
+			continue
+		}
+		msgs, vals = append(msgs, m), append(vals, v)
+	}
+	return msgs, vals
 }
 
 // outcome decides one message's fate: nil to FIN it, an error to REQ it.

@@ -1,10 +1,7 @@
 package faults
 
 import (
-	"context"
 	"fmt"
-	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,45 +27,15 @@ type ended struct {
 // settleWithin has passed.
 func awaitTokens(t *testing.T, s *service, tokens []string) ended {
 	t.Helper()
-	out := ended{failed: map[string]int{}}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(settleWithin)
-	work := make(chan string)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for tok := range work {
-				for {
-					var acc domain.Acceptance
-					code, err := s.Do(context.Background(), "GET", "/seckill/"+tok, nil, &acc)
-					if err == nil && code == http.StatusOK && acc.Status != domain.AcceptPending {
-						mu.Lock()
-						if acc.Status == domain.AcceptOrdered && acc.Order != nil {
-							out.orders = append(out.orders, order{ID: acc.Order.ID, UserID: acc.Order.UserID})
-						} else {
-							out.failed[acc.Reason]++
-						}
-						mu.Unlock()
-						break
-					}
-					if time.Now().After(deadline) {
-						mu.Lock()
-						out.pending++
-						mu.Unlock()
-						break
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}
-		}()
+	done, pending := s.AwaitAll(tokens, settleWithin)
+	out := ended{failed: map[string]int{}, pending: len(pending)}
+	for _, acc := range done {
+		if acc.Status == domain.AcceptOrdered && acc.Order != nil {
+			out.orders = append(out.orders, order{ID: acc.Order.ID, UserID: acc.Order.UserID})
+		} else {
+			out.failed[acc.Reason]++
+		}
 	}
-	for _, tok := range tokens {
-		work <- tok
-	}
-	close(work)
-	wg.Wait()
 	return out
 }
 

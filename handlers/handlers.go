@@ -200,23 +200,31 @@ type orderBody struct {
 	Number  *int64 `json:"number"`
 }
 
+// orderRequest decodes an order's body; false when it answered a 400.
+func (a *api) orderRequest(c *gin.Context) (service.OrderRequest, bool) {
+	var b orderBody
+	if !a.decode(c, &b) {
+		return service.OrderRequest{}, false
+	}
+	if missing := missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}); missing != "" {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
+		return service.OrderRequest{}, false
+	}
+	return service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number}, true
+}
+
 func (a *api) order(version string) gin.HandlerFunc {
 	v, _ := service.FindVersion(version)
 	limited := v.Limits && a.opts.Limits != nil
 	return func(c *gin.Context) {
 		var (
-			b   orderBody
 			o   service.Order
 			err error
 		)
-		if !a.decode(c, &b) {
+		req, ok := a.orderRequest(c)
+		if !ok {
 			return
 		}
-		if missing := missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}); missing != "" {
-			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
-			return
-		}
-		req := service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number}
 		if limited {
 			release, ok := a.admit(c, req)
 			if !ok {

@@ -15,15 +15,10 @@ import (
 // POST /order's, and so are the refusals. Location names the poll.
 func (a *api) accept(version string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var b orderBody
-		if !a.decode(c, &b) {
+		req, ok := a.orderRequest(c)
+		if !ok {
 			return
 		}
-		if missing := missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}); missing != "" {
-			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
-			return
-		}
-		req := service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number}
 		acc, err := a.svc.Orders.Accept(c.Request.Context(), version, req, c.GetHeader("Idempotency-Key"))
 		if err != nil {
 			a.writeError(c, err)

@@ -119,23 +119,15 @@ func (r *Redis) Accept(ctx context.Context, t service.Token, a service.Accepted)
 	}
 	code, _ := res[0].(int64)
 	val, _ := res[1].(string)
-	switch code {
-	case scriptAcceptedBefore:
+	if code == scriptEndedBefore {
+		_, val, _ = strings.Cut(val, "|") // the outcome's record
+	}
+	if code == scriptAcceptedBefore || code == scriptEndedBefore {
 		rec, ok := parseAcceptRecord(val)
-		if !ok {
+		switch {
+		case !ok:
 			return "", fmt.Errorf("malformed acceptance record %q", val)
-		}
-		if rec.Number != a.Number {
-			return "", service.ErrKeyMismatch
-		}
-		return rec.Token, nil
-	case scriptEndedBefore:
-		_, record, _ := strings.Cut(val, "|")
-		rec, ok := parseAcceptRecord(record)
-		if !ok {
-			return "", fmt.Errorf("malformed acceptance outcome %q", val)
-		}
-		if rec.Number != a.Number {
+		case rec.Number != a.Number:
 			return "", service.ErrKeyMismatch
 		}
 		return rec.Token, nil

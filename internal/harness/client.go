@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,6 +241,48 @@ func (c *Client) Await(tb testing.TB, token string) (int, OrderAnswer) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// AwaitAll polls every token, eight at a time, until each has ended or
+// within has passed: ended holds each ended token's last answer, pending
+// the tokens that had not ended by then.
+func (c *Client) AwaitAll(tokens []string, within time.Duration) (ended map[string]service.Acceptance, pending []string) {
+	ended = map[string]service.Acceptance{}
+	deadline := time.Now().Add(within)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	work := make(chan string)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for tok := range work {
+				for {
+					var acc service.Acceptance
+					code, err := c.Do(context.Background(), "GET", "/seckill/"+tok, nil, &acc)
+					if err == nil && code == http.StatusOK && acc.Status != service.AcceptPending {
+						mu.Lock()
+						ended[tok] = acc
+						mu.Unlock()
+						break
+					}
+					if time.Now().After(deadline) {
+						mu.Lock()
+						pending = append(pending, tok)
+						mu.Unlock()
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	for _, tok := range tokens {
+		work <- tok
+	}
+	close(work)
+	wg.Wait()
+	return ended, pending
 }
 
 // CreateGoods puts stock units of a new goods on sale.

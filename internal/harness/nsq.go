@@ -170,12 +170,24 @@ func PauseChannel(httpAddr, topic, channel string, pause bool) error {
 	if pause {
 		action = "pause"
 	}
+	// Made first, so that a channel whose consumer has not subscribed yet
+	// can be paused too (nsqd makes the topic with it).
+	if err := nsqdPost("http://" + httpAddr + "/topic/create?topic=" + url.QueryEscape(topic)); err != nil {
+		return err
+	}
+	if err := nsqdAction(httpAddr, "create", topic, channel); err != nil {
+		return err
+	}
 	return nsqdAction(httpAddr, action, topic, channel)
 }
 
 // nsqdAction posts /channel/<action> for topic's channel to an nsqd.
 func nsqdAction(httpAddr, action, topic, channel string) error {
-	u := "http://" + httpAddr + "/channel/" + action + "?topic=" + url.QueryEscape(topic) + "&channel=" + url.QueryEscape(channel)
+	return nsqdPost("http://" + httpAddr + "/channel/" + action + "?topic=" + url.QueryEscape(topic) + "&channel=" + url.QueryEscape(channel))
+}
+
+// nsqdPost posts to one of nsqd's HTTP actions.
+func nsqdPost(u string) error {
 	resp, err := nsqdHTTP.Post(u, "", nil)
 	if err != nil {
 		return err

@@ -500,44 +500,23 @@ func (l *load) watch(s *harness.Servers, d time.Duration) func() {
 // writers, or by its sweep after accept.rescue_after) and adds the orders
 // to the accepted ones; a token still pending after within fails the test.
 func (l *load) awaitTokens(within time.Duration) (ordered int, failed map[string]int) {
-	failed = map[string]int{}
-	deadline := time.Now().Add(within)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	work := make(chan string)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for tok := range work {
-				for {
-					var acc service.Acceptance
-					code, err := l.c.Do(context.Background(), "GET", "/seckill/"+tok, nil, &acc)
-					if err == nil && code == http.StatusOK && acc.Status != service.AcceptPending {
-						mu.Lock()
-						if acc.Status == service.AcceptOrdered && acc.Order != nil {
-							ordered++
-							l.accepted[l.tokens[tok]] = append(l.accepted[l.tokens[tok]], acc.Order.ID)
-						} else {
-							failed[acc.Reason]++
-						}
-						mu.Unlock()
-						break
-					}
-					if time.Now().After(deadline) {
-						l.t.Errorf("token %s still %q (status %d, %v) %v after the load", tok, acc.Status, code, err, within)
-						break
-					}
-					time.Sleep(200 * time.Millisecond)
-				}
-			}
-		}()
-	}
+	tokens := make([]string, 0, len(l.tokens))
 	for tok := range l.tokens {
-		work <- tok
+		tokens = append(tokens, tok)
 	}
-	close(work)
-	wg.Wait()
+	done, pending := l.c.AwaitAll(tokens, within)
+	if len(pending) > 0 {
+		l.t.Errorf("%d tokens still pending %v after the load, e.g. %s", len(pending), within, pending[0])
+	}
+	failed = map[string]int{}
+	for tok, acc := range done {
+		if acc.Status == service.AcceptOrdered && acc.Order != nil {
+			ordered++
+			l.accepted[l.tokens[tok]] = append(l.accepted[l.tokens[tok]], acc.Order.ID)
+		} else {
+			failed[acc.Reason]++
+		}
+	}
 	return ordered, failed
 }
 
