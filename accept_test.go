@@ -43,6 +43,21 @@ func accept(t *testing.T, in *harness.Instance, user, goods, number int64, key s
 	return resp.StatusCode, a.Acceptance, a.Error, resp.Header
 }
 
+// acceptEach has users 1 to n accept number units each and returns their
+// tokens; an answer other than 202 fails the test.
+func acceptEach(t *testing.T, in *harness.Instance, n, goods, number int64) []string {
+	t.Helper()
+	var tokens []string
+	for u := int64(1); u <= n; u++ {
+		code, acc, _, _ := accept(t, in, u, goods, number, "")
+		if code != http.StatusAccepted {
+			t.Fatalf("accept %d: %d", u, code)
+		}
+		tokens = append(tokens, acc.Token)
+	}
+	return tokens
+}
+
 // Async accept and poll (V13), as a shopper sees it: 202 with a token,
 // Location and Retry-After at once; polls that end with the order, which
 // can be paid; the same Idempotency-Key gets the same token and one order;
@@ -146,14 +161,7 @@ func TestAcceptedRequestsWaitingForTheWritersAreNotRepaired(t *testing.T) {
 		t.Fatalf("create: %d", code)
 	}
 	e.PauseWriters(t, true)
-	var tokens []string
-	for u := int64(1); u <= 4; u++ {
-		code, acc, _, _ := accept(t, in, u, g.ID, 2, "")
-		if code != http.StatusAccepted {
-			t.Fatalf("accept %d: %d", u, code)
-		}
-		tokens = append(tokens, acc.Token)
-	}
+	tokens := acceptEach(t, in, 4, g.ID, 2)
 	for pass := 1; pass <= 4; pass++ {
 		for _, d := range in.Reconcile(t) {
 			if d.GoodsID == g.ID && (d.Drift != 0 || d.Repaired || d.UsersDrift != 0) {
@@ -187,14 +195,7 @@ func TestAcceptedRequestsWhoseMessagesAreLostAreWritten(t *testing.T) {
 	in := e.Start(t)
 	g := in.CreateGoods(t, 20)
 	e.PauseWriters(t, true)
-	var tokens []string
-	for u := int64(1); u <= 12; u++ {
-		code, acc, _, _ := accept(t, in, u, g.ID, 1, "")
-		if code != http.StatusAccepted {
-			t.Fatalf("accept %d: %d", u, code)
-		}
-		tokens = append(tokens, acc.Token)
-	}
+	tokens := acceptEach(t, in, 12, g.ID, 1)
 	e.DropAccepted(t)
 	var acc service.Acceptance
 	if code := in.Call(t, "GET", "/seckill/"+tokens[0], nil, &acc); code != http.StatusOK || acc.Status != service.AcceptPending {
@@ -226,14 +227,7 @@ func TestAcceptedRequestsWhoseRecordsRedisLostReserveAgain(t *testing.T) {
 	const stock = 10
 	g := in.CreateGoods(t, stock)
 	e.PauseWriters(t, true)
-	var tokens []string
-	for u := int64(1); u <= 6; u++ {
-		code, acc, _, _ := accept(t, in, u, g.ID, 1, "")
-		if code != http.StatusAccepted {
-			t.Fatalf("accept %d: %d", u, code)
-		}
-		tokens = append(tokens, acc.Token)
-	}
+	tokens := acceptEach(t, in, 6, g.ID, 1)
 	if err := e.Redis().Del(context.Background(), e.GoodsKey(g.ID), e.BuyersKey(g.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}
