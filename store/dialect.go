@@ -304,3 +304,15 @@ func createCouponTable(sqlite bool, name string) []string {
 		"CREATE INDEX IF NOT EXISTS idx_" + name + "_template ON " + name + " (template_id, status)",
 	}
 }
+
+// sqlAddUnits adds units to rows of user_purchases, making those that are
+// missing: n rows of (goods_id, user_id, units), in the primary's words.
+func (d *Database) sqlAddUnits(n int) string {
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",")
+	if d.gdb.Dialector.Name() == "sqlite" {
+		return "INSERT INTO user_purchases (goods_id, user_id, units) VALUES " + values +
+			" ON CONFLICT (goods_id, user_id) DO UPDATE SET units = units + excluded.units"
+	}
+	return "INSERT INTO user_purchases (goods_id, user_id, units) VALUES " + values +
+		" ON DUPLICATE KEY UPDATE units = units + VALUES(units)"
+}

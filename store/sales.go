@@ -103,13 +103,53 @@ func (d *Database) ApplySales(ctx context.Context, ms []service.StockMessage) er
 				return err
 			}
 		}
-		for _, m := range ms {
-			if err := d.guardUserLimit(ctx, tx, m.GoodsID, m.UserID, m.Number); err != nil {
-				return err
-			}
-		}
-		return nil
+		return d.guardUserLimits(ctx, tx, ms)
 	})
+}
+
+// guardUserLimits is guardUserLimit for a batch: per goods with a limit,
+// one statement adds the batch's units to each buyer's row (made when
+// missing) and one read checks that none went past the limit. When one
+// did, the batch fails with ErrLimitExceeded: its transaction rolls back
+// and each message is applied on its own, so that only that buyer's sale
+// is refused. The goods rows, locked in id order by the decrements before,
+// keep two batches of one goods from interleaving here.
+func (d *Database) guardUserLimits(ctx context.Context, tx *sql.Tx, ms []service.StockMessage) error {
+	units := map[int64]map[int64]int64{} // goods -> user -> units of the batch
+	for _, m := range ms {
+		if units[m.GoodsID] == nil {
+			units[m.GoodsID] = map[int64]int64{}
+		}
+		units[m.GoodsID][m.UserID] += m.Number
+	}
+	for _, goodsID := range slices.Sorted(maps.Keys(units)) {
+		limit, err := d.userLimit(ctx, tx, goodsID)
+		if err != nil {
+			return err
+		}
+		if limit == 0 {
+			continue
+		}
+		users := slices.Sorted(maps.Keys(units[goodsID]))
+		args := make([]any, 0, 3*len(users))
+		for _, u := range users {
+			args = append(args, goodsID, u, units[goodsID][u])
+		}
+		if _, err := tx.ExecContext(ctx, d.sqlAddUnits(len(users)), args...); err != nil {
+			return classify(err)
+		}
+		in, inArgs := inList(users)
+		var over int
+		err = tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM user_purchases WHERE goods_id = ? AND units > ? AND user_id IN "+in,
+			append([]any{goodsID, limit}, inArgs...)...).Scan(&over)
+		if err != nil {
+			return classify(err)
+		}
+		if over > 0 {
+			return service.ErrLimitExceeded
+		}
+	}
+	return nil
 }
 
 // guardUserLimit is the database's guard of goods' per-user limit, inside
