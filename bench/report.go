@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/internal/rediscluster"
+	domain "github.com/go-seckill/seckill/service"
 )
 
 // machine is where and on what the run happened.
@@ -521,6 +522,26 @@ func reading(r *results) string {
 	}
 	if len(soldOuts) > 0 {
 		w("- Sold out: %s.\n", strings.Join(soldOuts, ", "))
+	}
+	// An async version's in-stock rate counts acceptances: the orders are
+	// written after the answers, so the pace of the writers is said too.
+	for _, v := range r.Versions {
+		ver, _ := domain.FindVersion(v)
+		p := get(v, inStock)
+		if !ver.AsyncAccept || p == nil {
+			continue
+		}
+		w("\n%s answers each request once its units are reserved and the request is on\n", v)
+		w("nsqd (202): %s req/s in stock, p99 %s", thousands(int64(p.Wrk.RPS)), fmtDur(p.Wrk.P99))
+		if v3 := get("V3", inStock); v3 != nil && v3.Wrk.RPS > 0 {
+			w(", ×%.1f V3's %s", p.Wrk.RPS/v3.Wrk.RPS, thousands(int64(v3.Wrk.RPS)))
+		}
+		w(".")
+		if span := (p.Wrk.Elapsed + p.Drain.Time).Seconds(); p.Drained && span > 0 {
+			w(" Its writers had written and applied all %s orders %s after wrk's end:\n", thousands(p.After.Orders), p.Drain.Time.Round(100*time.Millisecond))
+			w("%s orders/s from the load's start, the pace MySQL took them at behind the answers.", thousands(int64(float64(p.After.Orders)/span)))
+		}
+		w("\n")
 	}
 	// Versions whose paths touch the same ceilings here do the same work on
 	// this machine (one MariaDB, one nsqd): their spread is the noise of one
