@@ -203,8 +203,9 @@ func (a *api) order(version string) gin.HandlerFunc {
 		if !a.decode(c, &b) {
 			return
 		}
-		if missing := missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}); missing != "" {
-			writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
+		if b.UserID == nil || b.GoodsID == nil || b.Number == nil {
+			writeErrorCode(c, http.StatusBadRequest, "invalid_request",
+				missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}))
 			return
 		}
 		req := service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number}
