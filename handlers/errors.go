@@ -64,9 +64,9 @@ var statusOf = []struct {
 	{admission.ErrEarly, http.StatusForbidden, "ordered_early"},
 }
 
-// sentinelBodies are the encoded answers of statusOf's errors that carry
-// their sentinel's own message, as most refusals do (409 sold_out above
-// all): encoded once, not per answer.
+// sentinelBodies are the encoded answers of statusOf's errors, with their
+// sentinel's own message: encoded once, not per refusal (409 sold_out
+// above all).
 var sentinelBodies = func() [][]byte {
 	out := make([][]byte, len(statusOf))
 	for i, e := range statusOf {
@@ -81,6 +81,14 @@ const jsonContentType = "application/json; charset=utf-8"
 // writeError answers err by the table. Causes of 5xx are logged here, once,
 // and not shown to the client.
 func (a *api) writeError(c *gin.Context, err error) {
+	// A refusal is most often a sentinel itself, unwrapped: its answer is
+	// ready, with no errors.As or errors.Is to walk.
+	for i, e := range statusOf {
+		if err == e.err && e.status < 500 {
+			c.Data(e.status, jsonContentType, sentinelBodies[i])
+			return
+		}
+	}
 	var unknown *service.UnknownOrder
 	if errors.As(err, &unknown) {
 		a.opts.Log.Warn("request failed", "path", c.FullPath(), "err", err)
@@ -89,15 +97,11 @@ func (a *api) writeError(c *gin.Context, err error) {
 			Message: "the order may have been placed; retry with the same Idempotency-Key to learn its outcome"})
 		return
 	}
-	for i, e := range statusOf {
+	for _, e := range statusOf {
 		if !errors.Is(err, e.err) {
 			continue
 		}
 		msg := err.Error()
-		if e.status < 500 && msg == e.err.Error() {
-			c.Data(e.status, jsonContentType, sentinelBodies[i])
-			return
-		}
 		if e.status >= 500 {
 			a.opts.Log.Warn("request failed", "path", c.FullPath(), "err", err)
 			c.Header("Retry-After", "1")
@@ -123,8 +127,12 @@ func writeErrorCode(c *gin.Context, status int, code, msg string) {
 // orderBody.parse), and anything else is decoded from the bytes read, and
 // the read's error after them, as from the body itself.
 func (a *api) decode(c *gin.Context, dst any) bool {
-	// The usual Content-Type needs no parsing.
-	if ct := c.GetHeader("Content-Type"); ct != "application/json" {
+	// The usual Content-Type needs no parsing (nor its name canonicalizing).
+	ct := ""
+	if v := c.Request.Header["Content-Type"]; len(v) > 0 {
+		ct = v[0]
+	}
+	if ct != "application/json" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			writeErrorCode(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
 			return false

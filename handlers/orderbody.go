@@ -8,6 +8,7 @@ package handlers
 // generic decoder then reads and answers: what parse accepts, the generic
 // decoder reads to the same values, at a fraction of its cost.
 func (b *orderBody) parse(data []byte) bool {
+	var vals *[3]int64 // the values, in one allocation rather than three
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false
@@ -29,13 +30,14 @@ func (b *orderBody) parse(data []byte) bool {
 				return false
 			}
 			var field **int64
+			k := 0
 			switch string(data[i+1 : end]) {
 			case "user_id":
 				field = &b.UserID
 			case "goods_id":
-				field = &b.GoodsID
+				field, k = &b.GoodsID, 1
 			case "number":
-				field = &b.Number
+				field, k = &b.Number, 2
 			default:
 				return false
 			}
@@ -51,8 +53,11 @@ func (b *orderBody) parse(data []byte) bool {
 			if !ok {
 				return false
 			}
-			*field = new(int64)
-			**field = v
+			if vals == nil {
+				vals = new([3]int64)
+			}
+			vals[k] = v
+			*field = &vals[k]
 			i = skipSpace(data, next)
 			if i >= len(data) {
 				return false

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 )
 
 // genericOrderBody decodes data as decode's generic path does: false when
@@ -54,6 +57,26 @@ func TestOrderBodyFastPathTakesTheUsualForms(t *testing.T) {
 		var b orderBody
 		if !b.parse([]byte(s)) {
 			t.Errorf("%q: not taken by the fast path", s)
+		}
+	}
+}
+
+// A sentinel's ready answer is byte for byte the one c.JSON would give.
+func TestSentinelAnswersAreThoseOfTheGenericPath(t *testing.T) {
+	a := &api{opts: testOptions()}
+	for _, e := range statusOf {
+		if e.status >= 500 {
+			continue
+		}
+		ready, generic := httptest.NewRecorder(), httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(ready)
+		a.writeError(c, e.err)
+		g, _ := gin.CreateTestContext(generic)
+		writeErrorCode(g, e.status, e.code, e.err.Error())
+		if ready.Code != generic.Code || ready.Body.String() != generic.Body.String() ||
+			ready.Header().Get("Content-Type") != generic.Header().Get("Content-Type") {
+			t.Errorf("%s: ready %d %q %q, generic %d %q %q", e.code, ready.Code, ready.Header().Get("Content-Type"), ready.Body,
+				generic.Code, generic.Header().Get("Content-Type"), generic.Body)
 		}
 	}
 }
