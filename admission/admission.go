@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/soldout"
 )
 
 // Refusals of a limited order, each with its own answer (see handlers).
@@ -29,17 +30,16 @@ var (
 // Store is the state the instances share, in Redis.
 type Store interface {
 	Rates
-	// ClaimOrder marks user's order of goods in flight under token, for
-	// ttl at most; ErrEarly when the user is recorded as early, ErrTwin
-	// when a claim is held.
-	ClaimOrder(ctx context.Context, goodsID, userID int64, token string, ttl time.Duration) error
+	// ClaimOrder admits one attempt of user at goods, in one step: ErrEarly
+	// when the user is recorded as early, ErrTwin when a claim is held,
+	// service.ErrSoldOut when allowance attempts have passed its gate
+	// already; else it marks the order in flight under token, for ttl at
+	// most, and counts the attempt.
+	ClaimOrder(ctx context.Context, goodsID, userID int64, token string, ttl time.Duration, allowance int64) error
 	// ReleaseClaim ends the claim if token still holds it.
 	ReleaseClaim(ctx context.Context, goodsID, userID int64, token string) error
 	// MarkEarly records user as having ordered goods before its sale opened.
 	MarkEarly(ctx context.Context, goodsID, userID int64, ttl time.Duration) error
-	// PassGate counts one attempt at goods unless allowance attempts have
-	// passed already; false when the gate is closed.
-	PassGate(ctx context.Context, goodsID, allowance int64) (bool, error)
 	// ReopenGate lowers goods' count of attempts so that at least
 	// floor(factor × its stock) more pass under allowance.
 	ReopenGate(ctx context.Context, goodsID, allowance int64, factor float64) error
@@ -99,6 +99,12 @@ type Admission struct {
 	// gen moves on at each Forget: a read of the units begun before it is
 	// not cached, as it may predate the addition.
 	gen uint64
+	// closed remembers the goods whose gate refused, for TotalsTTL or
+	// until stock comes back: once a goods is sold out its refusals cost
+	// no round trip, as V6's sold-out flag does for the stock. Its
+	// generations keep a refusal read before a reopening from being
+	// remembered after it.
+	closed *soldout.Flags
 }
 
 type total struct {
@@ -112,7 +118,8 @@ func New(store Store, totals Totals, opts Options) *Admission {
 		opts.Counted = func(string) {}
 	}
 	return &Admission{opts: opts, store: store, totals: totals,
-		ip: NewShared("ip:order", opts.Order.IP, store), instance: NewLocal(opts.Order.Instance), cached: map[int64]total{}}
+		ip: NewShared("ip:order", opts.Order.IP, store), instance: NewLocal(opts.Order.Instance), cached: map[int64]total{},
+		closed: soldout.New(opts.TotalsTTL)}
 }
 
 // IPFallbacks sets what counts a take of the address limit answered by
@@ -154,49 +161,40 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Claim admits one order of req to the sale: the user is not early, has no
-// other order of the goods in flight, and the goods' gate is open. release
-// ends the claim once the order is answered.
+// Claim admits one order of req to the sale: the goods' gate is open, the
+// user is not early and has no other order of the goods in flight. release
+// ends the claim once the order is answered. A goods whose gate this
+// instance saw closed is refused at once, early users and twins included:
+// nobody buys it, and the answer costs no round trip.
 func (a *Admission) Claim(ctx context.Context, req service.OrderRequest) (release func(), err error) {
+	closed, gen := a.closed.Check(req.GoodsID)
+	if closed {
+		a.opts.Counted(ReasonGate)
+		return nil, service.ErrSoldOut
+	}
+	allowance, err := a.allowance(ctx, req.GoodsID)
+	if err != nil {
+		return nil, err
+	}
 	token := newToken()
-	if err := a.store.ClaimOrder(ctx, req.GoodsID, req.UserID, token, a.opts.ClaimTTL); err != nil {
+	if err := a.store.ClaimOrder(ctx, req.GoodsID, req.UserID, token, a.opts.ClaimTTL, allowance); err != nil {
 		switch {
 		case errors.Is(err, ErrTwin):
 			a.opts.Counted(ReasonTwin)
 		case errors.Is(err, ErrEarly):
 			a.opts.Counted(ReasonEarly)
+		case errors.Is(err, service.ErrSoldOut):
+			a.opts.Counted(ReasonGate)
+			a.closed.Set(req.GoodsID, gen)
 		}
 		return nil, err
 	}
-	release = func() {
+	return func() {
 		// A claim not released ends with its TTL.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		_ = a.store.ReleaseClaim(ctx, req.GoodsID, req.UserID, token)
-	}
-	if err := a.gate(ctx, req.GoodsID); err != nil {
-		release()
-		return nil, err
-	}
-	return release, nil
-}
-
-// gate passes one attempt at goodsID through its stock threshold; sold out
-// past it, without touching the stock.
-func (a *Admission) gate(ctx context.Context, goodsID int64) error {
-	allowance, err := a.allowance(ctx, goodsID)
-	if err != nil {
-		return err
-	}
-	open, err := a.store.PassGate(ctx, goodsID, allowance)
-	if err != nil {
-		return err
-	}
-	if !open {
-		a.opts.Counted(ReasonGate)
-		return service.ErrSoldOut
-	}
-	return nil
+	}, nil
 }
 
 // allowance is how many attempts at goodsID pass its gate in all:
@@ -218,6 +216,9 @@ func (a *Admission) StockBack(goodsID int64) {
 	if allowance, err := a.allowance(ctx, goodsID); err == nil {
 		_ = a.store.ReopenGate(ctx, goodsID, allowance, a.opts.StockFactor)
 	}
+	// A refusal read between the Forget and the reopening may have been
+	// remembered: forget it too.
+	a.closed.Clear(goodsID)
 }
 
 // units is goodsID's units on sale, read from the database at most once per
@@ -250,6 +251,7 @@ func (a *Admission) Forget(goodsID int64) {
 	delete(a.cached, goodsID)
 	a.gen++
 	a.mu.Unlock()
+	a.closed.Clear(goodsID)
 }
 
 // Answered records what the sale said to an admitted order: an order before

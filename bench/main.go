@@ -61,6 +61,7 @@ type options struct {
 	Prefix          string        `json:"redis_key_prefix"`
 	Out             string        `json:"-"` // gets BENCHMARKS.md and bench/
 	ReadsOnly       bool          `json:"-"` // only the HTTP ceiling and V9's read phase, no report
+	SoldOutOnly     []string      `json:"-"` // only the HTTP ceiling and these versions' sold-out phases, no report
 	// Only names the versions of a versions-only run: the ceilings and
 	// those versions' phases, printed, no report.
 	Only        []string `json:"-"`
@@ -113,6 +114,7 @@ func main() {
 	dbName := flag.String("db", "", "database name (dropped and recreated; default "+o.Database+", or seckill_bench_smoke with -smoke), so that two runs on one server do not share one")
 	prefix := flag.String("prefix", "", "Redis key prefix (cleared first; default "+o.Prefix+")")
 	flag.BoolVar(&o.ReadsOnly, "reads", false, "measure only the HTTP ceiling and V9's read phase (GET /goods/:id), print them, write no report")
+	soldOutOnly := flag.String("soldout", "", "comma-separated versions (V6,V8): measure only the HTTP ceiling and their sold-out phases, print them, write no report")
 	flag.IntVar(&o.DoubleCheckRounds, "doublecheck-rounds", o.DoubleCheckRounds, "rounds of V10 against the best version in stock, alternately (0: none)")
 	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
 	only := flag.String("versions", "", "comma-separated versions (e.g. V3,V6,V13): measure only the ceilings and their phases, print them, write no report")
@@ -139,6 +141,9 @@ func main() {
 	if *only != "" {
 		o.Only = strings.Split(*only, ",")
 	}
+	if *soldOutOnly != "" {
+		o.SoldOutOnly = strings.Split(*soldOutOnly, ",")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -158,6 +163,15 @@ func main() {
 		if res.Reads == nil || !res.Reads.ok() {
 			fmt.Fprintln(os.Stderr, "bench: FAILED: the read phase")
 			os.Exit(1)
+		}
+		return
+	}
+	if len(o.SoldOutOnly) > 0 {
+		for _, p := range res.Phases {
+			if !p.ok() {
+				fmt.Fprintln(os.Stderr, "bench: FAILED:", p.Version, p.Phase)
+				os.Exit(1)
+			}
 		}
 		return
 	}
@@ -378,6 +392,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		res.Reads = runReadsOnly(ctx, svc, o, co, root, logf)
 		logReadPhase(logf, *res.Reads)
 		return res, nil
+	}
+	if len(o.SoldOutOnly) > 0 {
+		res.Phases, err = runSoldOutOnly(ctx, svc, servers, meter, o, co, o.SoldOutOnly, logf)
+		return res, err
 	}
 	logf("ceilings, first pass")
 	passStart := time.Now()

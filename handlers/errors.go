@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -62,9 +64,31 @@ var statusOf = []struct {
 	{admission.ErrEarly, http.StatusForbidden, "ordered_early"},
 }
 
+// sentinelBodies are the encoded answers of statusOf's errors, with their
+// sentinel's own message: encoded once, not per refusal (409 sold_out
+// above all).
+var sentinelBodies = func() [][]byte {
+	out := make([][]byte, len(statusOf))
+	for i, e := range statusOf {
+		out[i], _ = json.Marshal(errorBody{Error: e.code, Message: e.err.Error()})
+	}
+	return out
+}()
+
+// jsonContentType is what gin's c.JSON answers with.
+const jsonContentType = "application/json; charset=utf-8"
+
 // writeError answers err by the table. Causes of 5xx are logged here, once,
 // and not shown to the client.
 func (a *api) writeError(c *gin.Context, err error) {
+	// A refusal is most often a sentinel itself, unwrapped: its answer is
+	// ready, with no errors.As or errors.Is to walk.
+	for i, e := range statusOf {
+		if err == e.err && e.status < 500 {
+			c.Data(e.status, jsonContentType, sentinelBodies[i])
+			return
+		}
+	}
 	var unknown *service.UnknownOrder
 	if errors.As(err, &unknown) {
 		a.opts.Log.Warn("request failed", "path", c.FullPath(), "err", err)
@@ -98,11 +122,21 @@ func writeErrorCode(c *gin.Context, status int, code, msg string) {
 }
 
 // decode reads one JSON object of at most MaxBodyBytes into dst and answers
-// the client itself when it cannot: 415, 413 or 400.
+// the client itself when it cannot: 415, 413 or 400. The body is read whole
+// first: an order body in the usual form is then parsed by hand (see
+// orderBody.parse), and anything else is decoded from the bytes read, and
+// the read's error after them, as from the body itself.
 func (a *api) decode(c *gin.Context, dst any) bool {
-	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
-		writeErrorCode(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
-		return false
+	// The usual Content-Type needs no parsing (nor its name canonicalizing).
+	ct := ""
+	if v := c.Request.Header["Content-Type"]; len(v) > 0 {
+		ct = v[0]
+	}
+	if ct != "application/json" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeErrorCode(c, http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+			return false
+		}
 	}
 	limit := a.opts.MaxBodyBytes
 	if c.Request.ContentLength > limit {
@@ -110,7 +144,20 @@ func (a *api) decode(c *gin.Context, dst any) bool {
 		writeErrorCode(c, http.StatusRequestEntityTooLarge, "body_too_large", "request body is too large")
 		return false
 	}
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	buf := bodies.Get().(*bytes.Buffer)
+	defer bodies.Put(buf)
+	buf.Reset()
+	_, rerr := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if b, ok := dst.(*orderBody); ok && rerr == nil {
+		if b.parse(buf.Bytes()) {
+			return true
+		}
+		*b = orderBody{}
+	}
+	var body io.Reader = bytes.NewReader(buf.Bytes())
+	if rerr != nil {
+		body = io.MultiReader(body, failedRead{rerr})
+	}
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
@@ -144,6 +191,15 @@ func (a *api) decode(c *gin.Context, dst any) bool {
 	}
 	return false
 }
+
+// bodies are the buffers request bodies are read into, at most
+// MaxBodyBytes each.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// failedRead replays a body's read error after the bytes read before it.
+type failedRead struct{ err error }
+
+func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
 
 var errTrailing = errors.New("trailing data after the JSON object")
 

@@ -206,8 +206,9 @@ func (a *api) orderRequest(c *gin.Context) (service.OrderRequest, bool) {
 	if !a.decode(c, &b) {
 		return service.OrderRequest{}, false
 	}
-	if missing := missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}); missing != "" {
-		writeErrorCode(c, http.StatusBadRequest, "invalid_request", missing)
+	if b.UserID == nil || b.GoodsID == nil || b.Number == nil {
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request",
+			missingFields(map[string]*int64{"user_id": b.UserID, "goods_id": b.GoodsID, "number": b.Number}))
 		return service.OrderRequest{}, false
 	}
 	return service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number}, true

@@ -19,11 +19,12 @@ type openStore struct{}
 func (openStore) AllowRate(context.Context, string, redis_rate.Limit) (*redis_rate.Result, error) {
 	return &redis_rate.Result{Allowed: 1, Remaining: 1}, nil
 }
-func (openStore) ClaimOrder(context.Context, int64, int64, string, time.Duration) error { return nil }
-func (openStore) ReleaseClaim(context.Context, int64, int64, string) error              { return nil }
-func (openStore) MarkEarly(context.Context, int64, int64, time.Duration) error          { return nil }
-func (openStore) PassGate(context.Context, int64, int64) (bool, error)                  { return true, nil }
-func (openStore) ReopenGate(context.Context, int64, int64, float64) error               { return nil }
+func (openStore) ClaimOrder(context.Context, int64, int64, string, time.Duration, int64) error {
+	return nil
+}
+func (openStore) ReleaseClaim(context.Context, int64, int64, string) error     { return nil }
+func (openStore) MarkEarly(context.Context, int64, int64, time.Duration) error { return nil }
+func (openStore) ReopenGate(context.Context, int64, int64, float64) error      { return nil }
 
 // TestLimitedOrderWaitsForASlot: past MaxInFlight, an order of a limited
 // version waits for the slot (here up to a minute) and is served when it

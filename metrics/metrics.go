@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ type Metrics struct {
 	Answers *prometheus.CounterVec
 	// Latency is the time from the request's arrival to its answer, by route.
 	Latency *prometheus.HistogramVec
+	answers sync.Map // answerKey → answerSeries: the two above, by answer
 	// InFlight and InFlightCap are the hot requests being served and the cap
 	// (http.max_in_flight) past which they are shed.
 	InFlight    prometheus.Gauge
@@ -140,8 +142,31 @@ func New() *Metrics {
 
 // Answer counts one answer and its latency.
 func (m *Metrics) Answer(route, version string, code int, d time.Duration) {
-	m.Answers.WithLabelValues(route, version, strconv.Itoa(code)).Inc()
-	m.Latency.WithLabelValues(route).Observe(d.Seconds())
+	k := answerKey{route, version, code}
+	s, ok := m.answers.Load(k)
+	if !ok {
+		// Every answer pays for the label lookups otherwise: a route's few
+		// series are looked up once.
+		s, _ = m.answers.LoadOrStore(k, answerSeries{
+			count:   m.Answers.WithLabelValues(route, version, strconv.Itoa(code)),
+			latency: m.Latency.WithLabelValues(route),
+		})
+	}
+	as := s.(answerSeries)
+	as.count.Inc()
+	as.latency.Observe(d.Seconds())
+}
+
+// answerKey names the series of one kind of answer.
+type answerKey struct {
+	route, version string
+	code           int
+}
+
+// answerSeries are the series an answer counts in.
+type answerSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // Observe times one call to a dependency; err is its failure, nil when it

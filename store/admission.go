@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-seckill/seckill/admission"
+	"github.com/go-seckill/seckill/service"
 )
 
 // The keys of the limited orders' admission. A goods' keys share its hash
@@ -36,17 +37,24 @@ func RateKey(prefix, name string) string { return prefix + name }
 var _ admission.Store = (*Redis)(nil)
 var _ admission.CaptchaStore = (*Redis)(nil)
 
-// orderClaimScript refuses an early user (1) and a user with a claim (2), or
-// sets the claim KEYS[2] to ARGV[1] for ARGV[2] ms (0).
+// orderClaimScript admits one attempt of a user at a goods, in one round
+// trip: it refuses an early user (1), a user with a claim (2) and, past
+// ARGV[4] attempts counted by the gate KEYS[3], everyone (3); else it sets
+// the claim KEYS[2] to ARGV[1] for ARGV[2] ms and counts the attempt (0).
+// A refused attempt leaves neither a claim nor a count.
 var orderClaimScript = redis.NewScript(`
 if redis.call('SISMEMBER', KEYS[1], ARGV[3]) == 1 then return 1 end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 2 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
+if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[4]) then return 3 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('INCR', KEYS[3])
 return 0
 `)
 
-func (r *Redis) ClaimOrder(ctx context.Context, goodsID, userID int64, token string, ttl time.Duration) error {
-	res, err := orderClaimScript.Run(ctx, r.c, []string{EarlyKey(r.prefix, goodsID), ClaimKey(r.prefix, goodsID, userID)},
-		token, ttl.Milliseconds(), userID).Int64()
+func (r *Redis) ClaimOrder(ctx context.Context, goodsID, userID int64, token string, ttl time.Duration, allowance int64) error {
+	res, err := orderClaimScript.Run(ctx, r.c,
+		[]string{EarlyKey(r.prefix, goodsID), ClaimKey(r.prefix, goodsID, userID), GateKey(r.prefix, goodsID)},
+		token, ttl.Milliseconds(), userID, allowance).Int64()
 	switch {
 	case err != nil:
 		return unavailable(err)
@@ -54,6 +62,8 @@ func (r *Redis) ClaimOrder(ctx context.Context, goodsID, userID int64, token str
 		return admission.ErrEarly
 	case res == 2:
 		return admission.ErrTwin
+	case res == 3:
+		return service.ErrSoldOut
 	}
 	return nil
 }
@@ -77,22 +87,6 @@ func (r *Redis) MarkEarly(ctx context.Context, goodsID, userID int64, ttl time.D
 		return nil
 	})
 	return unavailable(err)
-}
-
-// gateScript counts one attempt unless ARGV[1] have passed (then 0).
-var gateScript = redis.NewScript(`
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then return 0 end
-redis.call('INCR', KEYS[1])
-return 1
-`)
-
-func (r *Redis) PassGate(ctx context.Context, goodsID, allowance int64) (bool, error) {
-	res, err := gateScript.Run(ctx, r.c, []string{GateKey(r.prefix, goodsID)}, allowance).Int64()
-	if err != nil {
-		return false, unavailable(err)
-	}
-	return res == 1, nil
 }
 
 // AllowRate takes a token of the GCRA bucket name.
