@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/glebarez/sqlite"
 	"golang.org/x/sync/singleflight"
@@ -55,6 +56,9 @@ type Database struct {
 	lhosts []lhost
 	smap   atomic.Pointer[ShardMap]
 	shardMapState
+	// truthHorizon is how old an order id must be before Truth may count
+	// its order settled for good (SettleTruthAfter); 0: never.
+	truthHorizon time.Duration
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at
