@@ -201,6 +201,26 @@ func (d *Database) orderTables() iter.Seq2[*sql.DB, service.OrderTable] {
 	}
 }
 
+// orderTablesByDB yields each distinct database once with its order
+// tables, in the order orderTables yields them.
+func (d *Database) orderTablesByDB() iter.Seq2[*sql.DB, []service.OrderTable] {
+	var dbs []*sql.DB
+	tables := map[*sql.DB][]service.OrderTable{}
+	for db, at := range d.orderTables() {
+		if _, ok := tables[db]; !ok {
+			dbs = append(dbs, db)
+		}
+		tables[db] = append(tables[db], at)
+	}
+	return func(yield func(*sql.DB, []service.OrderTable) bool) {
+		for _, db := range dbs {
+			if !yield(db, tables[db]) {
+				return
+			}
+		}
+	}
+}
+
 // eachOrderTable runs fn on each order table of each distinct database.
 func (d *Database) eachOrderTable(fn func(db *sql.DB, at service.OrderTable) error) error {
 	for db, at := range d.orderTables() {

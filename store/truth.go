@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-seckill/seckill/service"
@@ -25,8 +27,9 @@ const truthChunk = 1000
 func (d *Database) SettleTruthAfter(horizon time.Duration) { d.truthHorizon = horizon }
 
 // Truth is the goods' stock less the units of its live orders whose sale
-// is not applied yet, in bounded memory: the orders are read table by
-// table, a chunk at a time, and each chunk's applied ones are looked up.
+// is not applied yet, in bounded memory: the orders are read a chunk per
+// table at a time (all the tables of a database in one statement), and
+// each chunk's applied ones are looked up.
 //
 // The stock and the stock logs are read in one snapshot of the primary,
 // taken first; the orders are read after it. An order applied before the
@@ -51,66 +54,82 @@ func (d *Database) Truth(ctx context.Context, goodsID int64) (int64, error) {
 	if d.truthHorizon > 0 {
 		cutoff = firstIDAt(time.Now().Add(-d.truthHorizon))
 	}
-	placesBefore, err := d.logicalPlaces(ctx)
-	if err != nil {
-		return 0, err
-	}
+	places := d.movablePlaces()
 	var truth, mark int64
-	firstUnapplied := int64(math.MaxInt64)
-	live, liveArgs := liveStatuses()
-	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT stock FROM goods WHERE id = ?", goodsID).Scan(&truth); err != nil {
+	firstUnapplied, oldest := int64(math.MaxInt64), int64(math.MaxInt64)
+	err := d.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, "SELECT stock, COALESCE((SELECT settled_below FROM goods_truth_marks WHERE goods_id = goods.id), 0)"+
+			" FROM goods WHERE id = ?", goodsID).Scan(&truth, &mark)
+		if err != nil {
 			return classify(err)
 		}
-		if cutoff > 0 {
-			err := tx.QueryRowContext(ctx, "SELECT settled_below FROM goods_truth_marks WHERE goods_id = ?", goodsID).Scan(&mark)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return classify(err)
-			}
+		if cutoff == 0 {
+			mark = 0 // no marks: the whole history
 		}
-		return d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
+		for db, tables := range d.orderTablesByDB() {
 			var q querier = db
 			if db == d.db {
 				q = tx // the primary's tables through the snapshot's own connection (SQLite has one)
 			}
-			for after := mark - 1; ; {
+			// Each table's cursor; a table leaves once it has no more rows.
+			cursors := make([]truthCursor, len(tables))
+			for i, at := range tables {
+				cursors[i] = truthCursor{at, mark - 1}
+			}
+			for len(cursors) > 0 {
 				var ids []int64
 				units := map[int64]int64{}
-				err := queryEach(ctx, q, "SELECT id, number FROM "+at.Name()+" WHERE goods_id = ? AND id > ? AND status IN "+live+
-					" ORDER BY id LIMIT ?", append(append([]any{goodsID, after}, liveArgs...), truthChunk), func(rows *sql.Rows) error {
+				read := make([]int, len(cursors))
+				query, args := truthQuery(cursors, goodsID)
+				err := queryEach(ctx, q, query, args, func(rows *sql.Rows) error {
+					var t int
 					var id, n int64
-					err := rows.Scan(&id, &n)
+					err := rows.Scan(&t, &id, &n)
 					ids = append(ids, id)
 					units[id] = n
+					read[t]++
+					cursors[t].after = max(cursors[t].after, id)
+					oldest = min(oldest, id)
 					return err
 				})
-				if err != nil || len(ids) == 0 {
-					return err
-				}
-				in, args := inList(ids)
-				err = queryEach(ctx, tx, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in,
-					append([]any{service.OpSale}, args...), func(rows *sql.Rows) error {
-						var id int64
-						err := rows.Scan(&id)
-						delete(units, id)
-						return err
-					})
 				if err != nil {
 					return err
+				}
+				for chunk := range slices.Chunk(ids, truthChunk) {
+					in, args := inList(chunk)
+					err = queryEach(ctx, tx, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in,
+						append([]any{service.OpSale}, args...), func(rows *sql.Rows) error {
+							var id int64
+							err := rows.Scan(&id)
+							delete(units, id)
+							return err
+						})
+					if err != nil {
+						return err
+					}
 				}
 				for id, n := range units {
 					truth -= n
 					firstUnapplied = min(firstUnapplied, id)
 				}
-				after = ids[len(ids)-1]
+				next := cursors[:0]
+				for t, c := range cursors {
+					if read[t] == truthChunk {
+						next = append(next, c)
+					}
+				}
+				cursors = next
 			}
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	if to := min(cutoff, firstUnapplied); to > mark {
-		if err := d.moveTruthMark(ctx, goodsID, to, placesBefore); err != nil {
+	// The mark moves only past orders it read: moving it over ids no order
+	// of the goods holds would save no read, and cost a write per goods.
+	if to := min(cutoff, firstUnapplied); to > oldest {
+		if err := d.moveTruthMark(ctx, goodsID, to, places); err != nil {
 			return 0, err
 		}
 	}
@@ -120,13 +139,13 @@ func (d *Database) Truth(ctx context.Context, goodsID int64) (int64, error) {
 // moveTruthMark raises goods' mark to to, never lowers it: every order
 // below to was read settled, and settled orders stay so. Calls at once may
 // each raise it; each one's mark is true. The reads count only if they saw
-// every order where it is: when a logical database moved to another host
-// meanwhile (its map changed), its orders may have been read on a host
-// that had them no more, and the mark stays.
-func (d *Database) moveTruthMark(ctx context.Context, goodsID, to int64, placesBefore *ShardMap) error {
-	if placesBefore != nil {
-		after, err := d.logicalPlaces(ctx)
-		if err != nil || *after != *placesBefore {
+// every order where it is: when V7's logical databases were not where
+// places (the map the reads went by) says (the map has changed since, or
+// had already: the map only moves forward), their orders may have been
+// read on a host that had them no more, and the mark stays.
+func (d *Database) moveTruthMark(ctx context.Context, goodsID, to int64, places *ShardMap) error {
+	if places != nil {
+		if _, err := d.RefreshShardMap(ctx); err != nil || d.ShardMap() != *places {
 			return err
 		}
 	}
@@ -148,16 +167,39 @@ func (d *Database) moveTruthMark(ctx context.Context, goodsID, to int64, placesB
 	return classify(err)
 }
 
-// logicalPlaces is the map of V7's logical databases as the primary holds
-// it now, when they can move (more than one host is configured); nil when
-// they cannot.
-func (d *Database) logicalPlaces(ctx context.Context) (*ShardMap, error) {
+// movablePlaces is this instance's map of V7's logical databases, which
+// the order reads go by, when they can move (more than one host is
+// configured); nil when they cannot.
+func (d *Database) movablePlaces() *ShardMap {
 	if len(d.lhosts) < 2 {
-		return nil, nil
-	}
-	if _, err := d.RefreshShardMap(ctx); err != nil {
-		return nil, err
+		return nil
 	}
 	m := d.ShardMap()
-	return &m, nil
+	return &m
+}
+
+// truthCursor is where the read of one order table has got to.
+type truthCursor struct {
+	at    service.OrderTable
+	after int64 // the last id read
+}
+
+// truthQuery reads the next chunk of goods' live orders of each table
+// past its cursor, from tables all of one database, in one statement:
+// rows (cursor index, id, number). One round trip per database instead of
+// one per table: with thousands of goods, each read holding nothing new,
+// the round trips are what a pass costs.
+func truthQuery(cursors []truthCursor, goodsID int64) (string, []any) {
+	live, liveArgs := liveStatuses()
+	var q strings.Builder
+	var args []any
+	for i, c := range cursors {
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&q, "SELECT %d AS t, id, number FROM (SELECT id, number FROM %s WHERE goods_id = ? AND id > ? AND status IN %s ORDER BY id LIMIT ?) AS t%d",
+			i, c.at.Name(), live, i)
+		args = append(append(append(args, goodsID, c.after), liveArgs...), truthChunk)
+	}
+	return q.String(), args
 }

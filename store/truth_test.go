@@ -170,10 +170,15 @@ func truthAcrossItsMark(t *testing.T, db *Database) {
 	}
 	m.check(t, "cancelled, applied and returned", stock-32)
 
-	// Another goods' mark is its own.
+	// Another goods' mark is its own, and moves only past orders it read.
 	other := newMarked(t, db, 10)
 	o := other.order(t, old+100, 0, 3)
-	if mark := other.check(t, "another goods", 7); mark != o.OrderID {
-		t.Errorf("the other goods' mark %d, want its unapplied order %d", mark, o.OrderID)
+	if mark := other.check(t, "another goods", 7); mark != 0 {
+		t.Errorf("the other goods' mark %d, want none: no order read is below its unapplied one", mark)
+	}
+	other.apply(t, o)
+	o2 := other.order(t, old+101, 3, 2)
+	if mark := other.check(t, "another goods, one applied", 5); mark != o2.OrderID {
+		t.Errorf("the other goods' mark %d, want its unapplied order %d", mark, o2.OrderID)
 	}
 }
