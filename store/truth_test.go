@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-seckill/seckill/internal/testenv"
 	"github.com/go-seckill/seckill/service"
 )
 
@@ -180,5 +181,43 @@ func truthAcrossItsMark(t *testing.T, db *Database) {
 	o2 := other.order(t, old+101, 3, 2)
 	if mark := other.check(t, "another goods, one applied", 5); mark != o2.OrderID {
 		t.Errorf("the other goods' mark %d, want its unapplied order %d", mark, o2.OrderID)
+	}
+}
+
+// A mark moves only if V7's logical databases stayed where the map the
+// reads went by put them: after a move, orders may have been read on a
+// host that no longer had them.
+func TestTruthMarkStaysWhenALogicalDatabaseMoved(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDatabase(t)
+	if err := db.OpenLogicalHosts(ctx, []string{testenv.MySQL(t), testenv.MySQL(t)}, 2); err != nil {
+		t.Fatal(err)
+	}
+	hosts := db.LogicalHostIDs()
+	if _, err := db.db.Exec("INSERT INTO shard_map (logical_db, host, epoch) VALUES (0, ?, 1)", hosts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RefreshShardMap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := newMarked(t, db, 10)
+	places := db.movablePlaces()
+	if places == nil {
+		t.Fatal("two logical hosts, yet the logical databases cannot move")
+	}
+	if err := db.moveTruthMark(ctx, m.g.ID, 100, places); err != nil {
+		t.Fatal(err)
+	}
+	if mark := m.mark(t); mark != 100 {
+		t.Fatalf("mark %d with the map unchanged, want 100", mark)
+	}
+	if _, err := db.db.Exec("UPDATE shard_map SET host = ?, target = ?, epoch = 2 WHERE logical_db = 0", hosts[1], hosts[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.moveTruthMark(ctx, m.g.ID, 200, places); err != nil {
+		t.Fatal(err)
+	}
+	if mark := m.mark(t); mark != 100 {
+		t.Errorf("mark %d after the logical database moved, want it left at 100", mark)
 	}
 }
