@@ -36,25 +36,25 @@ func (d *Database) AddStock(ctx context.Context, goodsID, n int64, opID string) 
 // from one snapshot, through the keys on (goods_id, [op,] cached), so that
 // the history of movements Redis holds is never read.
 func (d *Database) PendingMovements(ctx context.Context, goodsID int64) (ops []string, returns []int64, err error) {
-	err = d.inTx(ctx, func(tx *sql.Tx) error {
-		err := queryEach(ctx, tx, "SELECT op_id FROM admin_stock_ops WHERE goods_id = ? AND cached = 0", []any{goodsID},
-			func(rows *sql.Rows) error {
-				var op string
-				err := rows.Scan(&op)
+	// One statement reads both in one snapshot (a statement's own, in
+	// InnoDB and SQLite alike): one round trip, where a transaction of two
+	// reads took four, once or twice per goods in every reconciliation pass.
+	err = queryEach(ctx, d.db, "SELECT 0, op_id, 0 FROM admin_stock_ops WHERE goods_id = ? AND cached = 0"+
+		" UNION ALL SELECT 1, '', order_id FROM goods_stock_logs WHERE goods_id = ? AND op = ? AND cached = 0",
+		[]any{goodsID, goodsID, service.OpReturn}, func(rows *sql.Rows) error {
+			var kind int
+			var op string
+			var id int64
+			if err := rows.Scan(&kind, &op, &id); err != nil {
+				return err
+			}
+			if kind == 0 {
 				ops = append(ops, op)
-				return err
-			})
-		if err != nil {
-			return err
-		}
-		return queryEach(ctx, tx, "SELECT order_id FROM goods_stock_logs WHERE goods_id = ? AND op = ? AND cached = 0",
-			[]any{goodsID, service.OpReturn}, func(rows *sql.Rows) error {
-				var id int64
-				err := rows.Scan(&id)
+			} else {
 				returns = append(returns, id)
-				return err
-			})
-	})
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, nil, err
 	}

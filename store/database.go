@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/glebarez/sqlite"
 	"golang.org/x/sync/singleflight"
@@ -55,6 +56,9 @@ type Database struct {
 	lhosts []lhost
 	smap   atomic.Pointer[ShardMap]
 	shardMapState
+	// truthHorizon is how old an order id must be before Truth may count
+	// its order settled for good (SettleTruthAfter); 0: never.
+	truthHorizon time.Duration
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at
@@ -194,6 +198,26 @@ func (d *Database) orderTables() iter.Seq2[*sql.DB, service.OrderTable] {
 			}
 		}
 		d.logicalTables(yield)
+	}
+}
+
+// orderTablesByDB yields each distinct database once with its order
+// tables, in the order orderTables yields them.
+func (d *Database) orderTablesByDB() iter.Seq2[*sql.DB, []service.OrderTable] {
+	var dbs []*sql.DB
+	tables := map[*sql.DB][]service.OrderTable{}
+	for db, at := range d.orderTables() {
+		if _, ok := tables[db]; !ok {
+			dbs = append(dbs, db)
+		}
+		tables[db] = append(tables[db], at)
+	}
+	return func(yield func(*sql.DB, []service.OrderTable) bool) {
+		for _, db := range dbs {
+			if !yield(db, tables[db]) {
+				return
+			}
+		}
 	}
 }
 

@@ -23,7 +23,10 @@ func NewIDs(node int64) (*IDs, error) {
 
 func (i *IDs) NewID() int64 { return i.node.Generate().Int64() }
 
-func (i *IDs) FirstIDAt(t time.Time) int64 {
+func (i *IDs) FirstIDAt(t time.Time) int64 { return firstIDAt(t) }
+
+// firstIDAt is the smallest id any node makes at or after t.
+func firstIDAt(t time.Time) int64 {
 	ms := t.UnixMilli() - snowflake.Epoch
 	return max(ms, 0) << (snowflake.NodeBits + snowflake.StepBits)
 }

@@ -266,68 +266,6 @@ func inList(ids []int64) (string, []any) {
 	return "(?" + strings.Repeat(",?", len(ids)-1) + ")", args
 }
 
-// truthChunk is how many of a goods' orders one step of Truth reads.
-const truthChunk = 1000
-
-// Truth is the goods' stock less the units of its live orders whose sale
-// is not applied yet, in bounded memory: the orders are read table by
-// table, a chunk at a time, and each chunk's applied ones are looked up.
-//
-// The stock and the stock logs are read in one snapshot of the primary,
-// taken first; the orders are read after it. An order applied before the
-// snapshot is in both the stock and the logs; one applied after it is in
-// neither, so it counts as unapplied and its units come off a stock that
-// does not hold its decrement yet. Either way each order counts once. An
-// order written after its table was read is not counted: its reservation
-// is then missing from the truth for a moment, which sells less, and the
-// reconciliation repairs only a drift that lasts.
-func (d *Database) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	var truth int64
-	live, liveArgs := liveStatuses()
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT stock FROM goods WHERE id = ?", goodsID).Scan(&truth); err != nil {
-			return classify(err)
-		}
-		return d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
-			var q querier = db
-			if db == d.db {
-				q = tx // the primary's tables through the snapshot's own connection (SQLite has one)
-			}
-			for after := int64(0); ; {
-				var ids []int64
-				units := map[int64]int64{}
-				err := queryEach(ctx, q, "SELECT id, number FROM "+at.Name()+" WHERE goods_id = ? AND id > ? AND status IN "+live+
-					" ORDER BY id LIMIT ?", append(append([]any{goodsID, after}, liveArgs...), truthChunk), func(rows *sql.Rows) error {
-					var id, n int64
-					err := rows.Scan(&id, &n)
-					ids = append(ids, id)
-					units[id] = n
-					return err
-				})
-				if err != nil || len(ids) == 0 {
-					return err
-				}
-				in, args := inList(ids)
-				err = queryEach(ctx, tx, "SELECT order_id FROM goods_stock_logs WHERE op = ? AND order_id IN "+in,
-					append([]any{service.OpSale}, args...), func(rows *sql.Rows) error {
-						var id int64
-						err := rows.Scan(&id)
-						delete(units, id)
-						return err
-					})
-				if err != nil {
-					return err
-				}
-				for _, n := range units {
-					truth -= n
-				}
-				after = ids[len(ids)-1]
-			}
-		})
-	})
-	return max(truth, 0), err
-}
-
 // SaleApplied says whether the order's sale is applied to the goods' stock.
 func (d *Database) SaleApplied(ctx context.Context, orderID int64) (bool, error) {
 	var n int

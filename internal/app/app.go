@@ -153,6 +153,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if a.database, err = store.OpenDatabase(ctx, cfg.PrimaryDSN(), cfg.ShardDSNs(), cfg.MySQL.MaxOpenConns, a.metrics); err != nil {
 		return nil, err
 	}
+	// The truth counts an order settled for good past the age at which the
+	// outbox stops looking for rows that commit late: the same bound.
+	a.database.SettleTruthAfter(cfg.Outbox.LateHorizon)
 	if err = a.observePools(); err != nil {
 		return nil, err
 	}
