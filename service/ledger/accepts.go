@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/go-seckill/seckill/service"
 )
@@ -33,7 +34,7 @@ type Accepts interface {
 // request beside them, as Reserve does for an order.
 func (l *Ledger) Accept(ctx context.Context, t service.Token, a service.Accepted) (string, error) {
 	if l.accepts == nil {
-		return "", errors.Join(service.ErrUnavailable, errors.New("async accept is not wired"))
+		return "", fmt.Errorf("%w: async accept is not wired", service.ErrUnavailable)
 	}
 	prior, err := l.accepts.Accept(ctx, t, a)
 	if errors.Is(err, service.ErrStockNotLoaded) {

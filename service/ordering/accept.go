@@ -107,9 +107,7 @@ func (p *Placer) Accept(ctx context.Context, version string, req service.OrderRe
 		// sweep may write it, which a retry under the same key finds.
 		actx, cancel := p.ledger.AfterReserve(ctx)
 		defer cancel()
-		if ferr := p.accepts.ledger.FailAccepted(actx, t, a.Number, "unavailable"); ferr != nil {
-			p.log.Warn("accept's answer lost and the request not ended; the sweep may write it", "token", a.Token, "err", err, "fail", ferr)
-		}
+		p.endUnavailable(actx, t, a, err)
 		return service.Acceptance{}, err
 	case err != nil:
 		return service.Acceptance{}, err
@@ -122,14 +120,21 @@ func (p *Placer) Accept(ctx context.Context, version string, req service.OrderRe
 	defer cancel()
 	if err := p.accepts.pub.PublishAccepted(ctx, a); err != nil {
 		// The request may be on nsqd after all (a reply lost): its
-		// recorded failure makes the writer drop it. If even that cannot
-		// be recorded, the sweep writes the order from its record.
-		if ferr := p.accepts.ledger.FailAccepted(ctx, t, a.Number, "unavailable"); ferr != nil {
-			p.log.Warn("accepted request neither handed over nor ended; the sweep writes its order", "token", a.Token, "err", err, "fail", ferr)
-		}
+		// recorded failure makes the writer drop it.
+		p.endUnavailable(ctx, t, a, err)
 		return service.Acceptance{}, fmt.Errorf("%w: hand the request to the writers: %w", service.ErrUnavailable, err)
 	}
 	return p.pending(a.Token), nil
+}
+
+// endUnavailable ends a request answered 503 (cause): its units go back
+// if Redis holds them, and its recorded failure makes any copy of it that
+// reached nsqd be dropped. If even that cannot be recorded, the sweep may
+// write its order from its record, which a retry under the same key finds.
+func (p *Placer) endUnavailable(ctx context.Context, t service.Token, a service.Accepted, cause error) {
+	if err := p.accepts.ledger.FailAccepted(ctx, t, a.Number, "unavailable"); err != nil {
+		p.log.Warn("request answered 503 but not ended; the sweep may write its order", "token", a.Token, "err", cause, "fail", err)
+	}
 }
 
 func (p *Placer) pending(token string) service.Acceptance {
@@ -313,18 +318,8 @@ func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, 
 	for j, b := range batch {
 		orders[j] = b.order
 	}
-	outcome := make([]error, len(batch))
-	if err := p.accepts.batch.InsertOrders(ctx, at, orders); err != nil {
-		for j, o := range orders {
-			if errors.Is(err, service.ErrUnavailable) && len(orders) > 1 {
-				outcome[j] = err // not sent or unknown: each is tried again, under its key
-			} else if len(orders) == 1 {
-				outcome[j] = err
-			} else {
-				outcome[j] = p.orders.InsertOrder(ctx, o, at)
-			}
-		}
-	}
+	// Not sent or unknown: each is tried again, under its key.
+	outcome := insertBatch(ctx, p.accepts.batch, p.orders, at, orders)
 	var ms []service.StockMessage
 	route := int64(-1)
 	for j, b := range batch {

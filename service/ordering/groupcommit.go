@@ -109,6 +109,27 @@ func (c *committer) close(b *batch) {
 	}
 }
 
+// insertBatch writes orders into one table in one INSERT and says how
+// each went. A batch never sent, or whose outcome is unknown, is that for
+// every order, which each caller settles on its own. A batch the database
+// refused wrote nothing: each order is written again alone, to learn which
+// row it refuses and why (a batch of one has its answer already).
+func insertBatch(ctx context.Context, batch BatchOrders, single Orders, at service.OrderTable, orders []service.Order) []error {
+	errs := make([]error, len(orders))
+	err := batch.InsertOrders(ctx, at, orders)
+	if err == nil {
+		return errs
+	}
+	for i, o := range orders {
+		if errors.Is(err, service.ErrUnavailable) || len(orders) == 1 {
+			errs[i] = err
+		} else {
+			errs[i] = single.InsertOrder(ctx, o, at)
+		}
+	}
+	return errs
+}
+
 func (c *committer) commit(b *batch) {
 	defer close(b.done)
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
@@ -116,28 +137,7 @@ func (c *committer) commit(b *batch) {
 		ctx, cancel = context.WithDeadline(ctx, b.deadline)
 	}
 	defer cancel()
-	b.errs = make([]error, len(b.orders))
-	err := c.batch.InsertOrders(ctx, b.at, b.orders)
-	switch {
-	case err == nil:
-	case errors.Is(err, service.ErrUnavailable) && len(b.orders) > 1:
-		// Not sent, or its outcome unknown: the same for every order,
-		// which each caller settles on its own.
-		for i := range b.errs {
-			b.errs[i] = err
-		}
-		return
-	default:
-		// Refused by the database, all of it (or a batch of one): each
-		// order alone tells which row the database refuses, and why.
-		for i, o := range b.orders {
-			if len(b.orders) == 1 {
-				b.errs[i] = err
-			} else {
-				b.errs[i] = c.orders.InsertOrder(ctx, o, b.at)
-			}
-		}
-	}
+	b.errs = insertBatch(ctx, c.batch, c.orders, b.at, b.orders)
 	var ms []service.StockMessage
 	route := int64(-1)
 	for i, o := range b.orders {

@@ -129,11 +129,7 @@ func (p *Placer) check(version string, req service.OrderRequest) (service.Versio
 // key's order is in the database already (Redis lost its record of the
 // key), that order is the answer.
 func (p *Placer) placeNew(ctx context.Context, v service.Version, req service.OrderRequest, key string) (service.Order, error) {
-	prices := p.prices
-	if v.CachedGoods && p.opts.CachedGoods != nil {
-		prices = p.opts.CachedGoods
-	}
-	price, err := prices.Price(ctx, req.GoodsID)
+	price, err := p.pricesOf(v).Price(ctx, req.GoodsID)
 	if err != nil {
 		return service.Order{}, err
 	}
