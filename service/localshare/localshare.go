@@ -225,17 +225,22 @@ func (s *Shares) Recompute(ctx context.Context) error {
 		todo[id] = pending{sh, sh.gen}
 		ids = append(ids, id)
 	}
+	if len(ids) == 0 {
+		// Nothing sold here lately: no Redis calls, and the next first
+		// buyer counts the instances afresh.
+		s.live = 0
+		s.mu.Unlock()
+		return nil
+	}
 	s.mu.Unlock()
 
 	live, err := s.instances.LiveInstances(ctx)
 	if err != nil {
 		return fmt.Errorf("count live instances: %w", err)
 	}
-	var stocks map[int64]int64
-	if len(ids) > 0 {
-		if stocks, err = s.stocks.Stocks(ctx, ids); err != nil {
-			return fmt.Errorf("read remaining stock: %w", err)
-		}
+	stocks, err := s.stocks.Stocks(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read remaining stock: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

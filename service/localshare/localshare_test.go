@@ -306,3 +306,15 @@ func TestIdleGoodsAreForgotten(t *testing.T) {
 		t.Error("goods 2, sold every round, was forgotten")
 	}
 }
+
+// An instance that sells nothing through a share asks Redis nothing.
+func TestRecomputeWithoutSharesAsksNothing(t *testing.T) {
+	t.Parallel()
+	s, f := newShares(5, 1, Options{})
+	if err := s.Recompute(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.reads.Load()+f.counts.Load() != 0 {
+		t.Errorf("%d stock reads and %d instance counts for no share", f.reads.Load(), f.counts.Load())
+	}
+}
