@@ -43,7 +43,9 @@ func paused(phase string) bool { return phase == backlog || phase == backlogLimi
 //   - group commit (V11) writes and publishes a batch at a time: only HTTP
 //     and the Redis script are per order;
 //   - async accept (V13) answers after the Redis script and the publish of
-//     the request; the writers' batches come after the answer.
+//     the request; the writers' batches come after the answer;
+//   - a local share (V15) answers in memory once sold out, as a flag does:
+//     the share is spent (a single instance's share is the whole stock).
 //
 // listed is false for a name the list does not hold; it is measured as the
 // best version's path.
@@ -57,7 +59,7 @@ func pathOf(version, phase string) (path []string, listed bool) {
 		return []string{ceilHTTP, ceilHotMiss}, listed
 	case v.Path == domain.InOneTransaction:
 		return []string{ceilHTTP, ceilEvalSHA, ceilHotTx}, listed
-	case phase == soldOut && v.SoldOutFlag && !v.Limits:
+	case phase == soldOut && (v.SoldOutFlag || v.LocalShare) && !v.Limits:
 		return []string{ceilHTTP}, listed
 	case phase == soldOut:
 		return []string{ceilHTTP, ceilEvalSHA}, listed

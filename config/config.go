@@ -43,6 +43,7 @@ type Config struct {
 	Snowflake   Snowflake      `mapstructure:"snowflake"`
 	Admin       Admin          `mapstructure:"admin"`
 	SoldOut     SoldOut        `mapstructure:"soldout"`
+	Stock       Stock          `mapstructure:"stock"`
 	Standalone  StandaloneMode `mapstructure:"standalone"`
 	Debug       Debug          `mapstructure:"debug"`
 	Metrics     Metrics        `mapstructure:"metrics"`
@@ -237,6 +238,16 @@ type SoldOut struct {
 	TTL time.Duration `mapstructure:"ttl"`
 }
 
+// Stock sizes V15's local stock shares: each instance may ask Redis for
+// ceil(remaining / live instances) units plus a buffer of ShareBuffer of
+// that, at least ShareBufferMin units; every ShareEvery the shares are
+// derived anew.
+type Stock struct {
+	ShareBuffer    float64       `mapstructure:"share_buffer"`
+	ShareBufferMin int64         `mapstructure:"share_buffer_min"`
+	ShareEvery     time.Duration `mapstructure:"share_every"`
+}
+
 type Admin struct {
 	Token string `mapstructure:"token"`
 }
@@ -379,6 +390,9 @@ func (c Config) Validate() error {
 	}
 	if c.SoldOut.TTL <= 0 {
 		bad("soldout.ttl", "must be a positive duration such as 2s")
+	}
+	if c.Stock.ShareBuffer < 0 || c.Stock.ShareBufferMin < 0 || c.Stock.ShareEvery <= 0 {
+		bad("stock.share_buffer/share_buffer_min/share_every", "must be a fraction of at least 0, units of at least 0 and a positive duration such as 1s")
 	}
 	if c.Consumer.Concurrency < 1 {
 		bad("consumer.concurrency", "must be at least 1")

@@ -46,6 +46,10 @@ type Version struct {
 	// only; anyone else is answered 403 not_reserved without touching the
 	// stock.
 	ReservedOnly bool
+	// LocalShare takes the units from this instance's share of the stock,
+	// in memory, before Redis reserves them (package localshare): past its
+	// share an instance answers sold out without a round trip.
+	LocalShare bool
 	// Limits admits its orders through the edge's limits (package
 	// admission): per address, per user, the stock threshold, and a bounded
 	// wait for a slot past the in-flight cap instead of 503 busy at once.
@@ -105,6 +109,11 @@ var versions = []Version{
 	// Async accept and poll: the buyer waits for one Redis script and one
 	// publish, not for MySQL; the orders are written in batches behind.
 	{Name: "V13", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true, AsyncAccept: true},
+	// V11 with a local share of the stock plus a buffer (seed 003's
+	// synchronous design): the requests past an instance's share are
+	// answered in memory, so Redis sees at most share+buffer requests per
+	// instance between recomputes, not every buyer of the stampede.
+	{Name: "V15", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true, LocalShare: true},
 }
 
 // bestVersion is the version of POST /order: V6, the fastest path. V7

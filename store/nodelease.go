@@ -89,7 +89,7 @@ func LeaseNode(ctx context.Context, client redis.UniversalClient, prefix string,
 	_, _ = rand.Read(b)
 	l := &NodeLease{c: client, token: hex.EncodeToString(b), ttl: ttl,
 		lost: make(chan struct{}), done: make(chan struct{})}
-	key := func(n int64) string { return prefix + "snowflake:node:" + strconv.FormatInt(n, 10) }
+	key := func(n int64) string { return leaseKey(prefix, n) }
 	take := func(n int64) (bool, error) {
 		ok, err := client.SetNX(ctx, key(n), l.token, ttl).Result()
 		if err != nil {
@@ -175,4 +175,34 @@ func (l *NodeLease) Release(ctx context.Context) error {
 		}
 	})
 	return l.releaseErr
+}
+
+// leaseKey holds the lease of snowflake node n.
+func leaseKey(prefix string, n int64) string {
+	return nodeKeyPrefix(prefix) + strconv.FormatInt(n, 10)
+}
+
+// LiveInstances counts the running instances sharing this Redis and key
+// prefix: the snowflake node leases held, one per instance. A killed
+// instance counts until its lease's TTL ends. Every node's key is asked by
+// name (EXISTS, in one pipeline): on a Redis Cluster the keys spread over
+// the masters, where a SCAN would see one master's keys only, and by name
+// each goes to the master of its slot; nor does the cost grow with the
+// keys Redis holds besides, as a SCAN's would.
+func (r *Redis) LiveInstances(ctx context.Context) (int, error) {
+	cmds := make([]*redis.IntCmd, snowflakeNodes)
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for n := range cmds {
+			cmds[n] = p.Exists(ctx, leaseKey(r.prefix, int64(n)))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	live := 0
+	for _, c := range cmds {
+		live += int(c.Val())
+	}
+	return live, nil
 }

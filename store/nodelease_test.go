@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,10 +18,6 @@ func leaseRedis(t *testing.T) (*redis.Client, string) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { c.Close() })
 	return c, prefix
-}
-
-func nodeKey(prefix string, node int64) string {
-	return prefix + "snowflake:node:" + strconv.FormatInt(node, 10)
 }
 
 // lease takes a lease that the end of the test releases.
@@ -58,7 +53,7 @@ func TestNodeLeaseAutoTakesDifferentFreeNodes(t *testing.T) {
 		if l.Node() < 0 || l.Node() > 1023 {
 			t.Errorf("node %d is outside 0..1023", l.Node())
 		}
-		ttl, err := c.PTTL(context.Background(), nodeKey(prefix, l.Node())).Result()
+		ttl, err := c.PTTL(context.Background(), leaseKey(prefix, l.Node())).Result()
 		if err != nil || ttl <= 0 || ttl > 15*time.Second {
 			t.Errorf("node %d: key TTL %v (%v), want within (0, 15s]", l.Node(), ttl, err)
 		}
@@ -74,7 +69,7 @@ func TestNodeLeaseAutoFindsTheLastFreeNodeAndFailsWhenNoneIs(t *testing.T) {
 	pipe := c.Pipeline()
 	for n := int64(0); n < 1024; n++ {
 		if n != free {
-			pipe.Set(ctx, nodeKey(prefix, n), "someone-else", time.Minute)
+			pipe.Set(ctx, leaseKey(prefix, n), "someone-else", time.Minute)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -131,7 +126,7 @@ func TestNodeLeaseReleaseFreesTheNode(t *testing.T) {
 	if err := first.Release(ctx); err != nil {
 		t.Errorf("a second Release: %v", err)
 	}
-	if n, _ := c.Exists(ctx, nodeKey(prefix, 7)).Result(); n != 0 {
+	if n, _ := c.Exists(ctx, leaseKey(prefix, 7)).Result(); n != 0 {
 		t.Error("the key is still there after Release")
 	}
 	second := lease(t, c, prefix, 7, 15*time.Second)
@@ -147,7 +142,7 @@ func TestNodeLeaseRenewalKeepsTheNodePastItsTTL(t *testing.T) {
 	l := lease(t, c, prefix, -1, ttl)
 	time.Sleep(3 * ttl)
 	ctx := context.Background()
-	if pttl, err := c.PTTL(ctx, nodeKey(prefix, l.Node())).Result(); err != nil || pttl <= 0 {
+	if pttl, err := c.PTTL(ctx, leaseKey(prefix, l.Node())).Result(); err != nil || pttl <= 0 {
 		t.Fatalf("after 3 TTLs the key has TTL %v (%v): not renewed", pttl, err)
 	}
 	if lost(l) {
@@ -167,7 +162,7 @@ func TestNodeLeaseIsLostWhenAnotherInstanceHoldsItsKey(t *testing.T) {
 	ctx := context.Background()
 	const ttl = 500 * time.Millisecond
 	l := lease(t, c, prefix, -1, ttl)
-	key := nodeKey(prefix, l.Node())
+	key := leaseKey(prefix, l.Node())
 	token, err := c.Get(ctx, key).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -194,5 +189,31 @@ func TestNodeLeaseIsLostWhenAnotherInstanceHoldsItsKey(t *testing.T) {
 	}
 	if got, _ := c.Get(ctx, key).Result(); got != "another-instance" {
 		t.Errorf("Release of a lost lease changed the other instance's key to %q", got)
+	}
+}
+
+// The live instances are the leases held, on one server and on a cluster,
+// where the leases' keys spread over the masters.
+func TestLiveInstancesCountsTheLeasesHeld(t *testing.T) {
+	ctx := context.Background()
+	for name, r := range map[string]*Redis{"server": openTestRedis(t), "cluster": openClusterRedis(t)} {
+		var ls []*NodeLease
+		for n := range int64(3) {
+			l, err := r.LeaseNode(ctx, 100+n*37, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Release(ctx) })
+			ls = append(ls, l)
+		}
+		if live, err := r.LiveInstances(ctx); err != nil || live != 3 {
+			t.Errorf("%s: %d live instances (%v), want 3", name, live, err)
+		}
+		if err := ls[1].Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if live, err := r.LiveInstances(ctx); err != nil || live != 2 {
+			t.Errorf("%s: %d live instances after one stopped (%v), want 2", name, live, err)
+		}
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/go-seckill/seckill/service/doublecheck"
 	"github.com/go-seckill/seckill/service/goodscache"
 	"github.com/go-seckill/seckill/service/ledger"
+	"github.com/go-seckill/seckill/service/localshare"
 	"github.com/go-seckill/seckill/service/ordering"
 	"github.com/go-seckill/seckill/service/payment"
 	"github.com/go-seckill/seckill/service/recovery"
@@ -283,7 +284,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			return nil, err
 		}
 	}
-	for _, c := range []prometheus.Collector{newConsumerCollector(a), newCacheCollector(a.cacheStats), newStockCollector(units.catalog),
+	for _, c := range []prometheus.Collector{newConsumerCollector(a), newCacheCollector(a.cacheStats), newStockCollector(units.catalog), newShareCollector(units.shares),
 		newGoodsCacheCollector(units.goodsMemory, units.goodsCache)} {
 		if err = a.metrics.Register(c); err != nil {
 			return nil, err
@@ -332,6 +333,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 // units are the parts of the domain, wired to the stores.
 type units struct {
 	flags      *soldout.Flags
+	shares     *localshare.Shares // V15's local stock shares
 	letters    *deadletter.Book
 	placer     *ordering.Placer
 	payments   *payment.Payments
@@ -345,8 +347,9 @@ type units struct {
 	reservations *reservation.Reservations
 	admission    *admission.Admission
 	// stockBack runs when another instance says goods have stock again:
-	// the sold-out flag is cleared and the stock gate learns the units on
-	// sale anew. The instance that put the stock back also reopens the gate.
+	// the sold-out flag is cleared, the local share is derived anew and the
+	// stock gate learns the units on sale anew. The instance that put the
+	// stock back also reopens the gate.
 	stockBack func(goodsID int64)
 	// V9's goods cache, the catalog the routes see (shopper reads from
 	// the cache), and the cache's in-memory statistics.
@@ -360,9 +363,11 @@ type units struct {
 func (a *App) wire(ids *store.IDs) units {
 	cfg := a.cfg
 	layout := cfg.Layout()
-	u := units{flags: soldout.New(cfg.SoldOut.TTL), admission: a.newAdmission(), goodsMemory: stats.NewCounter()}
+	u := units{flags: soldout.New(cfg.SoldOut.TTL), admission: a.newAdmission(), goodsMemory: stats.NewCounter(),
+		shares: localshare.New(a.redis, a.redis, localshare.Options{Buffer: cfg.Stock.ShareBuffer, MinBuffer: cfg.Stock.ShareBufferMin})}
 	u.stockBack = func(goodsID int64) {
 		u.flags.Clear(goodsID)
+		u.shares.StockBack(goodsID)
 		u.admission.Forget(goodsID)
 	}
 	u.goodsCache = a.newGoodsCache(u.goodsMemory)
@@ -376,6 +381,7 @@ func (a *App) wire(ids *store.IDs) units {
 	}, ledger.Options{
 		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: func(goodsID int64) {
 			u.flags.Clear(goodsID)
+			u.shares.StockBack(goodsID)
 			u.admission.StockBack(goodsID)
 		},
 	}, a.log)
@@ -384,6 +390,7 @@ func (a *App) wire(ids *store.IDs) units {
 	}, a.log)
 	u.reservations = reservation.New(a.database, a.redis, a.database)
 	u.placer.EnableReservations(u.reservations)
+	u.placer.EnableLocalShare(u.shares)
 	u.placer.EnableGroupCommit(a.database, a.pub, ordering.GroupCommitOptions{MaxBatch: cfg.Order.GroupCommit.MaxBatch, Wait: cfg.Order.GroupCommit.Wait})
 	a.enableAsyncAccept(u.placer)
 	u.coupons = observedCoupons{coupon.New(a.database, a.database, a.redis.CouponStocks(), a.redis, a.redis, a.pub, ids, coupon.Options{
@@ -505,6 +512,13 @@ func (a *App) startLoops(u units) {
 		})
 	}
 	a.reconcileOnSchedule(ctx, u.scheduled)
+	// V15's shares follow the remaining stock and the live instances: a
+	// dead or idle instance's part comes back to the others this way.
+	a.every(ctx, a.cfg.Stock.ShareEvery, func(ctx context.Context) {
+		if err := u.shares.Recompute(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("local stock shares not recomputed; they stay as they were", "err", err)
+		}
+	})
 	a.every(ctx, a.cfg.Accept.RescueEvery, func(ctx context.Context) { a.rescueAccepted(ctx, u.placer) })
 	a.every(ctx, a.cfg.Coupon.SweepInterval, func(ctx context.Context) {
 		if n, ended, err := u.coupons.Sweep(ctx); err != nil && ctx.Err() == nil {

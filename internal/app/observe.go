@@ -17,6 +17,7 @@ import (
 	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/service/catalog"
 	"github.com/go-seckill/seckill/service/coupon"
+	"github.com/go-seckill/seckill/service/localshare"
 	"github.com/go-seckill/seckill/service/recovery"
 )
 
@@ -150,6 +151,37 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(s.Misses))
 	ch <- prometheus.MustNewConstMetric(c.loadFailure, prometheus.CounterValue, float64(s.LoadFailures))
 	ch <- prometheus.MustNewConstMetric(c.evictions, prometheus.CounterValue, float64(s.Evictions))
+}
+
+// shareCollector reports V15's local shares: the requests they let
+// through to Redis, refused as sold out in memory, and whose unit came
+// back after a failed sale; and the live instances they divide among.
+type shareCollector struct {
+	shares   *localshare.Shares
+	requests *prometheus.Desc
+	live     *prometheus.Desc
+}
+
+func newShareCollector(s *localshare.Shares) *shareCollector {
+	return &shareCollector{shares: s,
+		requests: prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "local_share", "requests_total"),
+			"V15's requests by what this instance's local share did: taken (on to Redis), refused (sold out in memory), returned (the sale failed).", []string{"outcome"}, nil),
+		live: prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "local_share", "live_instances"),
+			"The running instances the shares were last divided among (snowflake node leases).", nil, nil),
+	}
+}
+
+func (c *shareCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.requests
+	ch <- c.live
+}
+
+func (c *shareCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.shares.Counts()
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n.Taken), "taken")
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n.Refused), "refused")
+	ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n.Returned), "returned")
+	ch <- prometheus.MustNewConstMetric(c.live, prometheus.GaugeValue, float64(n.Live))
 }
 
 // stockCollector reports each goods' stock in Redis and in the database,

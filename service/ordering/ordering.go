@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/localshare"
 	"github.com/go-seckill/seckill/service/soldout"
 )
 
@@ -81,9 +82,10 @@ type Placer struct {
 	flags    *soldout.Flags
 	opts     Options
 	log      *slog.Logger
-	commits  *committer // nil until EnableGroupCommit
-	admits   Admission  // nil until EnableReservations
-	accepts  *accepter  // nil until EnableAsyncAccept
+	commits  *committer         // nil until EnableGroupCommit
+	admits   Admission          // nil until EnableReservations
+	accepts  *accepter          // nil until EnableAsyncAccept
+	shares   *localshare.Shares // nil until EnableLocalShare
 }
 
 // Admission says whether a reservation sale admits a user's order.
@@ -93,6 +95,10 @@ type Admission interface {
 
 // EnableReservations lets the versions that sell to reservers only ask a.
 func (p *Placer) EnableReservations(a Admission) { p.admits = a }
+
+// EnableLocalShare lets the versions that keep a local share of the stock
+// (V15) sell through s; unwired, they sell without one.
+func (p *Placer) EnableLocalShare(s *localshare.Shares) { p.shares = s }
 
 // New wires a placer; flags are V6's sold-out flags of this instance.
 func New(ledger Ledger, orders Orders, prices Prices, pub Publisher, ids IDs, outcomes Outcomes, flags *soldout.Flags, opts Options, log *slog.Logger) *Placer {
@@ -163,17 +169,30 @@ func (p *Placer) place(ctx context.Context, v service.Version, o service.Order) 
 		}
 	}
 	if !v.SoldOutFlag {
-		return p.sell(ctx, v, o)
+		return p.shared(ctx, v, o)
 	}
 	set, gen := p.flags.Check(o.GoodsID)
 	if set {
 		return service.ErrSoldOut
 	}
-	err := p.sell(ctx, v, o)
-	if errors.Is(err, service.ErrSoldOut) {
+	err := p.shared(ctx, v, o)
+	// A spent local share is no word from Redis: the next recompute may
+	// grow it, and a flag would refuse buyers until its TTL.
+	if errors.Is(err, service.ErrSoldOut) && !errors.Is(err, localshare.ErrShareSold) {
 		p.flags.Set(o.GoodsID, gen)
 	}
 	return err
+}
+
+// shared sells o within this instance's share of the goods' stock when v
+// keeps one: the unit is taken in memory before Redis is asked, and comes
+// back to the share when the sale fails (Redis refused, the order's write
+// failed and its units went back).
+func (p *Placer) shared(ctx context.Context, v service.Version, o service.Order) error {
+	if !v.LocalShare || p.shares == nil {
+		return p.sell(ctx, v, o)
+	}
+	return p.shares.Sell(ctx, o.GoodsID, o.Number, func() error { return p.sell(ctx, v, o) })
 }
 
 func (p *Placer) sell(ctx context.Context, v service.Version, o service.Order) error {
