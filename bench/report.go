@@ -425,6 +425,8 @@ func markdown(r *results) string {
 	w("\n## Reading the results\n\n")
 	w("%s\n", reading(r))
 	b.WriteString(readsMarkdown(r.Reads))
+	b.WriteString(rateMarkdown(r.AtRate, r.Options))
+	b.WriteString(scaleMarkdown(r.Scale, r.Options))
 	b.WriteString(couponSection(r))
 	return b.String()
 }
