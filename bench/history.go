@@ -235,3 +235,48 @@ func fmtRedis(n *int64) string {
 	}
 	return strconv.FormatInt(*n, 10)
 }
+
+// settleWrites waits, at most limit, until InnoDB holds no more dirty
+// pages than a quarter of its buffer pool, and says how long it waited. A
+// bulk write leaves the pool dirty: a load right after it waits for pages
+// to be flushed before it can read into them, seconds of stalls that say
+// nothing of what a large history costs an order.
+func settleWrites(ctx context.Context, db *sql.DB, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		var dirty, total int64
+		err := queryEach(ctx, db, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')", func(name string, v int64) {
+			if name == "Innodb_buffer_pool_pages_dirty" {
+				dirty = v
+			} else {
+				total = v
+			}
+		})
+		if err != nil || dirty*4 <= total || time.Since(start) >= limit {
+			return time.Since(start), err
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// queryEach calls f with each (name, value) row of a status query.
+func queryEach(ctx context.Context, db *sql.DB, query string, f func(string, int64)) error {
+	rows, err := db.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return err
+		}
+		f(name, v)
+	}
+	return rows.Err()
+}
