@@ -17,6 +17,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,6 +82,8 @@ type options struct {
 	ScaleOnly []string   `json:"-"`
 	RateOnly  []string   `json:"-"`
 	Pprof     string     `json:"-"` // the service's debug.pprof_addr; "": none
+	// ScaleVersion is the version the scale phases load; "": the best.
+	ScaleVersion string `json:"scale_version,omitempty"`
 }
 
 func defaultOptions() options {
@@ -129,6 +132,7 @@ func main() {
 	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
 	only := flag.String("versions", "", "comma-separated versions (e.g. V3,V6,V13): measure only the ceilings and their phases, print them, write no report")
 	scaleOnly := flag.String("scale", "", "comma-separated scale phases ("+strings.Join(scaleNames, ",")+"): run only those, for the best version, print them, write no report")
+	flag.StringVar(&o.ScaleVersion, "scale-version", "", "the version the scale phases load (default: the best, POST /order's)")
 	flag.Int64Var(&o.Scale.Goods, "scale-goods", o.Scale.Goods, "goods on sale at once at the large end of the goods phase")
 	flag.Int64Var(&o.Scale.Stock, "scale-stock", o.Scale.Stock, "units of each goods at the large end of the stock phase")
 	flag.Int64Var(&o.Scale.History, "scale-history", o.Scale.History, "orders in the history at the large end of the history phase")
@@ -462,7 +466,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	}
 	if len(o.ScaleOnly) > 0 || len(o.RateOnly) > 0 {
 		res.Phases, res.AtRate = runRatesOnly(ctx, svc, servers, meter, o, o.RateOnly, logf)
-		sr := scaleRun{svc: svc, servers: servers, meter: meter, o: o, version: res.Best, logf: logf}
+		sr := scaleRun{svc: svc, servers: servers, meter: meter, o: o, version: cmp.Or(o.ScaleVersion, res.Best), logf: logf}
 		for _, name := range scaleNames {
 			if slices.Contains(o.ScaleOnly, name) && ctx.Err() == nil {
 				res.Scale = append(res.Scale, sr.runScale(ctx, name))
@@ -575,10 +579,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		logRate(logf, r)
 		res.AtRate = append(res.AtRate, r)
 	}
-	sr := scaleRun{svc: svc, servers: servers, meter: meter, o: o, version: res.Best, logf: logf}
+	sr := scaleRun{svc: svc, servers: servers, meter: meter, o: o, version: cmp.Or(o.ScaleVersion, res.Best), logf: logf}
 	for _, name := range scaleNames {
 		if time.Until(deadline)-later < scaleTime(name, o) {
-			res.Scale = append(res.Scale, scalePhase{Name: name, Version: res.Best, Skipped: "the time budget ran out"})
+			res.Scale = append(res.Scale, scalePhase{Name: name, Version: sr.version, Skipped: "the time budget ran out"})
 			logf("scale %s not run: the time budget ran out", name)
 			continue
 		}

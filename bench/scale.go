@@ -374,7 +374,8 @@ func scaleMarkdown(phases []scalePhase, o options) string {
 	var b strings.Builder
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	w("\n## Cost in scale\n\n")
-	w("The best version at both ends of one size at a time, each end a load of\n")
+	w("%s (`-scale-version`; the best version by default) at both ends of one\n", phases[0].Version)
+	w("size at a time, each end a load of\n")
 	w("its own on goods of its own, from Go (`bench/goload.go`, vegeta with %d\n", o.Conns)
 	w("workers as fast as they go, a closed loop like wrk's that can also stop\n")
 	w("after a count and spread its requests over many goods): for %s, or, in the\n", o.Duration)
