@@ -127,7 +127,10 @@ func rateMarkdown(rates []rateResult, o options) string {
 	w("an open model, each request leaving on schedule whether or not the earlier\n")
 	w("ones were answered, so a slow answer does not hold back the requests behind\n")
 	w("it and hide its own delay, as it does in wrk's closed loop of %d connections.\n", o.Conns)
-	w("The goal is a p99 of at most %s. Drained and checked as every phase.\n\n", fmtDur(rateGoal))
+	w("The goal is a p99 of at most %s. Drained and checked as every phase.\n", fmtDur(rateGoal))
+	w("vegeta costs more CPU per request than wrk, on the same cores: where\n")
+	w("`sent` falls short of `asked`, the load could not go faster and the row\n")
+	w("is that of a saturated machine, not of %.0f%% of the peak.\n\n", 100*rateShare)
 	w("| version | peak (wrk) | asked | sent | answered/s | p50 | p99 | goal ≤ %s | other CPU | invariants |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n", fmtDur(rateGoal))
 	for _, r := range rates {
 		p := r.Phase

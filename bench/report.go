@@ -254,9 +254,13 @@ func markdown(r *results) string {
 	w("service, MariaDB and Redis. Each phase buys a fresh goods: **in stock** has\n")
 	w("%s units, more than any run sells; **sold out** has 0, so every answer\n", thousands(o.Stock))
 	w("is 409. The service runs its default configuration except for its own\n")
-	w("database (`%s`, dropped and recreated), Redis key prefix `%s`, an\n", o.Database, o.Prefix)
-	w("embedded nsqd on free ports and no reconciliation on an interval (the\n")
-	w("[scale phases](#cost-in-scale) time passes of their own). The HTTP ceiling runs with the same wrk\n")
+	w("database (`%s`, dropped and recreated), Redis key prefix `%s` and an\n", o.Database, o.Prefix)
+	w("embedded nsqd on free ports")
+	if o.Scale.Goods > 0 { // runs since the scale phases
+		w(", and no reconciliation on an interval (the\n")
+		w("[scale phases](#cost-in-scale) time passes of their own)")
+	}
+	w(". The HTTP ceiling runs with the same wrk\n")
 	w("settings; the others run %s each after a %s warm-up with %d clients\n", o.CeilingDuration, o.Warmup, o.Conns)
 	w("(the consumer's transactions with %d, the consumer's concurrency, and\n", o.ConsumerConns)
 	w("batches of %d, its batch size). The best version also runs a backlog\n", o.ConsumerBatch)

@@ -375,8 +375,8 @@ func scaleMarkdown(phases []scalePhase, o options) string {
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	w("\n## Cost in scale\n\n")
 	w("%s (`-scale-version`; the best version by default) at both ends of one\n", phases[0].Version)
-	w("size at a time, each end a load of\n")
-	w("its own on goods of its own, from Go (`bench/goload.go`, vegeta with %d\n", o.Conns)
+	w("size at a time, each end a load of its own on goods of its own, from Go\n")
+	w("(`bench/goload.go`, vegeta with %d\n", o.Conns)
 	w("workers as fast as they go, a closed loop like wrk's that can also stop\n")
 	w("after a count and spread its requests over many goods): for %s, or, in the\n", o.Duration)
 	w("stock phase, until %s units of each of %d goods are sold. Each end is\n", thousands(smallStock), stockGoods)
@@ -406,7 +406,7 @@ func scaleMarkdown(phases []scalePhase, o options) string {
 			p.Name, what, small, large,
 			thousands(int64(p.Small.Load.RPS)), thousands(int64(p.Large.Load.RPS)),
 			fmtDur(p.Small.Load.P99), fmtDur(p.Large.Load.P99),
-			fmtDur(p.Small.Pass), thousands(int64(p.Small.PassGoods)), fmtDur(p.Large.Pass), thousands(int64(p.Large.PassGoods)),
+			passDur(p.Small.Pass), thousands(int64(p.Small.PassGoods)), passDur(p.Large.Pass), thousands(int64(p.Large.PassGoods)),
 			ratio(p.Small.Load.RPS, p.Large.Load.RPS), ratio(float64(p.Small.Load.P99), float64(p.Large.Load.P99)),
 			ratio(float64(p.Small.Pass), float64(p.Large.Pass)), status)
 	}
@@ -420,11 +420,24 @@ func scaleMarkdown(phases []scalePhase, o options) string {
 			w("InnoDB flushed it for %s and %s (until at most a quarter of its buffer pool\n", p.Small.Settle.Round(time.Second/10), p.Large.Settle.Round(time.Second/10))
 			w("was dirty, a minute at most: a load right after a bulk write measures the\n")
 			w("flushing); the first pass after it, which reads the new history once,\n")
-			w("took %s and %s.", fmtDur(p.Small.FirstPass), fmtDur(p.Large.FirstPass))
+			w("took %s and %s. The large end is `-scale-history`: 10^7 orders, the\n", passDur(p.Small.FirstPass), passDur(p.Large.FirstPass))
+			w("goal's, take minutes to write here (about 20 s a million).")
 		case p.Name == scaleGoods:
 			w(" Making %s goods through the admin API took %s.", thousands(p.Large.Size), p.Large.Prepare.Round(time.Second/10))
+			if p.Large.PassGoods > 0 {
+				w(" A pass reconciles every goods in the database, changed or not: at the\n")
+				w("goods phase's large end it took %s a goods.", fmtDur(p.Large.Pass/time.Duration(p.Large.PassGoods)))
+			}
 		}
 	}
 	w("\n")
 	return b.String()
+}
+
+// passDur is a pass's time: milliseconds below a second, else seconds.
+func passDur(d time.Duration) string {
+	if d < time.Second {
+		return fmtDur(d)
+	}
+	return d.Round(10 * time.Millisecond).String()
 }
