@@ -84,6 +84,9 @@ type options struct {
 	Pprof     string     `json:"-"` // the service's debug.pprof_addr; "": none
 	// ScaleVersion is the version the scale phases load; "": the best.
 	ScaleVersion string `json:"scale_version,omitempty"`
+	// FlushWait bounds the history phase's wait for InnoDB to flush the
+	// history it wrote (see settleWrites).
+	FlushWait time.Duration `json:"flush_wait_ns"`
 }
 
 func defaultOptions() options {
@@ -93,7 +96,7 @@ func defaultOptions() options {
 		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 18 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench", ClusterDatabase: "seckill_bench_cluster",
 		Masters: rediscluster.DefaultMasters, SubStocks: []int{1, 4, 16}, SettleTimeout: 15 * time.Second,
-		Redis: "127.0.0.1:6379", Prefix: "bench:", DoubleCheckRounds: 3, Scale: defaultScaleSizes(),
+		Redis: "127.0.0.1:6379", Prefix: "bench:", DoubleCheckRounds: 3, Scale: defaultScaleSizes(), FlushWait: time.Minute,
 	}
 }
 
@@ -109,7 +112,7 @@ func smokeOptions(o options) options {
 	// A second run of a disturbed phase refines a measurement; a smoke
 	// measures nothing, so it never runs a phase twice.
 	o.Disturbed = 2
-	o.Scale = scaleSizes{Goods: 100, Stock: 10_000, History: 10_000}
+	o.Scale, o.FlushWait = scaleSizes{Goods: 100, Stock: 10_000, History: 10_000}, 5*time.Second
 	return o
 }
 

@@ -33,14 +33,14 @@ var scaleNames = []string{scaleHistory, scaleStock, scaleGoods}
 // pass besides, which reads every goods on sale (about 10 ms each here:
 // see the README's reconciliation), and the history phase's writing of
 // the history and its first pass (about 25 µs an order here), and the
-// flushing it waits for (a minute at most).
+// flushing it waits for (o.FlushWait at most).
 func scaleTime(phase string, o options) time.Duration {
 	t := 4 * (o.Duration + 5*time.Second)
 	switch phase {
 	case scaleGoods:
 		t += time.Duration(o.Scale.Goods) * 10 * time.Millisecond
 	case scaleHistory:
-		t += time.Duration(o.Scale.History)*25*time.Microsecond + time.Minute
+		t += time.Duration(o.Scale.History)*25*time.Microsecond + o.FlushWait
 	}
 	return t
 }
@@ -173,7 +173,7 @@ func (r scaleRun) runEnd(ctx context.Context, phase string, size int64) scaleEnd
 		}
 		initial[old[0]] = o.Stock
 		e.Prepare = time.Since(start)
-		if e.Settle, err = settleWrites(ctx, r.servers.DB(0), time.Minute); err != nil {
+		if e.Settle, err = settleWrites(ctx, r.servers.DB(0), o.FlushWait); err != nil {
 			return fail(err)
 		}
 		if e.FirstPass, _, _, err = r.pass(ctx, nil); err != nil {
@@ -418,7 +418,7 @@ func scaleMarkdown(phases []scalePhase, o options) string {
 			w(" Writing the history took %s for %s orders and %s for %s, then\n", p.Small.Prepare.Round(time.Second/10), thousands(p.Small.Size),
 				p.Large.Prepare.Round(time.Second/10), thousands(p.Large.Size))
 			w("InnoDB flushed it for %s and %s (until at most a quarter of its buffer pool\n", p.Small.Settle.Round(time.Second/10), p.Large.Settle.Round(time.Second/10))
-			w("was dirty, a minute at most: a load right after a bulk write measures the\n")
+			w("was dirty, %s at most: a load right after a bulk write measures the\n", o.FlushWait)
 			w("flushing); the first pass after it, which reads the new history once,\n")
 			w("took %s and %s. The large end is `-scale-history`: 10^7 orders, the\n", passDur(p.Small.FirstPass), passDur(p.Large.FirstPass))
 			w("goal's, take minutes to write here (about 20 s a million).")
