@@ -415,9 +415,28 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: sub-stocks on %d masters, want %d", p.name(), p.After.Masters, want)
 		}
 	}
+	// V3, the best version and V13 held at a rate; both ends of each size.
+	if len(res.AtRate) != len(rateVersions(res.Versions, res.Best)) || len(res.Scale) != len(scaleNames) {
+		t.Errorf("%d constant-rate phases and %d scale phases", len(res.AtRate), len(res.Scale))
+	}
+	for _, r := range res.AtRate {
+		if r.Skipped != "" || !r.ok() || r.Sent <= 0 {
+			t.Errorf("%s %s: skipped %q, error %q, failures %v, sent %.0f/s", r.Version, atRate, r.Skipped, r.Phase.Err, r.Phase.Failures, r.Sent)
+		}
+	}
+	for _, p := range res.Scale {
+		if p.Skipped != "" || !p.ok() || p.Small.Orders < 1 || p.Large.Orders < 1 {
+			t.Errorf("scale %s: skipped %q, small %+v, large %+v", p.Name, p.Skipped, p.Small, p.Large)
+		}
+	}
 	md, err := os.ReadFile(filepath.Join(o.Out, "BENCHMARKS.md"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, section := range []string{"## p99 at 80% of the peak", "## Cost in scale"} {
+		if !strings.Contains(string(md), section) {
+			t.Errorf("BENCHMARKS.md has no section %q", section)
+		}
 	}
 	for _, v := range res.Versions {
 		if !strings.Contains(string(md), "| "+v+" | "+inStock+" |") {

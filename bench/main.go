@@ -2,8 +2,10 @@
 // ceilings of the steps its path goes through, all in one run on this
 // machine, and writes docs/BENCHMARKS.md and docs/bench/versions.svg.
 //
-//	go run ./bench          # the full run (make bench), a few minutes
+//	go run ./bench          # the full run (make bench), about 17 minutes
 //	go run ./bench -smoke   # every step with 1 s loads, into a temp dir
+//	go run ./bench -rate80 V3,V6,V13        # p99 at 80% of each one's peak, alone
+//	go run ./bench -scale history,stock,goods  # the scale phases alone
 //
 // It builds the service, starts it on a free loopback port with its own
 // database (dropped and recreated), Redis key prefix and embedded nsqd, and
@@ -15,6 +17,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,16 +75,28 @@ type options struct {
 	DoubleCheckRounds int    `json:"doublecheck_rounds"`
 	DoubleCheckOnly   bool   `json:"doublecheck_only"`
 	CheckTopic        string `json:"-"` // the service's double-check topic
+	// Scale is the large end of each scale phase; ScaleOnly names the
+	// phases of a scale-only run (-scale) and RateOnly the versions of a
+	// constant-rate-only run (-rate80): those, printed, no report.
+	Scale     scaleSizes `json:"scale"`
+	ScaleOnly []string   `json:"-"`
+	RateOnly  []string   `json:"-"`
+	Pprof     string     `json:"-"` // the service's debug.pprof_addr; "": none
+	// ScaleVersion is the version the scale phases load; "": the best.
+	ScaleVersion string `json:"scale_version,omitempty"`
+	// FlushWait bounds the history phase's wait for InnoDB to flush the
+	// history it wrote (see settleWrites).
+	FlushWait time.Duration `json:"flush_wait_ns"`
 }
 
 func defaultOptions() options {
 	return options{
 		Duration: 8 * time.Second, Threads: 2, Conns: 64,
 		CeilingDuration: 3 * time.Second, Warmup: time.Second,
-		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 12 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
+		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 18 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench", ClusterDatabase: "seckill_bench_cluster",
 		Masters: rediscluster.DefaultMasters, SubStocks: []int{1, 4, 16}, SettleTimeout: 15 * time.Second,
-		Redis: "127.0.0.1:6379", Prefix: "bench:", DoubleCheckRounds: 3,
+		Redis: "127.0.0.1:6379", Prefix: "bench:", DoubleCheckRounds: 3, Scale: defaultScaleSizes(), FlushWait: time.Minute,
 	}
 }
 
@@ -97,6 +112,7 @@ func smokeOptions(o options) options {
 	// A second run of a disturbed phase refines a measurement; a smoke
 	// measures nothing, so it never runs a phase twice.
 	o.Disturbed = 2
+	o.Scale, o.FlushWait = scaleSizes{Goods: 100, Stock: 10_000, History: 10_000}, 5*time.Second
 	return o
 }
 
@@ -118,6 +134,13 @@ func main() {
 	flag.IntVar(&o.DoubleCheckRounds, "doublecheck-rounds", o.DoubleCheckRounds, "rounds of V10 against the best version in stock, alternately (0: none)")
 	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
 	only := flag.String("versions", "", "comma-separated versions (e.g. V3,V6,V13): measure only the ceilings and their phases, print them, write no report")
+	scaleOnly := flag.String("scale", "", "comma-separated scale phases ("+strings.Join(scaleNames, ",")+"): run only those, for the best version, print them, write no report")
+	flag.StringVar(&o.ScaleVersion, "scale-version", "", "the version the scale phases load (default: the best, POST /order's)")
+	flag.Int64Var(&o.Scale.Goods, "scale-goods", o.Scale.Goods, "goods on sale at once at the large end of the goods phase")
+	flag.Int64Var(&o.Scale.Stock, "scale-stock", o.Scale.Stock, "units of each goods at the large end of the stock phase")
+	flag.Int64Var(&o.Scale.History, "scale-history", o.Scale.History, "orders in the history at the large end of the history phase")
+	rateOnly := flag.String("rate80", "", "comma-separated versions (V3,V6,V13): measure only their in-stock peak with wrk and their p99 at 80% of it, print them, write no report")
+	flag.StringVar(&o.Pprof, "pprof", "", "serve the service's /debug/pprof on this loopback address (e.g. 127.0.0.1:6060), to profile a phase")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -144,6 +167,18 @@ func main() {
 	if *soldOutOnly != "" {
 		o.SoldOutOnly = strings.Split(*soldOutOnly, ",")
 	}
+	if *scaleOnly != "" {
+		o.ScaleOnly = strings.Split(*scaleOnly, ",")
+		for _, name := range o.ScaleOnly {
+			if !slices.Contains(scaleNames, name) {
+				fmt.Fprintf(os.Stderr, "bench: -scale %s: the phases are %s\n", name, strings.Join(scaleNames, ","))
+				os.Exit(2)
+			}
+		}
+	}
+	if *rateOnly != "" {
+		o.RateOnly = strings.Split(*rateOnly, ",")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -151,6 +186,13 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if len(o.ScaleOnly) > 0 || len(o.RateOnly) > 0 {
+		if !res.ok() {
+			fmt.Fprintln(os.Stderr, "bench: FAILED: a phase broke an invariant or did not run")
+			os.Exit(1)
+		}
+		return
 	}
 	if len(o.Only) > 0 {
 		if !res.ok() {
@@ -199,7 +241,11 @@ type results struct {
 	Reads    *readPhase       `json:"reads,omitempty"` // V9's GET /goods/:id
 	// DoubleCheck is V10 against the best version, in alternate rounds.
 	DoubleCheck *doubleCheckResult `json:"doublecheck,omitempty"`
-	ServiceLog  []logCount         `json:"service_log_problems"` // WARN and ERROR lines by message
+	// Scale is the best version at both ends of each size; AtRate the
+	// versions held at 80% of their peak.
+	Scale      []scalePhase `json:"scale,omitempty"`
+	AtRate     []rateResult `json:"at_rate,omitempty"`
+	ServiceLog []logCount   `json:"service_log_problems"` // WARN and ERROR lines by message
 	// ClusterServiceLog is the same for the instance on the Redis Cluster.
 	ClusterServiceLog []logCount    `json:"cluster_service_log_problems"`
 	QuietWaited       time.Duration `json:"quiet_waited_ns"` // spent waiting for a quiet CPU
@@ -230,6 +276,17 @@ func (r *results) ok() bool {
 	}
 	if r.Reads != nil && !r.Reads.ok() {
 		return false
+	}
+	for _, p := range r.Scale {
+		if !p.ok() {
+			return false
+		}
+		ran = ran || p.Skipped == ""
+	}
+	for _, x := range r.AtRate {
+		if !x.ok() {
+			return false
+		}
 	}
 	if r.DoubleCheck != nil {
 		return r.DoubleCheck.ok() && (ran || len(r.DoubleCheck.Phases) > 0)
@@ -320,6 +377,19 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		"SECKILL_METRICS_ADDR":             "127.0.0.1:0",
 		// wrk and the Go loads say each buyer's address in X-Forwarded-For.
 		"SECKILL_LIMITS_TRUSTED_PROXIES": "127.0.0.1,::1",
+		// The scale phases time POST /admin/reconcile over thousands of
+		// goods: longer than the default answer's 15 s. A pass on the
+		// interval would hold theirs up (one pass at a time): over 10,000
+		// goods a pass outlasts the interval, so one would always be
+		// running. The scheduled passes stay.
+		"SECKILL_HTTP_WRITE_TIMEOUT": "5m",
+		"SECKILL_RECONCILE_INTERVAL": "0s",
+	}
+	if o.Pprof != "" {
+		if err := requireLoopback("http://" + o.Pprof); err != nil {
+			return nil, err
+		}
+		env["SECKILL_DEBUG_PPROF_ADDR"] = o.Pprof
 	}
 	// The tables of V7's logical databases are made before the sale, as an
 	// operator's `seckill -migrate` makes them, not by V7's first orders.
@@ -396,6 +466,16 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	if len(o.SoldOutOnly) > 0 {
 		res.Phases, err = runSoldOutOnly(ctx, svc, servers, meter, o, co, o.SoldOutOnly, logf)
 		return res, err
+	}
+	if len(o.ScaleOnly) > 0 || len(o.RateOnly) > 0 {
+		res.Phases, res.AtRate = runRatesOnly(ctx, svc, servers, meter, o, o.RateOnly, logf)
+		sr := scaleRun{svc: svc, servers: servers, meter: meter, o: o, version: cmp.Or(o.ScaleVersion, res.Best), logf: logf}
+		for _, name := range scaleNames {
+			if slices.Contains(o.ScaleOnly, name) && ctx.Err() == nil {
+				res.Scale = append(res.Scale, sr.runScale(ctx, name))
+			}
+		}
+		return res, ctx.Err()
 	}
 	logf("ceilings, first pass")
 	passStart := time.Now()
@@ -487,6 +567,31 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	// Claims on the single Redis, through the same instance.
 	single := couponTarget{Redis: onSingle, svc: svc, servers: servers, meter: meter}
 	res.Coupons = append(res.Coupons, runCouponPhases(ctx, single, o, deadline, reserve+couponTime/2, quiet, logf)...)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	// The constant-rate and scale phases keep the cluster's coupon
+	// phases' share of the budget.
+	later := reserve + couponTime/2
+	for _, v := range rateVersions(res.Versions, res.Best) {
+		r := rateResult{Version: v, Skipped: "the time budget ran out"}
+		if time.Until(deadline)-later >= slot {
+			quiet.wait(ctx, v+" "+atRate)
+			r = runAtRate(ctx, svc, servers, meter, o, v, peakOf(res.Phases, v))
+		}
+		logRate(logf, r)
+		res.AtRate = append(res.AtRate, r)
+	}
+	sr := scaleRun{svc: svc, servers: servers, meter: meter, o: o, version: cmp.Or(o.ScaleVersion, res.Best), logf: logf}
+	for _, name := range scaleNames {
+		if time.Until(deadline)-later < scaleTime(name, o) {
+			res.Scale = append(res.Scale, scalePhase{Name: name, Version: sr.version, Skipped: "the time budget ran out"})
+			logf("scale %s not run: the time budget ran out", name)
+			continue
+		}
+		quiet.wait(ctx, "scale "+name)
+		res.Scale = append(res.Scale, sr.runScale(ctx, name))
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

@@ -67,6 +67,16 @@ type drain struct {
 // and the sale's invariants on the database and Redis the service uses
 // (servers), read directly.
 func runPhase(ctx context.Context, svc *service, servers *harness.Servers, meter cpuMeter, o options, version, phase string, drainFor time.Duration) phaseResult {
+	return runPhaseWith(ctx, svc, servers, meter, o, version, phase, drainFor, func(ctx context.Context, goodsID int64) (wrkResult, string, error) {
+		return o.wrk(svc.Base, "/order"+version, goodsID).run(ctx)
+	})
+}
+
+// phaseLoad loads /order<version> on one goods and says what it answered.
+type phaseLoad func(ctx context.Context, goodsID int64) (wrkResult, string, error)
+
+// runPhaseWith is runPhase with another load than wrk's (a constant rate).
+func runPhaseWith(ctx context.Context, svc *service, servers *harness.Servers, meter cpuMeter, o options, version, phase string, drainFor time.Duration, load phaseLoad) phaseResult {
 	p := phaseResult{Version: version, Phase: phase}
 	if phase != soldOut {
 		p.Stock = o.Stock
@@ -133,7 +143,7 @@ func runPhase(ctx context.Context, svc *service, servers *harness.Servers, meter
 		}
 	}
 	start, cpu := time.Now(), meter.snap()
-	p.Wrk, p.raw, err = o.wrk(svc.Base, "/order"+version, p.GoodsID).run(ctx)
+	p.Wrk, p.raw, err = load(ctx, p.GoodsID)
 	p.OtherCPU = cpu.otherShare(meter.snap())
 	if paused(phase) {
 		if uerr := svc.pauseConsumer(o.Topic, o.Channel, false); err == nil {

@@ -255,7 +255,12 @@ func markdown(r *results) string {
 	w("%s units, more than any run sells; **sold out** has 0, so every answer\n", thousands(o.Stock))
 	w("is 409. The service runs its default configuration except for its own\n")
 	w("database (`%s`, dropped and recreated), Redis key prefix `%s` and an\n", o.Database, o.Prefix)
-	w("embedded nsqd on free ports. The HTTP ceiling runs with the same wrk\n")
+	w("embedded nsqd on free ports")
+	if o.Scale.Goods > 0 { // runs since the scale phases
+		w(", and no reconciliation on an interval (the\n")
+		w("[scale phases](#cost-in-scale) time passes of their own)")
+	}
+	w(". The HTTP ceiling runs with the same wrk\n")
 	w("settings; the others run %s each after a %s warm-up with %d clients\n", o.CeilingDuration, o.Warmup, o.Conns)
 	w("(the consumer's transactions with %d, the consumer's concurrency, and\n", o.ConsumerConns)
 	w("batches of %d, its batch size). The best version also runs a backlog\n", o.ConsumerBatch)
@@ -425,6 +430,8 @@ func markdown(r *results) string {
 	w("\n## Reading the results\n\n")
 	w("%s\n", reading(r))
 	b.WriteString(readsMarkdown(r.Reads))
+	b.WriteString(rateMarkdown(r.AtRate, r.Options))
+	b.WriteString(scaleMarkdown(r.Scale, r.Options))
 	b.WriteString(couponSection(r))
 	return b.String()
 }

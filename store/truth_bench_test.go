@@ -133,3 +133,32 @@ func writeHistory(b *testing.B, g *rig, next int64, orders, size int) int64 {
 	loadGoods(b, g)
 	return next
 }
+
+// BenchmarkReconcilePassTables times a pass over 1,000 goods with no
+// orders, the truth reading the 17 order tables of V1 to V6 and, with
+// V7's eight logical databases made and in the shard map (as `seckill
+// -migrate` leaves a deployment), their 128 besides: a pass costs its goods
+// times its tables, whatever they hold. The passes alternate, each
+// iteration starting with the other kind.
+//
+//	go test -run '^$' -bench BenchmarkReconcilePassTables -benchtime 3x ./store/
+func BenchmarkReconcilePassTables(b *testing.B) {
+	plain, mapped := goodsRig(b, 1_000), goodsRig(b, 1_000)
+	if err := mapped.db.ClaimAll(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	rigs := []*rig{plain, mapped}
+	var spent [2]time.Duration
+	for n := range b.N {
+		for k := range rigs {
+			i := (n + k) % len(rigs)
+			rigs[i].db.SettleTruthAfter(time.Minute)
+			start := time.Now()
+			pass(b, rigs[i])
+			spent[i] += time.Since(start)
+		}
+	}
+	perGoods := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) / 1_000 }
+	b.ReportMetric(perGoods(spent[0]), "ms/goods-17-tables")
+	b.ReportMetric(perGoods(spent[1]), "ms/goods-145-tables")
+}

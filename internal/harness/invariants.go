@@ -104,23 +104,35 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 	if rdb == nil {
 		return snap, errors.New("no Redis to read: no instance of the standalone mode has started")
 	}
-	f, err := rdb.HMGet(ctx, s.GoodsKey(goodsID), "stock", "accepted").Result()
+	f, err := rdb.HMGet(ctx, s.GoodsKey(goodsID), GoodsHashFields...).Result()
 	if err != nil {
 		return snap, err
 	}
+	snap.Redis, snap.Pending, err = ReadGoodsHash(f)
+	return snap, err
+}
+
+// GoodsHashFields are the fields of a goods' Redis hash that the checks
+// read, in the order ReadGoodsHash takes their values.
+var GoodsHashFields = []string{"stock", "accepted"}
+
+// ReadGoodsHash reads the values of GoodsHashFields: the stock (nil when
+// Redis holds none) and the units accepted asynchronously whose orders
+// are not written yet.
+func ReadGoodsHash(f []any) (stock *int64, pending int64, err error) {
 	if v, ok := f[0].(string); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return snap, err
+			return nil, 0, err
 		}
-		snap.Redis = &n
+		stock = &n
 	}
 	if v, ok := f[1].(string); ok {
-		if snap.Pending, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return snap, err
+		if pending, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return nil, 0, err
 		}
 	}
-	return snap, nil
+	return stock, pending, nil
 }
 
 // Table is one table of one database.
