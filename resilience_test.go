@@ -215,6 +215,71 @@ func TestReconciliationRepairsLastingDrift(t *testing.T) {
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: ids})
 }
 
+// A pass of scope changed reads only the goods whose Redis or database
+// stock moved since they were found in line: the others answer unchanged
+// without their truth being read, and a drift still shows and is repaired
+// on the passes' usual count.
+func TestReconciliationOfChangesReadsOnlyGoodsThatMoved(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_RECONCILE_INTERVAL"] = "1h" // passes by hand here
+	in := e.Start(t)
+	var goods []int64
+	for range 3 {
+		goods = append(goods, in.CreateGoods(t, 10).ID)
+	}
+	changed := func() map[int64]recovery.Drift {
+		t.Helper()
+		var r struct {
+			Goods []recovery.Drift `json:"goods"`
+		}
+		if code := in.Call(t, "POST", "/admin/reconcile?scope=changed", nil, &r); code != http.StatusOK {
+			t.Fatalf("reconcile: status %d", code)
+		}
+		byID := map[int64]recovery.Drift{}
+		for _, d := range r.Goods {
+			byID[d.GoodsID] = d
+		}
+		return byID
+	}
+	in.Reconcile(t) // full: every goods found in line
+	for _, id := range goods {
+		if d := changed()[id]; !d.Unchanged || d.Drift != 0 {
+			t.Fatalf("goods %d untouched: %+v, want unchanged", id, d)
+		}
+	}
+	// A sale moves Redis (then the database): its goods is read again.
+	code, a := in.Order(t, "V2", 1, goods[0], 1)
+	if code != http.StatusCreated {
+		t.Fatalf("order: %d", code)
+	}
+	e.CheckInvariants(t, goods[0], harness.Sale{Initial: 10, Accepted: []int64{a.ID}})
+	r := changed()
+	if d := r[goods[0]]; d.Unchanged || d.Drift != 0 || *d.RedisStock != 9 {
+		t.Errorf("goods sold from: %+v, want read, in line at 9", d)
+	}
+	if d := r[goods[1]]; !d.Unchanged {
+		t.Errorf("goods untouched: %+v, want unchanged", d)
+	}
+	// Redis lost two decrements of another goods: read, seen, repaired.
+	ctx := context.Background()
+	if err := e.Redis().HIncrBy(ctx, e.GoodsKey(goods[1]), "stock", 2).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= recovery.RepairAfter; i++ {
+		d := changed()[goods[1]]
+		if last := i == recovery.RepairAfter; d.Unchanged || d.Drift != 2 || d.Repaired != last {
+			t.Errorf("pass %d: %+v, want drift 2 read, repaired only on pass %d", i, d, recovery.RepairAfter)
+		}
+	}
+	if d := changed()[goods[1]]; d.Drift != 0 || *d.RedisStock != 10 {
+		t.Errorf("after the repair: %+v", d)
+	}
+	if d := changed()[goods[2]]; !d.Unchanged {
+		t.Errorf("goods untouched all along: %+v, want unchanged", d)
+	}
+}
+
 // The background pass does the same on its own.
 func TestReconciliationLoopRepairsAnOrphanReservation(t *testing.T) {
 	t.Parallel()

@@ -184,6 +184,10 @@ type Reconcile struct {
 	Schedule            string `mapstructure:"schedule"`
 	TimeZone            string `mapstructure:"time_zone"`
 	ScheduleRepairAfter int    `mapstructure:"schedule_repair_after"`
+	// FullEvery makes one interval pass in FullEvery read every goods'
+	// truth; the others skip the goods whose stocks did not move since a
+	// pass found them in line.
+	FullEvery int `mapstructure:"full_every"`
 }
 
 // DoubleCheck tunes V10's delayed checks: one Delay after an order (and

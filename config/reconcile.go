@@ -23,6 +23,9 @@ func (c Config) validateReconcile(bad func(key, why string)) {
 	if c.Reconcile.Interval < 0 || c.Reconcile.Interval == 0 && c.Reconcile.Schedule == "" {
 		bad("reconcile.interval", "must be a positive duration such as 30s (0 turns it off only when reconcile.schedule is set)")
 	}
+	if c.Reconcile.FullEvery < 1 {
+		bad("reconcile.full_every", "must be at least 1 (1: every pass reads every goods' truth)")
+	}
 	if c.Reconcile.Schedule != "" {
 		if _, err := recovery.ParseSchedule(c.Reconcile.Schedule, c.Reconcile.TimeZone); err != nil {
 			bad("reconcile.schedule/reconcile.time_zone", err.Error())

@@ -27,6 +27,7 @@ func TestReconcileScheduleAndDoubleCheckSettings(t *testing.T) {
 		{"SECKILL_RECONCILE_SCHEDULE=3am", ""}:                           "reconcile.schedule",
 		{"SECKILL_RECONCILE_TIME_ZONE=Nowhere/Else", ""}:                 "reconcile.schedule/reconcile.time_zone",
 		{"SECKILL_RECONCILE_SCHEDULE_REPAIR_AFTER=0", ""}:                "reconcile.schedule_repair_after",
+		{"SECKILL_RECONCILE_FULL_EVERY=0", ""}:                           "reconcile.full_every",
 		{"SECKILL_DOUBLECHECK_DELAY=2h", ""}:                             "doublecheck.delay",
 		{"SECKILL_DOUBLECHECK_MAX_REPUBLISH=-1", ""}:                     "doublecheck.max_republish",
 		{"SECKILL_NSQ_CHECK_TOPIC=", ""}:                                 "nsq.check_topic",

@@ -54,9 +54,11 @@ type Reservations interface {
 	Reserve(ctx context.Context, goodsID, userID int64) (reservation.Reservation, error)
 }
 
-// Reconciler runs a reconciliation pass now.
+// Reconciler runs a reconciliation pass now: a full one, or one that
+// skips the goods whose stocks did not move since they were found in line.
 type Reconciler interface {
 	Reconcile(ctx context.Context) ([]recovery.Drift, error)
+	ReconcileAll(ctx context.Context) ([]recovery.Drift, error)
 }
 
 // Service is every unit of the domain the routes call, and readiness.
@@ -405,9 +407,20 @@ func (a *api) stats(c *gin.Context) {
 	c.JSON(http.StatusOK, st)
 }
 
-// reconcile runs one reconciliation pass now and reports every goods' drift.
+// reconcile runs one reconciliation pass now and reports every goods' drift:
+// a full pass, or with ?scope=changed one like most passes on the interval,
+// which skips the goods whose stocks did not move since they were in line.
 func (a *api) reconcile(c *gin.Context) {
-	report, err := a.svc.Reconciler.Reconcile(c.Request.Context())
+	pass := a.svc.Reconciler.ReconcileAll
+	switch c.Query("scope") {
+	case "", "all":
+	case "changed":
+		pass = a.svc.Reconciler.Reconcile
+	default:
+		writeErrorCode(c, http.StatusBadRequest, "invalid_request", "scope must be all or changed")
+		return
+	}
+	report, err := pass(c.Request.Context())
 	if err != nil {
 		a.writeError(c, err)
 		return

@@ -156,6 +156,12 @@ func (f *fakeService) Reconcile(ctx context.Context) ([]recovery.Drift, error) {
 	return f.ReconcileFn(ctx)
 }
 
+func (f *fakeService) ReconcileAll(ctx context.Context) ([]recovery.Drift, error) {
+	f.record("ReconcileAll")
+	unexpected("ReconcileAll")
+	return nil, nil
+}
+
 func (f *fakeService) Pay(ctx context.Context, orderID, userID, couponID int64) (service.OrderDetail, error) {
 	f.record("Pay")
 	if f.PayFn == nil {
@@ -959,4 +965,15 @@ func TestAdminBounds(t *testing.T) {
 			wantCalls(t, f)
 		})
 	}
+}
+
+// A pass's scope is all (the default) or changed; anything else is 400
+// before any pass runs.
+func TestAdminReconcileRefusesAnUnknownScope(t *testing.T) {
+	f := &fakeService{}
+	resp := serve(New(f.service(), testOptions()), admin(request("POST", "/admin/reconcile?scope=some", "")))
+	if resp.Code != http.StatusBadRequest || errorOf(t, resp).Error != "invalid_request" {
+		t.Fatalf("status = %d, body %s: want 400 invalid_request", resp.Code, resp.Body.String())
+	}
+	wantCalls(t, f)
 }

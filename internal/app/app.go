@@ -400,7 +400,9 @@ func (a *App) wire(ids *store.IDs) units {
 	u.catalog = catalog.New(a.database, a.ledger, a.redis, a.redis, ids)
 	u.shownCatalog = goodscache.NewCatalog(u.catalog, u.goodsCache, a.pub, a.log)
 	u.outbox = recovery.NewOutbox(a.database, a.pub, ids, cfg.Outbox.Grace, cfg.Outbox.LateHorizon)
-	u.reconciler = observedReconciler{recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log), a.metrics}
+	reconciler := recovery.NewReconciler(a.database, a.ledger.Repairs(), a.log)
+	reconciler.SetFullEvery(cfg.Reconcile.FullEvery)
+	u.reconciler = observedReconciler{reconciler, a.metrics}
 	if sched, ok := cfg.ReconcileSchedule(); ok {
 		u.scheduled = recovery.NewScheduled(a.database, a.ledger.Repairs(), sched, cfg.Reconcile.ScheduleRepairAfter, time.Now, a.log)
 	}

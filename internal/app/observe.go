@@ -247,7 +247,14 @@ type observedReconciler struct {
 }
 
 func (r observedReconciler) Reconcile(ctx context.Context) ([]recovery.Drift, error) {
-	ds, err := r.Reconciler.Reconcile(ctx)
+	return r.observe(r.Reconciler.Reconcile(ctx))
+}
+
+func (r observedReconciler) ReconcileAll(ctx context.Context) ([]recovery.Drift, error) {
+	return r.observe(r.Reconciler.ReconcileAll(ctx))
+}
+
+func (r observedReconciler) observe(ds []recovery.Drift, err error) ([]recovery.Drift, error) {
 	if err == nil {
 		observeDrifts(r.m, ds)
 	}

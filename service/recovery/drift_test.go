@@ -229,3 +229,67 @@ func TestAGoodsAnotherInstanceReconcilesIsLeftToIt(t *testing.T) {
 		t.Errorf("once the lock is free: %+v, %d repairs, %d unlocks; want the third equal drift repaired once, the lock let go", d, len(w.repairs()), unlocked)
 	}
 }
+
+// Between full passes a goods found in line is skipped while both its
+// stocks read as then: the truth is not read, even when it moved (a full
+// pass finds that); a move of either stock has it read again.
+func TestPassesBetweenFullOnesSkipGoodsWhoseStocksDidNotMove(t *testing.T) {
+	t.Parallel()
+	w := newReconciler()
+	w.r.SetFullEvery(4)
+	var dbStock int64 = 50
+	w.goods.ListGoodsFn = func(context.Context) ([]service.Goods, error) {
+		return []service.Goods{{ID: 1, Stock: dbStock}}, nil
+	}
+	truths := func() int { return len(w.rec.Of("Ledger.TruthAndPending")) }
+
+	if d := w.pass(t, reading{10, true, 10}); d.Unchanged || truths() != 1 {
+		t.Fatalf("first pass %+v, %d truths read: want a full one", d, truths())
+	}
+	// Only the truth moved: skipped, with the last finding.
+	if d := w.pass(t, reading{10, true, 7}); !d.Unchanged || d.Drift != 0 || *d.RedisStock != 10 || truths() != 1 {
+		t.Fatalf("quiet pass %+v, %d truths read: want skipped", d, truths())
+	}
+	// The database's stock moved: read, and the drift seen.
+	dbStock = 49
+	if d := w.pass(t, reading{10, true, 7}); d.Unchanged || d.Drift != 3 || d.Seen != 1 || truths() != 2 {
+		t.Fatalf("pass after the database moved %+v, %d truths read", d, truths())
+	}
+	// A drift keeps its goods read on every pass until it is repaired.
+	if d := w.pass(t, reading{10, true, 7}); d.Unchanged || d.Seen != 2 {
+		t.Fatalf("pass with a drift seen before %+v: want read", d)
+	}
+	if d := w.pass(t, reading{10, true, 7}); !d.Repaired {
+		t.Fatalf("third pass with the drift %+v: want repaired", d)
+	}
+	// In line again after the repair: read once more, then quiet until
+	// Redis's stock moves.
+	w.pass(t, reading{7, true, 7})
+	before := truths()
+	if d := w.pass(t, reading{7, true, 7}); !d.Unchanged || truths() != before {
+		t.Fatalf("quiet pass %+v: want skipped", d)
+	}
+	if d := w.pass(t, reading{6, true, 6}); d.Unchanged || truths() != before+1 {
+		t.Fatalf("pass after Redis moved %+v: want read", d)
+	}
+}
+
+// One pass in fullEvery reads every goods, quiet or not; ReconcileAll
+// always does.
+func TestFullPassesReadEveryGoods(t *testing.T) {
+	t.Parallel()
+	w := newReconciler()
+	w.r.SetFullEvery(3)
+	truths := func() int { return len(w.rec.Of("Ledger.TruthAndPending")) }
+	for pass, wantRead := range []bool{true, false, false, true, false} {
+		before := truths()
+		d := w.pass(t, reading{5, true, 5})
+		if read := truths() > before; read != wantRead || d.Unchanged == wantRead {
+			t.Errorf("pass %d: truth read %v (%+v), want %v", pass, read, d, wantRead)
+		}
+	}
+	before := truths()
+	if report, err := w.r.ReconcileAll(ctx); err != nil || len(report) != 1 || report[0].Unchanged || truths() != before+1 {
+		t.Errorf("ReconcileAll: %+v, %v: want goods 1 read", report, err)
+	}
+}
