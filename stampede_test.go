@@ -72,6 +72,9 @@ func TestStampedeSellsExactlyTheStock(t *testing.T) {
 			byStatus, ids := stampede(t, in, g.ID, 2000, v)
 			checkAccepted(t, byStatus, ids, 100)
 			e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: ids})
+			if ver, _ := service.FindVersion(v); ver.SplitStock {
+				e.CheckSoldThroughBuckets(t, g.ID)
+			}
 		})
 	}
 }

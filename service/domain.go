@@ -35,6 +35,21 @@ type Goods struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// Split is how a goods' stock is split over buckets (V14): the buckets'
+// hash tags, one key each, and the most units one bucket is given at once.
+type Split struct {
+	Tags      []string `json:"tags"`
+	BucketMax int64    `json:"bucket_max"`
+}
+
+// Bucket is one bucket of a split goods, as the admin stats show it.
+type Bucket struct {
+	Index  int    `json:"index"`
+	Tag    string `json:"tag"`
+	Stock  *int64 `json:"stock"` // nil: its master lost it
+	Online bool   `json:"online"`
+}
+
 // How the shop page buys a goods.
 const (
 	// CheckoutOrder: POST /order answers with the order.
@@ -228,6 +243,9 @@ type RestoredStock struct {
 	UserUnits      func(each func(userID, units int64) error) error
 	PendingOps     []string // admin operations, by op id
 	PendingReturns []int64  // returns, by order id
+	// Split, when the goods' stock is split over buckets: the hash gets it
+	// back, and Stock leaves out what the buckets hold.
+	Split *Split
 }
 
 // BuyerUnits is one buyer's units of goods with a per-user limit, as the

@@ -373,7 +373,9 @@ func (a *App) wire(ids *store.IDs) units {
 	a.ledger = ledger.New(ledger.Stores{
 		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
 		Sales: a.database, Records: a.database, Truths: a.database, Orders: a.database, Announcer: a.pub, Accepts: a.redis,
+		Buckets: a.redis.GoodsBuckets(), Splits: a.database,
 	}, ledger.Options{
+		Split:       ledger.SplitOptions{SubStocks: cfg.Stock.SubStocks, BucketMax: cfg.Stock.BucketMax},
 		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: func(goodsID int64) {
 			u.flags.Clear(goodsID)
 			u.admission.StockBack(goodsID)
