@@ -222,14 +222,18 @@ func (r OrderRow) Matches(m StockMessage) bool {
 
 // Stats shows one goods' stock as every store sees it.
 type Stats struct {
-	GoodsID     int64  `json:"goods_id"`
-	RedisStock  *int64 `json:"redis_stock"` // nil: Redis holds no stock for it
+	GoodsID int64 `json:"goods_id"`
+	// RedisStock is the goods hash's stock, with what a split goods' buckets
+	// hold; nil: Redis holds no stock for it.
+	RedisStock  *int64 `json:"redis_stock"`
 	MySQLStock  int64  `json:"mysql_stock"`
 	MySQLSale   int64  `json:"mysql_sale"`
 	Orders      int64  `json:"orders"`
 	StockLogs   int64  `json:"stock_logs"` // sale decrements applied
 	Returns     int64  `json:"returns"`    // stock given back by cancelled orders
 	DeadLetters int64  `json:"dead_letters"`
+	// Buckets are a split goods' buckets (V14), each one's level.
+	Buckets []Bucket `json:"buckets,omitempty"`
 }
 
 // RestoredStock is what a cache rebuilt from the database holds: the stock,

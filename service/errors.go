@@ -36,7 +36,11 @@ var (
 	ErrStockNotLoaded = errors.New("stock not loaded in redis")
 	// ErrStockSplit: the goods hash holds too few units, and the goods'
 	// stock is split over buckets that may hold more (V14).
-	ErrStockSplit  = errors.New("stock split over buckets")
+	ErrStockSplit = errors.New("stock split over buckets")
+	// ErrNotSplittable: goods with a per-user limit are never split.
+	ErrNotSplittable = errors.New("goods with a per-user limit are not split")
+	// ErrNotSplit: the goods' stock is not split over buckets.
+	ErrNotSplit    = errors.New("goods not split")
 	ErrUnavailable = errors.New("dependency unavailable")
 	// ErrMoving: the user's V7 logical database is frozen while it moves to
 	// another host, for longer than a write waits; retry in a moment.

@@ -300,7 +300,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.http = &http.Server{
 		Handler: handlers.New(handlers.Service{
 			Orders: units.placer, Catalog: units.shownCatalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons,
-			DeadLetters: units.letters, Reservations: units.reservations, Ready: a.ready,
+			DeadLetters: units.letters, Reservations: units.reservations, Buckets: a.ledger, Ready: a.ready,
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log, Metrics: a.metrics, RequestLogSuccesses: cfg.HTTP.RequestLogPerSecond,

@@ -394,3 +394,85 @@ func (l *core) drainBuckets(ctx context.Context, goodsID int64) (int64, error) {
 	}
 	return l.splitHeld(ctx, goodsID, false)
 }
+
+// SplitGoods splits goods now, as its first V14 order would, and returns
+// its buckets. ErrNotSplittable for goods with a per-user limit.
+func (l *Ledger) SplitGoods(ctx context.Context, goodsID int64) ([]service.Bucket, error) {
+	if l.split == nil {
+		return nil, fmt.Errorf("%w: split stock is not wired", service.ErrUnavailable)
+	}
+	if _, err := l.truths.Goods(ctx, goodsID); err != nil {
+		return nil, err
+	}
+	s, err := l.splitOnce(ctx, goodsID)
+	switch {
+	case errors.Is(err, service.ErrStockNotLoaded):
+		return nil, l.stockNotLoaded(ctx, goodsID)
+	case err != nil:
+		return nil, err
+	case len(s.Tags) == 0:
+		return nil, fmt.Errorf("%w: goods %d has a per-user limit, which its hash alone can check", service.ErrNotSplittable, goodsID)
+	}
+	return l.split.buckets.States(ctx, s)
+}
+
+// Buckets are split goods' buckets; none when the goods is not split.
+func (l *core) Buckets(ctx context.Context, goodsID int64) ([]service.Bucket, error) {
+	if l.split == nil {
+		return nil, nil
+	}
+	s, ok, err := l.split.buckets.SplitOf(ctx, goodsID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return l.split.buckets.States(ctx, s)
+}
+
+// BucketOffline takes bucket index of split goods off line: its units go
+// back to the hash, where every version still sells them, and no
+// allotment fills it until it is on line again.
+func (l *Ledger) BucketOffline(ctx context.Context, goodsID int64, index int) ([]service.Bucket, error) {
+	return l.onBucket(ctx, goodsID, index, func(s service.Split, tag string) error {
+		if _, err := l.split.buckets.Recall(ctx, goodsID, tag); err != nil {
+			return err
+		}
+		l.stockIsBack(ctx, goodsID)
+		return nil
+	})
+}
+
+// BucketOnline puts bucket index of split goods back on line and fills it.
+func (l *Ledger) BucketOnline(ctx context.Context, goodsID int64, index int) ([]service.Bucket, error) {
+	return l.onBucket(ctx, goodsID, index, func(s service.Split, tag string) error {
+		if err := l.split.buckets.Online(ctx, goodsID, tag); err != nil {
+			return err
+		}
+		l.remember(goodsID, s)
+		return l.refill(ctx, goodsID, tag)
+	})
+}
+
+// onBucket runs change on bucket index of split goods and returns the
+// buckets after: ErrNotFound for unknown goods or no such bucket,
+// ErrNotSplit for goods that are not split.
+func (l *Ledger) onBucket(ctx context.Context, goodsID int64, index int, change func(s service.Split, tag string) error) ([]service.Bucket, error) {
+	if l.split == nil {
+		return nil, fmt.Errorf("%w: split stock is not wired", service.ErrUnavailable)
+	}
+	if _, err := l.truths.Goods(ctx, goodsID); err != nil {
+		return nil, err
+	}
+	s, ok, err := l.split.buckets.SplitOf(ctx, goodsID)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, fmt.Errorf("%w: goods %d is not split", service.ErrNotSplit, goodsID)
+	case index < 0 || index >= len(s.Tags):
+		return nil, fmt.Errorf("%w: goods %d has buckets 0 to %d", service.ErrNotFound, goodsID, len(s.Tags)-1)
+	}
+	if err := change(s, s.Tags[index]); err != nil {
+		return nil, err
+	}
+	return l.split.buckets.States(ctx, s)
+}
