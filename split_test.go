@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/internal/testenv"
@@ -264,4 +265,49 @@ func TestSplitAdminRoutesRefuseBadInput(t *testing.T) {
 	if len(st.Buckets) != 3 || st.RedisStock == nil || *st.RedisStock != 10 {
 		t.Errorf("stats of split goods: %+v", st)
 	}
+}
+
+// A rebuild of a split goods' lost hash leaves out what the buckets still
+// hold and names them again: the rest of the sale sells exactly the stock.
+func TestSplitRebuildCountsTheBuckets(t *testing.T) {
+	t.Parallel()
+	e := splitEnv(t, 20)
+	e.ShortWriteBudget()
+	in := e.Start(t)
+	g := in.CreateGoods(t, 100)
+	var sold []int64
+	for u := int64(1); u <= 10; u++ {
+		if code, a := in.Order(t, "V14", u, g.ID, 1); code == http.StatusCreated {
+			sold = append(sold, a.ID)
+		}
+	}
+	if len(sold) != 10 {
+		t.Fatalf("%d of 10 sold before the loss", len(sold))
+	}
+	e.CheckSoldThroughBuckets(t, g.ID)
+	if err := e.Redis().Del(context.Background(), e.GoodsKey(g.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for u := int64(1000); ; u++ {
+		code, a := in.Order(t, "V6", u, g.ID, 1)
+		if code == http.StatusCreated {
+			sold = append(sold, a.ID)
+			break
+		}
+		if code != http.StatusServiceUnavailable || a.Error != "stock_not_loaded" {
+			t.Fatalf("while the hash is lost: %d %q", code, a.Error)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hash was not rebuilt within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := e.Buckets(t, g.ID); !ok {
+		h, _ := e.Redis().HGetAll(context.Background(), e.GoodsKey(g.ID)).Result()
+		t.Fatalf("the rebuilt hash does not name its buckets: %v", h)
+	}
+	byStatus, ids := stampede(t, in, g.ID, 500, "V14", "V6", "V2")
+	checkAccepted(t, byStatus, ids, 100-len(sold))
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: append(sold, ids...)})
 }

@@ -113,20 +113,17 @@ func (l *core) takeFromBuckets(ctx context.Context, s service.Split, n int64) (b
 }
 
 // reserve takes n units of an order: V14 (split) from the goods' buckets
-// first, splitting the goods on its first order; then from the hash. When
+// first, splitting the goods on its first order; then, and every other
+// version first, from the hash. When
 // the hash is short and the goods is split, the buckets again, with the
 // picker's memory of empty ones forgotten (an allotment may have filled
 // one meanwhile): sold out only when both are empty.
 func (l *core) reserve(ctx context.Context, o service.Order, split bool) error {
 	var s service.Split
-	if l.split != nil {
-		if split {
-			var err error
-			if s, err = l.splitOnce(ctx, o.GoodsID); err != nil && !errors.Is(err, service.ErrStockNotLoaded) {
-				return err
-			}
-		} else {
-			s = l.knownSplit(o.GoodsID)
+	if l.split != nil && split {
+		var err error
+		if s, err = l.splitOnce(ctx, o.GoodsID); err != nil && !errors.Is(err, service.ErrStockNotLoaded) {
+			return err
 		}
 		if len(s.Tags) > 0 {
 			if ok, err := l.takeFromBuckets(ctx, s, o.Number); ok || err != nil {
@@ -142,8 +139,10 @@ func (l *core) reserve(ctx context.Context, o service.Order, split bool) error {
 		return service.ErrSoldOut
 	}
 	if len(s.Tags) == 0 {
-		if s, err = l.learnSplit(ctx, o.GoodsID); err != nil {
-			return err
+		if s = l.knownSplit(o.GoodsID); len(s.Tags) == 0 {
+			if s, err = l.learnSplit(ctx, o.GoodsID); err != nil {
+				return err
+			}
 		}
 	}
 	l.split.picker.Forget(s.Tags...)
