@@ -68,7 +68,10 @@ func pathOf(version, phase string) (path []string, listed bool) {
 	case v.GroupCommit:
 		// One INSERT and one publish per batch: the single-row insert and
 		// publish ceilings do not bound it; the Redis script still runs
-		// once per order.
+		// once per order. V14 (split stock) runs its take script on a
+		// bucket instead of the goods hash: on the one Redis the phases use,
+		// its buckets share that server's thread, so the script ceiling
+		// still bounds it; on a cluster it would be the masters' together.
 		return []string{ceilHTTP, ceilEvalSHA}, listed
 	case spreads(v.Place):
 		return []string{ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ}, listed
