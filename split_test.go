@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-seckill/seckill/internal/harness"
 	"github.com/go-seckill/seckill/internal/testenv"
+	"github.com/go-seckill/seckill/service"
 	"github.com/go-seckill/seckill/store"
 )
 
@@ -324,4 +325,28 @@ func TestSplitRebuildCountsTheBuckets(t *testing.T) {
 	byStatus, ids := stampede(t, in, g.ID, 500, "V14", "V6", "V2")
 	checkAccepted(t, byStatus, ids, 100-len(sold))
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: append(sold, ids...)})
+}
+
+// Every version sells a split goods whose units are all in its buckets:
+// the hash, short, says the goods is split, and the order takes from the
+// buckets; none answers sold out while they hold units.
+func TestSplitGoodsSellThroughEveryVersion(t *testing.T) {
+	t.Parallel()
+	e := splitEnv(t, 100)
+	in := e.Start(t)
+	for _, v := range service.VersionNames() {
+		t.Run(v, func(t *testing.T) {
+			g := in.CreateGoods(t, 60)
+			if code, _ := adminBuckets(t, in, "/admin/goods/"+strconv.FormatInt(g.ID, 10)+"/buckets"); code != http.StatusOK {
+				t.Fatalf("split: %d", code)
+			}
+			if st := in.Stats(t, g.ID); len(st.Buckets) != 3 || *st.RedisStock != 60 {
+				t.Fatalf("after the split: %+v", st)
+			}
+			byStatus, ids := stampede(t, in, g.ID, 300, v)
+			checkAccepted(t, byStatus, ids, 60)
+			e.CheckInvariants(t, g.ID, harness.Sale{Initial: 60, Accepted: ids})
+			e.CheckSoldThroughBuckets(t, g.ID)
+		})
+	}
 }

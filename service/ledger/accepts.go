@@ -44,7 +44,8 @@ func (l *Ledger) Accept(ctx context.Context, t service.Token, a service.Accepted
 		// The hash, where a request's record lives beside its units, is
 		// short and the goods is split: units come from a bucket into the
 		// hash, and the request is accepted from there. Another buyer may
-		// take them first; a few rounds, then sold out.
+		// take them first, which is a sale all the same; the pull itself
+		// answers sold out once the buckets and the hash are empty.
 		if err = l.pull(ctx, t, a.Number); err == nil {
 			prior, err = l.accepts.Accept(ctx, t, a)
 		}
@@ -53,14 +54,17 @@ func (l *Ledger) Accept(ctx context.Context, t service.Token, a service.Accepted
 	case errors.Is(err, service.ErrStockNotLoaded):
 		return "", l.stockNotLoaded(ctx, t.GoodsID)
 	case errors.Is(err, service.ErrStockSplit):
-		return "", service.ErrSoldOut
+		// Others kept taking the units pulled: busy, not sold out (which
+		// would set the sold-out flags).
+		return "", fmt.Errorf("%w: units of split goods %d kept going to others", service.ErrUnavailable, t.GoodsID)
 	}
 	return prior, err
 }
 
-// pulls is how many times an accept of a split goods brings units from its
-// buckets into the hash before it answers sold out.
-const pulls = 3
+// pulls bounds the rounds of an accept of a split goods that brings units
+// from its buckets into the hash; each round lost is a unit sold to
+// another buyer.
+const pulls = 64
 
 // pull moves n units of split goods from its buckets to its hash, as a
 // reservation and its give-back would.
