@@ -155,7 +155,8 @@ func (b GoodsBuckets) StartAllot(ctx context.Context, goodsID int64, tag string,
 // CompleteAllot is the rest of allotment a: the bucket adds its units
 // (once, under its marker), with the goods' sale window and, when online,
 // on line; then the hash's record goes. Safe to run again, and alongside a
-// copy.
+// copy. Nothing when Redis lost the hash: the record went with it, and
+// the rebuild counts the units as the truth's.
 func (b GoodsBuckets) CompleteAllot(ctx context.Context, goodsID int64, a Allotment, online bool) error {
 	fields, err := b.bucketFields(ctx, goodsID, online)
 	if err != nil {
@@ -169,12 +170,17 @@ func (b GoodsBuckets) CompleteAllot(ctx context.Context, goodsID int64, a Allotm
 
 // bucketFields are the fields a bucket takes from the goods hash with
 // units: the sale window (absent fields deleted), and online = 1 when asked.
+// ErrStockNotLoaded when Redis lost the hash: its window is unknown, and a
+// bucket is never given units without it.
 func (b GoodsBuckets) bucketFields(ctx context.Context, goodsID int64, online bool) ([]any, error) {
-	w, err := b.r.c.HMGet(ctx, GoodsKey(b.r.prefix, goodsID), "start_ms", "end_ms").Result()
+	w, err := b.r.c.HMGet(ctx, GoodsKey(b.r.prefix, goodsID), "stock", "start_ms", "end_ms").Result()
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	fields := []any{"start_ms", strOf(w[0]), "end_ms", strOf(w[1])}
+	if w[0] == nil {
+		return nil, fmt.Errorf("%w: goods %d", service.ErrStockNotLoaded, goodsID)
+	}
+	fields := []any{"start_ms", strOf(w[1]), "end_ms", strOf(w[2])}
 	if online {
 		fields = append(fields, "online", 1)
 	}
