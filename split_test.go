@@ -70,12 +70,7 @@ func TestSplitStampedeOnRedisCluster(t *testing.T) {
 	// In the stampede the hash may sell its half before any refill lands;
 	// one buyer after another, buckets found short are refilled from it.
 	h := in.CreateGoods(t, 300)
-	var sold []int64
-	for u := int64(1); u <= 300; u++ {
-		if code, a := in.Order(t, "V14", u, h.ID, 1); code == http.StatusCreated {
-			sold = append(sold, a.ID)
-		}
-	}
+	sold := sellInTurn(t, in, "V14", h.ID, 1, 300)
 	e.CheckInvariants(t, h.ID, harness.Sale{Initial: 300, Accepted: sold})
 	if b, _ := e.Buckets(t, h.ID); len(sold) != 300 {
 		t.Errorf("%d of 300 sold one at a time", len(sold))
@@ -290,12 +285,7 @@ func TestSplitRebuildCountsTheBuckets(t *testing.T) {
 	e.ShortWriteBudget()
 	in := e.Start(t)
 	g := in.CreateGoods(t, 100)
-	var sold []int64
-	for u := int64(1); u <= 10; u++ {
-		if code, a := in.Order(t, "V14", u, g.ID, 1); code == http.StatusCreated {
-			sold = append(sold, a.ID)
-		}
-	}
+	sold := sellInTurn(t, in, "V14", g.ID, 1, 10)
 	if len(sold) != 10 {
 		t.Fatalf("%d of 10 sold before the loss", len(sold))
 	}
