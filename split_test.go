@@ -340,3 +340,36 @@ func TestSplitGoodsSellThroughEveryVersion(t *testing.T) {
 		})
 	}
 }
+
+// Redis above the truth on a split goods (decrements a bucket lost): the
+// repair takes the excess off the hash after moving the buckets' units
+// back into it, so the hash never goes below zero while buckets sell the
+// excess; the sale then sells exactly the stock.
+func TestSplitRepairTakesExcessOffThroughTheHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := splitEnv(t, 20)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 100)
+	if code, _ := adminBuckets(t, in, "/admin/goods/"+strconv.FormatInt(g.ID, 10)+"/buckets"); code != http.StatusOK {
+		t.Fatalf("split: %d", code)
+	}
+	b, _ := e.Buckets(t, g.ID)
+	if err := e.Redis().HIncrBy(ctx, store.GoodsBucketKey(e.Prefix, b.Split.Tags[2]), "stock", 50).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for pass := 1; pass <= 3; pass++ {
+		if d := driftOf(t, in, g.ID); d.Drift != 50 || d.Repaired != (pass == 3) {
+			t.Fatalf("pass %d: %+v, want drift 50, repaired on the third", pass, d)
+		}
+	}
+	if d := driftOf(t, in, g.ID); d.Drift != 0 {
+		t.Fatalf("after the repair: %+v", d)
+	}
+	if hash, _ := e.Redis().HGet(ctx, e.GoodsKey(g.ID), "stock").Int64(); hash < 0 {
+		t.Fatalf("the hash went below zero: %d", hash)
+	}
+	byStatus, ids := stampede(t, in, g.ID, 400, "V14", "V6")
+	checkAccepted(t, byStatus, ids, 100)
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: ids})
+}

@@ -332,8 +332,14 @@ func (l *core) splitHeld(ctx context.Context, goodsID int64, complete bool) (int
 		if err := l.split.buckets.CompleteRecalls(ctx, goodsID, s); err != nil {
 			return 0, err
 		}
-		if _, err := l.split.buckets.CompleteAllots(ctx, goodsID); err != nil {
+		moved, err := l.split.buckets.CompleteAllots(ctx, goodsID)
+		if err != nil {
 			return 0, err
+		}
+		if moved > 0 {
+			// Units no order could take are on sale again: an order may
+			// have answered sold out meanwhile.
+			l.stockIsBack(ctx, goodsID)
 		}
 	}
 	return l.split.buckets.SplitHeld(ctx, goodsID)
