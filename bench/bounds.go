@@ -14,6 +14,10 @@ const (
 	// consumer's transaction also counts each buyer's units
 	// (user_purchases), as a limited sale's does.
 	backlogLimited = "backlog, per-user limit"
+	// inStockCluster is in stock on the instance on the Redis Cluster: a
+	// split goods (V14) spreads its takes over the masters, which one
+	// Redis cannot show; the best version runs there too, as the baseline.
+	inStockCluster = "in stock, cluster"
 )
 
 // backlogLimit is the per-user limit of the backlogLimited phase's goods.
@@ -53,6 +57,10 @@ func pathOf(version, phase string) (path []string, listed bool) {
 		v = domain.BestVersion()
 	}
 	switch {
+	case phase == inStockCluster && v.SplitStock:
+		// The take script on one bucket per master: the coupons' take
+		// over the cluster's masters is that same script's ceiling.
+		return []string{ceilHTTP, ceilTakeCluster}, listed
 	case v.Path == domain.InOneTransaction && phase == soldOut:
 		return []string{ceilHTTP, ceilHotMiss}, listed
 	case v.Path == domain.InOneTransaction:
@@ -144,4 +152,21 @@ func pathSum(version, phase string, ceilings []ceiling) float64 {
 		return 0
 	}
 	return 1 / perOp
+}
+
+// clusterVersions are the versions of versions whose in-stock phase also
+// runs on the cluster: those that split stock, whose gain one Redis cannot
+// show, and the best version before them as the baseline; none when no
+// version splits.
+func clusterVersions(versions []string) []string {
+	var split []string
+	for _, name := range versions {
+		if v, ok := domain.FindVersion(name); ok && v.SplitStock {
+			split = append(split, name)
+		}
+	}
+	if len(split) == 0 {
+		return nil
+	}
+	return append([]string{domain.BestVersion().Name}, split...)
 }
