@@ -13,8 +13,8 @@ import (
 // buckets hold at most 5 units, so that allotments (goods hash -> bucket,
 // two steps across masters) are in flight all the time, and restarted.
 // An allotment the kill caught between its steps has its units recorded
-// in the hash, counted once; the reconciliation completes it, repairs the
-// reservations the kill lost into the hash, and the sale goes on through
+// in the hash, counted once; the reconciliation completes it, repairs any
+// reservation the kill lost into the hash, and the sale goes on through
 // the buckets and sells exactly the stock.
 func splitServiceKilled(t *testing.T) result {
 	e := newEnv(t)
