@@ -86,6 +86,56 @@ type splitter struct {
 	goodsOf sync.Map // bucket tag -> goods id
 	splits  singleflight.Group
 	refills sync.Map // bucket tags being refilled here
+	// allotting are the allotments this instance has in flight, per goods:
+	// their units are in neither the hash nor a bucket for a moment, and an
+	// order that found both empty waits for them before answering sold out.
+	allotting inFlight
+}
+
+// inFlight counts movements in flight per goods and lets a caller wait
+// until none is.
+type inFlight struct {
+	mu   sync.Mutex
+	n    map[int64]int
+	idle map[int64]chan struct{} // closed when n drops to 0
+}
+
+func (f *inFlight) begin(goodsID int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil {
+		f.n, f.idle = map[int64]int{}, map[int64]chan struct{}{}
+	}
+	if f.n[goodsID]++; f.n[goodsID] == 1 {
+		f.idle[goodsID] = make(chan struct{})
+	}
+}
+
+func (f *inFlight) end(goodsID int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[goodsID]--; f.n[goodsID] == 0 {
+		close(f.idle[goodsID])
+		delete(f.n, goodsID)
+		delete(f.idle, goodsID)
+	}
+}
+
+// wait waits until goods has no movement in flight; false when it had
+// none (or ctx ended first).
+func (f *inFlight) wait(ctx context.Context, goodsID int64) bool {
+	f.mu.Lock()
+	idle, busy := f.idle[goodsID]
+	f.mu.Unlock()
+	if !busy {
+		return false
+	}
+	select {
+	case <-idle:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // refilling wraps the buckets for the picker: a take that finds a bucket
@@ -147,6 +197,9 @@ func (l *core) reserve(ctx context.Context, o service.Order, split bool) error {
 	}
 	l.split.picker.Forget(s.Tags...)
 	ok, err := l.takeFromBuckets(ctx, s, o.Number)
+	if err == nil && !ok && l.split.allotting.wait(ctx, o.GoodsID) {
+		ok, err = l.takeFromBuckets(ctx, s, o.Number)
+	}
 	if err == nil && !ok {
 		return service.ErrSoldOut
 	}
@@ -264,7 +317,9 @@ func (l *core) fill(ctx context.Context, goodsID int64, s service.Split) {
 // allotment took the hash's last units: an order that found the hash empty
 // and the bucket not yet filled may have answered sold out meanwhile.
 func (l *core) allot(ctx context.Context, goodsID int64, tag string, want int64, online bool) error {
+	l.split.allotting.begin(goodsID)
 	moved, left, err := l.split.buckets.Allot(ctx, goodsID, tag, want, online)
+	l.split.allotting.end(goodsID)
 	if moved > 0 {
 		l.split.picker.Forget(tag)
 		if left == 0 {
