@@ -363,12 +363,7 @@ func TestAnInstanceStartingAfterARedisLossWaitsOutTheOthers(t *testing.T) {
 	e.ShortWriteBudget()
 	first := e.Start(t)
 	g := first.CreateGoods(t, 50)
-	var sold []int64
-	for u := int64(1); u <= 10; u++ {
-		if code, a := first.Order(t, "V3", u, g.ID, 1); code == http.StatusCreated {
-			sold = append(sold, a.ID)
-		}
-	}
+	sold := sellInTurn(t, first, "V3", g.ID, 1, 10)
 	if err := e.Redis().Del(context.Background(), e.GoodsKey(g.ID)).Err(); err != nil {
 		t.Fatal(err)
 	}

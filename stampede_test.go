@@ -45,6 +45,19 @@ func stampede(t *testing.T, in *harness.Instance, goodsID int64, n int, versions
 	return byStatus, orderIDs
 }
 
+// sellInTurn places n orders of one unit through version, one after
+// another, by users first, first+1, ..., and returns the accepted ones.
+func sellInTurn(t *testing.T, in *harness.Instance, version string, goodsID, first int64, n int) []int64 {
+	t.Helper()
+	var sold []int64
+	for u := first; u < first+int64(n); u++ {
+		if code, a := in.Order(t, version, u, goodsID, 1); code == http.StatusCreated {
+			sold = append(sold, a.ID)
+		}
+	}
+	return sold
+}
+
 func checkAccepted(t *testing.T, byStatus map[int]int, orderIDs []int64, want int) {
 	t.Helper()
 	if byStatus[http.StatusCreated] != want || len(byStatus) > 2 {
@@ -72,6 +85,9 @@ func TestStampedeSellsExactlyTheStock(t *testing.T) {
 			byStatus, ids := stampede(t, in, g.ID, 2000, v)
 			checkAccepted(t, byStatus, ids, 100)
 			e.CheckInvariants(t, g.ID, harness.Sale{Initial: 100, Accepted: ids})
+			if ver, _ := service.FindVersion(v); ver.SplitStock {
+				e.CheckSoldThroughBuckets(t, g.ID)
+			}
 		})
 	}
 }

@@ -126,6 +126,7 @@ func testCeilings() []ceiling {
 		{ID: ceilHTTP, Rate: 80000}, {ID: ceilEvalSHA, Rate: 130000}, {ID: ceilHINCRBY, Rate: 150000},
 		{ID: ceilInsert1, Rate: 19000}, {ID: ceilInsert16, Rate: 22000}, {ID: ceilHotTx, Rate: 3000},
 		{ID: ceilHotMiss, Rate: 9000}, {ID: ceilNSQ, Rate: 50000}, {ID: ceilConsumer, Rate: 4000},
+		{ID: ceilTakeCluster, Rate: 100000},
 	}
 }
 
@@ -181,7 +182,7 @@ func TestEveryListedPathNamesKnownCeilings(t *testing.T) {
 	}
 	known[ceilHINCRBY] = true
 	for _, v := range domain.VersionNames() {
-		for _, ph := range []string{inStock, soldOut} {
+		for _, ph := range []string{inStock, soldOut, inStockCluster} {
 			path, listed := pathOf(v, ph)
 			if len(path) == 0 || !listed {
 				t.Errorf("%s has no ceilings for %s", v, ph)
@@ -386,8 +387,9 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("smoke run: %s", time.Since(start).Round(time.Second))
-	// In stock and sold out for every version, and the two backlog phases.
-	if len(res.Phases) != 2*len(res.Versions)+2 {
+	// In stock and sold out for every version, the two backlog phases, and
+	// in stock on the cluster for the split versions and their baseline.
+	if len(res.Phases) != 2*len(res.Versions)+2+len(clusterVersions(res.Versions)) {
 		t.Errorf("%d phases for %d versions", len(res.Phases), len(res.Versions))
 	}
 	for _, p := range res.Phases {

@@ -14,6 +14,10 @@ const (
 	// consumer's transaction also counts each buyer's units
 	// (user_purchases), as a limited sale's does.
 	backlogLimited = "backlog, per-user limit"
+	// inStockCluster is in stock on the instance on the Redis Cluster: a
+	// split goods (V14) spreads its takes over the masters, which one
+	// Redis cannot show; the best version runs there too, as the baseline.
+	inStockCluster = "in stock, cluster"
 )
 
 // backlogLimit is the per-user limit of the backlogLimited phase's goods.
@@ -55,6 +59,10 @@ func pathOf(version, phase string) (path []string, listed bool) {
 		v = domain.BestVersion()
 	}
 	switch {
+	case phase == inStockCluster && v.SplitStock:
+		// The take script on one bucket per master: the coupons' take
+		// over the cluster's masters is that same script's ceiling.
+		return []string{ceilHTTP, ceilTakeCluster}, listed
 	case v.Path == domain.InOneTransaction && phase == soldOut:
 		return []string{ceilHTTP, ceilHotMiss}, listed
 	case v.Path == domain.InOneTransaction:
@@ -70,7 +78,10 @@ func pathOf(version, phase string) (path []string, listed bool) {
 	case v.GroupCommit:
 		// One INSERT and one publish per batch: the single-row insert and
 		// publish ceilings do not bound it; the Redis script still runs
-		// once per order.
+		// once per order. V14 (split stock) runs its take script on a
+		// bucket instead of the goods hash: on the one Redis the phases use,
+		// its buckets share that server's thread, so the script ceiling
+		// still bounds it; on a cluster it would be the masters' together.
 		return []string{ceilHTTP, ceilEvalSHA}, listed
 	case spreads(v.Place):
 		return []string{ceilHTTP, ceilEvalSHA, ceilInsert16, ceilNSQ}, listed
@@ -143,4 +154,21 @@ func pathSum(version, phase string, ceilings []ceiling) float64 {
 		return 0
 	}
 	return 1 / perOp
+}
+
+// clusterVersions are the versions of versions whose in-stock phase also
+// runs on the cluster: those that split stock, whose gain one Redis cannot
+// show, and the best version before them as the baseline; none when no
+// version splits.
+func clusterVersions(versions []string) []string {
+	var split []string
+	for _, name := range versions {
+		if v, ok := domain.FindVersion(name); ok && v.SplitStock {
+			split = append(split, name)
+		}
+	}
+	if len(split) == 0 {
+		return nil
+	}
+	return append([]string{domain.BestVersion().Name}, split...)
 }

@@ -487,7 +487,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	// later phase's slot. The coupon phases keep theirs, and time to start
 	// the instance on the cluster, while the versions run.
 	slot := o.Duration + 5*time.Second
-	couponTime := time.Duration(2*len(o.SubStocks))*slot + 15*time.Second
+	couponTime := time.Duration(2*len(o.SubStocks)+len(clusterVersions(res.Versions)))*slot + 15*time.Second
 	versionPhases := 0
 	for _, v := range res.Versions {
 		versionPhases += 2
@@ -541,6 +541,11 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		return nil, ctx.Err()
 	}
 	if len(o.Only) > 0 {
+		if len(clusterVersions(res.Versions)) > 0 {
+			svc.stop()
+			err := runOnCluster(ctx, bin, tmp, o, cluster, meter, deadline, reserve, quiet, res, false, logf)
+			return res, err
+		}
 		return res, nil
 	}
 	quiet.wait(ctx, "V9 reads")
@@ -613,7 +618,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	// Claims on the cluster, through a second instance started now, once
 	// the first is stopped: one instance at a time on the cores and on
 	// MySQL's connection limit.
-	if err := runOnCluster(ctx, bin, tmp, o, cluster, meter, deadline, reserve, quiet, res, logf); err != nil {
+	if err := runOnCluster(ctx, bin, tmp, o, cluster, meter, deadline, reserve, quiet, res, true, logf); err != nil {
 		return nil, err
 	}
 	if ctx.Err() != nil {
@@ -682,9 +687,10 @@ func startRedisCluster(ctx context.Context, dir string, masters int) (*redisclus
 }
 
 // runOnCluster starts an instance on the cluster with a database of its
-// own, runs the coupon phases on it and stops it.
+// own, runs the coupon phases on it (with coupons) and the in-stock phase
+// of the split versions and the best one (clusterVersions), and stops it.
 func runOnCluster(ctx context.Context, bin, tmp string, o options, cluster *rediscluster.Cluster, meter cpuMeter,
-	deadline time.Time, reserve time.Duration, quiet *quietGate, res *results, logf func(string, ...any)) error {
+	deadline time.Time, reserve time.Duration, quiet *quietGate, res *results, coupons bool, logf func(string, ...any)) error {
 	dir := filepath.Join(tmp, "cluster-instance")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -713,7 +719,25 @@ func runOnCluster(ctx context.Context, bin, tmp string, o options, cluster *redi
 	defer servers.Close()
 	servers.UseRedisCluster(cluster.Addrs())
 	tg := couponTarget{Redis: onCluster, svc: svc, servers: servers, meter: meter.with(svc.cmd.Process.Pid), masterOf: cluster.MasterOf}
-	res.Coupons = append(res.Coupons, runCouponPhases(ctx, tg, o, deadline, reserve, quiet, logf)...)
+	if coupons {
+		res.Coupons = append(res.Coupons, runCouponPhases(ctx, tg, o, deadline, reserve, quiet, logf)...)
+	}
+	for _, v := range clusterVersions(res.Versions) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Until(deadline)-reserve < o.Duration+5*time.Second {
+			res.Phases = append(res.Phases, phaseResult{Version: v, Phase: inStockCluster, Skipped: "the time budget ran out"})
+			logPhase(logf, res.Phases[len(res.Phases)-1])
+			continue
+		}
+		quiet.wait(ctx, v+" "+inStockCluster)
+		p := runPhase(ctx, svc, servers, tg.meter, o, v, inStockCluster, o.DrainTimeout)
+		p.Bound = boundFor(v, inStockCluster, res.Ceilings)
+		p.Fraction = fraction(p.Wrk.RPS, p.Bound)
+		res.Phases = append(res.Phases, p)
+		logPhase(logf, p)
+	}
 	svc.stop()
 	res.ClusterServiceLog = svc.logProblems()
 	for _, c := range res.ClusterServiceLog {

@@ -174,7 +174,7 @@ func writeReport(dir string, r *results) (string, error) {
 	}
 	var bars []chartBar
 	for _, p := range r.Phases {
-		if p.measured() && !paused(p.Phase) {
+		if p.measured() && !paused(p.Phase) && p.Phase != inStockCluster {
 			bars = append(bars, chartBar{Version: p.Version, Phase: p.Phase, RPS: p.Wrk.RPS, P99: p.Wrk.P99, Bound: p.Bound.Rate, Failed: !p.ok()})
 		}
 	}

@@ -238,18 +238,27 @@ type Snowflake struct {
 // AutoNode is the snowflake.node that leases any free node.
 const AutoNode = -1
 
-type SoldOut struct {
-	TTL time.Duration `mapstructure:"ttl"`
-}
-
-// Stock sizes V15's local stock shares: each instance may ask Redis for
-// ceil(remaining / live instances) units plus a buffer of ShareBuffer of
-// that, at least ShareBufferMin units; every ShareEvery the shares are
-// derived anew.
+// Stock tunes split stock (V14): a goods' units over buckets on the Redis
+// masters, in front of its hash; and V15's local stock shares: each
+// instance may ask Redis for ceil(remaining / live instances) units plus a
+// buffer of ShareBuffer of that, at least ShareBufferMin units; every
+// ShareEvery the shares are derived anew.
 type Stock struct {
 	ShareBuffer    float64       `mapstructure:"share_buffer"`
 	ShareBufferMin int64         `mapstructure:"share_buffer_min"`
 	ShareEvery     time.Duration `mapstructure:"share_every"`
+	// SubStocks is how many buckets; 0: one per master, at least 2.
+	SubStocks int `mapstructure:"sub_stocks"`
+	// BucketMax is the most units one allotment gives a bucket. 100: a
+	// refill (three round trips, one on the goods hash's master) per 100
+	// units sold from a bucket keeps the hash's master nearly idle, and a
+	// master lost mid-sale takes at most 100 units per bucket off sale
+	// until the reconciliation puts them back in the hash.
+	BucketMax int64 `mapstructure:"bucket_max"`
+}
+
+type SoldOut struct {
+	TTL time.Duration `mapstructure:"ttl"`
 }
 
 type Admin struct {
@@ -391,6 +400,12 @@ func (c Config) Validate() error {
 	}
 	if c.Order.PayTimeout <= 0 || c.Order.ExpirySweepInterval <= 0 || c.Order.ExpirySweepGrace < 0 {
 		bad("order.pay_timeout/order.expiry_sweep_interval/order.expiry_sweep_grace", "must be positive durations such as 5m")
+	}
+	if c.Stock.SubStocks < 0 || c.Stock.SubStocks > 64 {
+		bad("stock.sub_stocks", "must be between 0 (one per Redis master) and 64")
+	}
+	if c.Stock.BucketMax < 1 {
+		bad("stock.bucket_max", "must be a positive number of units")
 	}
 	if c.SoldOut.TTL <= 0 {
 		bad("soldout.ttl", "must be a positive duration such as 2s")

@@ -62,7 +62,8 @@ func TestFaults(t *testing.T) {
 		{"16", "ConsumerPausedCheck", "consumer paused 12 s mid-sale: V10, double check and sweep", consumerPaused(byCheck)},
 		{"17", "AcceptServiceKilled", "V13: service SIGKILLed while requests are accepted, restarted", acceptServiceKilled},
 		{"18", "AcceptNSQDKilled", "V13: nsqd SIGKILLed while requests are accepted, restarted", acceptNSQDKilled},
-		{"19", "ShareInstanceKilled", "V15: one of three instances SIGKILLed mid-sale", shareInstanceKilled},
+		{"19", "SplitServiceKilled", "V14: service SIGKILLed while buckets are refilled, restarted", splitServiceKilled},
+		{"20", "ShareInstanceKilled", "V15: one of three instances SIGKILLed mid-sale", shareInstanceKilled},
 	}
 	// Failures the service is known to have: skipped unless asked for.
 	known := map[string]string{}

@@ -71,6 +71,8 @@ type Service struct {
 	DeadLetters DeadLetters
 	// Reservations may be nil: POST /goods/:id/reservations then answers 503.
 	Reservations Reservations
+	// Buckets may be nil: the bucket routes then answer 503.
+	Buckets Buckets
 	// Ready reports the first dependency that does not answer.
 	Ready func(ctx context.Context) error
 }
@@ -169,6 +171,7 @@ func New(svc Service, opts Options) http.Handler {
 	admin.POST("/goods", a.adminGoods)
 	admin.GET("/goods/:id/stats", a.stats)
 	admin.POST("/reconcile", a.reconcile)
+	a.bucketRoutes(admin)
 	a.couponRoutes(r, orders, admin)
 	a.shopRoutes(r, admin)
 	a.captchaRoutes(r)

@@ -309,6 +309,8 @@ func TestErrorTable(t *testing.T) {
 		service.ErrCouponExpired:      {http.StatusConflict, "coupon_expired"},
 		service.ErrThresholdNotMet:    {http.StatusConflict, "threshold_not_met"},
 		service.ErrNotReplayable:      {http.StatusConflict, "not_replayable"},
+		service.ErrNotSplittable:      {http.StatusConflict, "not_splittable"},
+		service.ErrNotSplit:           {http.StatusConflict, "not_split"},
 		service.ErrStockNotLoaded:     {http.StatusServiceUnavailable, "stock_not_loaded"},
 		service.ErrAmbiguous:          {http.StatusServiceUnavailable, "outcome_unknown"},
 		service.ErrUnavailable:        {http.StatusServiceUnavailable, "unavailable"},

@@ -35,6 +35,21 @@ type Goods struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// Split is how a goods' stock is split over buckets (V14): the buckets'
+// hash tags, one key each, and the most units one bucket is given at once.
+type Split struct {
+	Tags      []string `json:"tags"`
+	BucketMax int64    `json:"bucket_max"`
+}
+
+// Bucket is one bucket of a split goods, as the admin stats show it.
+type Bucket struct {
+	Index  int    `json:"index"`
+	Tag    string `json:"tag"`
+	Stock  *int64 `json:"stock"` // nil: its master lost it
+	Online bool   `json:"online"`
+}
+
 // How the shop page buys a goods.
 const (
 	// CheckoutOrder: POST /order answers with the order.
@@ -207,14 +222,18 @@ func (r OrderRow) Matches(m StockMessage) bool {
 
 // Stats shows one goods' stock as every store sees it.
 type Stats struct {
-	GoodsID     int64  `json:"goods_id"`
-	RedisStock  *int64 `json:"redis_stock"` // nil: Redis holds no stock for it
+	GoodsID int64 `json:"goods_id"`
+	// RedisStock is the goods hash's stock, with what a split goods' buckets
+	// hold; nil: Redis holds no stock for it.
+	RedisStock  *int64 `json:"redis_stock"`
 	MySQLStock  int64  `json:"mysql_stock"`
 	MySQLSale   int64  `json:"mysql_sale"`
 	Orders      int64  `json:"orders"`
 	StockLogs   int64  `json:"stock_logs"` // sale decrements applied
 	Returns     int64  `json:"returns"`    // stock given back by cancelled orders
 	DeadLetters int64  `json:"dead_letters"`
+	// Buckets are a split goods' buckets (V14), each one's level.
+	Buckets []Bucket `json:"buckets,omitempty"`
 }
 
 // RestoredStock is what a cache rebuilt from the database holds: the stock,
@@ -228,6 +247,9 @@ type RestoredStock struct {
 	UserUnits      func(each func(userID, units int64) error) error
 	PendingOps     []string // admin operations, by op id
 	PendingReturns []int64  // returns, by order id
+	// Split, when the goods' stock is split over buckets: the hash gets it
+	// back, and Stock leaves out what the buckets hold.
+	Split *Split
 }
 
 // BuyerUnits is one buyer's units of goods with a per-user limit, as the

@@ -34,7 +34,14 @@ var (
 	// ErrNotYet: the work depends on something not done yet; try again later.
 	ErrNotYet         = errors.New("not yet")
 	ErrStockNotLoaded = errors.New("stock not loaded in redis")
-	ErrUnavailable    = errors.New("dependency unavailable")
+	// ErrStockSplit: the goods hash holds too few units, and the goods'
+	// stock is split over buckets that may hold more (V14).
+	ErrStockSplit = errors.New("stock split over buckets")
+	// ErrNotSplittable: goods with a per-user limit are never split.
+	ErrNotSplittable = errors.New("goods with a per-user limit are not split")
+	// ErrNotSplit: the goods' stock is not split over buckets.
+	ErrNotSplit    = errors.New("goods not split")
+	ErrUnavailable = errors.New("dependency unavailable")
 	// ErrMoving: the user's V7 logical database is frozen while it moves to
 	// another host, for longer than a write waits; retry in a moment.
 	ErrMoving = errors.New("the user's orders are moving to another host")

@@ -67,6 +67,10 @@ type Version struct {
 	// request is on nsqd (202); a writer makes the orders in batches and
 	// the client polls the token (seed 003). Its route is POST /seckill.
 	AsyncAccept bool
+	// SplitStock takes a goods' units from buckets on several Redis
+	// masters (service/ledger/split.go), splitting the goods on its first
+	// order; goods with a per-user limit sell from their hash.
+	SplitStock bool
 }
 
 // versions is the one list of order paths, oldest first; the comment on
@@ -109,6 +113,10 @@ var versions = []Version{
 	// Async accept and poll: the buyer waits for one Redis script and one
 	// publish, not for MySQL; the orders are written in batches behind.
 	{Name: "V13", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true, AsyncAccept: true},
+	// Split stock: one hot goods' units over buckets on several Redis
+	// masters, so that its reservations are no longer queued on one
+	// master's single thread.
+	{Name: "V14", Path: ReserveFirst, Place: ByUserHost, Route: ByUser, SoldOutFlag: true, GroupCommit: true, SplitStock: true},
 	// V11 with a local share of the stock plus a buffer (seed 003's
 	// synchronous design): the requests past an instance's share are
 	// answered in memory, so Redis sees at most share+buffer requests per

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,100 +11,19 @@ import (
 	"github.com/go-seckill/seckill/service/coupon"
 )
 
-// The coupon sub-stocks and the template cache in Redis. Every script
-// touches one key, so each runs on the master of its sub-stock's slot.
-
-// takeScript takes ARGV[1] units if the sub-stock holds that many: 1, else
-// 0 (a missing sub-stock holds none). It never goes below zero.
-var takeScript = redis.NewScript(`
-local s = redis.call('HGET', KEYS[1], 'stock')
-if not s or tonumber(s) < tonumber(ARGV[1]) then return 0 end
-redis.call('HINCRBY', KEYS[1], 'stock', -tonumber(ARGV[1]))
-return 1
-`)
-
-// giveBackScript returns ARGV[1] units, but never creates a sub-stock its
-// master lost: reconciliation rebuilds that one from the truth.
-var giveBackScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
-return redis.call('HINCRBY', KEYS[1], 'stock', ARGV[1])
-`)
-
-// addStockScript adds ARGV[1] units under the marker op:<ARGV[2]>: a copy
-// of the step (an admin's and a reconciliation's at once) adds nothing.
-// The markers stay: additions are few, and a marker deleted while a copy
-// of its step is on the way would let that copy add again.
-var addStockScript = redis.NewScript(`
-if redis.call('HSETNX', KEYS[1], 'op:' .. ARGV[2], ARGV[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'stock', ARGV[1])
-return 1
-`)
-
-// repairStockScript adds ARGV[2] only if the sub-stock still holds ARGV[1]
-// (” for missing: then it is created), and never below zero.
-var repairStockScript = redis.NewScript(`
-local s = redis.call('HGET', KEYS[1], 'stock')
-if ARGV[1] == '' then
-  if s then return 0 end
-elseif not s or tonumber(s) ~= tonumber(ARGV[1]) then
-  return 0
-end
-local v = (tonumber(s) or 0) + tonumber(ARGV[2])
-if v < 0 then return 0 end
-redis.call('HSET', KEYS[1], 'stock', v)
-return 1
-`)
+// The coupon sub-stocks and the template cache in Redis. The sub-stocks
+// are sub-stocks like a goods' buckets (see substocks.go): one-key scripts,
+// each on the master of its sub-stock's slot.
 
 // CouponStocks are the coupon sub-stocks: coupon.SubStocks.
-type CouponStocks struct{ r *Redis }
+type CouponStocks struct{ subStocks }
 
 // CouponStocks gives the coupon sub-stocks on this Redis.
-func (r *Redis) CouponStocks() CouponStocks { return CouponStocks{r} }
+func (r *Redis) CouponStocks() CouponStocks { return CouponStocks{subStocks{r, CouponStockKey}} }
 
-func (s CouponStocks) key(tag string) []string { return []string{CouponStockKey(s.r.prefix, tag)} }
-
+// Take takes n units of sub-stock tag if it holds that many.
 func (s CouponStocks) Take(ctx context.Context, tag string, n int64) (bool, error) {
-	ok, err := takeScript.Run(ctx, s.r.c, s.key(tag), n).Int()
-	return ok == 1, unavailable(err)
-}
-
-func (s CouponStocks) GiveBack(ctx context.Context, tag string, n int64) error {
-	return unavailable(giveBackScript.Run(ctx, s.r.c, s.key(tag), n).Err())
-}
-
-func (s CouponStocks) Add(ctx context.Context, tag string, n int64, opID string) error {
-	return unavailable(addStockScript.Run(ctx, s.r.c, s.key(tag), n, opID).Err())
-}
-
-func (s CouponStocks) Levels(ctx context.Context, tags []string) ([]*int64, error) {
-	cmds := make([]*redis.StringCmd, len(tags))
-	_, err := s.r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, tag := range tags {
-			cmds[i] = p.HGet(ctx, CouponStockKey(s.r.prefix, tag), "stock")
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, unavailable(err)
-	}
-	out := make([]*int64, len(tags))
-	for i, cmd := range cmds {
-		if n, err := cmd.Int64(); err == nil {
-			out[i] = &n
-		} else if !errors.Is(err, redis.Nil) {
-			return nil, unavailable(err)
-		}
-	}
-	return out, nil
-}
-
-func (s CouponStocks) Repair(ctx context.Context, tag string, expected *int64, delta int64) (bool, error) {
-	want := ""
-	if expected != nil {
-		want = strconv.FormatInt(*expected, 10)
-	}
-	ok, err := repairStockScript.Run(ctx, s.r.c, s.key(tag), want, delta).Int()
-	return ok == 1, unavailable(err)
+	return s.take(ctx, tag, n)
 }
 
 // absentTemplate is what the template cache holds for an unknown id.
@@ -165,24 +83,4 @@ func (r *Redis) CacheAbsent(ctx context.Context, id int64, ttl time.Duration) er
 
 func (r *Redis) DropTemplate(ctx context.Context, id int64) error {
 	return unavailable(r.c.Del(ctx, CouponTemplateKey(r.prefix, id)).Err())
-}
-
-// Spread chooses n tags for a template's sub-stocks, sub-stock i on master
-// i mod masters (see SpreadTags).
-func (s CouponStocks) Spread(ctx context.Context, n int, base string) ([]string, error) {
-	tags, err := SpreadTags(ctx, s.r.c, n, base)
-	return tags, unavailable(err)
-}
-
-// Masters is how many Redis masters hold data: 1 without a cluster.
-func (s CouponStocks) Masters(ctx context.Context) (int, error) {
-	cc, ok := s.r.c.(*redis.ClusterClient)
-	if !ok {
-		return 1, nil
-	}
-	ms, err := ClusterMasters(ctx, cc)
-	if err != nil {
-		return 0, unavailable(err)
-	}
-	return max(len(ms), 1), nil
 }

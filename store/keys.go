@@ -37,6 +37,11 @@ func ScratchKey(key, token string) string { return key + ":scratch:" + token }
 // chosen so that a template's sub-stocks spread over the Redis masters.
 func CouponStockKey(prefix, tag string) string { return prefix + "coupon_stock_{" + tag + "}" }
 
+// GoodsBucketKey is the hash of one bucket of a split goods' stock (field
+// stock, its sale window, online, and the markers of the allotments it
+// holds); like a coupon sub-stock, its hash tag is its own.
+func GoodsBucketKey(prefix, tag string) string { return prefix + "goods_bucket_{" + tag + "}" }
+
 // CouponTemplateKey holds a template as JSON, the second level of the
 // template cache.
 func CouponTemplateKey(prefix string, id int64) string {

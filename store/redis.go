@@ -30,13 +30,17 @@ const (
 	scriptNotStarted = -3
 	scriptEnded      = -4
 	scriptLimit      = -5
+	// scriptSplit: too little stock in the goods hash, and the goods is
+	// split: its buckets may hold units (see goods_buckets.go).
+	scriptSplit = -6
 )
 
 // reserveScript takes ARGV[1] units for user ARGV[3] if that many remain,
 // the time ARGV[2] (Unix ms) is within the sale window (fields start_ms,
 // end_ms, when set) and the user stays within the per-user limit (field
 // limit; KEYS[2] holds each user's units). It never lets stock go below
-// zero and tells a missing key (-2) from an empty one (-1).
+// zero and tells a missing key (-2) from an empty one (-1), and an empty
+// one whose goods is split over buckets (-6) from one that is not.
 //
 // Measured against the seed's HINCRBY-then-give-back (see redis_test.go's
 // benchmarks): a little slower while stock lasts, faster once sold out (one
@@ -59,7 +63,10 @@ local function reserve(n, now, user)
   if f[3] and now > tonumber(f[3]) then return -4 end
   local limit = tonumber(f[4] or '0')
   if limit > 0 and tonumber(redis.call('HGET', KEYS[2], user) or '0') + n > limit then return -5 end
-  if tonumber(stock) < n then return -1 end
+  if tonumber(stock) < n then
+    if redis.call('HEXISTS', KEYS[1], 'buckets') == 1 then return -6 end
+    return -1
+  end
   if limit > 0 then redis.call('HINCRBY', KEYS[2], user, n) end
   return redis.call('HINCRBY', KEYS[1], 'stock', -n)
 end
@@ -80,11 +87,12 @@ end
 return redis.call('HINCRBY', KEYS[1], 'stock', ARGV[1])
 `)
 
-// addScript adds ARGV[1] units under the marker op:<ARGV[2]>, as
-// releaseScript does for returns: a copy in flight changes nothing.
+// addScript adds ARGV[1] units under the marker field ARGV[2] (op:<op_id>
+// for an admin's addition), as releaseScript does for returns: a copy in
+// flight changes nothing.
 var addScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
-if redis.call('HSETNX', KEYS[1], 'op:' .. ARGV[2], ARGV[1]) == 0 then
+if redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[1]) == 0 then
   return tonumber(redis.call('HGET', KEYS[1], 'stock'))
 end
 return redis.call('HINCRBY', KEYS[1], 'stock', ARGV[1])
@@ -205,6 +213,8 @@ func reserveResult(res int64) error {
 		return service.ErrEnded
 	case res == scriptLimit:
 		return service.ErrLimitExceeded
+	case res == scriptSplit:
+		return service.ErrStockSplit
 	}
 	return nil
 }
@@ -218,7 +228,7 @@ func (r *Redis) Return(ctx context.Context, orderID, goodsID, userID, n int64) e
 }
 
 func (r *Redis) Add(ctx context.Context, goodsID, n int64, opID string) error {
-	return r.runOnKey(ctx, addScript, goodsID, n, opID)
+	return r.runOnKey(ctx, addScript, goodsID, n, opMarker+opID)
 }
 
 func (r *Redis) runOnKey(ctx context.Context, s *redis.Script, goodsID int64, args ...any) error {
@@ -281,6 +291,18 @@ func (r *Redis) SetNameAndWindow(ctx context.Context, goodsID int64, name string
 	}
 	if n == scriptNotLoaded {
 		return fmt.Errorf("%w: goods %d", service.ErrStockNotLoaded, goodsID)
+	}
+	// A split goods' buckets check the window themselves: each gets it
+	// too, by the same script (a bucket its master lost gets it with its
+	// next allotment).
+	s, ok, err := splitOf(ctx, r.c, r.prefix, goodsID)
+	if err != nil || !ok {
+		return err
+	}
+	for _, tag := range s.Tags {
+		if err := windowScript.Run(ctx, r.c, []string{GoodsBucketKey(r.prefix, tag)}, ms(w.StartAt), ms(w.EndAt), name).Err(); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
 }

@@ -71,6 +71,9 @@ func (r *Redis) Restore(ctx context.Context, g service.Goods, st service.Restore
 func (r *Redis) restore(ctx context.Context, keys, staged []string, g service.Goods, st service.RestoredStock) (bool, error) {
 	w := r.stage(ctx, staged...)
 	fields := goodsFields(g, st.Stock)
+	if st.Split != nil {
+		fields = append(fields, bucketsField, FormatSplit(*st.Split))
+	}
 	for _, f := range markerFields(st.PendingOps, st.PendingReturns) {
 		fields = append(fields, f, 0)
 	}

@@ -301,7 +301,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.http = &http.Server{
 		Handler: handlers.New(handlers.Service{
 			Orders: units.placer, Catalog: units.shownCatalog, Payments: units.payments, Reconciler: units.reconciler, Coupons: units.coupons,
-			DeadLetters: units.letters, Reservations: units.reservations, Ready: a.ready,
+			DeadLetters: units.letters, Reservations: units.reservations, Buckets: a.ledger, Ready: a.ready,
 		}, handlers.Options{
 			AdminToken: token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight,
 			Draining: a.draining.Load, Log: log, Metrics: a.metrics, RequestLogSuccesses: cfg.HTTP.RequestLogPerSecond,
@@ -378,7 +378,9 @@ func (a *App) wire(ids *store.IDs) units {
 	a.ledger = ledger.New(ledger.Stores{
 		Gate: a.redis, Moves: a.redis, Mends: a.redis, Locker: a.redis,
 		Sales: a.database, Records: a.database, Truths: a.database, Orders: a.database, Announcer: a.pub, Accepts: a.redis,
+		Buckets: a.redis.GoodsBuckets(), Splits: a.database,
 	}, ledger.Options{
+		Split:       ledger.SplitOptions{SubStocks: cfg.Stock.SubStocks, BucketMax: cfg.Stock.BucketMax},
 		WriteBudget: cfg.Order.WriteBudget, V1Timeout: cfg.Order.V1Timeout, RebuildGrace: cfg.Redis.RebuildGrace, Applied: clock.Start, StockBack: func(goodsID int64) {
 			u.flags.Clear(goodsID)
 			u.shares.StockBack(goodsID)

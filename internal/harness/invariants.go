@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/store"
 )
 
 // Snapshot is one goods as MySQL and Redis hold it, read directly: the
@@ -41,7 +42,9 @@ type Snapshot struct {
 	DeadLetters  int64          // every row of dead_letters
 	DeadLettered map[int64]bool // orders of the goods with a dead letter
 
-	Redis *int64 // the goods hash's stock; nil when Redis holds none
+	// Redis is the goods hash's stock, with what a split goods (V14) holds
+	// in its buckets and allotments in flight; nil when Redis holds none.
+	Redis *int64
 	// Pending is the units of requests accepted asynchronously (V13) whose
 	// orders are not written yet.
 	Pending int64
@@ -108,8 +111,17 @@ func (s *Servers) Snapshot(ctx context.Context, goodsID int64) (Snapshot, error)
 	if err != nil {
 		return snap, err
 	}
-	snap.Redis, snap.Pending, err = ReadGoodsHash(f)
-	return snap, err
+	if snap.Redis, snap.Pending, err = ReadGoodsHash(f); err != nil || snap.Redis == nil {
+		return snap, err
+	}
+	// A split goods' units in its buckets (and allotments in flight) are
+	// Redis's too.
+	split, err := store.SplitHeld(ctx, rdb, s.Prefix, goodsID)
+	if err != nil {
+		return snap, err
+	}
+	*snap.Redis += split
+	return snap, nil
 }
 
 // GoodsHashFields are the fields of a goods' Redis hash that the checks

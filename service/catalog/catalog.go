@@ -34,6 +34,8 @@ type Ledger interface {
 	Put(ctx context.Context, g service.Goods) error
 	AddStock(ctx context.Context, goodsID, n int64, opID string) (replayed bool, err error)
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
+	// Buckets are a split goods' buckets; none when it is not split.
+	Buckets(ctx context.Context, goodsID int64) ([]service.Bucket, error)
 }
 
 // Stocks reads many goods' Redis stock in one round trip.
@@ -195,6 +197,14 @@ func (c *Catalog) Stats(ctx context.Context, id int64) (service.Stats, error) {
 		return service.Stats{}, err
 	} else if ok {
 		st.RedisStock = &stock
+	}
+	if st.Buckets, err = c.ledger.Buckets(ctx, id); err != nil {
+		return service.Stats{}, err
+	}
+	for _, b := range st.Buckets {
+		if b.Stock != nil && st.RedisStock != nil {
+			*st.RedisStock += *b.Stock
+		}
 	}
 	return st, nil
 }

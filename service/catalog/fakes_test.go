@@ -78,7 +78,9 @@ type fakeLedger struct {
 	PutFn      func(ctx context.Context, g service.Goods) error
 	AddStockFn func(ctx context.Context, goodsID, n int64, opID string) (bool, error)
 	StockFn    func(ctx context.Context, goodsID int64) (int64, bool, error)
-	Rec        *fakes.Recorder
+	// BucketsFn nil: no goods is split.
+	BucketsFn func(ctx context.Context, goodsID int64) ([]service.Bucket, error)
+	Rec       *fakes.Recorder
 }
 
 var _ Ledger = (*fakeLedger)(nil)
@@ -105,6 +107,14 @@ func (f *fakeLedger) Stock(ctx context.Context, goodsID int64) (int64, bool, err
 		fakes.Unexpected("Ledger.Stock")
 	}
 	return f.StockFn(ctx, goodsID)
+}
+
+func (f *fakeLedger) Buckets(ctx context.Context, goodsID int64) ([]service.Bucket, error) {
+	if f.BucketsFn == nil {
+		return nil, nil
+	}
+	f.Rec.Record("Ledger.Buckets", goodsID)
+	return f.BucketsFn(ctx, goodsID)
 }
 
 // fakeStocks is a Stocks whose method is a func field.

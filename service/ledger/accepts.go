@@ -37,10 +37,43 @@ func (l *Ledger) Accept(ctx context.Context, t service.Token, a service.Accepted
 		return "", fmt.Errorf("%w: async accept is not wired", service.ErrUnavailable)
 	}
 	prior, err := l.accepts.Accept(ctx, t, a)
-	if errors.Is(err, service.ErrStockNotLoaded) {
+	for range pulls {
+		if !errors.Is(err, service.ErrStockSplit) {
+			break
+		}
+		// The hash, where a request's record lives beside its units, is
+		// short and the goods is split: units come from a bucket into the
+		// hash, and the request is accepted from there. Another buyer may
+		// take them first, which is a sale all the same; the pull itself
+		// answers sold out once the buckets and the hash are empty.
+		if err = l.pull(ctx, t, a.Number); err == nil {
+			prior, err = l.accepts.Accept(ctx, t, a)
+		}
+	}
+	switch {
+	case errors.Is(err, service.ErrStockNotLoaded):
 		return "", l.stockNotLoaded(ctx, t.GoodsID)
+	case errors.Is(err, service.ErrStockSplit):
+		// Others kept taking the units pulled: busy, not sold out (which
+		// would set the sold-out flags).
+		return "", fmt.Errorf("%w: units of split goods %d kept going to others", service.ErrUnavailable, t.GoodsID)
 	}
 	return prior, err
+}
+
+// pulls bounds the rounds of an accept of a split goods that brings units
+// from its buckets into the hash; each round lost is a unit sold to
+// another buyer.
+const pulls = 64
+
+// pull moves n units of split goods from its buckets to its hash, as a
+// reservation and its give-back would.
+func (l *Ledger) pull(ctx context.Context, t service.Token, n int64) error {
+	o := service.Order{GoodsID: t.GoodsID, UserID: t.UserID, Number: n}
+	if err := l.reserve(ctx, o, false); err != nil {
+		return err
+	}
+	return l.gate.Release(ctx, t.GoodsID, t.UserID, n)
 }
 
 // AcceptStates tells where the requests stand in Redis.
@@ -78,7 +111,20 @@ func (l *Ledger) AcceptedUnits(ctx context.Context, goodsIDs []int64) (map[int64
 // the units on sale and those of requests accepted but not yet written,
 // which the truth does not count until their orders are. The repair's
 // compare reads the same sum.
+//
+// A split goods' buckets and allotments in flight are added (see
+// splitHeld), after the allotments a process left half-done are completed.
 func (l *Repairs) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
+	held, ok, err := l.hashHeld(ctx, goodsID)
+	if err != nil || !ok {
+		return held, ok, err
+	}
+	split, err := l.splitHeld(ctx, goodsID, true)
+	return held + split, true, err
+}
+
+// hashHeld is the stock goods' hash holds for the truth.
+func (l *core) hashHeld(ctx context.Context, goodsID int64) (int64, bool, error) {
 	if l.accepts == nil {
 		return l.gate.Stock(ctx, goodsID)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-seckill/seckill/service"
+	"github.com/go-seckill/seckill/service/substock"
 )
 
 // Gate is the gate in front of MySQL (Redis): sellable stock per goods,
@@ -166,6 +167,8 @@ type Options struct {
 	// StockBack runs on this instance once stock is back in Redis: it
 	// clears the local sold-out flag.
 	StockBack func(goodsID int64)
+	// Split tunes split stock (V14).
+	Split SplitOptions
 }
 
 // Ledger applies the movements of stock that orders, sales, admins and
@@ -192,7 +195,8 @@ type core struct {
 	truths   Truths
 	orders   Orders
 	announce Announcer
-	accepts  Accepts // nil: async accept is not wired
+	accepts  Accepts   // nil: async accept is not wired
+	split    *splitter // nil: split stock is not wired
 	opts     Options
 	log      *slog.Logger
 
@@ -218,6 +222,9 @@ type Stores struct {
 	Announcer Announcer
 	// Accepts may be nil when no version accepts asynchronously.
 	Accepts Accepts
+	// Buckets and Splits may be nil when no goods is split (V14).
+	Buckets Buckets
+	Splits  SplitRecords
 }
 
 // New wires a ledger. Close it to stop the rebuilds it started.
@@ -229,9 +236,14 @@ func New(st Stores, opts Options, log *slog.Logger) *Ledger {
 		opts.StockBack = func(int64) {}
 	}
 	life, end := context.WithCancel(context.Background())
-	return &Ledger{&core{gate: st.Gate, moves: st.Moves, mends: st.Mends, locker: st.Locker, sales: st.Sales,
+	l := &core{gate: st.Gate, moves: st.Moves, mends: st.Mends, locker: st.Locker, sales: st.Sales,
 		records: st.Records, truths: st.Truths, orders: st.Orders, announce: st.Announcer, accepts: st.Accepts, opts: opts, log: log,
-		life: life, end: end}}
+		life: life, end: end}
+	if st.Buckets != nil && st.Splits != nil {
+		l.split = &splitter{buckets: st.Buckets, records: st.Splits, opts: opts.Split}
+		l.split.picker = substock.New(refilling{l}, 0)
+	}
+	return &Ledger{l}
 }
 
 // Close stops the rebuilds under way and waits for them.

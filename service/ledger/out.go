@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/go-seckill/seckill/service"
 )
@@ -16,7 +15,8 @@ import (
 // goods (ErrNotFound) or stock Redis has lost (ErrStockNotLoaded while it
 // is rebuilt), never zero.
 func (l *Ledger) Reserve(ctx context.Context, o service.Order) error {
-	err := l.gate.Reserve(ctx, o.GoodsID, o.UserID, o.Number, time.Now())
+	v, _ := service.FindVersion(o.Version)
+	err := l.reserve(ctx, o, v.SplitStock)
 	if errors.Is(err, service.ErrStockNotLoaded) {
 		return l.stockNotLoaded(ctx, o.GoodsID)
 	}
@@ -47,7 +47,7 @@ func (l *Ledger) SellInOneTransaction(ctx context.Context, o service.Order) erro
 	err := l.sales.SellInTx(txCtx, o, func() error {
 		// Only the reservation here: the transaction holds its connection,
 		// and the goods lookup of a missing key needs another one.
-		err := l.gate.Reserve(txCtx, o.GoodsID, o.UserID, o.Number, time.Now())
+		err := l.reserve(txCtx, o, false)
 		reserved = err == nil
 		return err
 	})

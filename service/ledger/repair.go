@@ -29,8 +29,26 @@ func (l *Repairs) TruthAndPending(ctx context.Context, goodsID int64) (truth int
 // movements ops and returns: the same step sets their markers, so that a
 // retry of one of them adds nothing, and then their records say Redis
 // holds them and the markers go. Stock that comes back is announced.
+//
+// For split goods, expected counts the buckets (see Stock) and the repair
+// goes to the hash: the compare is on the hash with what the buckets hold
+// now taken off, so a sale from a bucket since the read fails it as one
+// from the hash would, and an allotment, which moves units without
+// changing the sum, does not.
 func (l *Repairs) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
-	repaired, err := l.mends.Repair(ctx, goodsID, expected, delta, ops, returns)
+	split, err := l.splitHeld(ctx, goodsID, false)
+	if err != nil {
+		return false, err
+	}
+	if delta < 0 && split > 0 {
+		// Units come off the hash only: those in buckets go back to it
+		// first, or the hash could go below zero while the buckets sell
+		// the excess.
+		if split, err = l.drainBuckets(ctx, goodsID); err != nil {
+			return false, err
+		}
+	}
+	repaired, err := l.mends.Repair(ctx, goodsID, expected-split, delta, ops, returns)
 	if err != nil || !repaired {
 		return repaired, err
 	}
@@ -171,10 +189,18 @@ func (l *core) restore(ctx context.Context, goodsID int64) (bool, error) {
 		return false, err
 	}
 	st := service.RestoredStock{}
+	split, inBuckets, err := l.inBuckets(ctx, goodsID)
+	if err != nil {
+		return false, err
+	}
 	var exact bool
 	if st.Stock, st.PendingOps, st.PendingReturns, exact, err = l.truthAndPending(ctx, goodsID, rebuildAttempts); err != nil {
 		return false, err
 	}
+	// A split goods' hash holds what its buckets do not, and names them
+	// again; never below zero (buckets above the truth are the
+	// reconciliation's to see).
+	st.Stock, st.Split = max(st.Stock-inBuckets, 0), split
 	if !exact {
 		l.log.Warn("movements of stock kept coming while the truth was read; the rebuild marks them all, and the reconciliation adds back any the truth missed", "goods_id", goodsID)
 	}
