@@ -199,3 +199,46 @@ func testSplitStockScripts(t *testing.T, r *Redis) {
 		t.Fatal("a recreated bucket sold before the sale")
 	}
 }
+
+// The stocks read for the shoppers' pages and the local shares count a
+// split goods' units in its buckets: with every unit allotted, its hash
+// holds none, and the goods is not sold out.
+func TestStocksCountTheBucketsOfSplitGoods(t *testing.T) {
+	t.Parallel()
+	for name, open := range map[string]func(testing.TB) *Redis{"server": openTestRedis, "cluster": openClusterRedis} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := open(t)
+			ctx := context.Background()
+			b := r.GoodsBuckets()
+			const split, plain = 51, 52
+			for _, id := range []int64{split, plain} {
+				if err := r.Put(ctx, service.Goods{ID: id, Stock: 90}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tags, err := b.Spread(ctx, 3, "g51")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := b.Split(ctx, split, service.Split{Tags: tags, BucketMax: 100}); err != nil {
+				t.Fatal(err)
+			}
+			for _, tag := range tags {
+				if moved, _, err := b.Allot(ctx, split, tag, 30, true); err != nil || moved != 30 {
+					t.Fatalf("allot to %s: %d, %v", tag, moved, err)
+				}
+			}
+			if ok, err := b.Take(ctx, tags[0], 5); !ok || err != nil {
+				t.Fatalf("take: %v, %v", ok, err)
+			}
+			got, err := r.Stocks(ctx, []int64{split, plain, 53})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || got[split] != 85 || got[plain] != 90 {
+				t.Errorf("stocks %v, want split goods 85 (all in its buckets), plain 90, unknown left out", got)
+			}
+		})
+	}
+}

@@ -330,11 +330,14 @@ func (r *Redis) Stock(ctx context.Context, goodsID int64) (int64, bool, error) {
 	return n, true, nil
 }
 
+// Stocks reads the units goods have on sale, for the shoppers' pages and
+// the local shares: a split goods' hash stock plus what its buckets hold
+// (one more read for those only; its hash may hold none).
 func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, error) {
-	cmds := make([]*redis.StringCmd, len(goodsIDs))
+	cmds := make([]*redis.SliceCmd, len(goodsIDs))
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range goodsIDs {
-			cmds[i] = p.HGet(ctx, GoodsKey(r.prefix, id), "stock")
+			cmds[i] = p.HMGet(ctx, GoodsKey(r.prefix, id), "stock", bucketsField)
 		}
 		return nil
 	})
@@ -343,9 +346,23 @@ func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, 
 	}
 	out := make(map[int64]int64, len(goodsIDs))
 	for i, cmd := range cmds {
-		if n, err := cmd.Int64(); err == nil {
-			out[goodsIDs[i]] = n
+		f := cmd.Val()
+		v, ok := f[0].(string)
+		if !ok {
+			continue // Redis holds no stock for it
 		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		if _, split := f[1].(string); split {
+			held, err := SplitHeld(ctx, r.c, r.prefix, goodsIDs[i])
+			if err != nil {
+				return nil, err
+			}
+			n += held
+		}
+		out[goodsIDs[i]] = n
 	}
 	return out, nil
 }
