@@ -386,8 +386,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("smoke run: %s", time.Since(start).Round(time.Second))
-	// In stock and sold out for every version, and the two backlog phases.
-	if len(res.Phases) != 2*len(res.Versions)+2 {
+	// In stock and sold out for every version, and the three backlog phases.
+	if len(res.Phases) != 2*len(res.Versions)+3 {
 		t.Errorf("%d phases for %d versions", len(res.Phases), len(res.Versions))
 	}
 	for _, p := range res.Phases {

@@ -62,6 +62,8 @@ type options struct {
 	Out             string        `json:"-"` // gets BENCHMARKS.md and bench/
 	ReadsOnly       bool          `json:"-"` // only the HTTP ceiling and V9's read phase, no report
 	SoldOutOnly     []string      `json:"-"` // only the HTTP ceiling and these versions' sold-out phases, no report
+	DrainOnly       bool          `json:"-"` // only the consumer-batch ceiling and the best version's limited backlog phases, no report
+	Pprof           string        `json:"-"` // the service's debug.pprof_addr, when set
 	// Only names the versions of a versions-only run: the ceilings and
 	// those versions' phases, printed, no report.
 	Only        []string `json:"-"`
@@ -117,6 +119,8 @@ func main() {
 	soldOutOnly := flag.String("soldout", "", "comma-separated versions (V6,V8): measure only the HTTP ceiling and their sold-out phases, print them, write no report")
 	flag.IntVar(&o.DoubleCheckRounds, "doublecheck-rounds", o.DoubleCheckRounds, "rounds of V10 against the best version in stock, alternately (0: none)")
 	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
+	flag.BoolVar(&o.DrainOnly, "drain", false, "measure only the consumer-batch ceiling and the best version's backlog with a per-user limit, drained idle and under load, print them, write no report")
+	flag.StringVar(&o.Pprof, "pprof", "", "serve the service's pprof on this loopback address (e.g. 127.0.0.1:6060) for profiling a run")
 	only := flag.String("versions", "", "comma-separated versions (e.g. V3,V6,V13): measure only the ceilings and their phases, print them, write no report")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
@@ -166,7 +170,7 @@ func main() {
 		}
 		return
 	}
-	if len(o.SoldOutOnly) > 0 {
+	if len(o.SoldOutOnly) > 0 || o.DrainOnly {
 		for _, p := range res.Phases {
 			if !p.ok() {
 				fmt.Fprintln(os.Stderr, "bench: FAILED:", p.Version, p.Phase)
@@ -321,6 +325,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		// wrk and the Go loads say each buyer's address in X-Forwarded-For.
 		"SECKILL_LIMITS_TRUSTED_PROXIES": "127.0.0.1,::1",
 	}
+	if o.Pprof != "" {
+		env["SECKILL_DEBUG_PPROF_ADDR"] = o.Pprof
+	}
 	// The tables of V7's logical databases are made before the sale, as an
 	// operator's `seckill -migrate` makes them, not by V7's first orders.
 	if out, err := commandWith(ctx, bin, env, "-migrate").CombinedOutput(); err != nil {
@@ -397,6 +404,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		res.Phases, err = runSoldOutOnly(ctx, svc, servers, meter, o, co, o.SoldOutOnly, logf)
 		return res, err
 	}
+	if o.DrainOnly {
+		res.Phases, err = runDrainOnly(ctx, svc, servers, meter, o, co, res.Best, logf)
+		return res, err
+	}
 	logf("ceilings, first pass")
 	passStart := time.Now()
 	res.Ceilings = measureCeilings(ctx, co, nil, logf)
@@ -412,14 +423,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	for _, v := range res.Versions {
 		versionPhases += 2
 		if v == res.Best {
-			versionPhases += 2
+			versionPhases += 3
 		}
 	}
 
 	for _, v := range res.Versions {
 		phases := []string{inStock, soldOut}
 		if v == res.Best {
-			phases = []string{inStock, backlog, backlogLimited, soldOut}
+			phases = []string{inStock, backlog, backlogLimited, backlogLoaded, soldOut}
 		}
 		for _, ph := range phases {
 			if ctx.Err() != nil {
