@@ -387,9 +387,9 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("smoke run: %s", time.Since(start).Round(time.Second))
-	// In stock and sold out for every version, the two backlog phases, and
-	// in stock on the cluster for the split versions and their baseline.
-	if len(res.Phases) != 2*len(res.Versions)+2+len(clusterVersions(res.Versions)) {
+	// In stock and sold out for every version, the three backlog phases,
+	// and in stock on the cluster for the split versions and their baseline.
+	if len(res.Phases) != 2*len(res.Versions)+3+len(clusterVersions(res.Versions)) {
 		t.Errorf("%d phases for %d versions", len(res.Phases), len(res.Versions))
 	}
 	for _, p := range res.Phases {

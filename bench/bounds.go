@@ -18,13 +18,22 @@ const (
 	// split goods (V14) spreads its takes over the masters, which one
 	// Redis cannot show; the best version runs there too, as the baseline.
 	inStockCluster = "in stock, cluster"
+	// backlogLoaded is backlogLimited drained while a second wrk keeps the
+	// service busy with sold-out orders of another goods: the drain a
+	// sale's consumer sees, when the stampede goes on past the last unit.
+	backlogLoaded = "backlog, per-user limit, under load"
 )
 
 // backlogLimit is the per-user limit of the backlogLimited phase's goods.
 const backlogLimit = 5
 
 // paused says the phase runs with the consumer's channel paused.
-func paused(phase string) bool { return phase == backlog || phase == backlogLimited }
+func paused(phase string) bool {
+	return phase == backlog || phase == backlogLimited || phase == backlogLoaded
+}
+
+// limited says the phase's goods have the per-user limit backlogLimit.
+func limited(phase string) bool { return phase == backlogLimited || phase == backlogLoaded }
 
 // pathOf lists the ceilings a request of version passes through in phase,
 // read from the version's declaration in service/versions.go, so that a

@@ -65,6 +65,8 @@ type options struct {
 	Out             string        `json:"-"` // gets BENCHMARKS.md and bench/
 	ReadsOnly       bool          `json:"-"` // only the HTTP ceiling and V9's read phase, no report
 	SoldOutOnly     []string      `json:"-"` // only the HTTP ceiling and these versions' sold-out phases, no report
+	DrainOnly       bool          `json:"-"` // only the consumer-batch ceiling and the best version's limited backlog phases, no report
+	Pprof           string        `json:"-"` // the service's debug.pprof_addr, when set
 	// Only names the versions of a versions-only run: the ceilings and
 	// those versions' phases, printed, no report.
 	Only        []string `json:"-"`
@@ -81,7 +83,6 @@ type options struct {
 	Scale     scaleSizes `json:"scale"`
 	ScaleOnly []string   `json:"-"`
 	RateOnly  []string   `json:"-"`
-	Pprof     string     `json:"-"` // the service's debug.pprof_addr; "": none
 	// ScaleVersion is the version the scale phases load; "": the best.
 	ScaleVersion string `json:"scale_version,omitempty"`
 	// FlushWait bounds the history phase's wait for InnoDB to flush the
@@ -133,6 +134,8 @@ func main() {
 	soldOutOnly := flag.String("soldout", "", "comma-separated versions (V6,V8): measure only the HTTP ceiling and their sold-out phases, print them, write no report")
 	flag.IntVar(&o.DoubleCheckRounds, "doublecheck-rounds", o.DoubleCheckRounds, "rounds of V10 against the best version in stock, alternately (0: none)")
 	flag.BoolVar(&o.DoubleCheckOnly, "doublecheck-only", false, "run only V10 against the best version and write doublecheck.md into -out")
+	flag.BoolVar(&o.DrainOnly, "drain", false, "measure only the consumer-batch ceiling and the best version's backlog with a per-user limit, drained idle and under load, print them, write no report")
+	flag.StringVar(&o.Pprof, "pprof", "", "serve the service's pprof on this loopback address (e.g. 127.0.0.1:6060) for profiling a run")
 	only := flag.String("versions", "", "comma-separated versions (e.g. V3,V6,V13): measure only the ceilings and their phases, print them, write no report")
 	scaleOnly := flag.String("scale", "", "comma-separated scale phases ("+strings.Join(scaleNames, ",")+"): run only those, for the best version, print them, write no report")
 	flag.StringVar(&o.ScaleVersion, "scale-version", "", "the version the scale phases load (default: the best, POST /order's)")
@@ -140,7 +143,6 @@ func main() {
 	flag.Int64Var(&o.Scale.Stock, "scale-stock", o.Scale.Stock, "units of each goods at the large end of the stock phase")
 	flag.Int64Var(&o.Scale.History, "scale-history", o.Scale.History, "orders in the history at the large end of the history phase")
 	rateOnly := flag.String("rate80", "", "comma-separated versions (V3,V6,V13): measure only their in-stock peak with wrk and their p99 at 80% of it, print them, write no report")
-	flag.StringVar(&o.Pprof, "pprof", "", "serve the service's /debug/pprof on this loopback address (e.g. 127.0.0.1:6060), to profile a phase")
 	render := flag.String("render", "", "rewrite the report from a results.json instead of measuring (after a change to the report's code)")
 	flag.Parse()
 	if *render != "" {
@@ -208,7 +210,7 @@ func main() {
 		}
 		return
 	}
-	if len(o.SoldOutOnly) > 0 {
+	if len(o.SoldOutOnly) > 0 || o.DrainOnly {
 		for _, p := range res.Phases {
 			if !p.ok() {
 				fmt.Fprintln(os.Stderr, "bench: FAILED:", p.Version, p.Phase)
@@ -467,6 +469,10 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		res.Phases, err = runSoldOutOnly(ctx, svc, servers, meter, o, co, o.SoldOutOnly, logf)
 		return res, err
 	}
+	if o.DrainOnly {
+		res.Phases, err = runDrainOnly(ctx, svc, servers, meter, o, co, res.Best, logf)
+		return res, err
+	}
 	if len(o.ScaleOnly) > 0 || len(o.RateOnly) > 0 {
 		res.Phases, res.AtRate = runRatesOnly(ctx, svc, servers, meter, o, o.RateOnly, logf)
 		sr := scaleRun{svc: svc, servers: servers, meter: meter, o: o, version: cmp.Or(o.ScaleVersion, res.Best), logf: logf}
@@ -492,14 +498,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	for _, v := range res.Versions {
 		versionPhases += 2
 		if v == res.Best {
-			versionPhases += 2
+			versionPhases += 3
 		}
 	}
 
 	for _, v := range res.Versions {
 		phases := []string{inStock, soldOut}
 		if v == res.Best {
-			phases = []string{inStock, backlog, backlogLimited, soldOut}
+			phases = []string{inStock, backlog, backlogLimited, backlogLoaded, soldOut}
 		}
 		for _, ph := range phases {
 			if ctx.Err() != nil {

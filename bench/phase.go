@@ -17,10 +17,13 @@ type phaseResult struct {
 	GoodsID int64     `json:"goods_id"`
 	Stock   int64     `json:"stock"` // the goods' stock at creation
 	Wrk     wrkResult `json:"wrk"`
-	After   stats     `json:"after"`
-	Drained bool      `json:"drained"`
-	Drain   drain     `json:"drain"`
-	Bound   bound     `json:"bound"`
+	// Load is the wrk that kept the service busy during the drain of the
+	// backlogLoaded phase: sold-out orders of a goods of its own.
+	Load    *wrkResult `json:"load,omitempty"`
+	After   stats      `json:"after"`
+	Drained bool       `json:"drained"`
+	Drain   drain      `json:"drain"`
+	Bound   bound      `json:"bound"`
 	// OtherCPU is the share of the machine's CPU that processes outside
 	// the benchmark took while wrk ran (see cpuMeter).
 	OtherCPU float64 `json:"other_cpu"`
@@ -83,7 +86,7 @@ func runPhaseWith(ctx context.Context, svc *service, servers *harness.Servers, m
 	}
 	every := 250 * time.Millisecond
 	limit := int64(0)
-	if phase == backlogLimited {
+	if limited(phase) {
 		limit = backlogLimit
 	}
 	if paused(phase) {
@@ -145,6 +148,14 @@ func runPhaseWith(ctx context.Context, svc *service, servers *harness.Servers, m
 	start, cpu := time.Now(), meter.snap()
 	p.Wrk, p.raw, err = load(ctx, p.GoodsID)
 	p.OtherCPU = cpu.otherShare(meter.snap())
+	var busy *background
+	if phase == backlogLoaded && err == nil {
+		// The load is on before the channel unpauses: the whole drain runs
+		// under it.
+		if busy, err = startLoad(ctx, svc, o, version); err == nil {
+			defer busy.wait() // on an early return
+		}
+	}
 	if paused(phase) {
 		if uerr := svc.pauseConsumer(o.Topic, o.Channel, false); err == nil {
 			err = uerr
@@ -179,11 +190,27 @@ func runPhaseWith(ctx context.Context, svc *service, servers *harness.Servers, m
 		prev = &st
 		time.Sleep(every)
 	}
+	drainedAt := time.Now()
+	if busy != nil {
+		w, err := busy.wait()
+		if err != nil {
+			p.Err = "the load during the drain: " + err.Error()
+			return p
+		}
+		p.Load = &w
+		if w.Created > 0 {
+			p.Failures = append(p.Failures, fmt.Sprintf("the load sold %d units of a goods with stock 0", w.Created))
+		}
+		if busy.ended.Before(drainedAt) {
+			p.Notes = append(p.Notes, fmt.Sprintf("the drain outlasted the load by %s", drainedAt.Sub(busy.ended).Round(10*time.Millisecond)))
+		}
+	}
 	p.Drain = drainFigures(samples, start, end)
 	if now, err := svc.topicMessages(o); err == nil {
 		p.Messages = messages{Stock: now.Stock - sent.Stock, Check: now.Check - sent.Check}
 	}
-	p.Failures, p.Notes = checkPhase(p, o.Conns)
+	failures, notes := checkPhase(p, o.Conns)
+	p.Failures, p.Notes = append(p.Failures, failures...), append(p.Notes, notes...)
 	if p.Drained {
 		snap, err := servers.Snapshot(ctx, p.GoodsID)
 		if err != nil {

@@ -267,7 +267,9 @@ func markdown(r *results) string {
 	w("phase: in stock, with the consumer's nsqd channel paused while wrk runs,\n")
 	w("so that the drain afterwards measures the consumer alone; and the same\n")
 	w("on goods with a per-user limit of %d, whose decrements also count each\n", backlogLimit)
-	w("buyer's units in the same transaction.")
+	w("buyer's units in the same transaction; and that once more, drained while\n")
+	w("a second wrk (the same settings) orders another goods, sold out, so that\n")
+	w("the service is busy for the whole drain.")
 	if o.Disturbed < 1 {
 		w(" A phase during\n")
 		w("which other processes took more than %.0f%% of the CPU runs once more and\n", 100*o.Disturbed)
@@ -374,6 +376,8 @@ func markdown(r *results) string {
 			phase = "consumer paused"
 		case backlogLimited:
 			phase = "consumer paused, per-user limit"
+		case backlogLoaded:
+			phase = "consumer paused, per-user limit, drained under load"
 		}
 		if p.Drained {
 			dt = p.Drain.Time.Round(10 * time.Millisecond).String()
@@ -608,6 +612,12 @@ func reading(r *results) string {
 		w("With a per-user limit of %d (each buyer's units counted in the same\n", backlogLimit)
 		w("transaction), a backlog of %s drained at %s/s in %s.\n", thousands(p.Drain.BacklogAtEnd), thousands(int64(p.Drain.Rate)),
 			p.Drain.Time.Round(100*time.Millisecond))
+	}
+	if p := get(r.Best, backlogLoaded); p != nil && p.Drain.Rate > 0 && p.Load != nil {
+		w("The same drained while wrk kept the service answering %s sold-out\n", thousands(int64(p.Load.RPS)))
+		w("orders/s: a backlog of %s at %s/s in %s, %.0f%% of the batched\n", thousands(p.Drain.BacklogAtEnd), thousands(int64(p.Drain.Rate)),
+			p.Drain.Time.Round(100*time.Millisecond), 100*p.Drain.Rate/max(ceil(ceilBatch), 1))
+		w("transaction's ceiling.\n")
 	}
 	return b.String()
 }

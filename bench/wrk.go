@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -140,6 +141,9 @@ type wrkRun struct {
 	Threads    int
 	Conns      int
 	Duration   time.Duration
+	// Stop, when closed, interrupts wrk before Duration: it reports what
+	// it did until then.
+	Stop <-chan struct{}
 }
 
 // run executes wrk and parses its report. wrk stops by itself after
@@ -158,7 +162,22 @@ func (w wrkRun) run(ctx context.Context) (wrkResult, string, error) {
 	if w.TemplateID != 0 {
 		cmd.Env = append(cmd.Env, "TEMPLATE_ID="+strconv.FormatInt(w.TemplateID, 10))
 	}
-	out, err := cmd.CombinedOutput()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err := cmd.Start()
+	if err == nil {
+		exited := make(chan struct{})
+		go func() {
+			select {
+			case <-w.Stop:
+				_ = cmd.Process.Signal(os.Interrupt)
+			case <-exited:
+			}
+		}()
+		err = cmd.Wait()
+		close(exited)
+	}
+	out := buf.Bytes()
 	if err != nil {
 		return wrkResult{}, string(out), fmt.Errorf("wrk %s: %w\n%s", w.Path, err, out)
 	}

@@ -95,18 +95,59 @@ func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) err
 	return p.publish(p.acceptTopic, body, first+1)
 }
 
-// DeferTimeout publishes m to the payment-timeout topic, to be delivered
-// after delay, at most payment.MaxDefer: a payment timeout that is further
-// away arrives early and is deferred again by its consumer.
-func (p *Publisher) DeferTimeout(ctx context.Context, m service.StockMessage, delay time.Duration) error {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return err
+// DeferTimeouts publishes each of ms to the payment-timeout topic, to be
+// delivered after its delay, at most payment.MaxDefer: a payment timeout
+// that is further away arrives early and is deferred again by its
+// consumer. Each goes to nsqd number OrderID modulo their count and, when
+// that fails, to each of the others in turn, as Publish does; the
+// publishes to one nsqd are sent together, without waiting for each
+// answer before the next (go-nsq matches answers to commands in order).
+func (p *Publisher) DeferTimeouts(ctx context.Context, ms []service.StockMessage, delays []time.Duration) []error {
+	errs := make([]error, len(ms))
+	bodies := make([][]byte, len(ms))
+	var left []int // indexes of ms still to publish
+	for i, m := range ms {
+		if bodies[i], errs[i] = json.Marshal(m); errs[i] == nil {
+			left = append(left, i)
+		}
 	}
-	delay = min(delay, payment.MaxDefer)
-	return p.each(m.OrderID, func(prod *nsq.Producer) error {
-		return p.observe("deferred_publish", func() error { return prod.DeferredPublish(p.timeoutTopic, delay, body) })
-	})
+	failed := make([][]error, len(ms))
+	n := int64(len(p.producers))
+	for try := range n {
+		if len(left) == 0 {
+			break
+		}
+		start := time.Now()
+		done := make(chan *nsq.ProducerTransaction, len(left))
+		sent := 0
+		var again []int
+		for _, i := range left {
+			prod := p.producers[((ms[i].OrderID%n+n)%n+try)%n]
+			if err := prod.DeferredPublishAsync(p.timeoutTopic, min(delays[i], payment.MaxDefer), bodies[i], done, i); err != nil {
+				failed[i], again = append(failed[i], err), append(again, i)
+				continue
+			}
+			sent++
+		}
+		var batchErr error
+		for range sent {
+			t := <-done
+			if i := t.Args[0].(int); t.Error != nil {
+				failed[i] = append(failed[i], t.Error)
+				again, batchErr = append(again, i), t.Error
+			}
+		}
+		if p.obs != nil {
+			p.obs.Observe("nsqd", "deferred_publish", time.Since(start), batchErr)
+		}
+		left = again
+	}
+	for i := range ms {
+		if len(failed[i]) == int(n) {
+			errs[i] = unavailable(errors.Join(failed[i]...))
+		}
+	}
+	return errs
 }
 
 // PublishRaw publishes body as it is to topic: a dead letter replayed.

@@ -14,6 +14,15 @@ import (
 // The ledger's tables: goods_stock_logs (one sale row, op 0, and at most
 // one return row, op 1, per order), the goods' stock and sale they move,
 // and user_purchases, the database's guard of per-user limits.
+//
+// The consumer's transactions lock in one order: the stock log, the
+// buyers' user_purchases rows, the goods row last. Every sale of a goods
+// waits for its row, so it is held only from its update to the commit;
+// and with one order, transactions of the same buyer cannot deadlock.
+// V1's single transaction (SellInTx) keeps the seed's order, the goods row
+// first: when one buyer's V1 order meets the consumer applying their order
+// of another version, InnoDB rolls one of the two back, and V1 answers 503
+// or the batch is applied message by message.
 
 const (
 	sqlDecrement    = "UPDATE goods SET stock = stock - ?, sale = sale + ? WHERE id = ? AND stock >= ?"
@@ -70,10 +79,10 @@ func (d *Database) ApplySale(ctx context.Context, m service.StockMessage) error 
 		if err := insertLog(ctx, tx, service.OpSale, m.GoodsID, m.OrderID, m.Number); err != nil {
 			return err
 		}
-		if err := decrement(ctx, tx, m.GoodsID, m.Number); err != nil {
+		if err := d.guardUserLimit(ctx, tx, m.GoodsID, m.UserID, m.Number); err != nil {
 			return err
 		}
-		return d.guardUserLimit(ctx, tx, m.GoodsID, m.UserID, m.Number)
+		return decrement(ctx, tx, m.GoodsID, m.Number)
 	})
 }
 
@@ -97,13 +106,16 @@ func (d *Database) ApplySales(ctx context.Context, ms []service.StockMessage) er
 			}
 			return classify(err)
 		}
+		if err := d.guardUserLimits(ctx, tx, ms); err != nil {
+			return err
+		}
 		// Rows are locked in goods id order, so concurrent batches cannot deadlock.
 		for _, id := range slices.Sorted(maps.Keys(perGoods)) {
 			if err := decrement(ctx, tx, id, perGoods[id]); err != nil {
 				return err
 			}
 		}
-		return d.guardUserLimits(ctx, tx, ms)
+		return nil
 	})
 }
 
@@ -112,8 +124,9 @@ func (d *Database) ApplySales(ctx context.Context, ms []service.StockMessage) er
 // missing) and one read checks that none went past the limit. When one
 // did, the batch fails with ErrLimitExceeded: its transaction rolls back
 // and each message is applied on its own, so that only that buyer's sale
-// is refused. The goods rows, locked in id order by the decrements before,
-// keep two batches of one goods from interleaving here.
+// is refused. The rows are locked in (goods, user) order, so batches cannot
+// deadlock on them, and held to the commit, so the read sees units no
+// other transaction can change meanwhile.
 func (d *Database) guardUserLimits(ctx context.Context, tx *sql.Tx, ms []service.StockMessage) error {
 	units := map[int64]map[int64]int64{} // goods -> user -> units of the batch
 	for _, m := range ms {
@@ -154,38 +167,12 @@ func (d *Database) guardUserLimits(ctx context.Context, tx *sql.Tx, ms []service
 
 // guardUserLimit is the database's guard of goods' per-user limit, inside
 // the transaction that applies a sale: user_purchases' key (goods_id,
-// user_id) and a conditional update keep one user's units within it.
+// user_id) and the check after the add keep one user's units within it.
+// One upsert, not an update and then an insert: an update finding no row
+// locks the gap where it would be, and two first purchases of one buyer
+// would each wait for the other's gap to insert.
 func (d *Database) guardUserLimit(ctx context.Context, tx *sql.Tx, goodsID, userID, n int64) error {
-	limit, err := d.userLimit(ctx, tx, goodsID)
-	if err != nil || limit == 0 {
-		return err
-	}
-	add := func() (bool, error) {
-		res, err := tx.ExecContext(ctx, "UPDATE user_purchases SET units = units + ? WHERE goods_id = ? AND user_id = ? AND units + ? <= ?",
-			n, goodsID, userID, n, limit)
-		if err != nil {
-			return false, classify(err)
-		}
-		rows, err := res.RowsAffected()
-		return rows == 1, classify(err)
-	}
-	if ok, err := add(); err != nil || ok {
-		return err
-	}
-	if n <= limit {
-		_, err := tx.ExecContext(ctx, "INSERT INTO user_purchases (goods_id, user_id, units) VALUES (?, ?, ?)", goodsID, userID, n)
-		if err == nil {
-			return nil
-		}
-		if !isDuplicate(err) {
-			return classify(err)
-		}
-		// Another transaction inserted the row meanwhile: count on it.
-		if ok, err := add(); err != nil || ok {
-			return err
-		}
-	}
-	return service.ErrLimitExceeded
+	return d.guardUserLimits(ctx, tx, []service.StockMessage{{GoodsID: goodsID, UserID: userID, Number: n}})
 }
 
 func (d *Database) ReturnSale(ctx context.Context, m service.StockMessage) error {
@@ -200,11 +187,11 @@ func (d *Database) ReturnSale(ctx context.Context, m service.StockMessage) error
 		if err := insertLog(ctx, tx, service.OpReturn, m.GoodsID, m.OrderID, m.Number); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, sqlIncrement, m.Number, m.Number, m.GoodsID); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE user_purchases SET units = units - ? WHERE goods_id = ? AND user_id = ? AND units >= ?",
+			m.Number, m.GoodsID, m.UserID, m.Number); err != nil {
 			return classify(err)
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE user_purchases SET units = units - ? WHERE goods_id = ? AND user_id = ? AND units >= ?",
-			m.Number, m.GoodsID, m.UserID, m.Number)
+		_, err := tx.ExecContext(ctx, sqlIncrement, m.Number, m.Number, m.GoodsID)
 		return classify(err)
 	})
 }

@@ -403,8 +403,12 @@ func newWorld() *world {
 		WriteBudget:  time.Minute,
 		V1Timeout:    testV1Timeout,
 		RebuildGrace: testGrace,
-		Applied:      func(_ context.Context, m service.StockMessage) { rec.Record("Applied", m) },
-		StockBack:    func(goodsID int64) { rec.Record("StockBack", goodsID) },
+		Applied: func(_ context.Context, ms ...service.StockMessage) {
+			for _, m := range ms {
+				rec.Record("Applied", m)
+			}
+		},
+		StockBack: func(goodsID int64) { rec.Record("StockBack", goodsID) },
 	}
 	return w
 }

@@ -161,9 +161,9 @@ type Options struct {
 	// RebuildGrace is how long a rebuild of lost Redis stock waits, so that
 	// every reservation taken before the loss has become an order or failed.
 	RebuildGrace time.Duration
-	// Applied runs once an order's sale is applied to MySQL: it starts the
-	// order's payment clock.
-	Applied func(ctx context.Context, m service.StockMessage)
+	// Applied runs once orders' sales are applied to MySQL, with a batch's
+	// orders at once: it starts their payment clocks.
+	Applied func(ctx context.Context, ms ...service.StockMessage)
 	// StockBack runs on this instance once stock is back in Redis: it
 	// clears the local sold-out flag.
 	StockBack func(goodsID int64)
@@ -230,7 +230,7 @@ type Stores struct {
 // New wires a ledger. Close it to stop the rebuilds it started.
 func New(st Stores, opts Options, log *slog.Logger) *Ledger {
 	if opts.Applied == nil {
-		opts.Applied = func(context.Context, service.StockMessage) {}
+		opts.Applied = func(context.Context, ...service.StockMessage) {}
 	}
 	if opts.StockBack == nil {
 		opts.StockBack = func(int64) {}

@@ -193,9 +193,7 @@ func (l *Ledger) applyBatch(ctx context.Context, ms []service.StockMessage, batc
 	if err := l.sales.ApplySales(ctx, msgs); err != nil {
 		return err
 	}
-	for _, m := range msgs {
-		l.opts.Applied(ctx, m)
-	}
+	l.opts.Applied(ctx, msgs...)
 	return nil
 }
 

@@ -14,9 +14,13 @@ import (
 // reached in several deferrals, each at most this long.
 const MaxDefer = 59 * time.Minute
 
-// TimeoutPublisher delivers a message to the payment-timeout consumer later.
+// TimeoutPublisher delivers messages to the payment-timeout consumer later.
 type TimeoutPublisher interface {
-	DeferTimeout(ctx context.Context, m service.StockMessage, delay time.Duration) error
+	// DeferTimeouts publishes each of ms, to be delivered after its delay
+	// (delays[i] for ms[i]), and says how each went. The consumer starts a
+	// batch's clocks at once: one after the other, each publish would wait
+	// for its own round trip.
+	DeferTimeouts(ctx context.Context, ms []service.StockMessage, delays []time.Duration) []error
 }
 
 // Clock starts orders' payment clocks: a deferred message that cancels an
@@ -31,13 +35,22 @@ type Clock struct {
 // NewClock makes a clock publishing through pub.
 func NewClock(pub TimeoutPublisher, log *slog.Logger) *Clock { return &Clock{pub: pub, log: log} }
 
-// Start schedules the timeout of the order m names.
-func (c *Clock) Start(ctx context.Context, m service.StockMessage) {
-	if m.Deadline == 0 {
+// Start schedules the timeouts of the orders ms name.
+func (c *Clock) Start(ctx context.Context, ms ...service.StockMessage) {
+	var due []service.StockMessage
+	var delays []time.Duration
+	for _, m := range ms {
+		if m.Deadline != 0 {
+			due = append(due, m)
+			delays = append(delays, max(time.Until(time.UnixMilli(m.Deadline)), 0))
+		}
+	}
+	if len(due) == 0 {
 		return
 	}
-	delay := time.Until(time.UnixMilli(m.Deadline))
-	if err := c.pub.DeferTimeout(ctx, m, max(delay, 0)); err != nil {
-		c.log.Warn("payment timeout not scheduled; the expiry sweep will cancel the order", "order_id", m.OrderID, "err", err)
+	for i, err := range c.pub.DeferTimeouts(ctx, due, delays) {
+		if err != nil {
+			c.log.Warn("payment timeout not scheduled; the expiry sweep will cancel the order", "order_id", due[i].OrderID, "err", err)
+		}
 	}
 }

@@ -56,3 +56,23 @@ func TestClockStartWhenDeferFails(t *testing.T) {
 		t.Errorf("%d deferrals, want 1", n)
 	}
 }
+
+// A batch's clocks start in one call, only for the orders with a deadline.
+func TestClockStartsABatchAtOnce(t *testing.T) {
+	t.Parallel()
+	rec := &fakes.Recorder{}
+	pub := &fakeTimeouts{Rec: rec, DeferTimeoutFn: func(context.Context, service.StockMessage, time.Duration) error { return nil }}
+	due := time.Now().Add(time.Hour).UnixMilli()
+	NewClock(pub, fakes.Log()).Start(ctx,
+		service.StockMessage{OrderID: 1, GoodsID: 3, Number: 1, Deadline: due},
+		service.StockMessage{OrderID: 2, GoodsID: 3, Number: 1},
+		service.StockMessage{OrderID: 3, GoodsID: 3, Number: 1, Deadline: due})
+	if calls := rec.Of("DeferTimeouts"); len(calls) != 1 || calls[0][0] != 2 {
+		t.Errorf("calls %v, want one of 2 messages", calls)
+	}
+	for i, d := range rec.Of("DeferTimeout") {
+		if id := d[0].(service.StockMessage).OrderID; id != []int64{1, 3}[i] {
+			t.Errorf("deferral %d is of order %d", i, id)
+		}
+	}
+}

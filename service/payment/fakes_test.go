@@ -108,12 +108,19 @@ type fakeTimeouts struct {
 
 var _ TimeoutPublisher = (*fakeTimeouts)(nil)
 
-func (f *fakeTimeouts) DeferTimeout(ctx context.Context, m service.StockMessage, delay time.Duration) error {
-	f.Rec.Record("DeferTimeout", m, delay)
+// DeferTimeouts records one "DeferTimeouts" call and one "DeferTimeout"
+// per message, and answers each with DeferTimeoutFn.
+func (f *fakeTimeouts) DeferTimeouts(ctx context.Context, ms []service.StockMessage, delays []time.Duration) []error {
+	f.Rec.Record("DeferTimeouts", len(ms))
 	if f.DeferTimeoutFn == nil {
 		fakes.Unexpected("DeferTimeout")
 	}
-	return f.DeferTimeoutFn(ctx, m, delay)
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		f.Rec.Record("DeferTimeout", m, delays[i])
+		errs[i] = f.DeferTimeoutFn(ctx, m, delays[i])
+	}
+	return errs
 }
 
 // The seed's layout: 16 tables on 2 hosts.

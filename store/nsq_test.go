@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nsqio/go-nsq"
+
+	"github.com/go-seckill/seckill/service"
+)
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// A batch's timeouts are all published, those routed to an nsqd that is
+// down on the next one; with every nsqd down, each says so.
+func TestDeferTimeouts(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := StartNSQD(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Exit()
+	const topic = "timeouts"
+	var ms []service.StockMessage
+	var delays []time.Duration
+	for id := range int64(50) {
+		ms = append(ms, service.StockMessage{OrderID: id + 1, GoodsID: 3, UserID: id, Number: 1})
+		delays = append(delays, 0)
+	}
+
+	// Half the orders route to the dead nsqd first (OrderID modulo 2).
+	p, err := NewPublisher([]string{deadAddr(t), n.TCPAddr()}, PublisherTopics{Timeout: topic}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	for i, err := range p.DeferTimeouts(context.Background(), ms, delays) {
+		if err != nil {
+			t.Errorf("order %d: %v", ms[i].OrderID, err)
+		}
+	}
+	got := map[int64]int{}
+	var mu sync.Mutex
+	c, err := nsq.NewConsumer(topic, "test", nsq.NewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetLogger(nil, nsq.LogLevelError)
+	c.AddHandler(nsq.HandlerFunc(func(m *nsq.Message) error {
+		var sm service.StockMessage
+		if err := json.Unmarshal(m.Body, &sm); err != nil {
+			return err
+		}
+		mu.Lock()
+		got[sm.OrderID]++
+		mu.Unlock()
+		return nil
+	}))
+	if err := c.ConnectToNSQD(n.TCPAddr()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		done := len(got) == len(ms)
+		mu.Unlock()
+		if done {
+			break
+		}
+	}
+	mu.Lock()
+	for _, m := range ms {
+		if got[m.OrderID] != 1 {
+			t.Errorf("order %d delivered %d times, want once", m.OrderID, got[m.OrderID])
+		}
+	}
+	mu.Unlock()
+
+	down, err := NewPublisher([]string{deadAddr(t), deadAddr(t)}, PublisherTopics{Timeout: topic}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Stop()
+	for i, err := range down.DeferTimeouts(context.Background(), ms[:3], delays[:3]) {
+		if !errors.Is(err, service.ErrUnavailable) {
+			t.Errorf("order %d with every nsqd down: %v, want unavailable", ms[i].OrderID, err)
+		}
+	}
+}
