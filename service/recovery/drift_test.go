@@ -292,4 +292,12 @@ func TestFullPassesReadEveryGoods(t *testing.T) {
 	if report, err := w.r.ReconcileAll(ctx); err != nil || len(report) != 1 || report[0].Unchanged || truths() != before+1 {
 		t.Errorf("ReconcileAll: %+v, %v: want goods 1 read", report, err)
 	}
+	// The cadence counts from the last full pass, whatever made it full.
+	for pass, wantRead := range []bool{false, false, true} {
+		before := truths()
+		w.pass(t, reading{5, true, 5})
+		if read := truths() > before; read != wantRead {
+			t.Errorf("pass %d after ReconcileAll: truth read %v, want %v", pass, read, wantRead)
+		}
+	}
 }

@@ -83,10 +83,13 @@ type Reconciler struct {
 	// others only those whose stock changed (1: every pass is full).
 	fullEvery int
 
-	mu     sync.Mutex
-	passes int                            // passes run, full or not
-	last   map[int64]Drift                // the drift each goods showed on the previous pass
-	buyers map[int64]map[int64]buyerDrift // per goods, the buyers that differed on the previous pass
+	mu sync.Mutex
+	// sinceFull counts the passes since the last full one, whatever made
+	// it full (the cadence, ReconcileAll); everFull: there was one.
+	sinceFull int
+	everFull  bool
+	last      map[int64]Drift                // the drift each goods showed on the previous pass
+	buyers    map[int64]map[int64]buyerDrift // per goods, the buyers that differed on the previous pass
 	// settled holds, per goods, what the last pass that found it in line
 	// read of its stock: a goods whose stocks still read so is skipped by
 	// a pass that is not full.
@@ -109,7 +112,8 @@ func NewReconciler(goods GoodsLister, ledger Ledger, log *slog.Logger) *Reconcil
 }
 
 // SetFullEvery makes one pass in n full (n < 1 counts as 1), the first
-// among them; the passes between skip every goods found in line by the
+// among them, counted from the last full one (ReconcileAll's too); the
+// passes between skip every goods found in line by the
 // last pass that read it whose Redis stock and database stock both read
 // as they did then. The truth, which reads the goods' recent orders on
 // every database, is what a pass costs per goods (about 10 ms with V7's
@@ -160,10 +164,12 @@ func (r *Reconciler) ReconcileAll(ctx context.Context) ([]Drift, error) {
 func (r *Reconciler) pass(ctx context.Context, full bool) ([]Drift, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	full = full || r.passes%r.fullEvery == 0
-	r.passes++
+	full = full || !r.everFull || r.sinceFull+1 >= r.fullEvery
 	if full {
+		r.sinceFull, r.everFull = 0, true
 		r.settled = map[int64]stocks{} // goods gone from the list leave
+	} else {
+		r.sinceFull++
 	}
 	gs, err := r.goods.ListGoods(ctx)
 	if err != nil {
