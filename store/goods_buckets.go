@@ -342,6 +342,11 @@ func SplitHeld(ctx context.Context, c redis.UniversalClient, prefix string, good
 	if err != nil || !ok {
 		return 0, err
 	}
+	return heldInSplit(ctx, c, prefix, goodsID, s)
+}
+
+// heldInSplit is SplitHeld of goods whose split s was read already.
+func heldInSplit(ctx context.Context, c redis.UniversalClient, prefix string, goodsID int64, s service.Split) (int64, error) {
 	// The allotments first: one completed between the two reads is then
 	// counted twice, never missed, and Redis reads high for a moment, which
 	// a repair would answer by selling less, never more.

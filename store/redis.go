@@ -355,12 +355,14 @@ func (r *Redis) Stocks(ctx context.Context, goodsIDs []int64) (map[int64]int64, 
 		if err != nil {
 			continue
 		}
-		if _, split := f[1].(string); split {
-			held, err := SplitHeld(ctx, r.c, r.prefix, goodsIDs[i])
-			if err != nil {
-				return nil, err
+		if tags, ok := f[1].(string); ok {
+			if split, ok := ParseSplit(tags); ok {
+				held, err := heldInSplit(ctx, r.c, r.prefix, goodsIDs[i], split)
+				if err != nil {
+					return nil, err
+				}
+				n += held
 			}
-			n += held
 		}
 		out[goodsIDs[i]] = n
 	}
