@@ -79,6 +79,64 @@ func TestPaymentAndTimeout(t *testing.T) {
 	}
 }
 
+// The orders of a batch share their payment-timeout messages: a backlog of
+// 120 orders applied in a few batches starts far fewer messages than
+// orders, and each message still cancels exactly its unpaid orders, once,
+// while the paid ones keep their units.
+func TestABatchsOrdersShareTheirTimeoutMessages(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	payWithin(e, "6s", "1h") // the deferred messages alone
+	in := e.Start(t)
+	const n = 120
+	g := in.CreateGoods(t, n+10)
+	e.PauseStockConsumer(t, true)
+	orders := make([]harness.OrderAnswer, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, a := in.Order(t, "V6", int64(1000+i), g.ID, 1)
+			if code != http.StatusCreated {
+				t.Errorf("order: %d", code)
+			}
+			orders[i] = a
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	e.PauseStockConsumer(t, false)
+	var ids []int64
+	paid := 0
+	for i, o := range orders {
+		ids = append(ids, o.ID)
+		if i%2 == 1 {
+			continue
+		}
+		if status, code := in.Pay(t, o.ID, o.UserID); status != http.StatusOK {
+			t.Fatalf("pay: %d %q", status, code)
+		}
+		paid++
+	}
+	settledWithCancels(t, e, g.ID, n+10, ids, paid, n-paid)
+	cfg := in.Config
+	var messages uint64
+	for _, d := range e.NSQDs {
+		st, err := harness.NSQDStats(d.HTTPAddr(), cfg.NSQ.TimeoutTopic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		messages += st.MessageCount
+	}
+	t.Logf("%d orders started %d payment-timeout messages", n, messages)
+	if messages == 0 || messages > n/4 {
+		t.Errorf("%d orders started %d payment-timeout messages; want a few, shared by each batch's orders", n, messages)
+	}
+}
+
 // Payments racing the timeout at the deadline: each order ends paid with
 // its stock sold, or cancelled with its stock returned once, never both.
 // The expiry sweep backs up the deferred messages here.

@@ -358,32 +358,86 @@ type timeoutHandler struct {
 	deferred
 }
 
+// HandleMessage cancels the unpaid orders of one payment-timeout message:
+// a group of clocks (a JSON array, payment.Clock's), or one order's (an
+// object: a dead letter replayed, or a message of an earlier release).
+// CancelUnpaid finishes what is left of an order at any step, so a message
+// that comes back whole (a store was down, or a sale was not applied yet)
+// settles again, at no harm, the orders it had settled.
 func (h *timeoutHandler) HandleMessage(m *nsq.Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
-	var sm service.StockMessage
-	if err := json.Unmarshal(m.Body, &sm); err != nil || sm.Deadline == 0 {
-		return h.dead.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("undecodable payment-timeout message: %v", err))
+	clocks, err := decodeClocks(m.Body)
+	if err != nil {
+		return h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, fmt.Sprintf("undecodable payment-timeout message: %v", err))
 	}
-	if waitUntil(m, time.UnixMilli(sm.Deadline)) {
+	if waitUntil(m, payment.LatestDeadline(clocks)) {
 		return nil
 	}
-	err := h.cancel.CancelUnpaid(ctx, sm)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, service.ErrNotYet):
-		// The order's sale is not applied yet (the outbox sweep sees to it):
+	var notYet bool
+	var failed []service.StockMessage
+	var failure error
+	for _, sm := range clocks {
+		err := h.cancel.CancelUnpaid(ctx, sm)
+		switch {
+		case err == nil:
+		case errors.Is(err, service.ErrNotYet):
+			notYet = true
+		case errors.Is(err, service.ErrInvalid):
+			h.giveUp(ctx, sm, m.Attempts, err)
+		default:
+			failed, failure = append(failed, sm), err
+		}
+	}
+	if len(failed) > 0 && m.Attempts < h.maxAttempts {
+		return failure // REQ with backoff: a store is down
+	}
+	for _, sm := range failed {
+		h.giveUp(ctx, sm, m.Attempts, failure)
+	}
+	if notYet {
+		// An order's sale is not applied yet (the outbox sweep sees to it):
 		// wait for it without slowing the channel's other messages down.
 		m.DisableAutoResponse()
 		m.RequeueWithoutBackoff(notYetDelay)
-		return nil
-	case errors.Is(err, service.ErrInvalid), m.Attempts >= h.maxAttempts:
-		// Dead letters keyed by order id mark a stock message settled; a
-		// timeout given up on must not, so its letter names no order (the
-		// body does). The expiry sweep still cancels the order.
-		return h.dead.DeadLetter(ctx, service.StockMessage{GoodsID: sm.GoodsID}, m.Body,
-			fmt.Sprintf("payment timeout of order %d gave up after %d attempts: %v", sm.OrderID, m.Attempts, err))
 	}
-	return err // REQ with backoff: a store is down
+	return nil
+}
+
+// giveUp hands one order's payment timeout to a person. Dead letters keyed
+// by order id mark a stock message settled; a timeout given up on must
+// not, so its letter names no order (its body, the order's own message,
+// does). The expiry sweep still cancels the order.
+func (h *timeoutHandler) giveUp(ctx context.Context, sm service.StockMessage, attempts uint16, err error) {
+	body, _ := json.Marshal(sm)
+	reason := fmt.Sprintf("payment timeout of order %d gave up after %d attempts: %v", sm.OrderID, attempts, err)
+	if err := h.dead.DeadLetter(ctx, service.StockMessage{GoodsID: sm.GoodsID}, body, reason); err != nil {
+		h.log.Error("payment timeout given up on and not kept as a dead letter; the expiry sweep will cancel the order", "order_id", sm.OrderID, "err", err)
+	}
+}
+
+// decodeClocks reads a payment-timeout message: an array of orders'
+// messages, or one order's, each with its deadline.
+func decodeClocks(body []byte) ([]service.StockMessage, error) {
+	var clocks []service.StockMessage
+	var err error
+	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
+		err = json.Unmarshal(b, &clocks)
+	} else {
+		var sm service.StockMessage
+		err = json.Unmarshal(body, &sm)
+		clocks = []service.StockMessage{sm}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(clocks) == 0 {
+		return nil, errors.New("no orders")
+	}
+	for _, sm := range clocks {
+		if sm.Deadline == 0 {
+			return nil, fmt.Errorf("order %d has no deadline", sm.OrderID)
+		}
+	}
+	return clocks, nil
 }

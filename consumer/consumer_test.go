@@ -91,10 +91,25 @@ func TestHandlerDecisions(t *testing.T) {
 	}
 }
 
-type canceller struct{ calls int }
+// canceller cancels every order it is asked to, but those outcome names an
+// error for, and keeps the dead letters it is given.
+type canceller struct {
+	calls   int
+	outcome map[int64]error
+	letters []letter
+}
 
-func (c *canceller) CancelUnpaid(context.Context, service.StockMessage) error { c.calls++; return nil }
-func (c *canceller) DeadLetter(context.Context, service.StockMessage, []byte, string) error {
+type letter struct {
+	order int64 // the order the letter is keyed by
+	body  string
+}
+
+func (c *canceller) CancelUnpaid(_ context.Context, m service.StockMessage) error {
+	c.calls++
+	return c.outcome[m.OrderID]
+}
+func (c *canceller) DeadLetter(_ context.Context, m service.StockMessage, body []byte, _ string) error {
+	c.letters = append(c.letters, letter{m.OrderID, string(body)})
 	return nil
 }
 
@@ -128,6 +143,76 @@ func TestEarlyTimeoutIsDeferredAgain(t *testing.T) {
 	past := fmt.Sprintf(`{"order_id":1,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, time.Now().Add(-time.Second).UnixMilli())
 	if err := h.HandleMessage(nsq.NewMessage(nsq.MessageID{}, []byte(past))); err != nil || c.calls != 1 {
 		t.Errorf("a due message: err %v, cancelled %d times", err, c.calls)
+	}
+}
+
+// A payment-timeout message of several orders waits for the latest of
+// their deadlines, then cancels each. An order that names nothing is given
+// up on alone; a store that is down brings the message back whole (with
+// backoff) until its last attempt, which gives up on the failed orders one
+// by one, each in a letter of its own that names no order; a sale not
+// applied yet brings it back whole after a pause, without backoff.
+func TestATimeoutMessageSettlesEachOfItsOrders(t *testing.T) {
+	due := time.Now().Add(-time.Second).UnixMilli()
+	clock := func(id int64) string {
+		return fmt.Sprintf(`{"order_id":%d,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, id, due)
+	}
+	body := "[" + clock(1) + "," + clock(2) + "," + clock(3) + "]"
+	down := errors.New("mysql: connection refused")
+	for _, c := range []struct {
+		name     string
+		outcome  map[int64]error
+		attempts uint16
+		want     error
+		req      int
+		backoff  bool
+		letters  []letter
+	}{
+		{name: "all cancelled", attempts: 1},
+		{name: "one names nothing", outcome: map[int64]error{2: service.ErrInvalid}, attempts: 1,
+			letters: []letter{{0, clock(2)}}},
+		{name: "a store is down", outcome: map[int64]error{2: down}, attempts: 1, want: down},
+		{name: "a store is down at the last attempt", outcome: map[int64]error{1: down, 3: down}, attempts: 5,
+			letters: []letter{{0, clock(1)}, {0, clock(3)}}},
+		{name: "a sale not applied yet", outcome: map[int64]error{3: service.ErrNotYet}, attempts: 1, req: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cn := &canceller{outcome: c.outcome}
+			h := &timeoutHandler{cancel: cn, deferred: deferred{dead: cn, maxAttempts: 5, timeout: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+			var r requeues
+			m := nsq.NewMessage(nsq.MessageID{}, []byte(body))
+			m.Attempts, m.Delegate = c.attempts, &r
+			if err := h.HandleMessage(m); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+				t.Errorf("answered %v, want %v", err, c.want)
+			}
+			if cn.calls != 3 {
+				t.Errorf("%d cancels, want one per order", cn.calls)
+			}
+			if r.req != c.req || (c.req > 0 && (r.backoff || r.delay != notYetDelay)) {
+				t.Errorf("requeued %d times (%v, backoff %v), want %d", r.req, r.delay, r.backoff, c.req)
+			}
+			if !slices.Equal(cn.letters, c.letters) {
+				t.Errorf("dead letters %v, want %v", cn.letters, c.letters)
+			}
+		})
+	}
+	// The message waits for its latest deadline, whichever order has it.
+	later := fmt.Sprintf(`{"order_id":4,"goods_id":2,"user_id":3,"number":1,"deadline_ms":%d}`, time.Now().Add(time.Minute).UnixMilli())
+	cn := &canceller{}
+	h := &timeoutHandler{cancel: cn, deferred: deferred{dead: cn, maxAttempts: 5, timeout: time.Second, log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	var r requeues
+	m := nsq.NewMessage(nsq.MessageID{}, []byte("["+clock(1)+","+later+"]"))
+	m.Delegate = &r
+	if err := h.HandleMessage(m); err != nil || cn.calls != 0 || r.req != 1 || r.delay < 55*time.Second {
+		t.Errorf("err %v, %d cancels, %d requeues of %v; want one requeue of ~1m and no cancel", err, cn.calls, r.req, r.delay)
+	}
+	// Bodies that name no order with a deadline are kept for a person.
+	for _, bad := range []string{"[]", "not json", `[{"order_id":1,"goods_id":2}]`, `{"order_id":1}`} {
+		cn := &canceller{}
+		h.cancel, h.dead = cn, cn
+		if err := h.HandleMessage(nsq.NewMessage(nsq.MessageID{}, []byte(bad))); err != nil || cn.calls != 0 || len(cn.letters) != 1 || cn.letters[0].body != bad {
+			t.Errorf("%s: err %v, %d cancels, letters %v; want it kept as it came", bad, err, cn.calls, cn.letters)
+		}
 	}
 }
 

@@ -35,8 +35,8 @@ func (p *published) Publish(_ context.Context, m service.StockMessage, _ int64) 
 	return nil
 }
 func (p *published) AnnounceStockBack(context.Context, int64) error { return nil }
-func (p *published) DeferTimeouts(_ context.Context, ms []service.StockMessage, _ []time.Duration) []error {
-	return make([]error, len(ms))
+func (p *published) DeferTimeouts(_ context.Context, groups [][]service.StockMessage, _ []time.Duration) []error {
+	return make([]error, len(groups))
 }
 
 // domain is the units on the test's own database and Redis prefix.

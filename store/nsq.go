@@ -95,23 +95,25 @@ func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) err
 	return p.publish(p.acceptTopic, body, first+1)
 }
 
-// DeferTimeouts publishes each of ms to the payment-timeout topic, to be
-// delivered after its delay, at most payment.MaxDefer: a payment timeout
-// that is further away arrives early and is deferred again by its
-// consumer. Each goes to nsqd number OrderID modulo their count and, when
-// that fails, to each of the others in turn, as Publish does; the
-// publishes to one nsqd are sent together, without waiting for each
-// answer before the next (go-nsq matches answers to commands in order).
-func (p *Publisher) DeferTimeouts(ctx context.Context, ms []service.StockMessage, delays []time.Duration) []error {
-	errs := make([]error, len(ms))
-	bodies := make([][]byte, len(ms))
-	var left []int // indexes of ms still to publish
-	for i, m := range ms {
-		if bodies[i], errs[i] = json.Marshal(m); errs[i] == nil {
+// DeferTimeouts publishes each group of payment clocks to the
+// payment-timeout topic as one message (a JSON array of the orders'
+// messages), to be delivered after its delay, at most payment.MaxDefer: a
+// payment timeout that is further away arrives early and is deferred again
+// by its consumer. Each goes to nsqd number (its first OrderID) modulo
+// their count and, when that fails, to each of the others in turn, as
+// Publish does; the publishes to one nsqd are sent together, without
+// waiting for each answer before the next (go-nsq matches answers to
+// commands in order).
+func (p *Publisher) DeferTimeouts(ctx context.Context, groups [][]service.StockMessage, delays []time.Duration) []error {
+	errs := make([]error, len(groups))
+	bodies := make([][]byte, len(groups))
+	var left []int // indexes of groups still to publish
+	for i, g := range groups {
+		if bodies[i], errs[i] = json.Marshal(g); errs[i] == nil && len(g) > 0 {
 			left = append(left, i)
 		}
 	}
-	failed := make([][]error, len(ms))
+	failed := make([][]error, len(groups))
 	n := int64(len(p.producers))
 	for try := range n {
 		if len(left) == 0 {
@@ -122,7 +124,7 @@ func (p *Publisher) DeferTimeouts(ctx context.Context, ms []service.StockMessage
 		sent := 0
 		var again []int
 		for _, i := range left {
-			prod := p.producers[((ms[i].OrderID%n+n)%n+try)%n]
+			prod := p.producers[((groups[i][0].OrderID%n+n)%n+try)%n]
 			if err := prod.DeferredPublishAsync(p.timeoutTopic, min(delays[i], payment.MaxDefer), bodies[i], done, i); err != nil {
 				failed[i], again = append(failed[i], err), append(again, i)
 				continue
@@ -142,7 +144,7 @@ func (p *Publisher) DeferTimeouts(ctx context.Context, ms []service.StockMessage
 		}
 		left = again
 	}
-	for i := range ms {
+	for i := range groups {
 		if len(failed[i]) == int(n) {
 			errs[i] = unavailable(errors.Join(failed[i]...))
 		}

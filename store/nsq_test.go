@@ -28,8 +28,9 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-// A batch's timeouts are all published, those routed to an nsqd that is
-// down on the next one; with every nsqd down, each says so.
+// A batch's timeout messages are all published, each once with all its
+// orders, those routed to an nsqd that is down on the next one; with every
+// nsqd down, each says so.
 func TestDeferTimeouts(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := StartNSQD(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", log)
@@ -38,22 +39,28 @@ func TestDeferTimeouts(t *testing.T) {
 	}
 	defer n.Exit()
 	const topic = "timeouts"
-	var ms []service.StockMessage
+	// 50 messages of 1 to 3 orders each.
+	var groups [][]service.StockMessage
 	var delays []time.Duration
+	var ms []service.StockMessage
 	for id := range int64(50) {
-		ms = append(ms, service.StockMessage{OrderID: id + 1, GoodsID: 3, UserID: id, Number: 1})
+		var g []service.StockMessage
+		for k := range id%3 + 1 {
+			g = append(g, service.StockMessage{OrderID: 1000*k + id + 1, GoodsID: 3, UserID: id, Number: 1, Deadline: 1})
+		}
+		groups, ms = append(groups, g), append(ms, g...)
 		delays = append(delays, 0)
 	}
 
-	// Half the orders route to the dead nsqd first (OrderID modulo 2).
+	// Half the messages route to the dead nsqd first (first OrderID modulo 2).
 	p, err := NewPublisher([]string{deadAddr(t), n.TCPAddr()}, PublisherTopics{Timeout: topic}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop()
-	for i, err := range p.DeferTimeouts(context.Background(), ms, delays) {
+	for i, err := range p.DeferTimeouts(context.Background(), groups, delays) {
 		if err != nil {
-			t.Errorf("order %d: %v", ms[i].OrderID, err)
+			t.Errorf("message of order %d: %v", groups[i][0].OrderID, err)
 		}
 	}
 	got := map[int64]int{}
@@ -64,12 +71,14 @@ func TestDeferTimeouts(t *testing.T) {
 	}
 	c.SetLogger(nil, nsq.LogLevelError)
 	c.AddHandler(nsq.HandlerFunc(func(m *nsq.Message) error {
-		var sm service.StockMessage
-		if err := json.Unmarshal(m.Body, &sm); err != nil {
+		var clocks []service.StockMessage
+		if err := json.Unmarshal(m.Body, &clocks); err != nil {
 			return err
 		}
 		mu.Lock()
-		got[sm.OrderID]++
+		for _, sm := range clocks {
+			got[sm.OrderID]++
+		}
 		mu.Unlock()
 		return nil
 	}))
@@ -98,9 +107,9 @@ func TestDeferTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer down.Stop()
-	for i, err := range down.DeferTimeouts(context.Background(), ms[:3], delays[:3]) {
+	for i, err := range down.DeferTimeouts(context.Background(), groups[:3], delays[:3]) {
 		if !errors.Is(err, service.ErrUnavailable) {
-			t.Errorf("order %d with every nsqd down: %v, want unavailable", ms[i].OrderID, err)
+			t.Errorf("message of order %d with every nsqd down: %v, want unavailable", groups[i][0].OrderID, err)
 		}
 	}
 }

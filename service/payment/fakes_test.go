@@ -102,23 +102,27 @@ func (f *fakeLedger) ReturnOrder(ctx context.Context, m service.StockMessage) er
 
 // fakeTimeouts is a TimeoutPublisher whose method is a func field.
 type fakeTimeouts struct {
-	DeferTimeoutFn func(ctx context.Context, m service.StockMessage, delay time.Duration) error
+	DeferTimeoutFn func(ctx context.Context, clocks []service.StockMessage, delay time.Duration) error
 	Rec            *fakes.Recorder
 }
 
 var _ TimeoutPublisher = (*fakeTimeouts)(nil)
 
-// DeferTimeouts records one "DeferTimeouts" call and one "DeferTimeout"
-// per message, and answers each with DeferTimeoutFn.
-func (f *fakeTimeouts) DeferTimeouts(ctx context.Context, ms []service.StockMessage, delays []time.Duration) []error {
-	f.Rec.Record("DeferTimeouts", len(ms))
+// DeferTimeouts records one "DeferTimeouts" call (with its groups' sizes)
+// and one "DeferTimeout" per group, and answers each with DeferTimeoutFn.
+func (f *fakeTimeouts) DeferTimeouts(ctx context.Context, groups [][]service.StockMessage, delays []time.Duration) []error {
+	sizes := make([]int, len(groups))
+	for i, g := range groups {
+		sizes[i] = len(g)
+	}
+	f.Rec.Record("DeferTimeouts", sizes)
 	if f.DeferTimeoutFn == nil {
 		fakes.Unexpected("DeferTimeout")
 	}
-	errs := make([]error, len(ms))
-	for i, m := range ms {
-		f.Rec.Record("DeferTimeout", m, delays[i])
-		errs[i] = f.DeferTimeoutFn(ctx, m, delays[i])
+	errs := make([]error, len(groups))
+	for i, g := range groups {
+		f.Rec.Record("DeferTimeout", g, delays[i])
+		errs[i] = f.DeferTimeoutFn(ctx, g, delays[i])
 	}
 	return errs
 }
