@@ -58,6 +58,21 @@ func acceptEach(t *testing.T, in *harness.Instance, n, goods, number int64) []st
 	return tokens
 }
 
+// awaitEach polls each token until it ends and returns their orders' ids;
+// a token that does not end as an order fails the test.
+func awaitEach(t *testing.T, in *harness.Instance, tokens []string) []int64 {
+	t.Helper()
+	var ids []int64
+	for _, tok := range tokens {
+		code, o := in.Await(t, tok)
+		if code != http.StatusCreated {
+			t.Fatalf("await %s: %d %+v", tok, code, o)
+		}
+		ids = append(ids, o.ID)
+	}
+	return ids
+}
+
 // Async accept and poll (V13), as a shopper sees it: 202 with a token,
 // Location and Retry-After at once; polls that end with the order, which
 // can be paid; the same Idempotency-Key gets the same token and one order;
@@ -173,15 +188,51 @@ func TestAcceptedRequestsWaitingForTheWritersAreNotRepaired(t *testing.T) {
 		t.Errorf("a buyer past the limit with units still pending: %d %s", code, errCode)
 	}
 	e.PauseWriters(t, false)
-	var ids []int64
-	for _, tok := range tokens {
-		code, o := in.Await(t, tok)
-		if code != http.StatusCreated {
-			t.Fatalf("await %s: %d %+v", tok, code, o)
-		}
-		ids = append(ids, o.ID)
-	}
+	ids := awaitEach(t, in, tokens)
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 10, Accepted: ids})
+}
+
+// The writers apply the sales of the orders they write themselves, in the
+// same batch: a stampede of accepts ends with every sale applied once and
+// nothing sent over the stock topic.
+func TestTheWritersApplyTheSalesOfTheOrdersTheyWrite(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 40)
+	var mu sync.Mutex
+	var tokens []string
+	var wg sync.WaitGroup
+	for u := int64(1); u <= 60; u++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, acc, errCode, _ := accept(t, in, u, g.ID, 1, "")
+			switch {
+			case code == http.StatusAccepted:
+				mu.Lock()
+				tokens = append(tokens, acc.Token)
+				mu.Unlock()
+			case code != http.StatusConflict || errCode != "sold_out":
+				t.Errorf("accept %d: %d %s", u, code, errCode)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(tokens) != 40 {
+		t.Fatalf("%d of 60 buyers accepted on 40 units, want 40", len(tokens))
+	}
+	ids := awaitEach(t, in, tokens)
+	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 40, Accepted: ids})
+	for _, d := range e.NSQDs {
+		st, err := harness.NSQDStats(d.HTTPAddr(), in.Config.NSQ.Topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.MessageCount != 0 {
+			t.Errorf("nsqd %s carried %d stock messages; want none, every sale applied by its writer", d.HTTPAddr(), st.MessageCount)
+		}
+	}
 }
 
 // A request whose message nsqd lost is still written: the sweep writes it
@@ -201,14 +252,7 @@ func TestAcceptedRequestsWhoseMessagesAreLostAreWritten(t *testing.T) {
 	if code := in.Call(t, "GET", "/seckill/"+tokens[0], nil, &acc); code != http.StatusOK || acc.Status != service.AcceptPending {
 		t.Errorf("poll after the loss: %d %+v, want pending", code, acc)
 	}
-	var ids []int64
-	for _, tok := range tokens {
-		code, o := in.Await(t, tok)
-		if code != http.StatusCreated {
-			t.Fatalf("await %s: %d %+v", tok, code, o)
-		}
-		ids = append(ids, o.ID)
-	}
+	ids := awaitEach(t, in, tokens)
 	e.PauseWriters(t, false)
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: 20, Accepted: ids})
 }

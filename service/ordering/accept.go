@@ -27,6 +27,9 @@ type AcceptLedger interface {
 	FailAccepted(ctx context.Context, t service.Token, n int64, reason string) error
 	AcceptedRecords(ctx context.Context, goodsID int64, each func([]service.Accepted) error) error
 	AcceptedUnits(ctx context.Context, goodsIDs []int64) (map[int64]int64, error)
+	// ApplySales applies orders' decrements to MySQL, each exactly once,
+	// as the stock consumer does, and says how each went.
+	ApplySales(ctx context.Context, ms []service.StockMessage) []error
 }
 
 // AcceptPublisher sends accepted requests to the writers.
@@ -253,11 +256,45 @@ func (p *Placer) WriteAccepted(ctx context.Context, version string, as []service
 		tables[at] = append(tables[at], acceptedOrder{i: i, token: t, a: a, order: o})
 	}
 	var written []acceptedOrder
+	var sales []service.StockMessage
+	route := int64(-1)
 	for at, batch := range tables {
-		written = append(written, p.writeAcceptedBatch(ctx, at, batch, errs)...)
+		w, ms := p.writeAcceptedBatch(ctx, at, batch, errs)
+		written, sales = append(written, w...), append(sales, ms...)
+		if len(ms) > 0 && route < 0 {
+			route = batch[0].a.Route
+		}
 	}
+	p.applyWritten(ctx, sales, route)
 	p.settleWritten(ctx, written, errs)
 	return errs
+}
+
+// applyWritten applies the sales of the orders the writer has just written
+// to MySQL itself, in one batch, as the stock consumer would: the writer
+// runs behind the buyer already, so sending each order over nsqd to be
+// applied by another batch would only add a publish, a delivery and an
+// acknowledgement per order. Those it could not apply go the usual way,
+// as stock messages, so the consumer retries, refuses or gives up on each
+// as it does any; when that publish fails too, the outbox sweep finds them
+// (an order without its stock log). Each sale is applied once whichever
+// path it takes: the stock log is unique per order.
+func (p *Placer) applyWritten(ctx context.Context, ms []service.StockMessage, route int64) {
+	if len(ms) == 0 {
+		return
+	}
+	var left []service.StockMessage
+	for i, err := range p.accepts.ledger.ApplySales(ctx, ms) {
+		if err != nil {
+			left = append(left, ms[i])
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	if err := p.accepts.stock.PublishBatch(ctx, left, route); err != nil {
+		p.log.Warn("sales of accepted orders neither applied nor sent; the outbox sweep will send them", "orders", len(left), "err", err)
+	}
 }
 
 // prepareAccepted says whether the request still waits for its order:
@@ -309,31 +346,26 @@ func (p *Placer) acceptedOrder(ctx context.Context, v service.Version, t service
 }
 
 // writeAcceptedBatch writes one table's orders in one INSERT (each alone
-// when the batch is refused) and sends the stock messages of those it
-// wrote in one publish. It returns the requests whose orders are written
-// (by it, or by an earlier delivery or the sweep), for settling; the
-// others' outcomes are in errs.
-func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, batch []acceptedOrder, errs []error) (written []acceptedOrder) {
+// when the batch is refused). It returns the requests whose orders are
+// written (by it, or by an earlier delivery or the sweep), for settling,
+// and the sales of the orders it wrote, to apply; the others' outcomes are
+// in errs.
+func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, batch []acceptedOrder, errs []error) (written []acceptedOrder, sales []service.StockMessage) {
 	orders := make([]service.Order, len(batch))
 	for j, b := range batch {
 		orders[j] = b.order
 	}
 	// Not sent or unknown: each is tried again, under its key.
 	outcome := insertBatch(ctx, p.accepts.batch, p.orders, at, orders)
-	var ms []service.StockMessage
-	route := int64(-1)
 	for j, b := range batch {
 		err := outcome[j]
 		switch {
 		case err == nil:
-			ms = append(ms, service.MessageOf(b.order, at))
-			if route < 0 {
-				route = b.a.Route
-			}
+			sales = append(sales, service.MessageOf(b.order, at))
 			written = append(written, b)
 		case errors.Is(err, service.ErrKeyHeld):
-			// Written by an earlier delivery or the sweep, whose stock
-			// message went, or the outbox sweep sends.
+			// Written by an earlier delivery or the sweep, whose sale was
+			// applied or sent, or the outbox sweep sends it.
 			written = append(written, b)
 		case errors.Is(err, service.ErrUnavailable):
 			errs[b.i] = err
@@ -343,12 +375,7 @@ func (p *Placer) writeAcceptedBatch(ctx context.Context, at service.OrderTable, 
 			errs[b.i] = p.accepts.ledger.FailAccepted(ctx, b.token, b.a.Number, "refused")
 		}
 	}
-	if len(ms) > 0 {
-		if err := p.accepts.stock.PublishBatch(ctx, ms, route); err != nil {
-			p.log.Warn("stock messages of accepted orders not sent; the outbox sweep will", "orders", len(ms), "err", err)
-		}
-	}
-	return written
+	return written, sales
 }
 
 // settleWritten takes the records of the requests whose orders are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,20 @@ type memAccepts struct {
 	outcome  map[string]string // "ordered" or a failure's reason
 	reserve  error             // what reserving again answers
 	accepted []string          // ids reserved again
+	applied  []int64           // the users whose orders' sales were applied
+	applyErr map[int64]error   // what applying a user's order's sale answers
+}
+
+func (m *memAccepts) ApplySales(_ context.Context, ms []service.StockMessage) []error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	errs := make([]error, len(ms))
+	for i, sm := range ms {
+		if errs[i] = m.applyErr[sm.UserID]; errs[i] == nil {
+			m.applied = append(m.applied, sm.UserID)
+		}
+	}
+	return errs
 }
 
 func newMemAccepts() *memAccepts {
@@ -132,6 +147,7 @@ func TestTheWriterSettlesEachAcceptedRequestOnItsOwn(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	acc := newMemAccepts()
+	acc.applyErr = map[int64]error{5: fmt.Errorf("%w: connection reset", service.ErrUnavailable)}
 	store := &keyedStore{byUser: map[int64]error{
 		2: service.ErrKeyHeld,
 		3: fmt.Errorf("%w: bad row", service.ErrInvalid),
@@ -176,12 +192,18 @@ func TestTheWriterSettlesEachAcceptedRequestOnItsOwn(t *testing.T) {
 	if _, ok := acc.pending["104"]; !ok {
 		t.Error("the request the database could not take left Redis: its retry must find it pending")
 	}
-	published := 0
-	for _, p := range store.published {
-		published += len(p)
+	// The writer applies the sales of the orders it wrote itself; the one
+	// it could not apply goes to the stock consumer as a stock message.
+	slices.Sort(acc.applied)
+	if !slices.Equal(acc.applied, []int64{1}) {
+		t.Errorf("sales applied by the writer: users %v, want 1 (5's failed)", acc.applied)
 	}
-	if published != 2 {
-		t.Errorf("%d stock messages published, want 2 (the orders written now)", published)
+	var published []int64
+	for _, p := range store.published {
+		published = append(published, p...)
+	}
+	if len(published) != 1 {
+		t.Errorf("stock messages published: %v, want the one order whose sale the writer could not apply", published)
 	}
 }
 
