@@ -12,8 +12,9 @@ import (
 )
 
 // The constant-rate phase: a version held, in stock, at a share of the
-// peak wrk measured for it in the same run, by an open-model load (see
-// goLoad), for the p99 a buyer sees when the service is busy but not
+// peak wrk measured for it in the same run, by a load held at a constant
+// rate with its latencies counted from when each request was due (see
+// rateLoad), for the p99 a buyer sees when the service is busy but not
 // saturated. wrk cannot hold a rate: its percentiles are those of a
 // saturated service.
 const (
@@ -72,7 +73,7 @@ func runAtRate(ctx context.Context, svc *service, servers *harness.Servers, mete
 		return r
 	}
 	r.Phase = runPhaseWith(ctx, svc, servers, meter, o, version, atRate, o.DrainTimeout, func(ctx context.Context, goodsID int64) (wrkResult, string, error) {
-		f, err := goLoad{URL: svc.Base, Path: "/order" + version, Goods: []int64{goodsID}, Rate: r.Target, Conns: o.Conns, Duration: o.Duration}.run(ctx)
+		f, err := rateLoad{URL: svc.Base, Path: "/order" + version, GoodsID: goodsID, Rate: r.Target, Conns: o.Conns, Duration: o.Duration}.run(ctx)
 		r.Sent = f.Sent
 		return f.wrkResult, "", err
 	})
@@ -122,15 +123,14 @@ func rateMarkdown(rates []rateResult, o options) string {
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	w("\n## p99 at %.0f%% of the peak\n\n", 100*rateShare)
 	w("Each version in stock at a constant %.0f%% of the req/s wrk measured for it\n", 100*rateShare)
-	w("in this run (its in-stock row above), for %s on a fresh goods, sent by\n", o.Duration)
-	w("[vegeta](https://github.com/tsenart/vegeta) as a library (`bench/goload.go`):\n")
-	w("an open model, each request leaving on schedule whether or not the earlier\n")
-	w("ones were answered, so a slow answer does not hold back the requests behind\n")
-	w("it and hide its own delay, as it does in wrk's closed loop of %d connections.\n", o.Conns)
+	w("in this run (its in-stock row above), for %s on a fresh goods, over %d\n", o.Duration, o.Conns)
+	w("connections, each sending on its own schedule, as wrk2 does (`bench/rateload.go`).\n")
+	w("A request's latency counts from when its schedule said it should leave, so an\n")
+	w("answer that comes late counts its own delay and the wait of the requests behind\n")
+	w("it, which wrk's closed loop hides (coordinated omission).\n")
 	w("The goal is a p99 of at most %s. Drained and checked as every phase.\n", fmtDur(rateGoal))
-	w("vegeta costs more CPU per request than wrk, on the same cores: where\n")
-	w("`sent` falls short of `asked`, the load could not go faster and the row\n")
-	w("is that of a saturated machine, not of %.0f%% of the peak.\n\n", 100*rateShare)
+	w("Where `sent` falls short of `asked`, the service could not keep the rate up:\n")
+	w("the row is that of a saturated machine, not of %.0f%% of the peak.\n\n", 100*rateShare)
 	w("| version | peak (wrk) | asked | sent | answered/s | p50 | p99 | goal ≤ %s | other CPU | invariants |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---|\n", fmtDur(rateGoal))
 	for _, r := range rates {
 		p := r.Phase
