@@ -384,7 +384,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		// interval would hold theirs up (one pass at a time): over 10,000
 		// goods a pass outlasts the interval, so one would always be
 		// running. The scheduled passes stay.
-		"SECKILL_HTTP_WRITE_TIMEOUT": "5m",
+		"SECKILL_HTTP_WRITE_TIMEOUT": adminPassTimeout.String(),
 		"SECKILL_RECONCILE_INTERVAL": "0s",
 	}
 	if o.Pprof != "" {
