@@ -381,9 +381,8 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 		"SECKILL_LIMITS_TRUSTED_PROXIES": "127.0.0.1,::1",
 		// The scale phases time POST /admin/reconcile over thousands of
 		// goods: longer than the default answer's 15 s. A pass on the
-		// interval would hold theirs up (one pass at a time): over 10,000
-		// goods a pass outlasts the interval, so one would always be
-		// running. The scheduled passes stay.
+		// interval would hold theirs up (one pass at a time), and share
+		// the machine with their loads. The scheduled passes stay.
 		"SECKILL_HTTP_WRITE_TIMEOUT": adminPassTimeout.String(),
 		"SECKILL_RECONCILE_INTERVAL": "0s",
 	}
