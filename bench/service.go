@@ -26,6 +26,12 @@ import (
 	"github.com/go-seckill/seckill/store"
 )
 
+// adminPassTimeout bounds a reconciliation pass the bench asks for (POST
+// /admin/reconcile): the scale phases time one over thousands of goods,
+// which outlasts any order's answer. The service may take that long to
+// answer (http.write_timeout) and the bench waits as long.
+const adminPassTimeout = 30 * time.Minute
+
 // service is one seckill process the harness built and started, and a
 // client of its HTTP API.
 type service struct {

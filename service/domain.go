@@ -252,6 +252,18 @@ type RestoredStock struct {
 	Split *Split
 }
 
+// TruthReading is goods' truth, what the database says it may still sell,
+// with the movements of stock coming in that the truth holds and Redis
+// does not yet (admin op ids, returned order ids); Exact is false when a
+// movement was recorded while the truth was read, so that whether the
+// truth holds it is unknown.
+type TruthReading struct {
+	Truth   int64
+	Ops     []string
+	Returns []int64
+	Exact   bool
+}
+
 // BuyerUnits is one buyer's units of goods with a per-user limit, as the
 // cache counts them and as the database's live orders hold them.
 type BuyerUnits struct {

@@ -381,8 +381,8 @@ type lateMovement struct {
 	after func()
 }
 
-func (l *lateMovement) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	n, err := l.Database.Truth(ctx, goodsID)
+func (l *lateMovement) TruthOfEach(ctx context.Context, goodsIDs []int64) ([]int64, error) {
+	n, err := l.Database.TruthOfEach(ctx, goodsIDs)
 	if l.after != nil {
 		l.after()
 		l.after = nil

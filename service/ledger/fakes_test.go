@@ -265,12 +265,21 @@ func (f *fakeStock) MarkCached(ctx context.Context, goodsID int64, ops []string,
 	return f.MarkCachedFn(ctx, goodsID, ops, returns)
 }
 
-func (f *fakeStock) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	f.Rec.Record("Stock.Truth", goodsID)
-	if f.TruthFn == nil {
-		fakes.Unexpected("Stock.Truth")
+// TruthOfEach reads each goods' truth through TruthFn, recorded as
+// Stock.Truth of that goods.
+func (f *fakeStock) TruthOfEach(ctx context.Context, goodsIDs []int64) ([]int64, error) {
+	truths := make([]int64, len(goodsIDs))
+	for i, id := range goodsIDs {
+		f.Rec.Record("Stock.Truth", id)
+		if f.TruthFn == nil {
+			fakes.Unexpected("Stock.Truth")
+		}
+		var err error
+		if truths[i], err = f.TruthFn(ctx, id); err != nil {
+			return nil, err
+		}
 	}
-	return f.TruthFn(ctx, goodsID)
+	return truths, nil
 }
 
 func (f *fakeStock) UserUnits(ctx context.Context, goodsID int64, each func(userID, units int64) error) error {

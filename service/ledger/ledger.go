@@ -118,9 +118,10 @@ type Records interface {
 type Truths interface {
 	Goods(ctx context.Context, id int64) (service.Goods, error)
 	ListGoods(ctx context.Context) ([]service.Goods, error)
-	// Truth is what goods may still sell according to the database: its
-	// stock less the units of its orders whose sale is not applied yet.
-	Truth(ctx context.Context, goodsID int64) (int64, error)
+	// TruthOfEach is, for each goods in turn, what it may still sell
+	// according to the database: its stock less the units of its orders
+	// whose sale is not applied yet.
+	TruthOfEach(ctx context.Context, goodsIDs []int64) ([]int64, error)
 	// UserUnits streams each user's units of goods over live (unpaid or
 	// paid) orders to each; a user may come more than once, and the units
 	// add up.

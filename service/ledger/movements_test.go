@@ -156,9 +156,13 @@ func (s *movStock) PendingMovements(context.Context, int64) ([]string, []int64, 
 	return p.ops, p.returns, nil
 }
 
-func (s *movStock) Truth(context.Context, int64) (int64, error) {
-	s.log.add("stock.Truth")
-	return s.truth, nil
+func (s *movStock) TruthOfEach(_ context.Context, goodsIDs []int64) ([]int64, error) {
+	truths := make([]int64, len(goodsIDs))
+	for i := range truths {
+		s.log.add("stock.Truth")
+		truths[i] = s.truth
+	}
+	return truths, nil
 }
 
 func (s *movStock) Goods(_ context.Context, id int64) (service.Goods, error) {

@@ -11,16 +11,20 @@ import (
 
 // Truth is what goods may still sell according to the database.
 func (l *Repairs) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	return l.truths.Truth(ctx, goodsID)
+	truths, err := l.truths.TruthOfEach(ctx, []int64{goodsID})
+	if err != nil {
+		return 0, err
+	}
+	return truths[0], nil
 }
 
-// TruthAndPending reads goods' truth and the pending movements it holds:
-// those whose record says Redis does not hold them yet, which a repair or
-// rebuild of Redis from the truth must mark, so that their own steps add
-// nothing afterwards. exact is false when a movement was recorded while
-// the truth was read (see truthAndPending).
-func (l *Repairs) TruthAndPending(ctx context.Context, goodsID int64) (truth int64, ops []string, returns []int64, exact bool, err error) {
-	return l.truthAndPending(ctx, goodsID, 1)
+// TruthsAndPending reads each goods' truth and the pending movements it
+// holds: those whose record says Redis does not hold them yet, which a
+// repair or rebuild of Redis from the truth must mark, so that their own
+// steps add nothing afterwards. A reading is not Exact when a movement was
+// recorded while the truth was read (see truthsAndPending).
+func (l *Repairs) TruthsAndPending(ctx context.Context, goodsIDs []int64) ([]service.TruthReading, error) {
+	return l.truthsAndPending(ctx, goodsIDs, 1)
 }
 
 // Repair adds delta to goods' Redis stock only if Redis still holds
@@ -193,15 +197,16 @@ func (l *core) restore(ctx context.Context, goodsID int64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var exact bool
-	if st.Stock, st.PendingOps, st.PendingReturns, exact, err = l.truthAndPending(ctx, goodsID, rebuildAttempts); err != nil {
+	readings, err := l.truthsAndPending(ctx, []int64{goodsID}, rebuildAttempts)
+	if err != nil {
 		return false, err
 	}
+	st.Stock, st.PendingOps, st.PendingReturns = readings[0].Truth, readings[0].Ops, readings[0].Returns
 	// A split goods' hash holds what its buckets do not, and names them
 	// again; never below zero (buckets above the truth are the
 	// reconciliation's to see).
 	st.Stock, st.Split = max(st.Stock-inBuckets, 0), split
-	if !exact {
+	if !readings[0].Exact {
 		l.log.Warn("movements of stock kept coming while the truth was read; the rebuild marks them all, and the reconciliation adds back any the truth missed", "goods_id", goodsID)
 	}
 	if g.PerUserLimit > 0 {
@@ -222,35 +227,57 @@ func (l *core) restore(ctx context.Context, goodsID int64) (bool, error) {
 // movements keep coming meanwhile.
 const rebuildAttempts = 3
 
-// truthAndPending reads goods' truth and the pending movements it holds:
-// those whose record says Redis does not hold them yet, which a cache
-// loaded with the truth must mark so that their own steps add nothing.
-// The pending movements are read before and after the truth. One pending
-// in both was recorded before the truth was read, so the truth holds it;
-// one that appears only after may have been recorded after the truth's
-// snapshot, and nothing tells. Then the reads are repeated, up to
-// attempts times; exact is false when that never settled, and the
-// movements returned are all those pending after the truth: marking one
-// the truth lacks makes Redis sell less until the reconciliation adds it
-// back, never more. (The two reads bracket the truth's snapshot without
-// sharing it, so that the truth keeps its one definition.)
-func (l *core) truthAndPending(ctx context.Context, goodsID int64, attempts int) (truth int64, ops []string, returns []int64, exact bool, err error) {
+// truthsAndPending reads each goods' truth and the pending movements it
+// holds: those whose record says Redis does not hold them yet, which a
+// cache loaded with the truth must mark so that their own steps add
+// nothing. The pending movements are read before and after the truth. One
+// pending in both was recorded before the truth was read, so the truth
+// holds it; one that appears only after may have been recorded after the
+// truth's snapshot, and nothing tells. Then the reads of that goods are
+// repeated, up to attempts times; its reading is not Exact when that
+// never settled, and the movements returned are all those pending after
+// the truth: marking one the truth lacks makes Redis sell less until the
+// reconciliation adds it back, never more. (The two reads bracket the
+// truth's snapshot without sharing it, so that the truth keeps its one
+// definition.) The truths of the goods are read together, which costs far
+// less than one goods at a time (see TruthOfEach).
+func (l *core) truthsAndPending(ctx context.Context, goodsIDs []int64, attempts int) ([]service.TruthReading, error) {
+	readings := make([]service.TruthReading, len(goodsIDs))
+	todo := make([]int, len(goodsIDs)) // indexes of the goods not read exactly yet
+	for i := range todo {
+		todo[i] = i
+	}
 	for range attempts {
-		ops0, returns0, err := l.records.PendingMovements(ctx, goodsID)
-		if err != nil {
-			return 0, nil, nil, false, err
-		}
-		if truth, err = l.truths.Truth(ctx, goodsID); err != nil {
-			return 0, nil, nil, false, err
-		}
-		if ops, returns, err = l.records.PendingMovements(ctx, goodsID); err != nil {
-			return 0, nil, nil, false, err
-		}
-		if exact = within(ops, ops0) && within(returns, returns0); exact {
+		if len(todo) == 0 {
 			break
 		}
+		before := make([]service.TruthReading, len(todo))
+		ids := make([]int64, len(todo))
+		for k, i := range todo {
+			var err error
+			ids[k] = goodsIDs[i]
+			if before[k].Ops, before[k].Returns, err = l.records.PendingMovements(ctx, ids[k]); err != nil {
+				return nil, err
+			}
+		}
+		truths, err := l.truths.TruthOfEach(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		next := todo[:0]
+		for k, i := range todo {
+			r := &readings[i]
+			r.Truth = truths[k]
+			if r.Ops, r.Returns, err = l.records.PendingMovements(ctx, ids[k]); err != nil {
+				return nil, err
+			}
+			if r.Exact = within(r.Ops, before[k].Ops) && within(r.Returns, before[k].Returns); !r.Exact {
+				next = append(next, i)
+			}
+		}
+		todo = next
 	}
-	return truth, ops, returns, exact, nil
+	return readings, nil
 }
 
 // within says every element of some is in all.

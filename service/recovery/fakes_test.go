@@ -137,12 +137,22 @@ func (f *fakeLedger) Stock(ctx context.Context, goodsID int64) (int64, bool, err
 	return f.StockFn(ctx, goodsID)
 }
 
-func (f *fakeLedger) TruthAndPending(ctx context.Context, goodsID int64) (int64, []string, []int64, bool, error) {
-	f.Rec.Record("Ledger.TruthAndPending", goodsID)
-	if f.TruthAndPendingFn == nil {
-		fakes.Unexpected("Ledger.TruthAndPending")
+// TruthsAndPending reads each goods' through TruthAndPendingFn, recorded
+// as Ledger.TruthAndPending of that goods.
+func (f *fakeLedger) TruthsAndPending(ctx context.Context, goodsIDs []int64) ([]service.TruthReading, error) {
+	readings := make([]service.TruthReading, len(goodsIDs))
+	for i, id := range goodsIDs {
+		f.Rec.Record("Ledger.TruthAndPending", id)
+		if f.TruthAndPendingFn == nil {
+			fakes.Unexpected("Ledger.TruthAndPending")
+		}
+		r := &readings[i]
+		var err error
+		if r.Truth, r.Ops, r.Returns, r.Exact, err = f.TruthAndPendingFn(ctx, id); err != nil {
+			return nil, err
+		}
 	}
-	return f.TruthAndPendingFn(ctx, goodsID)
+	return readings, nil
 }
 
 func (f *fakeLedger) Repair(ctx context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {

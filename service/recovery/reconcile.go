@@ -3,6 +3,7 @@ package recovery
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/go-seckill/seckill/service"
@@ -43,11 +44,10 @@ const MaxTrackedBuyers = 100_000
 // Ledger reads and repairs goods' stock.
 type Ledger interface {
 	Stock(ctx context.Context, goodsID int64) (stock int64, ok bool, err error)
-	// TruthAndPending reads the database's truth and the movements of stock
-	// coming in that it holds but Redis does not yet (admin op ids,
-	// returned order ids); exact is false when a movement was recorded
-	// meanwhile, so that whether the truth holds it is unknown.
-	TruthAndPending(ctx context.Context, goodsID int64) (truth int64, ops []string, returns []int64, exact bool, err error)
+	// TruthsAndPending reads each goods' truth in the database and the
+	// movements of stock coming in that it holds but Redis does not yet,
+	// the goods' truths read together (see service.TruthReading).
+	TruthsAndPending(ctx context.Context, goodsIDs []int64) ([]service.TruthReading, error)
 	// Repair adds delta to the Redis stock only if it still is expected,
 	// and in the same step marks the movements ops and returns as held by
 	// Redis, so that their retries add nothing.
@@ -116,9 +116,11 @@ func NewReconciler(goods GoodsLister, ledger Ledger, log *slog.Logger) *Reconcil
 // passes between skip every goods found in line by the
 // last pass that read it whose Redis stock and database stock both read
 // as they did then. The truth, which reads the goods' recent orders on
-// every database, is what a pass costs per goods (about 10 ms with V7's
-// 128 logical tables), so that with thousands of goods on sale and few
-// selling a pass costs what changed: one Redis read per quiet goods.
+// every database, and the pending movements around it are what a pass
+// costs per goods (about 1 ms with V7's 128 logical tables, the truths
+// read TruthBatch goods at a time), so that with thousands of goods on
+// sale and few selling a pass costs what changed: one Redis read per
+// quiet goods.
 //
 // What a skip can miss: the truth moving while neither stock does. Every
 // way stock goes out or comes in moves one of them (a reservation moves
@@ -146,9 +148,10 @@ func (r *Reconciler) SetFullEvery(n int) { r.fullEvery = max(n, 1) }
 // Each pass reads, per goods: the markers in the goods' Redis hash (none
 // unless movements are in flight), its Redis stock, the pending movements
 // twice (through their keys: movements in flight or failed, not their
-// history) and the truth (the goods' orders); for goods with a per-user
-// limit, each buyer's units of live orders (summed by the database) and
-// the buyers hash, both a chunk at a time.
+// history) and the truth (the goods' orders), the truths of TruthBatch
+// goods in one read, under the goods' locks, after their Redis stocks; for
+// goods with a per-user limit, each buyer's units of live orders (summed
+// by the database) and the buyers hash, both a chunk at a time.
 //
 // Passes between full ones (SetFullEvery) skip the goods whose stocks did
 // not move since they were last found in line.
@@ -160,6 +163,11 @@ func (r *Reconciler) Reconcile(ctx context.Context) ([]Drift, error) {
 func (r *Reconciler) ReconcileAll(ctx context.Context) ([]Drift, error) {
 	return r.pass(ctx, true)
 }
+
+// TruthBatch is how many goods a pass reads the truths of at once: a
+// statement's cost is mostly its tables', whatever goods it reads, so that
+// a hundred goods a statement cost each a small part of what one does.
+const TruthBatch = 100
 
 func (r *Reconciler) pass(ctx context.Context, full bool) ([]Drift, error) {
 	r.mu.Lock()
@@ -176,32 +184,118 @@ func (r *Reconciler) pass(ctx context.Context, full bool) ([]Drift, error) {
 		return nil, err
 	}
 	var report []Drift
-	for _, g := range gs {
-		if !full {
-			d, unchanged, err := r.unchanged(ctx, g)
-			if err != nil {
-				return report, err
-			}
-			if unchanged {
-				report = append(report, d)
-				continue
-			}
-		}
-		d, done, err := r.reconcileAlone(ctx, g)
-		if err != nil {
+	for batch := range slices.Chunk(gs, TruthBatch) {
+		if report, err = r.reconcileBatch(ctx, batch, full, report); err != nil {
 			return report, err
-		}
-		if done {
-			r.last[g.ID] = d
-			report = append(report, d)
-			if d.RedisStock != nil && d.Drift == 0 && d.UsersDrift == 0 && !d.Repaired && len(r.buyers[g.ID]) == 0 {
-				r.settled[g.ID] = stocks{*d.RedisStock, g.Stock}
-			} else {
-				delete(r.settled, g.ID)
-			}
 		}
 	}
 	return report, nil
+}
+
+// held is a goods whose reconciliation lock this instance holds, with its
+// Redis stock as read under the lock.
+type held struct {
+	g      service.Goods
+	at     int // its place in the batch
+	unlock func()
+	stock  int64
+	loaded bool // Redis holds a stock
+}
+
+// reconcileBatch reconciles goods and appends their findings to report in
+// their order; on an error, the findings made before it.
+func (r *Reconciler) reconcileBatch(ctx context.Context, goods []service.Goods, full bool, report []Drift) ([]Drift, error) {
+	found := make([]*Drift, len(goods))
+	locked, err := r.readStocks(ctx, goods, full, found)
+	defer func() {
+		for _, h := range locked {
+			if h.unlock != nil {
+				h.unlock()
+			}
+		}
+	}()
+	if err == nil {
+		err = r.reconcileHeld(ctx, locked, found)
+	}
+	for _, d := range found {
+		if d != nil {
+			report = append(report, *d)
+		}
+	}
+	return report, err
+}
+
+// readStocks reads goods' Redis stocks: in a pass that is not full, the
+// finding of each whose stocks did not move goes to found at its place;
+// the others are read under their locks, and returned locked. A goods
+// another instance is reconciling is left to it (two instances reading
+// the same drift must not both repair it: the stock could come back to
+// the value both read in between), and out of the report.
+func (r *Reconciler) readStocks(ctx context.Context, goods []service.Goods, full bool, found []*Drift) (locked []*held, err error) {
+	for i, g := range goods {
+		if !full {
+			d, unchanged, err := r.unchanged(ctx, g)
+			if err != nil {
+				return locked, err
+			}
+			if unchanged {
+				found[i] = &d
+				continue
+			}
+		}
+		unlock, ok, err := r.ledger.LockGoods(ctx, g.ID)
+		if err != nil {
+			return locked, err
+		}
+		if !ok {
+			continue // another instance is at it
+		}
+		h := &held{g: g, at: i, unlock: unlock}
+		locked = append(locked, h)
+		if err := r.ledger.Tidy(ctx, g.ID); err != nil {
+			r.log.Warn("markers of finished movements could not be settled; the next pass tries again", "goods_id", g.ID, "err", err)
+		}
+		if h.stock, h.loaded, err = r.ledger.Stock(ctx, g.ID); err != nil {
+			return locked, err
+		}
+	}
+	return locked, nil
+}
+
+// reconcileHeld reads the truths of the locked goods together, after
+// their Redis stocks, and reconciles each in turn, its buyers too, letting
+// its lock go once done; each finding goes to found at the goods' place.
+func (r *Reconciler) reconcileHeld(ctx context.Context, locked []*held, found []*Drift) error {
+	if len(locked) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(locked))
+	for k, h := range locked {
+		ids[k] = h.g.ID
+	}
+	truths, err := r.ledger.TruthsAndPending(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for k, h := range locked {
+		d, err := r.reconcile(ctx, h, truths[k])
+		if err == nil && d.RedisStock != nil && h.g.PerUserLimit > 0 {
+			err = r.reconcileBuyers(ctx, h.g.ID, &d)
+		}
+		h.unlock()
+		h.unlock = nil
+		if err != nil {
+			return err
+		}
+		r.last[d.GoodsID] = d
+		found[h.at] = &d
+		if d.RedisStock != nil && d.Drift == 0 && d.UsersDrift == 0 && !d.Repaired && len(r.buyers[d.GoodsID]) == 0 {
+			r.settled[d.GoodsID] = stocks{*d.RedisStock, h.g.Stock}
+		} else {
+			delete(r.settled, d.GoodsID)
+		}
+	}
+	return nil
 }
 
 // unchanged reads goods' Redis stock and says whether both its stocks read
@@ -218,37 +312,12 @@ func (r *Reconciler) unchanged(ctx context.Context, g service.Goods) (d Drift, u
 	return Drift{GoodsID: g.ID, RedisStock: &stock, Truth: stock, Unchanged: true}, true, nil
 }
 
-// reconcileAlone reconciles goods unless another instance is at it: two
-// instances reading the same drift must not both repair it (the stock
-// could come back to the value both read in between). done is false when
-// the goods was left to the other instance.
-func (r *Reconciler) reconcileAlone(ctx context.Context, g service.Goods) (d Drift, done bool, err error) {
-	unlock, ok, err := r.ledger.LockGoods(ctx, g.ID)
-	if err != nil || !ok {
-		return Drift{}, false, err
-	}
-	defer unlock()
-	d, err = r.reconcile(ctx, g.ID)
-	if err == nil && d.RedisStock != nil && g.PerUserLimit > 0 {
-		err = r.reconcileBuyers(ctx, g.ID, &d)
-	}
-	return d, err == nil, err
-}
-
-func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error) {
-	if err := r.ledger.Tidy(ctx, goodsID); err != nil {
-		r.log.Warn("markers of finished movements could not be settled; the next pass tries again", "goods_id", goodsID, "err", err)
-	}
-	redisStock, ok, err := r.ledger.Stock(ctx, goodsID)
-	if err != nil {
-		return Drift{}, err
-	}
-	truth, ops, returns, exact, err := r.ledger.TruthAndPending(ctx, goodsID)
-	if err != nil {
-		return Drift{}, err
-	}
+// reconcile compares h's Redis stock with its truth, read after it, and
+// repairs a drift seen RepairAfter passes in a row.
+func (r *Reconciler) reconcile(ctx context.Context, h *held, t service.TruthReading) (Drift, error) {
+	goodsID, redisStock, truth := h.g.ID, h.stock, t.Truth
 	d := Drift{GoodsID: goodsID, Truth: truth}
-	if ok {
+	if h.loaded {
 		d.RedisStock = &redisStock
 		d.Drift = redisStock - truth
 	}
@@ -257,18 +326,19 @@ func (r *Reconciler) reconcile(ctx context.Context, goodsID int64) (Drift, error
 	} else if d.Drift != 0 {
 		d.Seen = 1
 	}
+	var err error
 	switch {
-	case d.Seen >= r.repairAfter && !exact:
+	case d.Seen >= r.repairAfter && !t.Exact:
 		// The pending movements are not known for this truth: the repair
 		// waits for a pass that knows them.
 		r.log.Info("movements of stock were recorded while the truth was read; the repair waits for the next pass", "goods_id", goodsID, "drift", d.Drift)
 	case d.Seen >= r.repairAfter:
-		if d.Repaired, err = r.ledger.Repair(ctx, goodsID, redisStock, -d.Drift, ops, returns); err != nil {
+		if d.Repaired, err = r.ledger.Repair(ctx, goodsID, redisStock, -d.Drift, t.Ops, t.Returns); err != nil {
 			return d, err
 		}
 		if d.Repaired {
 			r.log.Warn("reconciliation repaired redis stock from the database", "goods_id", goodsID, "drift", d.Drift, "truth", truth,
-				"pending_ops", len(ops), "pending_returns", len(returns))
+				"pending_ops", len(t.Ops), "pending_returns", len(t.Returns))
 			d.Seen = 0
 		}
 	case d.Drift != 0:

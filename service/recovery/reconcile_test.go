@@ -28,8 +28,12 @@ type recLedger struct {
 
 func (l *recLedger) Stock(context.Context, int64) (int64, bool, error) { return l.stock, l.loaded, nil }
 
-func (l *recLedger) TruthAndPending(context.Context, int64) (int64, []string, []int64, bool, error) {
-	return l.truth, l.ops, l.returns, l.exact, nil
+func (l *recLedger) TruthsAndPending(_ context.Context, goodsIDs []int64) ([]service.TruthReading, error) {
+	readings := make([]service.TruthReading, len(goodsIDs))
+	for i := range readings {
+		readings[i] = service.TruthReading{Truth: l.truth, Ops: l.ops, Returns: l.returns, Exact: l.exact}
+	}
+	return readings, nil
 }
 
 func (l *recLedger) Repair(_ context.Context, goodsID, expected, delta int64, ops []string, returns []int64) (bool, error) {
