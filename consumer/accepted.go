@@ -1,10 +1,13 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nsqio/go-nsq"
@@ -21,12 +24,15 @@ type Writer interface {
 }
 
 // StartAccepted reads the accepted requests of version in batches and
-// writes their orders, one INSERT per order table and batch. A message is
-// FINed once its request is settled (its order written, or its failure
-// recorded with its units back), REQed with backoff otherwise, and
-// dead-lettered when it never will be.
+// writes their orders, one INSERT per order table and batch. A message (one
+// request, or the array of those accepted together) is FINed once each of
+// its requests is settled (its order written, or its failure recorded with
+// its units back) or given up on, and REQed with backoff, whole, while one
+// of them can still be written: its settled requests are found settled
+// when it comes back.
 func StartAccepted(w Writer, version string, dead DeadLetters, o Options, log *slog.Logger) (*Consumer, error) {
-	h := &acceptedHandler{w: w, version: version, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log}
+	h := &acceptedHandler{w: w, version: version, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o),
+		batchSize: max(o.BatchSize, 1), log: log}
 	return startBatches(o, h.write)
 }
 
@@ -36,36 +42,85 @@ type acceptedHandler struct {
 	dead        DeadLetters
 	maxAttempts uint16
 	timeout     time.Duration
+	batchSize   int // most requests written at once
 	log         *slog.Logger
 }
 
 func (h *acceptedHandler) write(batch []*nsq.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
-	msgs, as := decodeEach[service.Accepted](batch, func(m *nsq.Message, why string) {
-		respond(m, h.giveUp(ctx, m, "undecodable accepted request: "+why))
-	})
-	if len(as) == 0 {
-		return
+	var msgs []*nsq.Message
+	var as []service.Accepted
+	var from []int // the index in msgs of each request's message
+	for _, m := range batch {
+		reqs, err := decodeAccepted(m.Body)
+		if err != nil {
+			respond(m, h.giveUp(ctx, m.Body, "undecodable accepted request: "+err.Error()))
+			continue
+		}
+		for _, a := range reqs {
+			as, from = append(as, a), append(from, len(msgs))
+		}
+		msgs = append(msgs, m)
 	}
-	for i, err := range h.w.WriteAccepted(ctx, h.version, as) {
-		m := msgs[i]
+	errs := make([]error, 0, len(as))
+	for chunk := range slices.Chunk(as, h.batchSize) {
+		errs = append(errs, h.w.WriteAccepted(ctx, h.version, chunk)...)
+	}
+	retry := make([]error, len(msgs))
+	for i, err := range errs {
+		m := msgs[from[i]]
 		switch {
 		case err == nil:
 		case errors.Is(err, service.ErrInvalid):
-			err = h.giveUp(ctx, m, err.Error())
+			err = h.giveUpOn(ctx, as[i], err.Error())
 		case m.Attempts >= h.maxAttempts:
 			// Its Redis record stays: the sweep writes it, or ends it.
-			err = h.giveUp(ctx, m, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
+			err = h.giveUpOn(ctx, as[i], fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
 		default:
 			h.log.Warn("accepted request will be retried", "token", as[i].Token, "attempt", m.Attempts, "err", err)
 		}
-		respond(m, err)
+		if err != nil && retry[from[i]] == nil {
+			retry[from[i]] = err
+		}
+	}
+	for j, m := range msgs {
+		respond(m, retry[j])
 	}
 }
 
-// giveUp writes m as a dead letter naming no order: it marks no stock
+// decodeAccepted reads a message of the accept topic strictly (no unknown
+// field): one request, or an array of them.
+func decodeAccepted(body []byte) ([]service.Accepted, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var as []service.Accepted
+	var err error
+	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
+		err = dec.Decode(&as)
+	} else {
+		var a service.Accepted
+		err = dec.Decode(&a)
+		as = []service.Accepted{a}
+	}
+	if err == nil && len(as) == 0 {
+		err = errors.New("no request")
+	}
+	return as, err
+}
+
+// giveUpOn keeps one request of a message for a person, in a letter of its
+// own (its body the request alone).
+func (h *acceptedHandler) giveUpOn(ctx context.Context, a service.Accepted, reason string) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return h.giveUp(ctx, body, reason)
+}
+
+// giveUp writes body as a dead letter naming no order: it marks no stock
 // message settled.
-func (h *acceptedHandler) giveUp(ctx context.Context, m *nsq.Message, reason string) error {
-	return h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, reason)
+func (h *acceptedHandler) giveUp(ctx context.Context, body []byte, reason string) error {
+	return h.dead.DeadLetter(ctx, service.StockMessage{}, body, reason)
 }

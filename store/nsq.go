@@ -63,7 +63,7 @@ func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger, obs 
 		}
 		prod.SetLogger(NSQLogger(log), nsq.LogLevelWarning)
 		p.producers = append(p.producers, prod)
-		p.accepts = append(p.accepts, newPublishBatcher(prod, p.acceptTopic, p.observe))
+		p.accepts = append(p.accepts, newArrayPublisher(prod, p.acceptTopic, p.observe))
 	}
 	return p, nil
 }
@@ -79,9 +79,9 @@ func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route i
 }
 
 // PublishAccepted hands an accepted request to the writers, on nsqd
-// number a.Route modulo their count, together with the requests accepted
-// meanwhile (newPublishBatcher); when that fails, alone on each of the others
-// in turn.
+// number a.Route modulo their count, in one message with the requests
+// accepted meanwhile (newArrayPublisher); when that fails, alone on each
+// of the others in turn.
 func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) error {
 	body, err := json.Marshal(a)
 	if err != nil {

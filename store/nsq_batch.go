@@ -1,22 +1,28 @@
 package store
 
-import "github.com/nsqio/go-nsq"
+import (
+	"bytes"
 
-// maxPublishBatch bounds one MultiPublish: nsqd refuses a body larger than
-// its --max-body-size (5 MB by default), far above this many requests.
+	"github.com/nsqio/go-nsq"
+)
+
+// maxPublishBatch bounds the bodies of one message: nsqd refuses a message
+// larger than its --max-msg-size (1 MiB by default), far above this many
+// requests.
 const maxPublishBatch = 256
 
-// newPublishBatcher coalesces concurrent publishes to one topic on one
-// nsqd into MultiPublishes (see coalescer); each caller gets its batch's
-// acknowledgement.
-func newPublishBatcher(prod *nsq.Producer, topic string, observe func(op string, send func() error) error) *coalescer[[]byte, error] {
+// newArrayPublisher coalesces concurrent publishes to one topic on one nsqd
+// into one message, the JSON array of their bodies (a body alone goes as
+// it is): its reader gets, finishes or requeues them together, one
+// delivery and one FIN for the lot where a MultiPublish still costs one of
+// each per body. Every body must be a JSON value.
+func newArrayPublisher(prod *nsq.Producer, topic string, observe func(op string, send func() error) error) *coalescer[[]byte, error] {
 	return newCoalescer(maxPublishBatch, func(bodies [][]byte) []error {
-		var err error
-		if len(bodies) == 1 {
-			err = observe("publish", func() error { return prod.Publish(topic, bodies[0]) })
-		} else {
-			err = observe("multi_publish", func() error { return prod.MultiPublish(topic, bodies) })
+		body := bodies[0]
+		if len(bodies) > 1 {
+			body = append(append([]byte{'['}, bytes.Join(bodies, []byte{','})...), ']')
 		}
+		err := observe("publish", func() error { return prod.Publish(topic, body) })
 		errs := make([]error, len(bodies))
 		for i := range errs {
 			errs[i] = err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"testing"
@@ -63,44 +65,12 @@ func TestDeferTimeouts(t *testing.T) {
 			t.Errorf("message of order %d: %v", groups[i][0].OrderID, err)
 		}
 	}
-	got := map[int64]int{}
-	var mu sync.Mutex
-	c, err := nsq.NewConsumer(topic, "test", nsq.NewConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetLogger(nil, nsq.LogLevelError)
-	c.AddHandler(nsq.HandlerFunc(func(m *nsq.Message) error {
-		var clocks []service.StockMessage
-		if err := json.Unmarshal(m.Body, &clocks); err != nil {
-			return err
-		}
-		mu.Lock()
-		for _, sm := range clocks {
-			got[sm.OrderID]++
-		}
-		mu.Unlock()
-		return nil
-	}))
-	if err := c.ConnectToNSQD(n.TCPAddr()); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		mu.Lock()
-		done := len(got) == len(ms)
-		mu.Unlock()
-		if done {
-			break
-		}
-	}
-	mu.Lock()
+	got, _ := readArrays(t, n.TCPAddr(), topic, len(ms), func(m service.StockMessage) string { return fmt.Sprint(m.OrderID) })
 	for _, m := range ms {
-		if got[m.OrderID] != 1 {
-			t.Errorf("order %d delivered %d times, want once", m.OrderID, got[m.OrderID])
+		if n := got[fmt.Sprint(m.OrderID)]; n != 1 {
+			t.Errorf("order %d delivered %d times, want once", m.OrderID, n)
 		}
 	}
-	mu.Unlock()
 
 	down, err := NewPublisher([]string{deadAddr(t), deadAddr(t)}, PublisherTopics{Timeout: topic}, log)
 	if err != nil {
@@ -112,4 +82,95 @@ func TestDeferTimeouts(t *testing.T) {
 			t.Errorf("message of order %d with every nsqd down: %v, want unavailable", groups[i][0].OrderID, err)
 		}
 	}
+}
+
+// Requests accepted together go to the writers in one message, the array
+// of them: fewer messages than requests, each request delivered once.
+func TestAcceptedRequestsPublishedTogetherShareAMessage(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := StartNSQD(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Exit()
+	const topic = "accepted"
+	p, err := NewPublisher([]string{n.TCPAddr()}, PublisherTopics{Accept: topic}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	const requests = 200
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := p.PublishAccepted(context.Background(), service.Accepted{Token: fmt.Sprint(i), Number: 1}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	got, messages := readArrays(t, n.TCPAddr(), topic, requests, func(a service.Accepted) string { return a.Token })
+	for i := range requests {
+		if got[fmt.Sprint(i)] != 1 {
+			t.Errorf("request %d delivered %d times, want once", i, got[fmt.Sprint(i)])
+		}
+	}
+	t.Logf("%d requests in %d messages", requests, messages)
+	if messages >= requests/2 {
+		t.Errorf("%d requests published together went in %d messages; want them sharing messages", requests, messages)
+	}
+}
+
+// readArrays reads topic on nsqd at addr until want distinct items came:
+// each message is one JSON value of T or an array of them. It returns how
+// many times each item (by key) came, and in how many messages.
+func readArrays[T any](t *testing.T, addr, topic string, want int, key func(T) string) (got map[string]int, messages int) {
+	t.Helper()
+	got = map[string]int{}
+	var mu sync.Mutex
+	c, err := nsq.NewConsumer(topic, "test", nsq.NewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetLogger(nil, nsq.LogLevelError)
+	c.AddHandler(nsq.HandlerFunc(func(m *nsq.Message) error {
+		var vs []T
+		if m.Body[0] != '[' {
+			var v T
+			if err := json.Unmarshal(m.Body, &v); err != nil {
+				return err
+			}
+			vs = append(vs, v)
+		} else if err := json.Unmarshal(m.Body, &vs); err != nil {
+			return err
+		}
+		mu.Lock()
+		messages++
+		for _, v := range vs {
+			got[key(v)]++
+		}
+		mu.Unlock()
+		return nil
+	}))
+	if err := c.ConnectToNSQD(addr); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		done := len(got) >= want
+		mu.Unlock()
+		if done {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return maps.Clone(got), messages
 }
