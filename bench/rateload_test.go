@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -8,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-seckill/seckill/internal/harness"
 )
 
 // The constant-rate load sends its whole schedule, every request a valid
@@ -45,5 +49,30 @@ func TestRateLoadCountsTheWaitBehindASlowAnswer(t *testing.T) {
 	}
 	if f.P90 < 100*time.Millisecond {
 		t.Errorf("p90 %v: the requests due while an answer was held were not counted from when they were due", f.P90)
+	}
+}
+
+// The requests it builds are those wrk's script sends: a valid order body,
+// the buyer's own address in X-Forwarded-For (harness.UserIP's).
+func TestRateLoadRequestIsAnOrderOfItsUser(t *testing.T) {
+	t.Parallel()
+	for _, user := range []int64{1, 65_793, 1_999_999_999} {
+		raw := rateLoad{Path: "/orderV13", GoodsID: 42}.request(nil, "127.0.0.1:8080", user)
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+		if err != nil {
+			t.Fatalf("user %d: %v\n%s", user, err, raw)
+		}
+		var body struct {
+			UserID  int64 `json:"user_id"`
+			GoodsID int64 `json:"goods_id"`
+			Number  int64 `json:"number"`
+		}
+		if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		if req.Method != "POST" || req.URL.Path != "/orderV13" || body.UserID != user || body.GoodsID != 42 || body.Number != 1 ||
+			req.Header.Get("X-Forwarded-For") != harness.UserIP(user) || req.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("user %d: %s %s %+v %v", user, req.Method, req.URL.Path, body, req.Header)
+		}
 	}
 }
