@@ -313,3 +313,38 @@ func TestAcceptedRequestsWhoseRecordsRedisLostReserveAgain(t *testing.T) {
 	}
 	e.CheckInvariants(t, g.ID, harness.Sale{Initial: stock, Accepted: accepted})
 }
+
+// A retry under an Idempotency-Key gets its first answer even once the
+// goods has sold out (the first attempt's answer may have been lost): its
+// token and its order, never sold_out; a new key then is sold out. Both
+// while the request waits for the writers and after its order is written.
+func TestARetryUnderItsKeyIsAnsweredAfterTheSellOut(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	in := e.Start(t)
+	g := in.CreateGoods(t, 2)
+	e.PauseWriters(t, true)
+	_, first, _, _ := accept(t, in, 1, g.ID, 1, "lost-answer")
+	if code, _, _, _ := accept(t, in, 2, g.ID, 1, ""); code != http.StatusAccepted {
+		t.Fatalf("the last unit: %d", code)
+	}
+	if code, _, errCode, _ := accept(t, in, 3, g.ID, 1, ""); code != http.StatusConflict || errCode != "sold_out" {
+		t.Fatalf("after the last unit: %d %s, want sold_out", code, errCode)
+	}
+	code, again, errCode, _ := accept(t, in, 1, g.ID, 1, "lost-answer")
+	if code != http.StatusAccepted || again.Token != first.Token {
+		t.Errorf("the retry while its request waits: %d %s %q, want 202 with token %q", code, errCode, again.Token, first.Token)
+	}
+	e.PauseWriters(t, false)
+	_, o := in.Await(t, first.Token)
+	code, again, errCode, _ = accept(t, in, 1, g.ID, 1, "lost-answer")
+	if code != http.StatusAccepted {
+		t.Fatalf("the retry after its order: %d %s, want 202", code, errCode)
+	}
+	if _, o2 := in.Await(t, again.Token); o2.ID != o.ID {
+		t.Errorf("the retry after its order ended as order %d, want %d", o2.ID, o.ID)
+	}
+	if code, _, errCode, _ := accept(t, in, 1, g.ID, 1, "another-key"); code != http.StatusConflict || errCode != "sold_out" {
+		t.Errorf("a new key after the sell-out: %d %s, want sold_out", code, errCode)
+	}
+}

@@ -279,3 +279,28 @@ func limitsRefused(version string, code int, a harness.OrderAnswer) bool {
 	v, _ := service.FindVersion(version)
 	return v.Limits && code == http.StatusTooManyRequests && (a.Error == "too_many_requests" || a.Error == "rate_limited")
 }
+
+// A retry under its Idempotency-Key gets the order its first attempt was
+// sold (whose answer may have been lost) even once the stock gate has
+// closed: the gate refuses new attempts, not a key's answer.
+func TestV8ARetryUnderItsKeyPassesTheClosedGate(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_LIMITS_ORDER_IP_RATE"] = "0"
+	in := e.Start(t)
+	g := in.CreateGoods(t, 2) // k = 1.5: 3 attempts pass the gate
+	code, first := in.OrderWithKey(t, "V8", "lost-answer", 1, g.ID)
+	if code != http.StatusCreated {
+		t.Fatalf("the first attempt: %d %s", code, first.Error)
+	}
+	for u := int64(2); u <= 5; u++ {
+		in.Order(t, "V8", u, g.ID, 1)
+	}
+	if code, a := in.Order(t, "V8", 6, g.ID, 1); code != http.StatusConflict || a.Error != "sold_out" {
+		t.Fatalf("a new attempt past the gate: %d %s, want sold_out", code, a.Error)
+	}
+	code, again := in.OrderWithKey(t, "V8", "lost-answer", 1, g.ID)
+	if code != http.StatusCreated || again.ID != first.ID {
+		t.Errorf("the retry under its key: %d %s order %d, want 201 with order %d", code, again.Error, again.ID, first.ID)
+	}
+}

@@ -20,6 +20,10 @@ func (soldOutOrders) PlaceOrderOnce(context.Context, string, service.OrderReques
 	return service.Order{}, service.ErrSoldOut
 }
 
+func (soldOutOrders) PriorOrder(context.Context, string, service.OrderRequest, string) (service.Order, bool, error) {
+	return service.Order{}, false, nil
+}
+
 func (soldOutOrders) Accept(context.Context, string, service.OrderRequest, string) (service.Acceptance, error) {
 	return service.Acceptance{}, service.ErrSoldOut
 }

@@ -26,6 +26,8 @@ import (
 // Orders places orders.
 type Orders interface {
 	PlaceOrderOnce(ctx context.Context, version string, req service.OrderRequest, idempotencyKey string) (service.Order, error)
+	// PriorOrder is the order a key was already answered with for req.
+	PriorOrder(ctx context.Context, version string, req service.OrderRequest, idempotencyKey string) (service.Order, bool, error)
 	// Accept and Acceptance are async accept and poll (V13).
 	Accept(ctx context.Context, version string, req service.OrderRequest, idempotencyKey string) (service.Acceptance, error)
 	Acceptance(ctx context.Context, version, token string) (service.Acceptance, error)
@@ -231,6 +233,16 @@ func (a *api) order(version string) gin.HandlerFunc {
 		if !ok {
 			return
 		}
+		key := c.GetHeader("Idempotency-Key")
+		if limited && key != "" {
+			// The limits refuse from what they remember of the goods (a
+			// closed gate): a retry whose first attempt was sold an order
+			// gets that order, whatever they would say.
+			if o, found, err := a.svc.Orders.PriorOrder(c.Request.Context(), version, req, key); err == nil && found {
+				c.JSON(http.StatusCreated, o)
+				return
+			}
+		}
 		if limited {
 			release, ok := a.admit(c, req)
 			if !ok {
@@ -238,7 +250,7 @@ func (a *api) order(version string) gin.HandlerFunc {
 			}
 			defer func() { release(err) }()
 		}
-		o, err = a.svc.Orders.PlaceOrderOnce(c.Request.Context(), version, req, c.GetHeader("Idempotency-Key"))
+		o, err = a.svc.Orders.PlaceOrderOnce(c.Request.Context(), version, req, key)
 		if err != nil {
 			a.writeError(c, err)
 			return

@@ -30,6 +30,7 @@ func init() { gin.SetMode(gin.TestMode) }
 // service was, or was not, reached.
 type fakeService struct {
 	PlaceOrderOnceFn func(ctx context.Context, version string, req service.OrderRequest, key string) (service.Order, error)
+	PriorOrderFn     func(ctx context.Context, version string, req service.OrderRequest, key string) (service.Order, bool, error)
 	AcceptFn         func(ctx context.Context, version string, req service.OrderRequest, key string) (service.Acceptance, error)
 	AcceptanceFn     func(ctx context.Context, version, token string) (service.Acceptance, error)
 	CreateGoodsFn    func(ctx context.Context, g service.NewGoods) (service.Goods, error)
@@ -75,6 +76,14 @@ func (f *fakeService) Calls() []string {
 }
 
 func unexpected(name string) { panic("fakeService: unexpected call to " + name) }
+
+func (f *fakeService) PriorOrder(ctx context.Context, version string, req service.OrderRequest, key string) (service.Order, bool, error) {
+	f.record("PriorOrder")
+	if f.PriorOrderFn == nil {
+		unexpected("PriorOrder")
+	}
+	return f.PriorOrderFn(ctx, version, req, key)
+}
 
 func (f *fakeService) PlaceOrderOnce(ctx context.Context, version string, req service.OrderRequest, key string) (service.Order, error) {
 	f.record("PlaceOrderOnce")

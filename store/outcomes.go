@@ -59,3 +59,11 @@ func (o *Outcomes) Settle(ctx context.Context, key string, outcome []byte) error
 func (o *Outcomes) Forget(ctx context.Context, key string) error {
 	return unavailable(o.r.c.Del(ctx, o.key(key)).Err())
 }
+
+func (o *Outcomes) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := o.r.c.Get(ctx, o.key(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return b, unavailable(err)
+}

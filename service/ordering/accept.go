@@ -89,8 +89,11 @@ func (p *Placer) Accept(ctx context.Context, version string, req service.OrderRe
 	if len(key) > MaxIdempotencyKeyLen {
 		return service.Acceptance{}, service.Invalid("Idempotency-Key must have at most %d characters", MaxIdempotencyKeyLen)
 	}
+	// The flag answers only requests without a key: a retry under its key
+	// must get its first answer (its token), which Redis keeps, even once
+	// the goods has sold out.
 	set, gen := p.flags.Check(req.GoodsID)
-	if set {
+	if set && key == "" {
 		return service.Acceptance{}, service.ErrSoldOut
 	}
 	if _, err := p.pricesOf(v).Price(ctx, req.GoodsID); err != nil {

@@ -150,6 +150,13 @@ func (f *fakeOutcomes) Settle(ctx context.Context, key string, outcome []byte) e
 	return f.SettleFn(ctx, key, outcome)
 }
 
+func (f *fakeOutcomes) Get(ctx context.Context, key string) ([]byte, error) {
+	f.Rec.Record("Outcomes.Get", key)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stored[key], nil
+}
+
 func (f *fakeOutcomes) Forget(ctx context.Context, key string) error {
 	f.Rec.Record("Outcomes.Forget", key)
 	if f.ForgetFn == nil {

@@ -21,6 +21,8 @@ type Outcomes interface {
 	Reclaim(ctx context.Context, key string, prev, pending []byte) (bool, error)
 	Settle(ctx context.Context, key string, outcome []byte) error
 	Forget(ctx context.Context, key string) error
+	// Get is what key stores; nil when nothing.
+	Get(ctx context.Context, key string) ([]byte, error)
 }
 
 // MaxIdempotencyKeyLen bounds the Idempotency-Key header.
@@ -70,7 +72,7 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 	if len(key) > MaxIdempotencyKeyLen {
 		return service.Order{}, service.Invalid("Idempotency-Key must have at most %d characters", MaxIdempotencyKeyLen)
 	}
-	scoped := fmt.Sprintf("%d:%s", req.UserID, key)
+	scoped := scopedKey(req.UserID, key)
 	this := request{Version: v.Name, GoodsID: req.GoodsID, Number: req.Number}
 	pending, _ := json.Marshal(outcome{Request: this, Pending: true})
 	prev, claimed, err := p.outcomes.Claim(ctx, scoped, pending)
@@ -95,6 +97,31 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 			prev, claimed, err = p.outcomes.Claim(ctx, scoped, pending)
 		}
 	}
+}
+
+// PriorOrder is the order a key was already answered with for req, when
+// it was. The edge's limits refuse from what they remember of a goods (a
+// stock gate closed), which is no answer for a retry whose first attempt
+// was sold an order, its answer perhaps lost: the handler asks here first.
+// Anything else the key stores (pending, a refusal, a write of unknown
+// outcome) is found false, and the request goes the usual way.
+func (p *Placer) PriorOrder(ctx context.Context, version string, req service.OrderRequest, key string) (service.Order, bool, error) {
+	v, err := p.check(version, req)
+	if err != nil || key == "" || len(key) > MaxIdempotencyKeyLen {
+		return service.Order{}, false, nil
+	}
+	stored, err := p.outcomes.Get(ctx, scopedKey(req.UserID, key))
+	if err != nil || stored == nil {
+		return service.Order{}, false, err
+	}
+	var out outcome
+	if err := json.Unmarshal(stored, &out); err != nil {
+		return service.Order{}, false, nil // PlaceOrderOnce says what is wrong with it
+	}
+	if out.Order == nil || out.Pending || out.Unknown || out.Request != (request{Version: v.Name, GoodsID: req.GoodsID, Number: req.Number}) {
+		return service.Order{}, false, nil
+	}
+	return *out.Order, true, nil
 }
 
 // placeClaimed places the order of a key this request claimed and stores
@@ -173,3 +200,7 @@ func (p *Placer) settleUnknown(ctx context.Context, o service.Order, at service.
 	}
 	return o, nil
 }
+
+// scopedKey is a user's idempotency key as stored: each user's keys are
+// their own.
+func scopedKey(userID int64, key string) string { return fmt.Sprintf("%d:%s", userID, key) }
