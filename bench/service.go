@@ -127,8 +127,20 @@ func freeAddr() (string, error) {
 }
 
 // startService runs bin in dir with env, logging to dir/service.log, and
-// waits until GET /readyz answers 200.
+// waits until GET /readyz answers 200. The free port picked for it can be
+// taken before the service binds it (by its own embedded nsqd's ports,
+// picked by the kernel meanwhile): a start that failed so is tried again
+// on another port.
 func startService(ctx context.Context, bin, dir string, env map[string]string) (*service, error) {
+	for try := 1; ; try++ {
+		s, err := startServiceOnce(ctx, bin, dir, env)
+		if err == nil || try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+func startServiceOnce(ctx context.Context, bin, dir string, env map[string]string) (*service, error) {
 	token := randomHex(16)
 	addr, err := freeAddr()
 	if err != nil {
