@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,7 +52,7 @@ func (h *acceptedHandler) write(batch []*nsq.Message) {
 	var as []service.Accepted
 	var from []int // the index in msgs of each request's message
 	for _, m := range batch {
-		reqs, err := decodeAccepted(m.Body)
+		reqs, err := decodeOneOrMany[service.Accepted](m.Body, true) // one request, or those accepted together
 		if err != nil {
 			respond(m, h.giveUp(ctx, m.Body, "undecodable accepted request: "+err.Error()))
 			continue
@@ -87,26 +86,6 @@ func (h *acceptedHandler) write(batch []*nsq.Message) {
 	for j, m := range msgs {
 		respond(m, retry[j])
 	}
-}
-
-// decodeAccepted reads a message of the accept topic strictly (no unknown
-// field): one request, or an array of them.
-func decodeAccepted(body []byte) ([]service.Accepted, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	var as []service.Accepted
-	var err error
-	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
-		err = dec.Decode(&as)
-	} else {
-		var a service.Accepted
-		err = dec.Decode(&a)
-		as = []service.Accepted{a}
-	}
-	if err == nil && len(as) == 0 {
-		err = errors.New("no request")
-	}
-	return as, err
 }
 
 // giveUpOn keeps one request of a message for a person, in a letter of its

@@ -269,6 +269,29 @@ func decodeEach[T any](batch []*nsq.Message, poison func(m *nsq.Message, why str
 	return msgs, vals
 }
 
+// decodeOneOrMany decodes a body holding one T or a JSON array of them
+// (what several publishers' values sent as one message are), strictly (no
+// unknown field) when asked; an empty array is an error.
+func decodeOneOrMany[T any](body []byte, strict bool) ([]T, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	var vs []T
+	var err error
+	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
+		err = dec.Decode(&vs)
+	} else {
+		var v T
+		err = dec.Decode(&v)
+		vs = []T{v}
+	}
+	if err == nil && len(vs) == 0 {
+		err = errors.New("an empty array")
+	}
+	return vs, err
+}
+
 // outcome decides one message's fate: nil to FIN it, an error to REQ it.
 func (h *stockHandler) outcome(ctx context.Context, m *nsq.Message, sm service.StockMessage, err error) error {
 	switch {
@@ -419,20 +442,9 @@ func (h *timeoutHandler) giveUp(ctx context.Context, sm service.StockMessage, at
 // decodeClocks reads a payment-timeout message: an array of orders'
 // messages, or one order's, each with its deadline.
 func decodeClocks(body []byte) ([]service.StockMessage, error) {
-	var clocks []service.StockMessage
-	var err error
-	if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
-		err = json.Unmarshal(b, &clocks)
-	} else {
-		var sm service.StockMessage
-		err = json.Unmarshal(body, &sm)
-		clocks = []service.StockMessage{sm}
-	}
+	clocks, err := decodeOneOrMany[service.StockMessage](body, false)
 	if err != nil {
 		return nil, err
-	}
-	if len(clocks) == 0 {
-		return nil, errors.New("no orders")
 	}
 	for _, sm := range clocks {
 		if sm.Deadline == 0 {

@@ -159,7 +159,8 @@ const (
 )
 
 // StockMessage asks the consumer to apply one order's decrement to MySQL;
-// the same body, delivered at the deadline, asks to cancel it if unpaid.
+// the same body, delivered at the deadline (alone, or in the array of a
+// batch's payment clocks), asks to cancel it if unpaid.
 type StockMessage struct {
 	OrderID int64 `json:"order_id"`
 	GoodsID int64 `json:"goods_id"`

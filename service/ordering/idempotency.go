@@ -52,6 +52,10 @@ type request struct {
 	Number  int64  `json:"number"`
 }
 
+func requestOf(v service.Version, req service.OrderRequest) request {
+	return request{Version: v.Name, GoodsID: req.GoodsID, Number: req.Number}
+}
+
 // settledErrors are the refusals that stay true on a retry. Sold out and
 // not started change when stock comes back or the sale opens, and an
 // unknown goods id may be created later: those, and anything else (a
@@ -73,7 +77,7 @@ func (p *Placer) PlaceOrderOnce(ctx context.Context, version string, req service
 		return service.Order{}, service.Invalid("Idempotency-Key must have at most %d characters", MaxIdempotencyKeyLen)
 	}
 	scoped := scopedKey(req.UserID, key)
-	this := request{Version: v.Name, GoodsID: req.GoodsID, Number: req.Number}
+	this := requestOf(v, req)
 	pending, _ := json.Marshal(outcome{Request: this, Pending: true})
 	prev, claimed, err := p.outcomes.Claim(ctx, scoped, pending)
 	for round := 1; ; round++ {
@@ -118,7 +122,7 @@ func (p *Placer) PriorOrder(ctx context.Context, version string, req service.Ord
 	if err := json.Unmarshal(stored, &out); err != nil {
 		return service.Order{}, false, nil // PlaceOrderOnce says what is wrong with it
 	}
-	if out.Order == nil || out.Pending || out.Unknown || out.Request != (request{Version: v.Name, GoodsID: req.GoodsID, Number: req.Number}) {
+	if out.Order == nil || out.Pending || out.Unknown || out.Request != requestOf(v, req) {
 		return service.Order{}, false, nil
 	}
 	return *out.Order, true, nil
