@@ -171,7 +171,11 @@ func (c *Cluster) startNode(n *node) error {
 	cmd := exec.Command(c.bin,
 		"--port", strconv.Itoa(n.port), "--bind", "127.0.0.1",
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-		"--dir", n.dir, "--appendonly", appendOnly, "--save", "",
+		// "always": a write is in the file before its answer is sent. With
+		// the default "everysec" a busy disk lets Redis postpone the write
+		// by up to two seconds after answering, and a SIGKILL then loses
+		// writes the service was told had happened.
+		"--dir", n.dir, "--appendonly", appendOnly, "--appendfsync", "always", "--save", "",
 		"--logfile", "redis.log",
 		// A master that dies is seen failing in 2 s, not the default 15 s;
 		// and the others keep serving their own slots meanwhile, rather than
