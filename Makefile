@@ -19,7 +19,7 @@ test:
 	go test -race -count=1 -timeout 10m $(RACE_PACKAGES)
 
 # Every version against the ceilings measured in the same run; writes
-# docs/BENCHMARKS.md and docs/bench/. About 17 minutes; e.g. BENCH_FLAGS="-d 10s".
+# docs/BENCHMARKS.md and docs/bench/. About 20 minutes; e.g. BENCH_FLAGS="-d 10s".
 bench:
 	go run ./bench $(BENCH_FLAGS)
 

@@ -2,7 +2,7 @@
 // ceilings of the steps its path goes through, all in one run on this
 // machine, and writes docs/BENCHMARKS.md and docs/bench/versions.svg.
 //
-//	go run ./bench          # the full run (make bench), about 17 minutes
+//	go run ./bench          # the full run (make bench), about 20 minutes
 //	go run ./bench -smoke   # every step with 1 s loads, into a temp dir
 //	go run ./bench -rate80 V3,V6,V13        # p99 at 80% of each one's peak, alone
 //	go run ./bench -scale history,stock,goods  # the scale phases alone
@@ -94,7 +94,7 @@ func defaultOptions() options {
 	return options{
 		Duration: 8 * time.Second, Threads: 2, Conns: 64,
 		CeilingDuration: 3 * time.Second, Warmup: time.Second,
-		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 18 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
+		Stock: 100_000_000, DrainTimeout: 3 * time.Minute, Budget: 21 * time.Minute, QuietWait: 45 * time.Second, Disturbed: 0.10,
 		MySQL: "root@tcp(127.0.0.1:3306)/", Database: "seckill_bench", ClusterDatabase: "seckill_bench_cluster",
 		Masters: rediscluster.DefaultMasters, SubStocks: []int{1, 4, 16}, SettleTimeout: 15 * time.Second,
 		Redis: "127.0.0.1:6379", Prefix: "bench:", DoubleCheckRounds: 3, Scale: defaultScaleSizes(), FlushWait: time.Minute,
@@ -501,7 +501,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	couponTime := time.Duration(2*len(o.SubStocks)+len(clusterVersions(res.Versions)))*slot + 15*time.Second
 	versionPhases := 0
 	for _, v := range res.Versions {
-		versionPhases += 2
+		versionPhases += 3 // in stock, sold out and the HTTP ceiling after it
 		if v == res.Best {
 			versionPhases += 3
 		}
@@ -541,6 +541,12 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 				}
 				p.Notes = append(p.Notes, fmt.Sprintf("run twice: other processes took %.0f%% of the CPU during the first run and %.0f%% during the second; the %s run is shown",
 					100*first, 100*q.OtherCPU, kept))
+			}
+			if ph == soldOut {
+				versionPhases--
+				if p.measured() && boundFor(v, ph, res.Ceilings).ID == ceilHTTP {
+					p.NextHTTP = httpCeilingNext(ctx, co, logf)
+				}
 			}
 			p.Bound = boundFor(v, ph, res.Ceilings) // provisional, for the log line
 			p.Fraction = fraction(p.Wrk.RPS, p.Bound)
@@ -643,6 +649,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*results, error) {
 	for i := range res.Phases {
 		p := &res.Phases[i]
 		p.Bound = boundFor(p.Version, p.Phase, res.Ceilings)
+		if p.NextHTTP > 0 && (p.Bound.ID == ceilHTTP || p.NextHTTP < p.Bound.Rate) {
+			p.Bound.ID, p.Bound.Rate = ceilHTTP, p.NextHTTP
+		}
 		p.Fraction = fraction(p.Wrk.RPS, p.Bound)
 	}
 	if res.Reads != nil && res.Reads.Err == "" {

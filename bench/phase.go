@@ -24,6 +24,11 @@ type phaseResult struct {
 	Drained bool       `json:"drained"`
 	Drain   drain      `json:"drain"`
 	Bound   bound      `json:"bound"`
+	// NextHTTP is the HTTP ceiling measured right after a sold-out phase
+	// of the full run whose path the HTTP ceiling bounds, and its bound:
+	// the machine's speed drifts over a run by as much as the gap a
+	// refusal leaves to the ceiling.
+	NextHTTP float64 `json:"next_http,omitempty"`
 	// OtherCPU is the share of the machine's CPU that processes outside
 	// the benchmark took while wrk ran (see cpuMeter).
 	OtherCPU float64 `json:"other_cpu"`

@@ -315,6 +315,12 @@ func markdown(r *results) string {
 	}
 	w("\n`non-2xx` counts the 409 answers of the sold-out phase. The bound is the\n")
 	w("slowest ceiling on the version's path (`pathOf` in `bench/bounds.go`);\n")
+	if anyNextHTTP(r.Phases) {
+		w("a sold-out phase's is the HTTP ceiling measured again right after it,\n")
+		w("because the machine's speed drifts over a run by about as much as a\n")
+		w("refusal's cost (the ceiling's two passes, minutes apart, are both in\n")
+		w("[Ceilings](#ceilings));\n")
+	}
 	w("`%% of bound` is req/s over it. `other CPU` is the share of the machine's\n")
 	w("CPU that processes outside the benchmark took while wrk ran (a build or\n")
 	w("test elsewhere on the machine): above a few percent, that row is slowed by\n")
@@ -714,4 +720,15 @@ func reshardMarkdown(rr reshardResult, o options) string {
 	}
 	w("\nWhat the command printed:\n\n```\n%s```\n", rr.Output)
 	return b.String()
+}
+
+// anyNextHTTP says whether a sold-out phase is read against the HTTP
+// ceiling measured right after it.
+func anyNextHTTP(ps []phaseResult) bool {
+	for _, p := range ps {
+		if p.NextHTTP > 0 {
+			return true
+		}
+	}
+	return false
 }

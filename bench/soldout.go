@@ -47,3 +47,16 @@ func runSoldOutOnly(ctx context.Context, svc *service, servers *harness.Servers,
 	}
 	return phases, nil
 }
+
+// httpCeilingNext measures the HTTP ceiling once, right after a sold-out
+// phase of the full run, for that phase's bound; 0 when it failed (the
+// phase keeps the run's ceiling).
+func httpCeilingNext(ctx context.Context, co ceilingOptions, logf func(string, ...any)) float64 {
+	l, err := httpCeiling(ctx, co)
+	if err != nil {
+		logf("http ceiling after the phase failed: %v", err)
+		return 0
+	}
+	logf("http ceiling right after it %.0f req/s", l.rate())
+	return l.rate()
+}
