@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -13,7 +14,8 @@ import (
 )
 
 // dead_letters: the messages the consumers gave up on, at most one row per
-// order, and dead_letter_actions: what people did about them.
+// order or, for those naming none, per topic and body; and
+// dead_letter_actions: what people did about them.
 
 // maxReason bounds a dead letter's reason, as its column does.
 const maxReason = 1000
@@ -25,17 +27,27 @@ func (d *Database) DeadLetter(ctx context.Context, topic string, m service.Stock
 	if body == nil {
 		body = []byte{} // the column holds what arrived, even nothing
 	}
-	_, err := d.db.ExecContext(ctx, "INSERT INTO dead_letters (order_id, goods_id, topic, body, reason) VALUES (?, ?, ?, ?, ?)",
-		nullIfZero(m.OrderID), nullIfZero(m.GoodsID), topic, body, reason)
+	// A letter is kept once: by its order, or, naming none, by its topic
+	// and body (a message of several requests retried whole gives up on
+	// the same one again).
+	var bodyKey any // NULL when the order keeps it once
+	same, args := "order_id = ?", []any{m.OrderID}
+	if m.OrderID <= 0 {
+		sum := sha256.Sum256(body)
+		bodyKey = sum[:]
+		same, args = "topic = ? AND body_key = ?", []any{topic, bodyKey}
+	}
+	_, err := d.db.ExecContext(ctx, "INSERT INTO dead_letters (order_id, goods_id, topic, body, body_key, reason) VALUES (?, ?, ?, ?, ?, ?)",
+		nullIfZero(m.OrderID), nullIfZero(m.GoodsID), topic, body, bodyKey, reason)
 	if !isDuplicate(err) {
 		return classify(err)
 	}
-	// This order is dead-lettered already: one more attempt given up on.
+	// This message is dead-lettered already: one more attempt given up on.
 	// A replayed letter is open again, with the new reason; a resolved one
 	// stays resolved.
 	_, err = d.db.ExecContext(ctx, "UPDATE dead_letters SET attempts = attempts + 1, updated_at = ?, "+
-		"reason = CASE WHEN status = ? THEN ? ELSE reason END, status = CASE WHEN status = ? THEN ? ELSE status END WHERE order_id = ?",
-		time.Now().UTC(), deadletter.Replayed, reason, deadletter.Replayed, deadletter.Open, m.OrderID)
+		"reason = CASE WHEN status = ? THEN ? ELSE reason END, status = CASE WHEN status = ? THEN ? ELSE status END WHERE "+same,
+		append([]any{time.Now().UTC(), deadletter.Replayed, reason, deadletter.Replayed, deadletter.Open}, args...)...)
 	return classify(err)
 }
 

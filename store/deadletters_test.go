@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/go-seckill/seckill/service"
@@ -53,5 +54,41 @@ func TestDeadLetterAttemptsAndActions(t *testing.T) {
 	}
 	if _, err := d.Letter(ctx, id+1000); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("unknown letter: %v", err)
+	}
+}
+
+// A letter naming no order (an accepted request given up on, an
+// undecodable body) is kept once per topic and body: the same request
+// given up on again, as when a message of several requests is retried
+// whole, adds an attempt, not a row.
+func TestALetterNamingNoOrderIsKeptOnce(t *testing.T) {
+	d := openTestDatabase(t)
+	ctx := context.Background()
+	letter := func(topic, body, reason string) {
+		t.Helper()
+		if err := d.DeadLetter(ctx, topic, service.StockMessage{}, []byte(body), reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+	letter("accepted", `{"token":"a"}`, "invalid")
+	letter("accepted", `{"token":"a"}`, "invalid again")
+	letter("accepted", `{"token":"b"}`, "invalid")
+	letter("stock", `{"token":"a"}`, "undecodable")
+	letter("stock", "", "empty")
+	letter("stock", "", "empty")
+	ls, err := d.Letters(ctx, "", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := map[string]int{} // by topic and body
+	for _, l := range ls {
+		if _, twice := attempts[l.Topic+" "+l.Body]; twice {
+			t.Errorf("two letters on %s for %q", l.Topic, l.Body)
+		}
+		attempts[l.Topic+" "+l.Body] = l.Attempts
+	}
+	want := map[string]int{`accepted {"token":"a"}`: 2, `accepted {"token":"b"}`: 1, `stock {"token":"a"}`: 1, "stock ": 2}
+	if !maps.Equal(attempts, want) {
+		t.Errorf("attempts by topic and body %v, want %v", attempts, want)
 	}
 }

@@ -58,8 +58,8 @@ func typeClass(t string) string {
 		return "text"
 	case strings.Contains(t, "date"), strings.Contains(t, "time"):
 		return "datetime"
-	case strings.Contains(t, "blob"):
-		return "blob"
+	case strings.Contains(t, "blob"), strings.Contains(t, "binary"):
+		return "blob" // bytes, whatever their length
 	}
 	return t
 }
