@@ -15,6 +15,16 @@ import (
 	"time"
 )
 
+// TestMain lets the test binary serve the HTTP ceiling as the bench's
+// binary does, for the runs the tests start (TestSmoke).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 2 && os.Args[1] == ceilingServerArg {
+		serveHTTPCeiling()
+		return
+	}
+	os.Exit(m.Run())
+}
+
 const wrkInStock = `Running 8s test @ http://127.0.0.1:40123/orderV2
   2 threads and 64 connections
   Thread Stats   Avg      Stdev     Max   +/- Stdev

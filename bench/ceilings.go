@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,8 +227,39 @@ func driveOnce(ctx context.Context, n int, d time.Duration, op func(ctx context.
 
 // httpCeiling serves the least a Gin order handler can do (read the JSON
 // body into a struct, answer a fixed small JSON 201) and loads it with wrk
-// exactly as the versions are loaded: no version can answer faster.
+// exactly as the versions are loaded: no version can answer faster. The
+// server is a process of its own, as the service is: served from the
+// bench's process it shared that process's heap and goroutines, and read
+// lower late in a run than the sold-out phases it bounds.
 func httpCeiling(ctx context.Context, o ceilingOptions) (load, error) {
+	srv, err := startCeilingServer(ctx)
+	if err != nil {
+		return load{}, fmt.Errorf("start the ceiling's server: %w", err)
+	}
+	defer srv.stop()
+
+	w := o.Wrk
+	w.URL, w.Path, w.GoodsID = "http://"+srv.addr, "/order", 1
+	res, _, err := w.run(ctx)
+	if err != nil {
+		return load{}, err
+	}
+	// wrk's own rate over its own clock, as for the versions.
+	out := load{Ops: int64(res.RPS * res.Elapsed.Seconds()), Errors: res.SocketErrors() + res.Other, Elapsed: res.Elapsed}
+	if out.Errors > 0 {
+		out.FirstErr = fmt.Sprintf("%d answers not 201, socket errors: connect %d, read %d, write %d, timeout %d", res.Other, res.Connect, res.Read, res.Write, res.Timeout)
+	}
+	return out, nil
+}
+
+// ceilingServerArg, as the only argument, makes the bench's binary the
+// HTTP ceiling's server (serveHTTPCeiling) instead of a run.
+const ceilingServerArg = "-serve-http-ceiling"
+
+// serveHTTPCeiling serves the ceiling's handler on a free loopback port,
+// writes the address as one line on stdout, and exits when stdin closes:
+// when the bench stops it, or dies.
+func serveHTTPCeiling() {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	answer := []byte(`{"order_id":"1","user_id":1,"goods_id":1,"number":1}`)
@@ -244,24 +277,74 @@ func httpCeiling(ctx context.Context, o ceilingOptions) (load, error) {
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return load{}, err
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	fmt.Println(l.Addr().String())
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
 	srv := &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Close()
+	_ = srv.Serve(l)
+}
 
-	w := o.Wrk
-	w.URL, w.Path, w.GoodsID = "http://"+l.Addr().String(), "/order", 1
-	res, _, err := w.run(ctx)
+type ceilingServer struct {
+	addr  string
+	cmd   *exec.Cmd
+	stdin io.Closer
+}
+
+// startCeilingServer runs this binary as the ceiling's server and waits
+// for its address.
+func startCeilingServer(ctx context.Context) (*ceilingServer, error) {
+	exe, err := os.Executable()
 	if err != nil {
-		return load{}, err
+		return nil, err
 	}
-	// wrk's own rate over its own clock, as for the versions.
-	out := load{Ops: int64(res.RPS * res.Elapsed.Seconds()), Errors: res.SocketErrors() + res.Other, Elapsed: res.Elapsed}
-	if out.Errors > 0 {
-		out.FirstErr = fmt.Sprintf("%d answers not 201, socket errors: connect %d, read %d, write %d, timeout %d", res.Other, res.Connect, res.Read, res.Write, res.Timeout)
+	cmd := exec.CommandContext(ctx, exe, ceilingServerArg)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &ceilingServer{cmd: cmd, stdin: stdin}
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Scan()
+		line <- sc.Text()
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case s.addr = <-line:
+	case <-time.After(10 * time.Second):
+	}
+	if s.addr == "" {
+		s.stop()
+		return nil, errors.New("the server gave no address")
+	}
+	return s, nil
+}
+
+// stop closes the server's stdin, which ends it, and waits for it.
+func (s *ceilingServer) stop() {
+	_ = s.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
 }
 
 // reserveScript is the service's check-and-decrement (store/redis.go).

@@ -118,6 +118,10 @@ func smokeOptions(o options) options {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == ceilingServerArg {
+		serveHTTPCeiling()
+		return
+	}
 	o := defaultOptions()
 	smoke := flag.Bool("smoke", false, "1 s loads, output to a temporary directory: checks the harness in under a minute")
 	flag.DurationVar(&o.Duration, "d", o.Duration, "wrk duration of each phase (whole seconds)")
