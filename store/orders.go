@@ -383,17 +383,28 @@ const messageColumns = "id, goods_id, user_id, number, pay_deadline"
 // scanMessage reads an order row of table at into its stock message.
 func scanMessage(at service.OrderTable, out *[]service.StockMessage) func(*sql.Rows) error {
 	return func(rows *sql.Rows) error {
-		m := service.StockMessage{Host: at.Host, Table: at.Table, DB: at.DB}
-		var deadline sql.NullTime
-		if err := rows.Scan(&m.OrderID, &m.GoodsID, &m.UserID, &m.Number, &deadline); err != nil {
+		m, err := readMessage(rows)
+		if err != nil {
 			return err
 		}
-		if deadline.Valid {
-			m.Deadline = deadline.Time.UnixMilli()
-		}
+		m.Host, m.Table, m.DB = at.Host, at.Table, at.DB
 		*out = append(*out, m)
 		return nil
 	}
+}
+
+// readMessage reads messageColumns, after the columns of first, into a
+// stock message naming no table.
+func readMessage(rows *sql.Rows, first ...any) (service.StockMessage, error) {
+	var m service.StockMessage
+	var deadline sql.NullTime
+	if err := rows.Scan(append(first, &m.OrderID, &m.GoodsID, &m.UserID, &m.Number, &deadline)...); err != nil {
+		return m, err
+	}
+	if deadline.Valid {
+		m.Deadline = deadline.Time.UnixMilli()
+	}
+	return m, nil
 }
 
 func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error) {
@@ -407,20 +418,54 @@ func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit in
 }
 
 // ScanOrders looks at every order table of every database: each one's
-// first limit rows hold the first limit rows of all of them together.
+// first limit rows hold the first limit rows of all of them together. One
+// statement reads a database's tables, up to scanTablesPerStatement of
+// them (a UNION ALL of each table's first rows, the server keeping the
+// first limit of all): the outbox sweep asks this every 200 ms, and one
+// statement per table and page cost the service and MySQL more than the
+// orders themselves once a sale had filled its tables (16 × limit rows
+// sent for each page of limit).
 func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
 	var out []service.StockMessage
-	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
-		return queryEach(ctx, db, "SELECT "+messageColumns+" FROM "+at.Name()+
-			" WHERE id > ? AND id < ? AND status <> ? ORDER BY id LIMIT ?",
-			[]any{afterID, beforeID, service.StatusVoid, limit}, scanMessage(at, &out))
-	})
-	if err != nil {
-		return nil, err
+	for db, tables := range d.orderTablesByDB() {
+		for chunk := range slices.Chunk(tables, scanTablesPerStatement) {
+			var q strings.Builder
+			args := make([]any, 0, 4*len(chunk)+1)
+			for i, at := range chunk {
+				if i > 0 {
+					q.WriteString(" UNION ALL ")
+				}
+				fmt.Fprintf(&q, "SELECT %d AS t, %s FROM (SELECT %s FROM %s WHERE id > ? AND id < ? AND status <> ? ORDER BY id LIMIT ?) AS t%d",
+					i, messageColumns, messageColumns, at.Name(), i)
+				args = append(args, afterID, beforeID, service.StatusVoid, limit)
+			}
+			q.WriteString(" ORDER BY id LIMIT ?")
+			args = append(args, limit)
+			err := queryEach(ctx, db, q.String(), args, func(rows *sql.Rows) error {
+				var i int
+				m, err := readMessage(rows, &i)
+				if err != nil {
+					return err
+				}
+				if i < 0 || i >= len(chunk) {
+					return fmt.Errorf("scan orders: table index %d of %d", i, len(chunk))
+				}
+				m.Host, m.Table, m.DB = chunk[i].Host, chunk[i].Table, chunk[i].DB
+				out = append(out, m)
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	slices.SortFunc(out, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
 	return out[:min(len(out), limit)], nil
 }
+
+// scanTablesPerStatement bounds the tables one statement of ScanOrders
+// reads, and so its placeholders.
+const scanTablesPerStatement = 100
 
 // UserUnits streams, table by table, each user's units of goods over the
 // user's live orders: unpaid or paid (status 0 or 1). Cancelled orders
