@@ -377,21 +377,8 @@ func (d *Database) orderStatus(ctx context.Context, at service.OrderTable, id in
 	return status, userID, classify(err)
 }
 
-// messageColumns are the columns scanMessage reads.
+// messageColumns are the columns readMessage reads.
 const messageColumns = "id, goods_id, user_id, number, pay_deadline"
-
-// scanMessage reads an order row of table at into its stock message.
-func scanMessage(at service.OrderTable, out *[]service.StockMessage) func(*sql.Rows) error {
-	return func(rows *sql.Rows) error {
-		m, err := readMessage(rows)
-		if err != nil {
-			return err
-		}
-		m.Host, m.Table, m.DB = at.Host, at.Table, at.DB
-		*out = append(*out, m)
-		return nil
-	}
-}
 
 // readMessage reads messageColumns, after the columns of first, into a
 // stock message naming no table.
@@ -407,40 +394,50 @@ func readMessage(rows *sql.Rows, first ...any) (service.StockMessage, error) {
 	return m, nil
 }
 
+// ExpiredOrders reads the unpaid orders whose deadline is before before:
+// up to limit of each order table, soonest first.
 func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error) {
-	var out []service.StockMessage
-	err := d.eachOrderTable(func(db *sql.DB, at service.OrderTable) error {
-		return queryEach(ctx, db, "SELECT "+messageColumns+" FROM "+at.Name()+
-			" WHERE status = ? AND pay_deadline <= ? ORDER BY pay_deadline LIMIT ?",
-			[]any{service.StatusUnpaid, before.UTC(), limit}, scanMessage(at, &out))
-	})
-	return out, err
+	return d.firstOfEachTable(ctx, "status = ? AND pay_deadline <= ?", []any{service.StatusUnpaid, before.UTC()}, "pay_deadline", limit, false)
 }
 
 // ScanOrders looks at every order table of every database: each one's
-// first limit rows hold the first limit rows of all of them together. One
-// statement reads a database's tables, up to scanTablesPerStatement of
-// them (a UNION ALL of each table's first rows, the server keeping the
-// first limit of all): the outbox sweep asks this every 200 ms, and one
-// statement per table and page cost the service and MySQL more than the
-// orders themselves once a sale had filled its tables (16 × limit rows
-// sent for each page of limit).
+// first limit rows hold the first limit rows of all of them together, of
+// which the server keeps the first limit (the outbox sweep asks this
+// every 200 ms).
 func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
+	out, err := d.firstOfEachTable(ctx, "id > ? AND id < ? AND status <> ?", []any{afterID, beforeID, service.StatusVoid}, "id", limit, true)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
+	return out[:min(len(out), limit)], nil
+}
+
+// firstOfEachTable reads the first limit order rows by orderBy of each
+// order table that match where (whereArgs are those of one table), in one
+// statement per database: a UNION ALL of each table's first rows, which
+// the server cuts to the first limit of all when keepFirst. One statement
+// per table cost the service and MySQL more than the orders themselves
+// once a sale had filled its tables: the outbox sweep's pages were 145
+// statements every 200 ms, sending 16 × limit rows for each page of limit.
+func (d *Database) firstOfEachTable(ctx context.Context, where string, whereArgs []any, orderBy string, limit int, keepFirst bool) ([]service.StockMessage, error) {
 	var out []service.StockMessage
 	for db, tables := range d.orderTablesByDB() {
 		for chunk := range slices.Chunk(tables, scanTablesPerStatement) {
 			var q strings.Builder
-			args := make([]any, 0, 4*len(chunk)+1)
+			args := make([]any, 0, (len(whereArgs)+1)*len(chunk)+1)
 			for i, at := range chunk {
 				if i > 0 {
 					q.WriteString(" UNION ALL ")
 				}
-				fmt.Fprintf(&q, "SELECT %d AS t, %s FROM (SELECT %s FROM %s WHERE id > ? AND id < ? AND status <> ? ORDER BY id LIMIT ?) AS t%d",
-					i, messageColumns, messageColumns, at.Name(), i)
-				args = append(args, afterID, beforeID, service.StatusVoid, limit)
+				fmt.Fprintf(&q, "SELECT %d AS t, %s FROM (SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT ?) AS t%d",
+					i, messageColumns, messageColumns, at.Name(), where, orderBy, i)
+				args = append(append(args, whereArgs...), limit)
 			}
-			q.WriteString(" ORDER BY id LIMIT ?")
-			args = append(args, limit)
+			if keepFirst {
+				q.WriteString(" ORDER BY " + orderBy + " LIMIT ?")
+				args = append(args, limit)
+			}
 			err := queryEach(ctx, db, q.String(), args, func(rows *sql.Rows) error {
 				var i int
 				m, err := readMessage(rows, &i)
@@ -448,7 +445,7 @@ func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limi
 					return err
 				}
 				if i < 0 || i >= len(chunk) {
-					return fmt.Errorf("scan orders: table index %d of %d", i, len(chunk))
+					return fmt.Errorf("order rows: table index %d of %d", i, len(chunk))
 				}
 				m.Host, m.Table, m.DB = chunk[i].Host, chunk[i].Table, chunk[i].DB
 				out = append(out, m)
@@ -459,12 +456,11 @@ func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limi
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
-	return out[:min(len(out), limit)], nil
+	return out, nil
 }
 
-// scanTablesPerStatement bounds the tables one statement of ScanOrders
-// reads, and so its placeholders.
+// scanTablesPerStatement bounds the tables one statement of
+// firstOfEachTable reads, and so its placeholders.
 const scanTablesPerStatement = 100
 
 // UserUnits streams, table by table, each user's units of goods over the

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +14,10 @@ import (
 // together, void rows left out, both bounds excluded, each naming the
 // table it is in; a page ends where the next one starts.
 func TestScanOrdersPagesByIDOverEveryTable(t *testing.T) {
-	d := openTestDatabase(t)
+	onBothDatabases(t, scanOrdersPagesByID)
+}
+
+func scanOrdersPagesByID(t *testing.T, d *Database) {
 	ctx := context.Background()
 	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
 	tableOf := map[int64]int{}
@@ -64,5 +68,101 @@ func TestScanOrdersPagesByIDOverEveryTable(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("scanned %v\nwant    %v", got, want)
+	}
+}
+
+// The expiry sweep's read: the unpaid orders past their deadline, at most
+// limit of each table, soonest first; paid, void and later ones are not
+// read.
+func TestExpiredOrdersAreTheUnpaidPastTheirDeadline(t *testing.T) {
+	onBothDatabases(t, expiredOrdersAreTheUnpaid)
+}
+
+func expiredOrdersAreTheUnpaid(t *testing.T, d *Database) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	want := map[int]map[int64]bool{} // table -> ids
+	for id := int64(1); id <= 40; id++ {
+		table := int(id % 5 * 3) // tables 0, 3, 6, 9, 12
+		at := service.OrderTable{Table: table}
+		deadline := now.Add(time.Duration(id-30) * time.Second) // ids below 30 are past it
+		if err := d.InsertOrder(ctx, service.Order{ID: id, UserID: id, GoodsID: 4, Number: 1, PayDeadline: deadline}, at); err != nil {
+			t.Fatal(err)
+		}
+		status := service.StatusUnpaid
+		switch id % 4 {
+		case 1:
+			status = service.StatusPaid
+		case 2:
+			status = service.StatusVoid
+		}
+		if status != service.StatusUnpaid {
+			db, name, err := d.table(ctx, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, "UPDATE "+name+" SET status = ? WHERE id = ?", status, id); err != nil {
+				t.Fatal(err)
+			}
+		} else if id < 30 {
+			if want[table] == nil {
+				want[table] = map[int64]bool{}
+			}
+			want[table][id] = true
+		}
+	}
+	got, err := d.ExpiredOrders(ctx, now, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perTable := map[int]int{}
+	for _, m := range got {
+		perTable[m.Table]++
+		if !want[m.Table][m.OrderID] {
+			t.Errorf("order %d of table %d read as expired", m.OrderID, m.Table)
+		}
+	}
+	for table, ids := range want {
+		// The two soonest of each table: its smallest ids.
+		soonest := slices.Sorted(maps.Keys(ids))[:min(2, len(ids))]
+		for _, id := range soonest {
+			if !slices.ContainsFunc(got, func(m service.StockMessage) bool { return m.OrderID == id }) {
+				t.Errorf("table %d: order %d, among its two soonest, not read (got %+v)", table, id, got)
+			}
+		}
+		if perTable[table] != len(soonest) {
+			t.Errorf("table %d: %d orders read, want %d", table, perTable[table], len(soonest))
+		}
+	}
+}
+
+// bothDatabases are MariaDB and the standalone mode's SQLite.
+var bothDatabases = []struct {
+	name string
+	open func(tb testing.TB) *Database
+}{
+	{"mariadb", openTestDatabase},
+	{"sqlite", openSQLiteDatabase},
+}
+
+// onBothDatabases runs test on each of bothDatabases.
+func onBothDatabases(t *testing.T, test func(*testing.T, *Database)) {
+	for _, c := range bothDatabases {
+		t.Run(c.name, func(t *testing.T) { test(t, c.open(t)) })
+	}
+}
+
+// A page of the outbox sweep over order tables holding nothing in its
+// window, the cost of every pass while nothing is sold.
+func BenchmarkScanOrdersEmpty(b *testing.B) {
+	for _, c := range bothDatabases {
+		b.Run(c.name, func(b *testing.B) {
+			d := c.open(b)
+			for b.Loop() {
+				if _, err := d.ScanOrders(context.Background(), 0, 1<<62, 500); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
