@@ -140,7 +140,7 @@ func (g *rig) redisStock(tb testing.TB, goodsID int64) int64 {
 
 func (g *rig) truth(tb testing.TB, goodsID int64) int64 {
 	tb.Helper()
-	n, err := g.db.Truth(context.Background(), goodsID)
+	n, err := truthOf(context.Background(), g.db, goodsID)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -18,23 +18,13 @@ import (
 // truthChunk is how many orders one step of the truth reads of each table.
 const truthChunk = 1000
 
-// SettleTruthAfter lets Truth keep, per goods, a mark below which every
+// SettleTruthAfter lets TruthOfEach keep, per goods, a mark below which every
 // order is settled (see goods_truth_marks), moved only past ids made more
 // than horizon ago: no order row may commit later than that after its id
 // was made (outbox.late_horizon, longer than the write budget). Without
-// it Truth reads every order of the goods' history on each call, and
+// it TruthOfEach reads every order of the goods' history on each call, and
 // neither reads nor moves the marks.
 func (d *Database) SettleTruthAfter(horizon time.Duration) { d.truthHorizon = horizon }
-
-// Truth is the goods' stock less the units of its live orders whose sale
-// is not applied yet: TruthOfEach of the one goods.
-func (d *Database) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	truths, err := d.TruthOfEach(ctx, []int64{goodsID})
-	if err != nil {
-		return 0, err
-	}
-	return truths[0], nil
-}
 
 // TruthOfEach is, for each of goodsIDs in turn, the goods' stock less the
 // units of its live orders whose sale is not applied yet, in bounded

@@ -58,12 +58,12 @@ func (m *marked) apply(t *testing.T, msg service.StockMessage) {
 func (m *marked) check(t *testing.T, step string, want int64) int64 {
 	t.Helper()
 	ctx := context.Background()
-	got, err := m.db.Truth(ctx, m.g.ID)
+	got, err := truthOf(ctx, m.db, m.g.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.db.SettleTruthAfter(0)
-	whole, err := m.db.Truth(ctx, m.g.ID)
+	whole, err := truthOf(ctx, m.db, m.g.ID)
 	m.db.SettleTruthAfter(truthHorizon)
 	if err != nil {
 		t.Fatal(err)
@@ -344,7 +344,7 @@ func (b *truthBook) check(t *testing.T, step string, goods []int64) {
 	}
 	alone := make([]int64, len(goods))
 	for i, g := range goods {
-		if alone[i], err = b.db.Truth(ctx, g); err != nil {
+		if alone[i], err = truthOf(ctx, b.db, g); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -438,4 +438,13 @@ func TestTruthOfEachIsEachGoodsTruth(t *testing.T) {
 	}
 	b.check(t, "again from the moved marks", all)
 	b.check(t, "a few of them", []int64{g[3], g[1]})
+}
+
+// truthOf is TruthOfEach of one goods.
+func truthOf(ctx context.Context, d *Database, goodsID int64) (int64, error) {
+	truths, err := d.TruthOfEach(ctx, []int64{goodsID})
+	if err != nil {
+		return 0, err
+	}
+	return truths[0], nil
 }

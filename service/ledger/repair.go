@@ -9,15 +9,6 @@ import (
 	"github.com/go-seckill/seckill/service"
 )
 
-// Truth is what goods may still sell according to the database.
-func (l *Repairs) Truth(ctx context.Context, goodsID int64) (int64, error) {
-	truths, err := l.truths.TruthOfEach(ctx, []int64{goodsID})
-	if err != nil {
-		return 0, err
-	}
-	return truths[0], nil
-}
-
 // TruthsAndPending reads each goods' truth and the pending movements it
 // holds: those whose record says Redis does not hold them yet, which a
 // repair or rebuild of Redis from the truth must mark, so that their own

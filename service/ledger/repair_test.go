@@ -112,8 +112,9 @@ func TestPassThroughs(t *testing.T) {
 	if s, ok, err := l.Stock(ctx, 3); s != 7 || !ok || err != nil {
 		t.Errorf("stock %d, %v, %v", s, ok, err)
 	}
-	if s, err := l.Repairs().Truth(ctx, 3); s != 6 || err != nil {
-		t.Errorf("truth %d, %v", s, err)
+	w.stock.PendingMovementsFn = func(context.Context, int64) ([]string, []int64, error) { return nil, nil, nil }
+	if rs, err := l.Repairs().TruthsAndPending(ctx, []int64{3}); err != nil || len(rs) != 1 || rs[0].Truth != 6 || !rs[0].Exact {
+		t.Errorf("truth %+v, %v", rs, err)
 	}
 	if p := w.rec.Of("Cache.Put"); len(p) != 1 || p[0][0] != (service.Goods{ID: 3, Stock: 9}) {
 		t.Errorf("put %v", p)
