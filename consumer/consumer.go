@@ -129,6 +129,16 @@ func start(o Options, h nsq.Handler) (*Consumer, error) {
 	return c, nil
 }
 
+// outputBufferTimeout is how long nsqd may hold messages for this reader
+// to send them in one write. nsqd flushes a reader's buffer only when the
+// reader has as many messages in flight as it asked for, or when this
+// timer ticks: with the default 250 ms a lone message (an order placed
+// while the sale is quiet) waited up to a quarter of a second before its
+// sale was applied, and a payment waited with it. 25 ms is the least
+// nsqd accepts by default (--min-output-buffer-timeout); under load the
+// buffer fills and is written long before.
+const outputBufferTimeout = 25 * time.Millisecond
+
 func newConsumer(o Options, h nsq.Handler) (*nsq.Consumer, error) {
 	cfg := nsq.NewConfig()
 	cfg.MaxInFlight = max(o.Concurrency, o.inFlight, 1)
@@ -140,6 +150,7 @@ func newConsumer(o Options, h nsq.Handler) (*nsq.Consumer, error) {
 	cfg.MaxBackoffDuration = 10 * time.Second
 	// A topic an nsqd creates is found at the next poll.
 	cfg.LookupdPollInterval = 2 * time.Second
+	cfg.OutputBufferTimeout = outputBufferTimeout
 	c, err := nsq.NewConsumer(o.Topic, o.Channel, cfg)
 	if err != nil {
 		return nil, err
