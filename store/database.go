@@ -59,6 +59,9 @@ type Database struct {
 	// truthHorizon is how old an order id must be before Truth may count
 	// its order settled for good (SettleTruthAfter); 0: never.
 	truthHorizon time.Duration
+	// scanPerTable is how many rows of each order table ScanOrders reads
+	// first, learnt from its last full page; 0 before the first.
+	scanPerTable atomic.Int64
 }
 
 // OpenDatabase connects to the primary at dsn and to the order hosts at

@@ -397,30 +397,79 @@ func readMessage(rows *sql.Rows, first ...any) (service.StockMessage, error) {
 // ExpiredOrders reads the unpaid orders whose deadline is before before:
 // up to limit of each order table, soonest first.
 func (d *Database) ExpiredOrders(ctx context.Context, before time.Time, limit int) ([]service.StockMessage, error) {
-	return d.firstOfEachTable(ctx, "status = ? AND pay_deadline <= ?", []any{service.StatusUnpaid, before.UTC()}, "pay_deadline", limit, false)
+	return d.firstOfEachTable(ctx, "status = ? AND pay_deadline <= ?", []any{service.StatusUnpaid, before.UTC()}, "pay_deadline", limit, 0)
 }
 
-// ScanOrders looks at every order table of every database: each one's
-// first limit rows hold the first limit rows of all of them together, of
-// which the server keeps the first limit (the outbox sweep asks this
-// every 200 ms).
+// ScanOrders looks at every order table of every database for the first
+// limit orders by id (the outbox sweep asks this every 200 ms, and pages
+// through the orders of the last two minutes every 30 s). Each table's
+// first limit rows would hold them, but a sale spreads its orders over
+// the tables, so a page of limit takes about limit/tables rows of each:
+// reading limit rows of every table made the server read sixteen rows for
+// each one it kept. So each table gives its first k rows, k learnt from
+// the full pages before, and the page is read again with k doubled when a
+// table that gave all k could hold rows the page lacks.
 func (d *Database) ScanOrders(ctx context.Context, afterID, beforeID int64, limit int) ([]service.StockMessage, error) {
-	out, err := d.firstOfEachTable(ctx, "id > ? AND id < ? AND status <> ?", []any{afterID, beforeID, service.StatusVoid}, "id", limit, true)
-	if err != nil {
-		return nil, err
+	if limit < 1 {
+		return nil, nil
 	}
-	slices.SortFunc(out, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
-	return out[:min(len(out), limit)], nil
+	k := int(d.scanPerTable.Load())
+	if k == 0 {
+		k = 2 * ((limit + service.MaxOrderTables - 1) / service.MaxOrderTables) // an even spread, twice over
+	}
+	k = min(k, limit)
+	for {
+		page, err := d.firstOfEachTable(ctx, "id > ? AND id < ? AND status <> ?", []any{afterID, beforeID, service.StatusVoid}, "id", k, limit)
+		if err != nil {
+			return nil, err
+		}
+		slices.SortFunc(page, func(a, b service.StockMessage) int { return cmp.Compare(a.OrderID, b.OrderID) })
+		page = page[:min(len(page), limit)]
+		fullest, exact := pageIsExact(page, limit, k)
+		if k == limit || exact {
+			if len(page) == limit {
+				// The next page is likely spread as this one: twice its
+				// fullest table's share leaves room without reading much
+				// more. A short page (the end of a window) says little.
+				d.scanPerTable.Store(int64(max(2*fullest, 1)))
+			}
+			return page, nil
+		}
+		k = min(2*k, limit)
+	}
 }
 
-// firstOfEachTable reads the first limit order rows by orderBy of each
+// pageIsExact says whether page, the first limit by id of each table's
+// first k rows in a window, is the first limit of the whole window. A
+// table with fewer than k rows in the page has rows past the page's end,
+// or none left; one with all k in it may hold more past its last, which
+// the page lacks unless the page is full and that last row is its end.
+// fullest is the most rows of one table in the page.
+func pageIsExact(page []service.StockMessage, limit, k int) (fullest int, exact bool) {
+	type table struct{ host, db, table int }
+	n, last := map[table]int{}, map[table]int64{}
+	for _, m := range page {
+		t := table{m.Host, m.DB, m.Table}
+		n[t]++
+		last[t] = m.OrderID // the page is sorted by id
+		fullest = max(fullest, n[t])
+	}
+	for t, rows := range n {
+		if rows == k && (len(page) < limit || last[t] < page[len(page)-1].OrderID) {
+			return fullest, false
+		}
+	}
+	return fullest, true
+}
+
+// firstOfEachTable reads the first perTable order rows by orderBy of each
 // order table that match where (whereArgs are those of one table), in one
 // statement per database: a UNION ALL of each table's first rows, which
-// the server cuts to the first limit of all when keepFirst. One statement
+// the server cuts to the first keep of all when keep > 0. One statement
 // per table cost the service and MySQL more than the orders themselves
 // once a sale had filled its tables: the outbox sweep's pages were 145
 // statements every 200 ms, sending 16 × limit rows for each page of limit.
-func (d *Database) firstOfEachTable(ctx context.Context, where string, whereArgs []any, orderBy string, limit int, keepFirst bool) ([]service.StockMessage, error) {
+func (d *Database) firstOfEachTable(ctx context.Context, where string, whereArgs []any, orderBy string, perTable, keep int) ([]service.StockMessage, error) {
 	var out []service.StockMessage
 	for db, tables := range d.orderTablesByDB() {
 		for chunk := range slices.Chunk(tables, scanTablesPerStatement) {
@@ -432,11 +481,11 @@ func (d *Database) firstOfEachTable(ctx context.Context, where string, whereArgs
 				}
 				fmt.Fprintf(&q, "SELECT %d AS t, %s FROM (SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT ?) AS t%d",
 					i, messageColumns, messageColumns, at.Name(), where, orderBy, i)
-				args = append(append(args, whereArgs...), limit)
+				args = append(append(args, whereArgs...), perTable)
 			}
-			if keepFirst {
+			if keep > 0 {
 				q.WriteString(" ORDER BY " + orderBy + " LIMIT ?")
-				args = append(args, limit)
+				args = append(args, keep)
 			}
 			err := queryEach(ctx, db, q.String(), args, func(rows *sql.Rows) error {
 				var i int

@@ -71,6 +71,72 @@ func scanOrdersPagesByID(t *testing.T, d *Database) {
 	}
 }
 
+// Each table gives the page only its first few rows, as many as the pages
+// before needed; a window whose orders crowd into one table, after a
+// stretch spread evenly, still reads as every order by id, once.
+func TestScanOrdersStaysExactWhenTheSpreadChanges(t *testing.T) {
+	onBothDatabases(t, scanOrdersStaysExact)
+}
+
+func scanOrdersStaysExact(t *testing.T, d *Database) {
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Hour)
+	tableOf := func(id int64) int {
+		switch {
+		case id <= 160, id > 1200: // spread evenly, as buyers are
+			return int(id%service.MaxOrderTables) + 1
+		case id%10 == 0: // a few elsewhere
+			return 9
+		default: // crowded into one table
+			return 5
+		}
+	}
+	var want []int64
+	for _, r := range [][2]int64{{1, 160}, {1001, 1100}, {1201, 1360}} {
+		for id := r[0]; id <= r[1]; id++ {
+			if err := d.InsertOrder(ctx, service.Order{ID: id, UserID: id, GoodsID: 3, Number: 1, PayDeadline: deadline}, service.OrderTable{Table: tableOf(id)}); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, id)
+		}
+	}
+	for pass := range 2 { // the second starts with what the first learnt
+		var got []int64
+		for after := int64(0); ; {
+			page, err := d.ScanOrders(ctx, after, 1<<62, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range page {
+				if m.Table != tableOf(m.OrderID) {
+					t.Fatalf("order %d read in table %d, written in %d", m.OrderID, m.Table, tableOf(m.OrderID))
+				}
+				got = append(got, m.OrderID)
+			}
+			if len(page) < 20 {
+				break
+			}
+			after = page[len(page)-1].OrderID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pass %d scanned %v\nwant %v", pass, got, want)
+		}
+	}
+	// A window of one table's orders, fewer than a page but more than
+	// the rows the even stretch taught each table to give.
+	page, err := d.ScanOrders(ctx, 1000, 1010, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, m := range page {
+		got = append(got, m.OrderID)
+	}
+	if want := []int64{1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009}; !slices.Equal(got, want) {
+		t.Errorf("the window (1000, 1010) scanned %v, want %v", got, want)
+	}
+}
+
 // The expiry sweep's read: the unpaid orders past their deadline, at most
 // limit of each table, soonest first; paid, void and later ones are not
 // read.
@@ -161,6 +227,49 @@ func BenchmarkScanOrdersEmpty(b *testing.B) {
 			for b.Loop() {
 				if _, err := d.ScanOrders(context.Background(), 0, 1<<62, 500); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// One pass of the outbox sweep over a sale's orders, spread evenly over
+// the order tables as buyers are, a page of 500 at a time: what the look
+// at the last two minutes costs for every 32 pages of a sustained sale.
+func BenchmarkScanOrdersPagesOfASale(b *testing.B) {
+	const orders, page = 16_000, 500
+	for _, c := range bothDatabases {
+		b.Run(c.name, func(b *testing.B) {
+			d := c.open(b)
+			ctx := context.Background()
+			deadline := time.Now().Add(time.Hour)
+			byTable := map[int][]service.Order{}
+			for id := int64(1); id <= orders; id++ {
+				table := int(id%service.MaxOrderTables) + 1
+				byTable[table] = append(byTable[table], service.Order{ID: id, UserID: id, GoodsID: 1, Number: 1, PayDeadline: deadline})
+			}
+			for table, os := range byTable {
+				for chunk := range slices.Chunk(os, 250) {
+					if err := d.InsertOrders(ctx, service.OrderTable{Table: table}, chunk); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for b.Loop() {
+				read := 0
+				for after := int64(0); ; {
+					got, err := d.ScanOrders(ctx, after, 1<<62, page)
+					if err != nil {
+						b.Fatal(err)
+					}
+					read += len(got)
+					if len(got) < page {
+						break
+					}
+					after = got[len(got)-1].OrderID
+				}
+				if read != orders {
+					b.Fatalf("a pass read %d orders of %d", read, orders)
 				}
 			}
 		})
