@@ -6,11 +6,13 @@ package consumer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,7 +72,7 @@ type Consumer struct {
 // o.BatchSize, and apply them in one transaction. Under load batches fill
 // up; when idle a message is applied alone, without waiting.
 func Start(applier Applier, dead DeadLetters, o Options, log *slog.Logger) (*Consumer, error) {
-	h := &stockHandler{sales: applier, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), log: log}
+	h := &stockHandler{sales: applier, dead: dead, maxAttempts: o.MaxAttempts, timeout: applyTimeout(o), batchSize: o.BatchSize, log: log}
 	return startBatches(o, h.apply)
 }
 
@@ -192,6 +194,7 @@ type stockHandler struct {
 	dead        DeadLetters
 	maxAttempts uint16
 	timeout     time.Duration
+	batchSize   int // most sales applied in one transaction; 0: a batch's all
 	log         *slog.Logger
 }
 
@@ -248,36 +251,43 @@ func (b *batcher) applier(batchSize int) {
 	}
 }
 
-// apply applies a batch and answers nsqd for each message in it.
+// apply applies a batch and answers nsqd for each message in it. A
+// message holds one order's sale, or the array of those published together
+// (store.Publisher.Publish); it is FINed once each of its sales is applied
+// or given up on, and REQed whole while one of them can still be applied:
+// its applied sales are found applied (the stock log's unique key) when it
+// comes back.
 func (h *stockHandler) apply(batch []*nsq.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
-	msgs, decoded := decodeEach[service.StockMessage](batch, func(m *nsq.Message, why string) {
-		respond(m, h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+why))
-	})
-	if len(decoded) == 0 {
-		return
-	}
-	for i, err := range h.sales.ApplySales(ctx, decoded) {
-		respond(msgs[i], h.outcome(ctx, msgs[i], decoded[i], err))
-	}
-}
-
-// decodeEach decodes the batch's bodies strictly (no unknown field) and
-// returns the messages that decoded with their values; poison gets each
-// one that did not, which never gets better and is dead-lettered at once.
-func decodeEach[T any](batch []*nsq.Message, poison func(m *nsq.Message, why string)) (msgs []*nsq.Message, vals []T) {
+	var msgs []*nsq.Message
+	var sales []service.StockMessage
+	var from []int // the index in msgs of each sale's message
 	for _, m := range batch {
-		var v T
-		dec := json.NewDecoder(bytes.NewReader(m.Body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&v); err != nil {
-			poison(m, err.Error())
+		each, err := decodeOneOrMany[service.StockMessage](m.Body, true)
+		if err != nil {
+			respond(m, h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error()))
 			continue
 		}
-		msgs, vals = append(msgs, m), append(vals, v)
+		for _, sm := range each {
+			sales, from = append(sales, sm), append(from, len(msgs))
+		}
+		msgs = append(msgs, m)
 	}
-	return msgs, vals
+	errs := make([]error, 0, len(sales))
+	for chunk := range slices.Chunk(sales, cmp.Or(h.batchSize, max(len(sales), 1))) {
+		errs = append(errs, h.sales.ApplySales(ctx, chunk)...)
+	}
+	retry := make([]error, len(msgs))
+	for i, err := range errs {
+		m := msgs[from[i]]
+		if err := h.outcome(ctx, m, sales[i], err); err != nil && retry[from[i]] == nil {
+			retry[from[i]] = err
+		}
+	}
+	for j, m := range msgs {
+		respond(m, retry[j])
+	}
 }
 
 // decodeOneOrMany decodes a body holding one T or a JSON array of them
@@ -303,18 +313,31 @@ func decodeOneOrMany[T any](body []byte, strict bool) ([]T, error) {
 	return vs, err
 }
 
-// outcome decides one message's fate: nil to FIN it, an error to REQ it.
+// outcome decides the fate of one sale of message m: nil when it is done
+// with (applied, or in a dead letter of its own), an error to REQ m.
 func (h *stockHandler) outcome(ctx context.Context, m *nsq.Message, sm service.StockMessage, err error) error {
+	letter := func(named service.StockMessage, reason string) error {
+		body := m.Body
+		if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
+			// A letter is one sale, replayable alone.
+			one, merr := json.Marshal(sm)
+			if merr != nil {
+				return merr
+			}
+			body = one
+		}
+		return h.dead.DeadLetter(ctx, named, body, reason)
+	}
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, service.ErrStray):
 		// Its letter names no order, so that it marks none settled.
-		return h.dead.DeadLetter(ctx, service.StockMessage{GoodsID: sm.GoodsID}, m.Body, err.Error())
+		return letter(service.StockMessage{GoodsID: sm.GoodsID}, err.Error())
 	case errors.Is(err, service.ErrInvalid):
-		return h.dead.DeadLetter(ctx, sm, m.Body, err.Error())
+		return letter(sm, err.Error())
 	case m.Attempts >= h.maxAttempts:
-		return h.dead.DeadLetter(ctx, sm, m.Body, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
+		return letter(sm, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
 	}
 	h.log.Warn("stock message will be retried", "order_id", sm.OrderID, "attempt", m.Attempts, "err", err)
 	return err

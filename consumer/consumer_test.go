@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -86,6 +87,78 @@ func TestHandlerDecisions(t *testing.T) {
 				if id != c.wantOrder {
 					t.Errorf("the letter names order %d, want %d", id, c.wantOrder)
 				}
+			}
+		})
+	}
+}
+
+// perOrder applies sales with an outcome per order, and keeps the dead
+// letters it is given and the batches it was asked to apply.
+type perOrder struct {
+	outcome map[int64]error
+	batches [][]int64
+	letters []letter
+}
+
+func (p *perOrder) ApplySales(_ context.Context, ms []service.StockMessage) []error {
+	errs := make([]error, len(ms))
+	var ids []int64
+	for i, m := range ms {
+		errs[i], ids = p.outcome[m.OrderID], append(ids, m.OrderID)
+	}
+	p.batches = append(p.batches, ids)
+	return errs
+}
+
+func (p *perOrder) DeadLetter(_ context.Context, m service.StockMessage, body []byte, _ string) error {
+	p.letters = append(p.letters, letter{m.OrderID, string(body)})
+	return nil
+}
+
+// A message holding the sales published together is FINed once each is
+// applied or given up on, and REQed whole while one can still be applied;
+// a sale given up on gets a letter of its own, its body the sale alone.
+func TestAMessageOfSeveralSalesIsFinishedOnceEachOfThemIs(t *testing.T) {
+	sale := func(id int64) string {
+		return fmt.Sprintf(`{"order_id":%d,"goods_id":2,"user_id":%d,"number":1}`, id, id)
+	}
+	several := "[" + sale(1) + "," + sale(2) + "," + sale(3) + "]"
+	transient := errors.New("mysql: connection refused")
+	cases := []struct {
+		name       string
+		attempts   uint16
+		outcome    map[int64]error
+		wantREQ    bool
+		wantLetter map[int64]string
+	}{
+		{"all applied", 1, nil, false, nil},
+		{"one to retry", 1, map[int64]error{2: transient}, true, nil},
+		{"one invalid", 1, map[int64]error{3: service.ErrInvalid}, false, map[int64]string{3: sale(3)}},
+		{"one invalid, one to retry", 1, map[int64]error{1: transient, 3: service.ErrInvalid}, true, map[int64]string{3: sale(3)}},
+		{"the last attempt", 5, map[int64]error{2: transient}, false, map[int64]string{2: sale(2)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &perOrder{outcome: c.outcome}
+			h := &stockHandler{sales: p, dead: p, maxAttempts: 5, timeout: time.Second, batchSize: 2, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			var a answers
+			m := nsq.NewMessage(nsq.MessageID{}, []byte(several))
+			m.Attempts = c.attempts
+			m.Delegate = &a
+			m.DisableAutoResponse()
+			h.apply([]*nsq.Message{m})
+			if a.fin+a.req != 1 || (a.req == 1) != c.wantREQ {
+				t.Errorf("FIN %d REQ %d; want REQ=%v", a.fin, a.req, c.wantREQ)
+			}
+			if !slices.EqualFunc(p.batches, [][]int64{{1, 2}, {3}}, slices.Equal) {
+				t.Errorf("applied in batches %v, want [[1 2] [3]] (two at most)", p.batches)
+			}
+			got := map[int64]string{}
+			for _, l := range p.letters {
+				got[l.order] = l.body
+			}
+			if len(got) != len(p.letters) || !maps.Equal(got, c.wantLetter) {
+				t.Errorf("letters %v, want %v", p.letters, c.wantLetter)
 			}
 		})
 	}

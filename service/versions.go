@@ -39,7 +39,7 @@ type Version struct {
 	// flag's TTL ends. The flag only ever refuses; a sale goes through Redis.
 	SoldOutFlag bool
 	// GroupCommit writes concurrent orders bound for one table in one
-	// multi-row INSERT and sends their messages in one MultiPublish; each
+	// multi-row INSERT and sends their sales in one message; each
 	// buyer is answered once its own row committed.
 	GroupCommit bool
 	// ReservedOnly sells to the first reservers of a reservation sale

@@ -30,6 +30,7 @@ type Publisher struct {
 	goodsChange    string
 	checkTopic     string                      // V10's delayed checks
 	acceptTopic    string                      // V13's accepted requests
+	stocks         []*coalescer[[]byte, error] // per producer, for topic
 	accepts        []*coalescer[[]byte, error] // per producer, for acceptTopic
 	obs            Observer                    // nil: none
 }
@@ -63,36 +64,45 @@ func NewPublisher(addrs []string, topics PublisherTopics, log *slog.Logger, obs 
 		}
 		prod.SetLogger(NSQLogger(log), nsq.LogLevelWarning)
 		p.producers = append(p.producers, prod)
+		p.stocks = append(p.stocks, newArrayPublisher(prod, p.topic, p.observe))
 		p.accepts = append(p.accepts, newArrayPublisher(prod, p.acceptTopic, p.observe))
 	}
 	return p, nil
 }
 
-// Publish sends m to nsqd number route modulo their count and, when that
-// fails, to each of the others in turn.
+// Publish sends the sale of m to nsqd number route modulo their count, in
+// one message with the sales published meanwhile (newArrayPublisher): under
+// load the consumer gets, and finishes, one message for many orders. When
+// that fails, it goes alone to each of the others in turn.
 func (p *Publisher) Publish(ctx context.Context, m service.StockMessage, route int64) error {
 	body, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return p.publish(p.topic, body, route)
+	return p.publishTogether(p.stocks, p.topic, body, route)
 }
 
 // PublishAccepted hands an accepted request to the writers, on nsqd
 // number a.Route modulo their count, in one message with the requests
-// accepted meanwhile (newArrayPublisher); when that fails, alone on each
-// of the others in turn.
+// accepted meanwhile; when that fails, alone on each of the others in
+// turn.
 func (p *Publisher) PublishAccepted(ctx context.Context, a service.Accepted) error {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
+	return p.publishTogether(p.accepts, p.acceptTopic, body, a.Route)
+}
+
+// publishTogether publishes body to topic through the coalescer of nsqd
+// number route modulo their count, then alone to each of the others.
+func (p *Publisher) publishTogether(together []*coalescer[[]byte, error], topic string, body []byte, route int64) error {
 	n := int64(len(p.producers))
-	first := (a.Route%n + n) % n
-	if err := p.accepts[first].do(body); err == nil || n == 1 {
+	first := (route%n + n) % n
+	if err := together[first].do(body); err == nil || n == 1 {
 		return unavailable(err)
 	}
-	return p.publish(p.acceptTopic, body, first+1)
+	return p.publish(topic, body, first+1)
 }
 
 // DeferTimeouts publishes each group of payment clocks to the

@@ -84,30 +84,46 @@ func TestDeferTimeouts(t *testing.T) {
 	}
 }
 
-// Requests accepted together go to the writers in one message, the array
-// of them: fewer messages than requests, each request delivered once.
-func TestAcceptedRequestsPublishedTogetherShareAMessage(t *testing.T) {
+// Sales (the stock topic's messages) and V13's accepted requests published
+// at once share messages: under load the reader gets, and finishes, one
+// message for many. Each is delivered once.
+func TestSalesAndAcceptedRequestsPublishedTogetherShareMessages(t *testing.T) {
+	t.Run("sales", func(t *testing.T) {
+		publishedTogether(t, func(p *Publisher, i int) error {
+			return p.Publish(context.Background(), service.StockMessage{OrderID: int64(i + 1), GoodsID: 1, UserID: 1, Number: 1}, int64(i))
+		}, func(m service.StockMessage) string { return fmt.Sprint(m.OrderID - 1) })
+	})
+	t.Run("accepted requests", func(t *testing.T) {
+		publishedTogether(t, func(p *Publisher, i int) error {
+			return p.PublishAccepted(context.Background(), service.Accepted{Token: fmt.Sprint(i), Number: 1})
+		}, func(a service.Accepted) string { return a.Token })
+	})
+}
+
+// publishedTogether publishes 200 items at once with publish (the ith
+// item's key is i) and reads them back.
+func publishedTogether[T any](t *testing.T, publish func(p *Publisher, i int) error, key func(T) string) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := StartNSQD(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer n.Exit()
-	const topic = "accepted"
-	p, err := NewPublisher([]string{n.TCPAddr()}, PublisherTopics{Accept: topic}, log)
+	const topic = "together"
+	p, err := NewPublisher([]string{n.TCPAddr()}, PublisherTopics{Stock: topic, Accept: topic}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Stop()
-	const requests = 200
+	const items = 200
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range requests {
+	for i := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			if err := p.PublishAccepted(context.Background(), service.Accepted{Token: fmt.Sprint(i), Number: 1}); err != nil {
+			if err := publish(p, i); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -115,15 +131,15 @@ func TestAcceptedRequestsPublishedTogetherShareAMessage(t *testing.T) {
 	close(start)
 	wg.Wait()
 
-	got, messages := readArrays(t, n.TCPAddr(), topic, requests, func(a service.Accepted) string { return a.Token })
-	for i := range requests {
+	got, messages := readArrays(t, n.TCPAddr(), topic, items, key)
+	for i := range items {
 		if got[fmt.Sprint(i)] != 1 {
-			t.Errorf("request %d delivered %d times, want once", i, got[fmt.Sprint(i)])
+			t.Errorf("item %d delivered %d times, want once", i, got[fmt.Sprint(i)])
 		}
 	}
-	t.Logf("%d requests in %d messages", requests, messages)
-	if messages >= requests/2 {
-		t.Errorf("%d requests published together went in %d messages; want them sharing messages", requests, messages)
+	t.Logf("%d items in %d messages", items, messages)
+	if messages >= items/2 {
+		t.Errorf("%d items published together went in %d messages; want them sharing messages", items, messages)
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 )
 
 // Group commit: concurrent orders bound for one table are written in one
-// multi-row INSERT, committed once, and their stock messages sent in one
-// MultiPublish. Each buyer is answered only after its own row committed.
+// multi-row INSERT, committed once, and their sales sent in one message.
+// Each buyer is answered only after its own row committed.
 // A batch that fails is settled order by order, exactly as a single
 // order's failed write would be: a statement the database refused wrote
 // nothing, and each order is written again alone to learn which row it
