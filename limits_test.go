@@ -272,6 +272,34 @@ func TestV8StockGate(t *testing.T) {
 	}
 }
 
+// Once an instance saw a goods' gate closed, it answers keyless orders of
+// it 409 sold_out from memory before the address's bucket: they cost no
+// round trip and none of the address's tokens, so a shopper who retries a
+// sold-out goods is not rate limited for it.
+func TestV8SoldOutAnswersTakeNoneOfTheAddressTokens(t *testing.T) {
+	t.Parallel()
+	e := harness.NewEnv(t)
+	e.Settings["SECKILL_LIMITS_ORDER_IP_PERIOD"] = "1h" // a burst of 3, no token back during the test
+	in := e.Start(t)
+	g := in.CreateGoods(t, 1) // k = 1.5: one attempt passes the gate
+	const ip = "192.0.2.9"
+	if code, a, _ := orderFrom(t, in, ip, 1, g.ID); code != http.StatusCreated {
+		t.Fatalf("the only unit: %d %s", code, a.Error)
+	}
+	got := map[string]int{}
+	for u := int64(2); u <= 12; u++ {
+		code, a, _ := orderFrom(t, in, ip, u, g.ID)
+		got[fmt.Sprint(code, a.Error)]++
+	}
+	if got["409sold_out"] != 11 {
+		t.Errorf("11 orders after the sell-out from an address with a burst of 3: %v, want 11 sold_out", got)
+	}
+	// The address still has the tokens those answers did not take.
+	if code, a, _ := orderFrom(t, in, ip, 13, g.ID, "Idempotency-Key", "after-the-sell-out"); code != http.StatusConflict || a.Error != "sold_out" {
+		t.Errorf("a keyed order, which meets the bucket: %d %s, want 409 sold_out", code, a.Error)
+	}
+}
+
 // limitsRefused says a refusal is one of the limits' answers to a user
 // firing twins at a limited version: 429 for the twin in flight or for its
 // address past its burst.

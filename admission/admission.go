@@ -161,6 +161,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// Closed says this instance saw goodsID's gate closed and still remembers
+// it: an order of it would be refused sold out by Claim. Each true counts
+// as a refusal of the gate.
+func (a *Admission) Closed(goodsID int64) bool {
+	closed, _ := a.closed.Check(goodsID)
+	if closed {
+		a.opts.Counted(ReasonGate)
+	}
+	return closed
+}
+
 // Claim admits one order of req to the sale: the goods' gate is open, the
 // user is not early and has no other order of the goods in flight. release
 // ends the claim once the order is answered. A goods whose gate this

@@ -151,7 +151,7 @@ func New(svc Service, opts Options) http.Handler {
 			continue
 		}
 		if v.Limits && opts.Limits != nil {
-			r.POST("/order"+v.Name, a.edge, a.waitForSlot(inFlight), a.order(v.Name))
+			r.POST("/order"+v.Name, a.closedGate, a.edge, a.waitForSlot(inFlight), a.order(v.Name))
 			continue
 		}
 		orders.POST("/order"+v.Name, a.order(v.Name))
@@ -221,6 +221,19 @@ func (a *api) orderRequest(c *gin.Context) (service.OrderRequest, bool) {
 	return service.OrderRequest{UserID: *b.UserID, GoodsID: *b.GoodsID, Number: *b.Number}, true
 }
 
+// decodedRequest is the context key of an order's body decoded before
+// its handler (closedGate).
+const decodedRequest = "seckill.order_request"
+
+// decodedOrder is the order's body, decoded already or now; false when it
+// answered a 400.
+func (a *api) decodedOrder(c *gin.Context) (service.OrderRequest, bool) {
+	if req, ok := c.Get(decodedRequest); ok {
+		return req.(service.OrderRequest), true
+	}
+	return a.orderRequest(c)
+}
+
 func (a *api) order(version string) gin.HandlerFunc {
 	v, _ := service.FindVersion(version)
 	limited := v.Limits && a.opts.Limits != nil
@@ -229,7 +242,7 @@ func (a *api) order(version string) gin.HandlerFunc {
 			o   service.Order
 			err error
 		)
-		req, ok := a.orderRequest(c)
+		req, ok := a.decodedOrder(c)
 		if !ok {
 			return
 		}
