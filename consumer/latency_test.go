@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -31,6 +32,20 @@ func TestALoneMessageIsNotHeldInNSQDsOutputBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nsqd.Exit)
+	// The channels exist before the first publish: go-nsq returns from
+	// connecting before nsqd has taken its SUB, and a message published
+	// meanwhile would reach only the channels nsqd had.
+	for _, create := range []string{"topic/create?topic=" + topic,
+		"channel/create?topic=" + topic + "&channel=ours", "channel/create?topic=" + topic + "&channel=defaults"} {
+		resp, err := http.Post("http://"+nsqd.HTTPAddr()+"/"+create, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", create, resp.Status)
+		}
+	}
 
 	type arrival struct {
 		id  int64
