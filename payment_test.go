@@ -208,9 +208,15 @@ func TestPerUserLimit(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			codes[code]++
-			if code == http.StatusCreated {
+			switch {
+			case code == http.StatusCreated:
 				first = a
-			} else if a.Error != "limit_exceeded" && !limitsRefused(v, code, a) {
+			case a.Error == "limit_exceeded", limitsRefused(v, code, a):
+			case v == "V1" && code == http.StatusServiceUnavailable && a.Error == "unavailable":
+				// V1's transaction locks the goods row first, the
+				// consumer's the buyer's row first (store/sales.go): when
+				// they meet, InnoDB rolls V1's back, which sold nothing.
+			default:
 				t.Errorf("refusal %d %q, want 409 limit_exceeded", code, a.Error)
 			}
 		}()
