@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/nsqio/go-nsq"
@@ -48,44 +47,24 @@ type acceptedHandler struct {
 func (h *acceptedHandler) write(batch []*nsq.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
-	var msgs []*nsq.Message
-	var as []service.Accepted
-	var from []int // the index in msgs of each request's message
-	for _, m := range batch {
-		reqs, err := decodeOneOrMany[service.Accepted](m.Body, true) // one request, or those accepted together
-		if err != nil {
-			respond(m, h.giveUp(ctx, m.Body, "undecodable accepted request: "+err.Error()))
-			continue
-		}
-		for _, a := range reqs {
-			as, from = append(as, a), append(from, len(msgs))
-		}
-		msgs = append(msgs, m)
-	}
-	errs := make([]error, 0, len(as))
-	for chunk := range slices.Chunk(as, h.batchSize) {
-		errs = append(errs, h.w.WriteAccepted(ctx, h.version, chunk)...)
-	}
-	retry := make([]error, len(msgs))
-	for i, err := range errs {
-		m := msgs[from[i]]
-		switch {
-		case err == nil:
-		case errors.Is(err, service.ErrInvalid):
-			err = h.giveUpOn(ctx, as[i], err.Error())
-		case m.Attempts >= h.maxAttempts:
-			// Its Redis record stays: the sweep writes it, or ends it.
-			err = h.giveUpOn(ctx, as[i], fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
-		default:
-			h.log.Warn("accepted request will be retried", "token", as[i].Token, "attempt", m.Attempts, "err", err)
-		}
-		if err != nil && retry[from[i]] == nil {
-			retry[from[i]] = err
-		}
-	}
-	for j, m := range msgs {
-		respond(m, retry[j])
-	}
+	eachItem(batch, h.batchSize,
+		func(m *nsq.Message, err error) error {
+			return h.giveUp(ctx, m.Body, "undecodable accepted request: "+err.Error())
+		},
+		func(as []service.Accepted) []error { return h.w.WriteAccepted(ctx, h.version, as) },
+		func(m *nsq.Message, a service.Accepted, err error) error {
+			switch {
+			case err == nil:
+			case errors.Is(err, service.ErrInvalid):
+				err = h.giveUpOn(ctx, a, err.Error())
+			case m.Attempts >= h.maxAttempts:
+				// Its Redis record stays: the sweep writes it, or ends it.
+				err = h.giveUpOn(ctx, a, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err))
+			default:
+				h.log.Warn("accepted request will be retried", "token", a.Token, "attempt", m.Attempts, "err", err)
+			}
+			return err
+		})
 }
 
 // giveUpOn keeps one request of a message for a person, in a letter of its

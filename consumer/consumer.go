@@ -251,37 +251,50 @@ func (b *batcher) applier(batchSize int) {
 	}
 }
 
-// apply applies a batch and answers nsqd for each message in it. A
+// apply applies a batch and answers nsqd for each message in it: a
 // message holds one order's sale, or the array of those published together
-// (store.Publisher.Publish); it is FINed once each of its sales is applied
-// or given up on, and REQed whole while one of them can still be applied:
-// its applied sales are found applied (the stock log's unique key) when it
-// comes back.
+// (store.Publisher.Publish). Its applied sales are found applied (the
+// stock log's unique key) when a message comes back whole.
 func (h *stockHandler) apply(batch []*nsq.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 	defer cancel()
+	eachItem(batch, h.batchSize,
+		func(m *nsq.Message, err error) error {
+			return h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error())
+		},
+		func(sales []service.StockMessage) []error { return h.sales.ApplySales(ctx, sales) },
+		func(m *nsq.Message, sm service.StockMessage, err error) error { return h.outcome(ctx, m, sm, err) })
+}
+
+// eachItem handles a batch of messages that each hold one T or the array
+// of those published together: apply gets their items, at most size at a
+// time (0: all at once), and outcome decides each item's fate, nil when it
+// is done with. A message is FINed once each of its items is done with and
+// REQed whole, with the first error, otherwise. A body that does not
+// decode goes to undecodable, whose error REQs it.
+func eachItem[T any](batch []*nsq.Message, size int, undecodable func(m *nsq.Message, err error) error,
+	apply func([]T) []error, outcome func(m *nsq.Message, item T, err error) error) {
 	var msgs []*nsq.Message
-	var sales []service.StockMessage
-	var from []int // the index in msgs of each sale's message
+	var items []T
+	var from []int // the index in msgs of each item's message
 	for _, m := range batch {
-		each, err := decodeOneOrMany[service.StockMessage](m.Body, true)
+		each, err := decodeOneOrMany[T](m.Body, true)
 		if err != nil {
-			respond(m, h.dead.DeadLetter(ctx, service.StockMessage{}, m.Body, "undecodable message: "+err.Error()))
+			respond(m, undecodable(m, err))
 			continue
 		}
-		for _, sm := range each {
-			sales, from = append(sales, sm), append(from, len(msgs))
+		for _, it := range each {
+			items, from = append(items, it), append(from, len(msgs))
 		}
 		msgs = append(msgs, m)
 	}
-	errs := make([]error, 0, len(sales))
-	for chunk := range slices.Chunk(sales, cmp.Or(h.batchSize, max(len(sales), 1))) {
-		errs = append(errs, h.sales.ApplySales(ctx, chunk)...)
+	errs := make([]error, 0, len(items))
+	for chunk := range slices.Chunk(items, cmp.Or(size, max(len(items), 1))) {
+		errs = append(errs, apply(chunk)...)
 	}
 	retry := make([]error, len(msgs))
 	for i, err := range errs {
-		m := msgs[from[i]]
-		if err := h.outcome(ctx, m, sales[i], err); err != nil && retry[from[i]] == nil {
+		if err := outcome(msgs[from[i]], items[i], err); err != nil && retry[from[i]] == nil {
 			retry[from[i]] = err
 		}
 	}
